@@ -1,0 +1,207 @@
+"""The `specc` command line.
+
+Front-end commands (lint, schema, signals, layout, compile, robot) import no torch and
+no simulator at start-up; runtime commands (run, eval, export, play, plot) import the
+runtime only when they run. Exit codes: 0 clean, 1 findings or a failed task, 2 usage.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from specc import __version__
+
+
+def _echo_diagnostics(items, sources: dict[str, str], files: int, fmt: str = "text") -> None:
+    from specc.report.formats import render
+
+    text = render(items, fmt, sources, files)
+    if text:
+        click.echo(text)
+
+
+def load_checked_task(spec: Path, overrides: dict[str, Any] | None = None, device: str | None = None):
+    """Check a spec for a runtime command; on errors print them and exit 1.
+
+    `device` picks the spec's [profile.<cpu|cuda>] overrides; explicit `overrides` win over them.
+    """
+    from specc.diagnostics import DiagnosticSink, display_path
+    from specc.task import check_task
+
+    merged: dict[str, Any] = {}
+    if device is not None:
+        merged.update(_profile_overrides(spec, device))
+        merged["sim.device"] = device
+    merged.update(overrides or {})
+    sink = DiagnosticSink(display_path(spec))
+    task = check_task(spec, sink, merged or None)
+    if sink.items:
+        sources = {sink.path: spec.read_text(encoding="utf-8", errors="replace")} if spec.is_file() else {}
+        _echo_diagnostics(sink.items, sources, 1)
+    if task is None:
+        sys.exit(1)
+    return task
+
+
+def _profile_overrides(spec: Path, device: str) -> dict[str, Any]:
+    from specc.spec.load import tomllib
+
+    try:
+        data = tomllib.loads(spec.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # check_task reports it
+    profile = data.get("profile", {}).get("cuda" if device.startswith("cuda") else "cpu", {})
+    return dict(profile) if isinstance(profile, dict) else {}
+
+
+def parse_set(values: tuple[str, ...]) -> dict[str, Any]:
+    """`--set key=value`: values are parsed as TOML values (numbers, booleans, strings, arrays)."""
+    from specc.spec.load import tomllib
+
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"'{item}' is not key=value", param_hint="--set")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except ValueError:
+            value = raw  # a bare word is a string
+        out[key.strip()] = value
+    return out
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="specc")
+def main() -> None:
+    """specc: compile declarative RL task specs into fused torch kernels and train them with PPO."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif"]), default="text",
+              show_default=True, help="Output format.")
+def lint(paths: tuple[Path, ...], fmt: str) -> None:
+    """Check specs (files or folders) and report diagnostics; exit 1 on any error."""
+    from specc.lint import lint_paths
+
+    result = lint_paths(list(paths))
+    _echo_diagnostics(result.diagnostics, result.sources, result.files_checked, fmt)
+    sys.exit(1 if result.has_errors else 0)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of spec files (for taplo / Even Better TOML)."""
+    from specc.spec.schema import Spec
+
+    document = Spec.model_json_schema()
+    document["$schema"] = "http://json-schema.org/draft-07/schema#"
+    document["title"] = "specc task spec"
+    click.echo(json.dumps(document, indent=2))
+
+
+@main.command()
+@click.option("--markdown", is_flag=True, help="As a Markdown table (the README's).")
+def signals(markdown: bool) -> None:
+    """List the signals and functions expressions may use."""
+    from specc.expr.functions import FUNCTIONS
+    from specc.expr.signals import SIGNALS
+
+    def shape(s) -> str:
+        dims = ", ".join(str(d) for d in s.shape)
+        return f"[N, {dims}]" if dims else "[N]"
+
+    if markdown:
+        click.echo("| signal | type | shape | components | meaning |\n|---|---|---|---|---|")
+        for s in SIGNALS.values():
+            comps = "named commands" if s.name == "commands" else ", ".join(s.components or ()) or "-"
+            name = f"{s.name}[group]" if s.selectable else s.name
+            click.echo(f"| `{name}` | {s.dtype} | {shape(s)} | {comps} | {s.doc} |")
+        click.echo("\n| function | arguments | meaning |\n|---|---|---|")
+        for f in FUNCTIONS.values():
+            arity = str(f.min_args) if f.min_args == f.max_args else f"{f.min_args}-{f.max_args}"
+            click.echo(f"| `{f.name}` | {arity} | {f.doc} |")
+        return
+    for s in SIGNALS.values():
+        click.echo(f"{s.name:<22} {s.dtype:<6} {shape(s):<12} {s.doc}")
+    click.echo("")
+    for f in FUNCTIONS.values():
+        click.echo(f"{f.name + '()':<22} {f.doc}")
+
+
+@main.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+def layout(spec: Path, as_json: bool) -> None:
+    """Print the observation layout (offset, size, name) and the action order."""
+    task = load_checked_task(spec)
+    slots = task.observation_layout
+    if as_json:
+        click.echo(json.dumps({
+            "observations": [{"name": s.name, "offset": s.offset, "size": s.size, "scale": s.scale} for s in slots],
+            "actions": task.robot.joint_names,
+        }, indent=2))
+        return
+    click.echo(f"{'offset':>6} {'size':>4}  name")
+    for s in slots:
+        click.echo(f"{s.offset:>6} {s.size:>4}  {s.name}")
+    click.echo(f"{task.num_observations:>6}        total\n\nactions ({task.num_actions}): {', '.join(task.robot.joint_names)}")
+
+
+@main.command(name="compile")
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--emit", type=click.Path(path_type=Path), required=True, help="Folder to write the module to.")
+def compile_(spec: Path, emit: Path) -> None:
+    """Generate the task's kernel module and write it for people to read."""
+    from specc.codegen.render import render_module
+
+    task = load_checked_task(spec)
+    source = render_module(task)
+    emit.mkdir(parents=True, exist_ok=True)
+    target = emit / f"{task.spec.task.name}_kernels.py"
+    target.write_text(source, encoding="utf-8")
+    click.echo(f"wrote {target} ({len(source.splitlines())} lines, spec hash {task.spec_hash})")
+
+
+@main.command()
+@click.argument("urdf")
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+def robot(urdf: str, as_json: bool) -> None:
+    """Show what the import sees in a URDF (a path or package:// URI)."""
+    from specc.robot.describe import describe_robot
+
+    report, ok = describe_robot(urdf)
+    click.echo(json.dumps(report, indent=2) if as_json else report_text(report))
+    sys.exit(0 if ok else 1)
+
+
+def report_text(report: dict[str, Any]) -> str:
+    lines = [f"robot {report['name']}  ({report['path']})"]
+    if "links" in report:
+        lines.append(f"root link: {report['root']}   links: {len(report['links'])}   "
+                     f"total mass: {report['total_mass']:.3f} kg")
+        lines.append("movable joints (action order):")
+        for j in report["joints"]:
+            lim = f"[{j['lower']:.3f}, {j['upper']:.3f}]" if j["lower"] is not None else "unlimited"
+            lines.append(f"  {j['name']:<16} {j['type']:<10} axis {j['axis']}  limits {lim}  "
+                         f"effort {j['effort']}  damping {j['damping']}")
+        lines.append(f"feet candidates: {', '.join(report['feet_candidates']) or '-'}")
+    for d in report["diagnostics"]:
+        lines.append(f"{d['severity']}: {d['code']} {d['message']}" + (f" (line {d['line']})" if d.get("line") else ""))
+    return "\n".join(lines)
+
+
+def _register_runtime_commands() -> None:
+    from specc import commands  # noqa: F401  (registers run / eval / export / play / plot)
+
+
+_register_runtime_commands()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,110 @@
+"""Diagnostics: what every pass of the compiler reports instead of raising.
+
+Passes collect diagnostics rather than raise, so one `specc lint` run shows every
+problem of a spec at once, each with a stable code, a position and, where one is
+known, the fix.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """A 1-based line and column in a file (columns count characters, not bytes)."""
+
+    line: int
+    col: int
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding: stable code, severity, where, what and how to fix it."""
+
+    code: str
+    message: str
+    path: str
+    position: Position
+    severity: Severity = Severity.ERROR
+    fix: str | None = None
+    end: Position | None = None
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.path, self.position.line, self.position.col, self.code)
+
+
+# Stable diagnostic codes. Never renumber: CI configurations and editors match on them.
+CODES: dict[str, str] = {
+    "SPC001": "file cannot be read",
+    "SPC002": "invalid TOML",
+    "SPC101": "unknown key",
+    "SPC102": "missing key",
+    "SPC103": "wrong type",
+    "SPC104": "invalid value",
+    "SPC105": "invalid name",
+    "SPC201": "expression syntax error",
+    "SPC202": "unknown signal",
+    "SPC203": "unknown function",
+    "SPC204": "wrong number of arguments",
+    "SPC205": "term does not reduce to one value per env",
+    "SPC206": "boolean used as a number",
+    "SPC207": "unknown component",
+    "SPC208": "division by literal zero",
+    "SPC209": "observation size not known at compile time",
+    "SPC210": "unknown body group",
+    "SPC211": "number used as a boolean",
+    "SPC212": "shapes do not broadcast",
+    "SPC213": "unknown or cyclic term reference",
+    "SPC214": "expression too long or too deeply nested",
+    "SPC215": "argument must be a constant",
+    "SPC301": "URDF not found",
+    "SPC302": "URDF is not valid",
+    "SPC303": "joint pattern matches no joint",
+    "SPC304": "link does not exist",
+    "SPC305": "inertia is not physical",
+    "SPC306": "mesh file missing",
+    "SPC307": "unsupported URDF element",
+    "SPC308": "joint has no PD gains",
+    "SPC309": "massless moving link",
+}
+
+
+@dataclass
+class DiagnosticSink:
+    """Collects diagnostics for one file; passes append, callers read `.items`."""
+
+    path: str
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def add(
+        self,
+        code: str,
+        message: str,
+        position: Position,
+        *,
+        severity: Severity = Severity.ERROR,
+        fix: str | None = None,
+        end: Position | None = None,
+    ) -> None:
+        assert code in CODES, code
+        self.items.append(Diagnostic(code, message, self.path, position, severity, fix, end))
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity is Severity.ERROR for d in self.items)
+
+
+def display_path(path: Path) -> str:
+    """The path as users typed it where possible: relative to the working directory."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,72 @@
+"""The signal catalog: every name an expression may read, in one table.
+
+A *primitive* signal is a tensor the runtime provides each policy step (from the
+backend's state or its own bookkeeping). A *derived* signal is computed from
+primitives inside the generated kernels, once per step, however many terms use it
+(the base-frame rotation shared by many terms is the typical case).
+
+Shapes are per env, after the batch axis N, with symbolic sizes:
+``J`` joints, ``C`` commands, ``F`` feet, ``G`` bodies of a selected group.
+The README's signal table is generated from this one (`specc signals`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+XYZ = ("x", "y", "z")
+WXYZ = ("w", "x", "y", "z")
+
+
+@dataclass(frozen=True)
+class Signal:
+    name: str
+    dtype: str  # "float" or "bool"
+    shape: tuple[str | int, ...]
+    doc: str
+    components: tuple[str, ...] | None = None  # names of the last axis (None: index-free vector)
+    derived_from: tuple[str, ...] = ()  # primitives a derived signal reads
+    selectable: bool = False  # takes a body group: contact_force[feet]
+
+    @property
+    def primitive(self) -> bool:
+        return not self.derived_from
+
+
+SIGNALS: dict[str, Signal] = {
+    s.name: s
+    for s in [
+        Signal("base_pos", "float", (3,), "Base position in the world frame [m].", XYZ),
+        Signal("base_quat", "float", (4,), "Base orientation quaternion (w, x, y, z), world frame.", WXYZ),
+        Signal("base_lin_vel_world", "float", (3,), "Base linear velocity in the world frame [m/s].", XYZ),
+        Signal("base_ang_vel_world", "float", (3,), "Base angular velocity in the world frame [rad/s].", XYZ),
+        Signal("base_lin_vel", "float", (3,), "Base linear velocity in the base frame [m/s].", XYZ,
+               derived_from=("base_quat", "base_lin_vel_world")),
+        Signal("base_ang_vel", "float", (3,), "Base angular velocity in the base frame [rad/s].", XYZ,
+               derived_from=("base_quat", "base_ang_vel_world")),
+        Signal("projected_gravity", "float", (3,), "Unit gravity direction in the base frame.", XYZ,
+               derived_from=("base_quat",)),
+        Signal("base_height", "float", (), "Base height above the (flat) ground [m].", derived_from=("base_pos",)),
+        Signal("joint_pos", "float", ("J",), "Joint positions relative to the default pose [rad]."),
+        Signal("joint_vel", "float", ("J",), "Joint velocities [rad/s]."),
+        Signal("joint_acc", "float", ("J",), "Joint accelerations, finite difference over one policy step [rad/s²]."),
+        Signal("torques", "float", ("J",), "Applied joint torques [N·m]."),
+        Signal("actions", "float", ("J",), "The policy's current actions (clipped)."),
+        Signal("last_actions", "float", ("J",), "The policy's actions one step earlier."),
+        Signal("commands", "float", ("C",), "Commands, by name: commands.lin_vel_x.", components=None),
+        Signal("contact_force", "float", ("G", 3), "Net contact force on each body of a group, world frame [N].",
+               XYZ, selectable=True),
+        Signal("feet_air_time", "float", ("F",), "Time since each foot last touched the ground [s]."),
+        Signal("feet_contact", "bool", ("F",), "Each foot touches the ground (vertical force > 1 N)."),
+        Signal("feet_first_contact", "bool", ("F",), "Each foot touched down during this step."),
+        Signal("episode_time", "float", (), "Time since the env's episode started [s]."),
+    ]
+}
+
+# Namespaces that are not signals: `term.<name>` reads another term of the same section.
+TERM_NAMESPACE = "term"
+
+PRIMITIVE_SIGNALS = tuple(name for name, s in SIGNALS.items() if s.primitive)
+# Every generated kernel takes these primitives, in this order, whether it reads them or not;
+# episode_time also gives constant terms their per-env shape.
+KERNEL_INPUTS = PRIMITIVE_SIGNALS

@@ -1,0 +1,53 @@
+"""Resolve robot file references: plain paths and `package://<package>/<path>` URIs.
+
+A package is looked up, in order, in the folders of the SPECC_PACKAGE_PATH variable
+(os.pathsep separated; each holds package folders), then in the data that installed
+Python distributions ship: `share/<package>` under site-packages' `cmeel.prefix`
+(how example-robot-data installs its robots) and under the interpreter's prefix.
+"""
+
+from __future__ import annotations
+
+import os
+import site
+import sys
+import sysconfig
+from functools import lru_cache
+from pathlib import Path
+
+PACKAGE_PATH_VARIABLE = "SPECC_PACKAGE_PATH"
+
+
+@lru_cache(maxsize=1)
+def _installed_share_dirs() -> tuple[Path, ...]:
+    roots: list[str] = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    try:
+        roots.extend(site.getsitepackages())
+    except AttributeError:  # pragma: no cover - virtualenv without getsitepackages
+        pass
+    dirs: list[Path] = []
+    for root in dict.fromkeys(roots):
+        dirs.append(Path(root) / "cmeel.prefix" / "share")
+    dirs.append(Path(sys.prefix) / "share")
+    return tuple(d for d in dirs if d.is_dir())
+
+
+def package_search_dirs() -> list[Path]:
+    env = os.environ.get(PACKAGE_PATH_VARIABLE, "")
+    return [Path(p) for p in env.split(os.pathsep) if p] + list(_installed_share_dirs())
+
+
+def resolve_uri(uri: str, relative_to: Path) -> Path | None:
+    """A filesystem path for `uri`, or None when a package:// URI names no installed package."""
+    if uri.startswith("package://"):
+        rest = uri[len("package://") :]
+        package, _, inner = rest.partition("/")
+        for base in package_search_dirs():
+            candidate = base / package / inner
+            if candidate.exists():
+                return candidate
+        return None
+    if uri.startswith("file://"):
+        uri = uri[len("file://") :]
+    path = Path(uri)
+    return path if path.is_absolute() else relative_to / path

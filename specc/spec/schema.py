@@ -1,0 +1,249 @@
+"""The task spec: one pydantic model per TOML table.
+
+Every model forbids unknown keys, every name that can reach generated code is an
+identifier checked here, and every range is checked for order and physical sign.
+Defaults of `[ppo]` are rsl_rl's; defaults elsewhere follow legged_gym's ANYmal C
+flat-ground task, which is also the task of the Isaac Gym chapter.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+IDENTIFIER_PATTERN = r"^[a-z_][a-z0-9_]{0,63}$"
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
+# Joint and link names as URDF allows them, plus glob wildcards: * ? [ ] and '!' inside brackets.
+NamePattern = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-*?\[\]!/]{1,128}$")]
+
+# Words of the expression grammar: `term.<name>` could not name a term called like them.
+RESERVED_NAMES = frozenset({"true", "false", "and", "or", "not"})
+
+
+def _not_keyword(name: str) -> str:
+    if name in RESERVED_NAMES:
+        raise ValueError(f"'{name}' is a reserved word; choose another name")
+    return name
+
+
+Name = Annotated[Identifier, AfterValidator(_not_keyword)]
+
+
+def _ordered(low_min: float | None = None, low_exclusive: bool = False):
+    def check(value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if low > high:
+            raise ValueError(f"range is reversed: low {low} > high {high}; write [{high}, {low}]")
+        if low_min is not None and (low < low_min or (low_exclusive and low <= low_min)):
+            bound = ">" if low_exclusive else ">="
+            raise ValueError(f"range must be {bound} {low_min} (a physical quantity); got low {low}")
+        return value
+
+    return AfterValidator(check)
+
+
+Range = Annotated[tuple[float, float], _ordered()]
+NonNegativeRange = Annotated[tuple[float, float], _ordered(0.0)]
+ScaleRange = Annotated[tuple[float, float], _ordered(0.0, low_exclusive=True)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskSection(Strict):
+    name: Name = Field(description="Identifier of the task; runs are stored under runs/<name>/.")
+    description: str = Field("", max_length=2000, description="What the task trains, for people.")
+
+
+class JointGains(Strict):
+    stiffness: NonNegativeFloat = Field(description="PD stiffness kp [N·m/rad].")
+    damping: NonNegativeFloat = Field(description="PD damping kd [N·m·s/rad].")
+    effort: PositiveFloat | None = Field(None, description="Torque limit [N·m]; the URDF's when absent.")
+
+
+class RobotSection(Strict):
+    urdf: str = Field(
+        max_length=512,
+        description="A path relative to the spec, or package://<package>/<path> resolved against installed packages.",
+    )
+    base: NamePattern = Field(description="The floating-base link.")
+    feet: list[NamePattern] = Field(default_factory=list, description="Foot links (the `feet` body group).")
+    terminate_contacts: list[NamePattern] = Field(
+        default_factory=list, description="Links whose contact ends an episode (the `terminate_contacts` group)."
+    )
+    penalize_contacts: list[NamePattern] = Field(
+        default_factory=list, description="Links whose contact is penalized (the `penalize_contacts` group)."
+    )
+    init_height: PositiveFloat = Field(description="Initial base height above the ground [m].")
+    default_joint_pos: dict[NamePattern, float] = Field(
+        default_factory=dict, description="Default joint positions [rad] by joint name or glob pattern; later entries win."
+    )
+    pd: dict[NamePattern, JointGains] = Field(description="PD gains by joint name or glob pattern; later entries win.")
+    action_scale: PositiveFloat = Field(0.5, description="PD target = default + action_scale × action.")
+    self_collision: bool = Field(False, description="Collide the robot's links with each other.")
+    fixed_base: bool = Field(False, description="Weld the base link to the world (arms, cart-poles).")
+    repair_inertia: Literal["none", "diagonal"] = Field(
+        "none",
+        description="How to repair a link inertia that is not physical: 'none' reports an error, "
+        "'diagonal' keeps the principal moments made to satisfy the triangle inequality and says so.",
+    )
+
+
+class SimSection(Strict):
+    dt: PositiveFloat = Field(0.005, le=0.05, description="Physics step [s].")
+    decimation: int = Field(4, ge=1, le=100, description="Physics steps per policy step.")
+    num_envs: int = Field(4096, ge=1, le=1 << 22, description="Parallel environments.")
+    episode_length_s: PositiveFloat = Field(20.0, description="Episode length before a time-out [s].")
+    backend: Literal["mujoco", "mujoco-warp", "isaacgym"] = Field("mujoco", description="Physics backend.")
+    device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$", description="Torch device of the runtime.")
+
+
+class CategoricalCommand(Strict):
+    choices: list[Name] = Field(min_length=1, description="Names of the categories, e.g. gaits.")
+    values: dict[Name, list[float]] = Field(
+        default_factory=dict,
+        description="Per-choice value of other commands, e.g. lin_vel_x = [0.5, 1.5, 3.0].",
+    )
+
+    @model_validator(mode="after")
+    def _one_value_per_choice(self) -> CategoricalCommand:
+        for name, values in self.values.items():
+            if len(values) != len(self.choices):
+                raise ValueError(
+                    f"values.{name} has {len(values)} entries but there are {len(self.choices)} choices"
+                )
+        return self
+
+
+class CommandsSection(Strict):
+    resample_s: PositiveFloat = Field(10.0, description="Commands are resampled every resample_s seconds.")
+    ranges: dict[Name, Range] = Field(default_factory=dict, description="Uniform command ranges [low, high].")
+    categorical: dict[Name, CategoricalCommand] = Field(
+        default_factory=dict, description="Categorical commands (e.g. a gait id) and the values they set."
+    )
+
+    @model_validator(mode="after")
+    def _categorical_values_name_ranges(self) -> CommandsSection:
+        for cat_name, cat in self.categorical.items():
+            if cat_name in self.ranges:
+                raise ValueError(f"command '{cat_name}' is both a range and categorical")
+            for name in cat.values:
+                if name not in self.ranges:
+                    raise ValueError(
+                        f"categorical.{cat_name}.values.{name} sets a command that [commands.ranges] does not define"
+                    )
+        return self
+
+
+class ObservationTerm(Strict):
+    name: Name = Field(description="Name of the term in the observation layout.")
+    expr: str = Field(max_length=4000, description="Expression over the signal catalog.")
+    scale: float = Field(1.0, description="Multiplies the value.")
+    clip: PositiveFloat | None = Field(None, description="Clip the scaled value to [-clip, clip].")
+    noise: NonNegativeFloat = Field(0.0, description="Additive uniform noise amplitude, in scaled units.")
+
+
+class RewardTerm(Strict):
+    expr: str = Field(max_length=4000, description="Expression reducing to one number per env.")
+    weight: float = Field(description="Weight of the term in the total.")
+
+
+class RewardsSection(Strict):
+    scale_by_dt: bool = Field(True, description="Multiply every weight by the policy step (legged_gym does).")
+    only_positive: bool = Field(False, description="Clip the total at zero (legged_gym's only_positive_rewards).")
+    terms: dict[Name, RewardTerm] = Field(min_length=1, description="Named reward terms.")
+
+
+class TerminationTerm(Strict):
+    expr: str = Field(max_length=4000, description="Boolean expression; true ends the episode.")
+
+
+class TerminationsSection(Strict):
+    time_out: bool = Field(True, description="End episodes after sim.episode_length_s (value bootstrapped).")
+    terms: dict[Name, TerminationTerm] = Field(default_factory=dict, description="Named termination rules.")
+
+
+class PushSection(Strict):
+    interval_s: PositiveFloat = Field(15.0, description="Push every env every interval_s seconds.")
+    max_vel: NonNegativeFloat = Field(1.0, description="Pushes set a random base xy velocity up to this [m/s].")
+
+
+class RandomizationSection(Strict):
+    enabled: bool = Field(True, description="Master switch (eval can turn it off).")
+    base_mass_add: Range | None = Field(None, description="Added base mass [kg].")
+    link_mass_scale: ScaleRange | None = Field(None, description="Scale of every other link's mass.")
+    friction: NonNegativeRange | None = Field(None, description="Ground-contact friction coefficient.")
+    motor_strength: ScaleRange | None = Field(None, description="Scale of the PD torque.")
+    joint_damping: NonNegativeRange | None = Field(None, description="Passive joint damping [N·m·s/rad].")
+    latency_s: NonNegativeRange | None = Field(None, description="Control latency [s], rounded to physics steps.")
+    observation_noise: bool = Field(True, description="Apply the observation terms' noise.")
+    push: PushSection | None = Field(None, description="Random pushes of the base.")
+
+
+class PPOSection(Strict):
+    num_steps_per_env: int = Field(24, ge=1, description="Rollout length per iteration.")
+    max_iterations: int = Field(1500, ge=1, description="Training iterations.")
+    actor_hidden_dims: list[Annotated[int, Field(ge=1, le=8192)]] = Field([512, 256, 128], min_length=1)
+    critic_hidden_dims: list[Annotated[int, Field(ge=1, le=8192)]] = Field([512, 256, 128], min_length=1)
+    activation: Literal["elu", "relu", "tanh"] = "elu"
+    init_noise_std: PositiveFloat = 1.0
+    learning_rate: PositiveFloat = 1e-3
+    schedule: Literal["adaptive", "fixed"] = "adaptive"
+    desired_kl: PositiveFloat = 0.01
+    gamma: float = Field(0.99, ge=0, le=1)
+    lam: float = Field(0.95, ge=0, le=1)
+    clip_param: PositiveFloat = 0.2
+    value_loss_coef: NonNegativeFloat = 1.0
+    use_clipped_value_loss: bool = True
+    entropy_coef: NonNegativeFloat = 0.01
+    num_learning_epochs: int = Field(5, ge=1)
+    num_mini_batches: int = Field(4, ge=1)
+    max_grad_norm: PositiveFloat = 1.0
+    empirical_normalization: bool = Field(True, description="Normalize observations by running statistics.")
+    save_interval: int = Field(50, ge=1, description="Checkpoint every save_interval iterations.")
+    clip_actions: PositiveFloat = Field(100.0, description="Actions are clipped to [-clip_actions, clip_actions].")
+
+
+class EvalSection(Strict):
+    episodes: int = Field(100, ge=1, description="Episodes to evaluate.")
+    min_distance_m: NonNegativeFloat = Field(
+        10.0, description="Success: the base travelled at least this far in the xy plane ..."
+    )
+    require_no_termination: bool = Field(True, description="... and no termination term fired (time-outs are fine).")
+
+
+class Spec(Strict):
+    """A whole task spec file."""
+
+    task: TaskSection
+    robot: RobotSection
+    sim: SimSection = SimSection()
+    commands: CommandsSection = CommandsSection()
+    observations: list[ObservationTerm] = Field(min_length=1)
+    rewards: RewardsSection
+    terminations: TerminationsSection = TerminationsSection()
+    randomization: RandomizationSection = RandomizationSection()
+    ppo: PPOSection = PPOSection()
+    eval: EvalSection = EvalSection()
+    profile: dict[Literal["cpu", "cuda"], dict[str, float | int | bool | str]] = Field(
+        default_factory=dict,
+        description="Overrides applied by device, as dotted keys: [profile.cpu] \"sim.num_envs\" = 64.",
+    )
+
+    @model_validator(mode="after")
+    def _observation_names_unique(self) -> Spec:
+        seen: set[str] = set()
+        for term in self.observations:
+            if term.name in seen:
+                raise ValueError(f"observation '{term.name}' is defined twice")
+            seen.add(term.name)
+        return self
+
+
+SECTION_NAMES = tuple(Spec.model_fields)
+NAME_RE = re.compile(IDENTIFIER_PATTERN)

@@ -1,0 +1,359 @@
+"""The front end as one pass: a spec file in, a checked task (or diagnostics) out.
+
+load (TOML + positions) -> schema -> robot (URDF names) -> expressions (parse, check).
+Everything the code generator and the runtime need about a task is in `CheckedTask`;
+neither reads the spec's raw data again.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from specc import __version__
+from specc.diagnostics import DiagnosticSink, Position, Severity
+from specc.expr import ast
+from specc.expr.check import Checked, Context, check_expression
+from specc.expr.parse import ParseError, parse_expression
+from specc.expr.signals import TERM_NAMESPACE
+from specc.expr.types import Type
+from specc.robot.resolve import resolve_uri
+from specc.robot.urdf import Joint, Urdf, UrdfError, read_urdf
+from specc.spec.load import SpecDocument, load_spec
+from specc.spec.positions import KeyPath
+from specc.spec.schema import Spec
+
+BODY_GROUPS = ("base", "feet", "terminate_contacts", "penalize_contacts")
+
+
+@dataclass(frozen=True)
+class CheckedTerm:
+    section: str  # observations | rewards | terminations
+    name: str
+    source: str
+    checked: Checked
+    weight: float = 1.0
+    scale: float = 1.0
+    clip: float | None = None
+    noise: float = 0.0
+
+    @property
+    def size(self) -> int:
+        shape = self.checked.type.shape
+        return shape[0] if shape else 1
+
+
+@dataclass(frozen=True)
+class ObservationSlot:
+    name: str
+    offset: int
+    size: int
+    scale: float
+    noise: float
+
+
+@dataclass
+class RobotModel:
+    """The robot as the spec uses it: joints in action order, their defaults and gains, body groups."""
+
+    urdf: Urdf
+    joints: list[Joint]
+    default_joint_pos: list[float]
+    stiffness: list[float]
+    damping: list[float]
+    effort: list[float]
+    body_groups: dict[str, list[str]]
+
+    @property
+    def joint_names(self) -> list[str]:
+        return [j.name for j in self.joints]
+
+
+@dataclass
+class CheckedTask:
+    path: Path
+    spec: Spec
+    robot: RobotModel
+    command_names: tuple[str, ...]
+    observations: list[CheckedTerm]
+    rewards: list[CheckedTerm]  # in dependency order: a term comes after the terms it reads
+    terminations: list[CheckedTerm]
+    spec_hash: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def observation_layout(self) -> list[ObservationSlot]:
+        slots, offset = [], 0
+        for term in self.observations:
+            slots.append(ObservationSlot(term.name, offset, term.size, term.scale, term.noise))
+            offset += term.size
+        return slots
+
+    @property
+    def num_observations(self) -> int:
+        return sum(t.size for t in self.observations)
+
+    @property
+    def num_actions(self) -> int:
+        return len(self.robot.joints)
+
+
+def check_task(path: Path, sink: DiagnosticSink, overrides: dict[str, object] | None = None) -> CheckedTask | None:
+    """Run the whole front end on one spec file. Returns None when any error was reported."""
+    document = load_spec(path, sink, overrides)
+    if document is None or document.spec is None:
+        return None
+    spec = document.spec
+    robot = _check_robot(document, spec, sink)
+    command_names = tuple(spec.commands.ranges) + tuple(spec.commands.categorical)
+    if robot is None:
+        return None
+    groups = {name: len(bodies) for name, bodies in robot.body_groups.items() if bodies}
+    base_ctx = Context(tuple(robot.joint_names), tuple(robot.body_groups["feet"]), command_names, groups)
+    observations = [
+        _check_term(document, sink, base_ctx, "observations", term.name, term.expr, ("observations", i, "expr"),
+                    scale=term.scale, clip=term.clip, noise=term.noise)
+        for i, term in enumerate(spec.observations)
+    ]
+    rewards = _check_section(document, sink, base_ctx, "rewards",
+                             {n: (t.expr, {"weight": t.weight}) for n, t in spec.rewards.terms.items()})
+    terminations = _check_section(document, sink, base_ctx, "terminations",
+                                  {n: (t.expr, {}) for n, t in spec.terminations.terms.items()})
+    if sink.has_errors:
+        return None
+    digest = hashlib.sha256()
+    for part in (__version__.encode(), document.text.encode(), robot.urdf.path.read_bytes()):
+        digest.update(part)
+        digest.update(b"\0")
+    return CheckedTask(path, spec, robot, command_names, [o for o in observations if o], rewards, terminations,
+                       digest.hexdigest()[:16])
+
+
+# -- robot ------------------------------------------------------------------------------------------
+def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> RobotModel | None:
+    positions = document.positions
+    urdf_path = resolve_uri(spec.robot.urdf, document.path.parent)
+    if urdf_path is None:
+        sink.add("SPC301", f"no installed package provides '{spec.robot.urdf}'", positions.value(("robot", "urdf")),
+                 fix="install the package (e.g. pip install example-robot-data) or set SPECC_PACKAGE_PATH")
+        return None
+    try:
+        urdf = read_urdf(urdf_path)
+    except UrdfError as err:
+        where = f" ({urdf_path.name}:{err.line})" if err.code != "SPC301" else ""
+        sink.add(err.code, err.message + where, positions.value(("robot", "urdf")),
+                 fix=err.fix or ("check the path; it is relative to the spec file" if err.code == "SPC301" else None))
+        return None
+    for issue in urdf.issues:
+        if issue.code == "SPC305" and spec.robot.repair_inertia != "none":
+            continue  # the spec chose an explicit repair; the import reports what it changed
+        severity = Severity.ERROR if issue.severity == "error" else Severity.WARNING
+        sink.add(issue.code, f"{issue.message} ({urdf_path.name}:{issue.line})", positions.value(("robot", "urdf")),
+                 severity=severity, fix=issue.fix)
+
+    joints = urdf.movable_joints
+    names = [j.name for j in joints]
+    default = _by_pattern(names, spec.robot.default_joint_pos, ("robot", "default_joint_pos"), document, sink, 0.0)
+    gains = _by_pattern(names, spec.robot.pd, ("robot", "pd"), document, sink, None)
+    missing = [n for n, g in zip(names, gains) if g is None]
+    if missing and not sink.has_errors:  # an unmatched pattern above is the likelier cause
+        sink.add("SPC308", f"no PD gains for joint{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
+                 positions.key(("robot", "pd")), fix='add a pattern that matches them, e.g. "*" = { ... }')
+        return None
+    links = list(urdf.links)
+    groups: dict[str, list[str]] = {}
+    for group, path in (("base", ("robot", "base")), ("feet", ("robot", "feet")),
+                        ("terminate_contacts", ("robot", "terminate_contacts")),
+                        ("penalize_contacts", ("robot", "penalize_contacts"))):
+        patterns = [spec.robot.base] if group == "base" else getattr(spec.robot, group)
+        matched: list[str] = []
+        for i, pattern in enumerate(patterns):
+            hits = [link for link in links if fnmatch.fnmatchcase(link, pattern)]
+            if not hits:
+                where = path if group == "base" else path + (i,)
+                guess = _closest(pattern, links)
+                sink.add("SPC304", f"no link of {urdf_path.name} matches '{pattern}'", positions.value(where),
+                         fix=f"did you mean '{guess}'?" if guess else None)
+            matched.extend(h for h in hits if h not in matched)
+        groups[group] = matched
+    if groups["base"] and groups["base"][0] != urdf.root:
+        sink.add("SPC304", f"base link '{groups['base'][0]}' is not the URDF's root link '{urdf.root}'",
+                 positions.value(("robot", "base")), fix=f"set base = \"{urdf.root}\"")
+    if sink.has_errors:
+        return None
+    return RobotModel(
+        urdf=urdf, joints=joints, default_joint_pos=[float(d) for d in default],  # type: ignore[arg-type]
+        stiffness=[g.stiffness for g in gains],  # type: ignore[union-attr]
+        damping=[g.damping for g in gains],  # type: ignore[union-attr]
+        effort=[_effort(j, g.effort, sink, document) for j, g in zip(joints, gains)],  # type: ignore[union-attr]
+        body_groups=groups,
+    )
+
+
+def _effort(joint: Joint, spec_effort: float | None, sink: DiagnosticSink, document: SpecDocument) -> float:
+    if spec_effort is not None:
+        return spec_effort
+    if joint.effort and joint.effort > 0:
+        return joint.effort
+    sink.add("SPC308", f"joint '{joint.name}' has no effort limit in the URDF or the spec",
+             document.positions.key(("robot", "pd")), fix="add effort = <N·m> to its [robot.pd] entry")
+    return 0.0
+
+
+def _by_pattern(names, table, path: KeyPath, document: SpecDocument, sink: DiagnosticSink, default):
+    """Each joint's value from a {pattern: value} table; later patterns win. Reports patterns matching nothing."""
+    out = [default] * len(names)
+    for pattern, value in table.items():
+        hits = [i for i, n in enumerate(names) if fnmatch.fnmatchcase(n, pattern)]
+        if not hits:
+            guess = _closest(pattern, names)
+            sink.add("SPC303", f"'{pattern}' matches no movable joint", document.positions.key(path + (pattern,)),
+                     fix=f"did you mean '{guess}'?" if guess else f"joints: {', '.join(names)}")
+        for i in hits:
+            out[i] = value
+    return out
+
+
+def _closest(pattern: str, names: list[str]) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(pattern, names, n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+# -- expressions ------------------------------------------------------------------------------------
+def _term_refs(node: ast.Node) -> list[tuple[str, ast.Span]]:
+    refs: list[tuple[str, ast.Span]] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.Component) and isinstance(current.base, ast.Name) \
+                and current.base.name == TERM_NAMESPACE:
+            refs.append((current.name, current.name_span))
+        stack.extend(ast.children(current))
+    return refs
+
+
+def _check_section(document, sink, base_ctx: Context, section: str, terms: dict[str, tuple[str, dict]]):
+    """Check a section whose terms may read each other (`term.<name>`), in dependency order."""
+    parsed: dict[str, ast.Node] = {}
+    for name, (source, _) in terms.items():
+        node = _parse(document, sink, source, (section, "terms", name, "expr"))
+        if node is not None:
+            parsed[name] = node
+    order: list[str] = []
+    state: dict[str, str] = {}
+    broken: set[str] = set()  # in a cycle, or reading a term that failed: reported once, not checked
+
+    def visit(name: str, chain: list[str]) -> None:
+        if state.get(name) == "done" or name not in parsed:
+            return
+        if state.get(name) == "active":
+            return  # the cycle is reported at the reference below
+        state[name] = "active"
+        for ref, span in _term_refs(parsed[name]):
+            if state.get(ref) == "active":
+                cycle = " -> ".join([*chain[chain.index(ref):], name, ref]) if ref in chain else f"{name} -> {ref}"
+                _report(document, sink, (section, "terms", name, "expr"), span, "SPC213",
+                        f"terms read each other in a cycle: {cycle}", None)
+                broken.update([*chain[chain.index(ref):], name] if ref in chain else [name, ref])
+                continue
+            visit(ref, [*chain, name])
+        state[name] = "done"
+        order.append(name)
+
+    for name in parsed:
+        visit(name, [])
+    out: list[CheckedTerm] = []
+    types: dict[str, Type] = {}
+    for name in order:
+        source, extra = terms[name]
+        if name in broken or any(ref in broken or (ref in parsed and ref not in types)
+                                 for ref, _ in _term_refs(parsed[name])):
+            broken.add(name)
+            continue
+        ctx = Context(base_ctx.joint_names, base_ctx.feet_names, base_ctx.command_names, base_ctx.body_groups,
+                      dict(types), section)
+        term = _check_term(document, sink, ctx, section, name, source, (section, "terms", name, "expr"),
+                           node=parsed[name], **extra)
+        if term is not None:
+            types[name] = term.checked.type
+            out.append(term)
+    return out
+
+
+def _parse(document: SpecDocument, sink: DiagnosticSink, source: str, path: KeyPath) -> ast.Node | None:
+    result = parse_expression(source)
+    if isinstance(result, ParseError):
+        _report(document, sink, path, ast.Span(result.offset, result.offset + 1), result.code,
+                result.message.replace("$END", "end of expression"), result.fix)
+        return None
+    return result
+
+
+def _check_term(document, sink, ctx: Context, section: str, name: str, source: str, path: KeyPath,
+                node: ast.Node | None = None, **extra) -> CheckedTerm | None:
+    if node is None:
+        node = _parse(document, sink, source, path)
+        if node is None:
+            return None
+    checked, errors = check_expression(node, ctx)
+    for error in errors:
+        _report(document, sink, path, error.span, error.code, error.message, error.fix)
+    if checked is None:
+        return None
+    t = checked.type
+    whole = node.span
+    if section == "rewards":
+        if t.dtype == "bool":
+            _report(document, sink, path, whole, "SPC206", f"reward '{name}' is a boolean",
+                    "convert it explicitly: float(...)")
+            return None
+        if not t.is_scalar:
+            _report(document, sink, path, whole, "SPC205", f"reward '{name}' is {t.describe()}, not one number per env",
+                    "reduce it, e.g. sum(...) or norm(...)")
+            return None
+    elif section == "terminations":
+        if t.dtype != "bool":
+            _report(document, sink, path, whole, "SPC211", f"termination '{name}' is a number, not a boolean",
+                    "compare it, e.g. (... < 0.3)")
+            return None
+        if not t.is_scalar:
+            _report(document, sink, path, whole, "SPC205",
+                    f"termination '{name}' is {t.describe()}, not one boolean per env", "reduce it: any(...)")
+            return None
+    else:
+        if t.dtype == "bool":
+            _report(document, sink, path, whole, "SPC206", f"observation '{name}' is a boolean",
+                    "convert it explicitly: float(...)")
+            return None
+        if len(t.shape) > 1:
+            _report(document, sink, path, whole, "SPC209",
+                    f"observation '{name}' is {t.describe()}; an observation is a number or a vector per env",
+                    "flatten it: flatten(...)")
+            return None
+        if t.shape == (0,):
+            _report(document, sink, path, whole, "SPC209", f"observation '{name}' has size zero", None)
+            return None
+    return CheckedTerm(section, name, source, checked, **extra)
+
+
+def _report(document: SpecDocument, sink: DiagnosticSink, path: KeyPath, span: ast.Span, code: str,
+            message: str, fix: str | None) -> None:
+    chars = document.positions.string_char_positions(path)
+    if chars:
+        start = chars[min(span.start, len(chars) - 1)]
+        end = chars[min(max(span.end, span.start + 1), len(chars) - 1)]
+        position, end_position = start, end
+    else:
+        position, end_position = document.positions.value(path), None
+    sink.add(code, message, position, fix=fix, end=end_position)
+
+
+def observation_layout_table(task: CheckedTask) -> list[tuple[int, int, str]]:
+    return [(s.offset, s.size, s.name) for s in task.observation_layout]
+
+
+__all__ = ["CheckedTask", "CheckedTerm", "check_task", "Position"]

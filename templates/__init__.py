@@ -1,0 +1,1 @@
+"""Jinja2 templates of the generated task modules (package data of specc.templates)."""
