@@ -251,7 +251,12 @@ class Checker:
         kind = func.kind
         if kind == "elementwise":
             t = self.number(node.args[0], f"{node.func}()")
-            return Type("float", t.shape, t.components)
+            const = None
+            if t.const is not None:
+                const = _fold_call(node.func, float(t.const))
+                if const is None:
+                    self.fail("SPC104", f"{node.func}({t.const}) is undefined", node.span)
+            return Type("float", t.shape, t.components, const)
         if kind in ("reduce", "bool_reduce", "count") or (kind == "min_max" and n == 1):
             if kind in ("bool_reduce", "count"):
                 t = self.boolean(node.args[0], f"{node.func}()")
@@ -263,7 +268,10 @@ class Checker:
         if kind == "min_max":
             a = self.number(node.args[0], f"{node.func}()")
             b = self.number(node.args[1], f"{node.func}()")
-            return Type("float", self.join(a, b, node.span))
+            const = None
+            if a.const is not None and b.const is not None:
+                const = (min if node.func == "min" else max)(float(a.const), float(b.const))
+            return Type("float", self.join(a, b, node.span), const=const)
         if kind == "clamp":
             t = self.number(node.args[0], "clamp()")
             low = self.number(node.args[1], "clamp()")
@@ -271,9 +279,11 @@ class Checker:
             for arg, bound in ((node.args[1], low), (node.args[2], high)):
                 if bound.const is None:
                     self.fail("SPC215", "clamp() bounds must be constant numbers", arg.span)
-            if float(low.const) > float(high.const):  # type: ignore[arg-type]
+            lo, hi = float(low.const), float(high.const)  # type: ignore[arg-type]
+            if lo > hi:
                 self.fail("SPC104", "clamp() low bound is above its high bound", node.span)
-            return Type("float", t.shape, t.components)
+            const = None if t.const is None else min(max(float(t.const), lo), hi)
+            return Type("float", t.shape, t.components, const)
         if kind == "where":
             self.boolean(node.args[0], "where() condition")
             cond = self.types[node.args[0]]
@@ -283,11 +293,22 @@ class Checker:
             return Type("float", shape)
         if kind == "cast":
             t = self.boolean(node.args[0], "float()")
-            return Type("float", t.shape, t.components)
+            return Type("float", t.shape, t.components, None if t.const is None else float(t.const))
         if kind == "flatten":
             t = self.number(node.args[0], "flatten()")
             return Type("float", (math.prod(t.shape),) if t.shape else ())
         raise AssertionError(kind)
+
+
+def _fold_call(func: str, x: float) -> float | None:
+    try:
+        value = {
+            "abs": abs, "sign": lambda v: float((v > 0) - (v < 0)), "exp": math.exp, "log": math.log,
+            "sqrt": math.sqrt, "square": lambda v: v * v, "sin": math.sin, "cos": math.cos, "tanh": math.tanh,
+        }[func](x)
+    except (ValueError, OverflowError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _fold(op: str, a: float, b: float) -> float | None:

@@ -1,0 +1,113 @@
+"""Load a generated kernel module and prepare it as eager, TorchScript or inductor kernels.
+
+The runtime knows a task's kernels only through the module's fixed interface: the
+`compute_*` functions and the data tables (INPUTS, REWARD_NAMES, ...). Modules are
+cached on disk by a hash of their source, the specc version and the torch version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+from specc import __version__
+
+log = logging.getLogger(__name__)
+
+KERNEL_KINDS = ("eager", "torchscript", "inductor")
+# Chosen from bench/kernels.py (see bench/README.md): the fastest form per device.
+DEFAULT_KERNELS = {"cpu": "torchscript", "cuda": "inductor"}
+KERNEL_FUNCTIONS = ("compute_observations", "compute_rewards", "compute_terminations", "compute_step")
+_reported_deprecation = False
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("SPECC_CACHE_DIR")
+    if root:
+        return Path(root)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "specc"
+
+
+def cache_key(source: str) -> str:
+    digest = hashlib.sha256()
+    for part in (source, __version__, torch.__version__):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:20]
+
+
+@dataclass
+class TaskKernels:
+    """A task's kernels in one form, with the module's tables."""
+
+    module: ModuleType
+    kind: str
+    compute_observations: Callable[..., torch.Tensor]
+    compute_rewards: Callable[..., tuple[torch.Tensor, torch.Tensor]]
+    compute_terminations: Callable[..., tuple[torch.Tensor, torch.Tensor]]
+    compute_step: Callable[..., tuple[torch.Tensor, ...]]
+    path: Path
+
+
+def write_module(source: str, task_name: str, folder: Path | None = None) -> Path:
+    """Write the module source under the cache (atomically) and return its path."""
+    folder = (folder or cache_dir() / "kernels")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{task_name}_{cache_key(source)}.py"
+    if not path.exists() or path.read_text(encoding="utf-8") != source:
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(source, encoding="utf-8")
+        os.replace(tmp, path)
+    return path
+
+
+def import_module(path: Path) -> ModuleType:
+    name = f"specc_generated_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_kernels(source: str, task_name: str, kind: str, folder: Path | None = None) -> TaskKernels:
+    """Import the module `source` and prepare its functions as `kind` kernels."""
+    if kind not in KERNEL_KINDS:
+        raise ValueError(f"unknown kernel kind '{kind}'; choose one of {', '.join(KERNEL_KINDS)}")
+    path = write_module(source, task_name, folder)
+    module = import_module(path)
+    functions = {name: _prepare(getattr(module, name), kind) for name in KERNEL_FUNCTIONS}
+    return TaskKernels(module=module, kind=kind, path=path, **functions)
+
+
+def _prepare(fn: Callable, kind: str) -> Callable:
+    if kind == "eager":
+        return fn
+    if kind == "inductor":
+        return torch.compile(fn, dynamic=False)
+    global _reported_deprecation
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scripted = torch.jit.script(fn)
+    deprecations = [w for w in caught if "deprecated" in str(w.message)]
+    if deprecations and not _reported_deprecation:
+        _reported_deprecation = True
+        log.warning("torch %s marks torch.jit.script deprecated; specc keeps TorchScript as the portable form "
+                    "(torch.jit.save loads in C++). Use --kernels eager or inductor to avoid it.", torch.__version__)
+    for w in caught:
+        if w not in deprecations:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return scripted
+
+
+def default_kind(device: str | torch.device) -> str:
+    return DEFAULT_KERNELS["cuda" if torch.device(device).type == "cuda" else "cpu"]

@@ -1,0 +1,210 @@
+"""Lower checked expressions to torch code, in the TorchScript subset.
+
+Only checked AST nodes reach this module, and the only text it copies from a spec
+is numbers, through `repr(float)`. Every identifier it writes is its own (`o0`,
+`r1`, `d0`, `c3`) or a name from the signal catalog; spec names stay in data tables.
+
+Common subexpressions are computed once per kernel: a node whose code appears more
+than once among the kernel's terms is assigned to a temporary at its first use.
+Derived signals (the base-frame rotations) are computed once at the top.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from specc.expr import ast
+from specc.expr.check import Checked
+from specc.expr.functions import FUNCTIONS
+from specc.expr.signals import SIGNALS
+from specc.expr.types import Type
+
+# How each derived signal is computed from primitives (helpers are defined in the template).
+DERIVED_CODE = {
+    "base_lin_vel": "quat_rotate_inverse(base_quat, base_lin_vel_world)",
+    "base_ang_vel": "quat_rotate_inverse(base_quat, base_ang_vel_world)",
+    "projected_gravity": "gravity_in_base_frame(base_quat)",
+    "base_height": "base_pos[:, 2]",
+}
+assert set(DERIVED_CODE) == {n for n, s in SIGNALS.items() if not s.primitive}
+
+ELEMENTWISE = {
+    "abs": "torch.abs({})", "sign": "torch.sign({})", "exp": "torch.exp({})", "log": "torch.log({})",
+    "sqrt": "torch.sqrt({})", "square": "torch.square({})", "sin": "torch.sin({})", "cos": "torch.cos({})",
+    "tanh": "torch.tanh({})",
+}
+REDUCE = {
+    "sum": "torch.sum({}, dim=-1)", "mean": "torch.mean({}, dim=-1)",
+    "norm": "torch.sqrt(torch.sum(torch.square({}), dim=-1))",
+    "min": "torch.amin({}, dim=-1)", "max": "torch.amax({}, dim=-1)",
+    "any": "torch.any({}, dim=-1)", "all": "torch.all({}, dim=-1)",
+    "count": "torch.sum({}.to(torch.float32), dim=-1)",
+}
+FLIPPED = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
+TRIVIAL = (ast.Number, ast.Boolean, ast.Name)
+
+
+def literal(value: float | bool) -> str:
+    return repr(float(value))
+
+
+@dataclass
+class TermCode:
+    """One term's code: the statements it needs and the expression that is its value."""
+
+    lines: list[str]
+    value: str
+
+
+@dataclass
+class KernelEmitter:
+    """Emits the terms of one kernel function, sharing temporaries and derived signals between them."""
+
+    group_slices: dict[str, tuple[int, int]]  # body group -> slice of the contact_force input
+    term_values: dict[str, str] = field(default_factory=dict)  # term name -> variable holding its value
+    derived_used: list[str] = field(default_factory=list)
+    _counts: Counter[str] = field(default_factory=Counter)
+    _temps: dict[str, str] = field(default_factory=dict)
+    _canon: dict[int, str] = field(default_factory=dict)
+    _lines: list[str] = field(default_factory=list)
+
+    def count(self, checked: Checked) -> None:
+        """First pass over every term of the kernel: count repeated subexpressions."""
+        self._canonical(checked.root, checked)
+        stack = [checked.root]
+        while stack:
+            node = stack.pop()
+            if not isinstance(node, TRIVIAL) and checked.types[node].const is None:
+                self._counts[self._canonical(node, checked)] += 1
+            stack.extend(ast.children(node))
+
+    def term(self, checked: Checked) -> TermCode:
+        self._lines = []
+        value = self._emit(checked.root, checked)
+        t = checked.type
+        if t.const is not None:
+            value = self.constant_tensor(t.const, t.dtype)
+        return TermCode(self._lines, value)
+
+    # -- the canonical code of a node (no temporaries), used as the key for sharing ---------------
+    def _canonical(self, node: ast.Node, checked: Checked) -> str:
+        key = id(node)
+        if key not in self._canon:
+            self._canon[key] = self._code(node, checked, lambda child: self._canonical(child, checked),
+                                          track_derived=False)
+        return self._canon[key]
+
+    def _emit(self, node: ast.Node, checked: Checked) -> str:
+        code = self._code(node, checked, lambda child: self._emit(child, checked), track_derived=True)
+        if isinstance(node, TRIVIAL) or checked.types[node].const is not None:
+            return code
+        canon = self._canonical(node, checked)
+        if self._counts[canon] < 2:
+            return code
+        if canon not in self._temps:
+            name = f"c{len(self._temps)}"
+            self._temps[canon] = name
+            self._lines.append(f"{name} = {code}")
+        return self._temps[canon]
+
+    def constant_tensor(self, value: float | bool, dtype: str) -> str:
+        """A per-env tensor holding a constant; `episode_time` gives it its shape and device."""
+        if dtype == "bool":
+            return f"(torch.full_like(episode_time, {literal(value)}) > 0.5)"
+        return f"torch.full_like(episode_time, {literal(value)})"
+
+    def _code(self, node: ast.Node, checked: Checked, sub, track_derived: bool) -> str:
+        types = checked.types
+        t = types[node]
+        if t.const is not None:
+            return literal(t.const)
+        if isinstance(node, ast.Name):
+            if node.name in DERIVED_CODE and track_derived and node.name not in self.derived_used:
+                self.derived_used.append(node.name)
+            return node.name
+        if isinstance(node, ast.Select):
+            start, end = self.group_slices[node.group]
+            return f"contact_force[:, {start}:{end}]"
+        if isinstance(node, ast.Component):
+            if isinstance(node.base, ast.Name) and node.base.name == "term":
+                # While counting, later terms have no variable yet; their name is a unique key.
+                return self.term_values.get(node.name, f"<term {node.name}>")
+            base_code = sub(node.base)
+            names = types[node.base].components or ()
+            if node.name in names:
+                return f"{base_code}[..., {names.index(node.name)}]"
+            indices = [names.index(ch) for ch in node.name]
+            if indices == list(range(indices[0], indices[0] + len(indices))):
+                return f"{base_code}[..., {indices[0]}:{indices[-1] + 1}]"
+            return "torch.stack([" + ", ".join(f"{base_code}[..., {i}]" for i in indices) + "], dim=-1)"
+        if isinstance(node, ast.Unary):
+            operand = sub(node.operand)
+            return f"(-{operand})" if node.op == "-" else operand
+        if isinstance(node, ast.Not):
+            return f"(~{self._tensor(node.operand, types, sub)})"
+        if isinstance(node, (ast.Binary, ast.Compare, ast.Logic)):
+            return self._binary(node, types, sub)
+        if isinstance(node, ast.Call):
+            return self._call(node, types, sub)
+        raise AssertionError(type(node).__name__)
+
+    def _tensor(self, node: ast.Node, types: dict[ast.Node, Type], sub) -> str:
+        t = types[node]
+        return self.constant_tensor(t.const, t.dtype) if t.const is not None else sub(node)
+
+    def _broadcast(self, code: str, shape: tuple[int, ...], to: tuple[int, ...]) -> str:
+        """Per-env shapes broadcast from the right; torch's batch axis needs the missing axes after it."""
+        for _ in range(len(to) - len(shape)):
+            code = f"{code}.unsqueeze(1)"
+        return code
+
+    def _binary(self, node, types, sub) -> str:
+        result = types[node]
+        left_t, right_t = types[node.left], types[node.right]
+        shape = result.shape
+        if isinstance(node, ast.Logic):
+            left = self._broadcast(self._tensor(node.left, types, sub), left_t.shape, shape)
+            right = self._broadcast(self._tensor(node.right, types, sub), right_t.shape, shape)
+            return f"({left} {'&' if node.op == 'and' else '|'} {right})"
+        left = literal(left_t.const) if left_t.const is not None else \
+            self._broadcast(sub(node.left), left_t.shape, shape)
+        right = literal(right_t.const) if right_t.const is not None else \
+            self._broadcast(sub(node.right), right_t.shape, shape)
+        if isinstance(node, ast.Compare):
+            if left_t.const is not None:  # keep the tensor on the left: x > 1.0
+                return f"({right} {FLIPPED[node.op]} {left})"
+            return f"({left} {node.op} {right})"
+        if node.op == "**":
+            return f"torch.pow({left}, {right})"
+        return f"({left} {node.op} {right})"
+
+    def _call(self, node: ast.Call, types, sub) -> str:
+        func = FUNCTIONS[node.func]
+        args = node.args
+        if func.kind == "elementwise":
+            return ELEMENTWISE[node.func].format(sub(args[0]))
+        if func.kind in ("reduce", "bool_reduce", "count") or (func.kind == "min_max" and len(args) == 1):
+            return REDUCE[node.func].format(sub(args[0]))
+        if func.kind == "min_max":
+            a_t, b_t = types[args[0]], types[args[1]]
+            bound = "max" if node.func == "min" else "min"
+            if a_t.const is not None or b_t.const is not None:
+                tensor, const = (args[1], a_t.const) if a_t.const is not None else (args[0], b_t.const)
+                return f"torch.clamp({sub(tensor)}, {bound}={literal(const)})"
+            shape = types[node].shape
+            a = self._broadcast(sub(args[0]), a_t.shape, shape)
+            b = self._broadcast(sub(args[1]), b_t.shape, shape)
+            return f"torch.{'minimum' if node.func == 'min' else 'maximum'}({a}, {b})"
+        if func.kind == "clamp":
+            low, high = types[args[1]].const, types[args[2]].const
+            return f"torch.clamp({sub(args[0])}, {literal(low)}, {literal(high)})"
+        if func.kind == "where":
+            shape = types[node].shape
+            parts = [self._broadcast(self._tensor(a, types, sub), types[a].shape, shape) for a in args]
+            return f"torch.where({parts[0]}, {parts[1]}, {parts[2]})"
+        if func.kind == "cast":
+            return f"{sub(args[0])}.to(torch.float32)"
+        if func.kind == "flatten":
+            return f"torch.flatten({sub(args[0])}, 1)" if len(types[args[0]].shape) > 1 else sub(args[0])
+        raise AssertionError(func.kind)

@@ -1,0 +1,172 @@
+"""Render a checked task into one Python module of fused torch kernels (jinja2 template).
+
+The module has `compute_observations`, `compute_rewards`, `compute_terminations` and
+`compute_step` (all three fused, sharing derived signals and subexpressions), plus data
+tables the runtime reads (layout, names, effective weights, noise). Spec names appear
+in the module only inside those tables, written with `repr()` of validated strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import jinja2
+
+from specc import __version__
+from specc.codegen.emit import DERIVED_CODE, KernelEmitter, literal
+from specc.expr.signals import KERNEL_INPUTS
+from specc.task import CheckedTask, CheckedTerm
+
+TEMPLATE = "task_module.py.j2"
+
+
+@dataclass
+class Block:
+    title: str
+    lines: list[str]
+
+
+@dataclass
+class Kernel:
+    name: str
+    doc: str
+    returns_type: str
+    derived: list[str] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
+    tail: list[str] = field(default_factory=list)
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_load_template),
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["pyrepr"] = repr
+    return env
+
+
+def _load_template(name: str) -> str:
+    from importlib import resources
+
+    return resources.files("specc.templates").joinpath(name).read_text(encoding="utf-8")
+
+
+def contact_layout(task: CheckedTask) -> tuple[list[str], dict[str, tuple[int, int]]]:
+    """The bodies of the `contact_force` input, group after group, and each group's slice."""
+    bodies: list[str] = []
+    slices: dict[str, tuple[int, int]] = {}
+    for group, members in task.robot.body_groups.items():
+        if members:
+            slices[group] = (len(bodies), len(bodies) + len(members))
+            bodies.extend(members)
+    return bodies, slices
+
+
+def effective_weights(task: CheckedTask) -> list[float]:
+    rewards = task.spec.rewards
+    policy_dt = task.spec.sim.dt * task.spec.sim.decimation
+    return [rewards.terms[t.name].weight * (policy_dt if rewards.scale_by_dt else 1.0) for t in task.rewards]
+
+
+def render_module(task: CheckedTask) -> str:
+    bodies, slices = contact_layout(task)
+    weights = effective_weights(task)
+    kernels = [
+        _kernel(task, slices, weights, "compute_observations", observations=True),
+        _kernel(task, slices, weights, "compute_rewards", rewards=True),
+        _kernel(task, slices, weights, "compute_terminations", terminations=True),
+        _kernel(task, slices, weights, "compute_step", observations=True, rewards=True, terminations=True),
+    ]
+    noise: list[float] = []
+    for slot in task.observation_layout:
+        noise.extend([slot.noise] * slot.size)
+    spec = task.spec
+    return _environment().get_template(TEMPLATE).render(
+        task_name=spec.task.name, version=__version__, spec_file=task.path.name, spec_hash=task.spec_hash,
+        inputs=KERNEL_INPUTS, joint_names=task.robot.joint_names, feet=task.robot.body_groups["feet"],
+        contact_bodies=bodies, contact_groups=slices, command_names=list(task.command_names),
+        observation_layout=[(s.name, s.offset, s.size, s.scale) for s in task.observation_layout],
+        num_observations=task.num_observations, observation_noise=noise,
+        reward_names=[t.name for t in task.rewards], reward_weights=weights,
+        scale_by_dt=spec.rewards.scale_by_dt, only_positive=spec.rewards.only_positive,
+        policy_dt=spec.sim.dt * spec.sim.decimation,
+        termination_names=[t.name for t in task.terminations],
+        kernels=kernels, derived_code=DERIVED_CODE,
+    )
+
+
+def _kernel(task: CheckedTask, slices, weights, name: str, observations: bool = False, rewards: bool = False,
+            terminations: bool = False) -> Kernel:
+    emitter = KernelEmitter(slices)
+    sections: list[tuple[str, list[CheckedTerm]]] = []
+    if observations:
+        sections.append(("observation", task.observations))
+    if rewards:
+        sections.append(("reward", task.rewards))
+    if terminations:
+        sections.append(("termination", task.terminations))
+    for _, terms in sections:
+        for term in terms:
+            emitter.count(term.checked)
+    kernel = Kernel(name, "", "")
+    returns: list[str] = []
+    for section, terms in sections:
+        prefix = {"observation": "o", "reward": "r", "termination": "d"}[section]
+        values: list[str] = []
+        for index, term in enumerate(terms):
+            code = emitter.term(term.checked)
+            var = f"{prefix}{index}"
+            lines = list(code.lines)
+            value = code.value
+            if section == "observation":
+                value = f"({value} * {literal(term.scale)})" if term.scale != 1.0 else value
+                if term.clip is not None:
+                    value = f"torch.clamp({value}, {literal(-term.clip)}, {literal(term.clip)})"
+                if not term.checked.type.shape:
+                    value = f"{value}.unsqueeze(-1)"
+            lines.append(f"{var} = {value}")
+            emitter.term_values[term.name] = var
+            title = f"{section} {term.name!r}: {term.source.strip()}"
+            if section == "reward":
+                title += f"  (weight {weights[index]:g})"
+            kernel.blocks.append(Block(_one_line(title), lines))
+            values.append(var)
+        returns.extend(_section_tail(task, section, values, weights, kernel.tail))
+    kernel.derived = [d for d in DERIVED_CODE if d in emitter.derived_used]
+    kernel.tail.append("return " + (returns[0] if len(returns) == 1 else "(" + ", ".join(returns) + ")"))
+    kinds = {"observation": ["Tensor"], "reward": ["Tensor", "Tensor"], "termination": ["Tensor", "Tensor"]}
+    types = [t for section, _ in sections for t in kinds[section]]
+    kernel.returns_type = types[0] if len(types) == 1 else f"Tuple[{', '.join(types)}]"
+    docs = {"observation": "observations (N, NUM_OBSERVATIONS), scaled and clipped, before noise",
+            "reward": "the reward total (N,) and each weighted term (N, len(REWARD_NAMES))",
+            "termination": "done flags (N,) and each termination's flag (N, len(TERMINATION_NAMES))"}
+    kernel.doc = "Return " + "; ".join(docs[s] for s, _ in sections) + "."
+    return kernel
+
+
+def _section_tail(task: CheckedTask, section: str, values: list[str], weights: list[float],
+                  tail: list[str]) -> list[str]:
+    if section == "observation":
+        tail.append(f"obs = torch.cat([{', '.join(values)}], dim=-1)")
+        return ["obs"]
+    if section == "reward":
+        weighted = ", ".join(f"{v} * {literal(w)}" for v, w in zip(values, weights))
+        tail.append(f"reward_terms = torch.stack([{weighted}], dim=-1)")
+        tail.append("reward = torch.sum(reward_terms, dim=-1)")
+        if task.spec.rewards.only_positive:
+            tail.append("reward = torch.clamp(reward, min=0.0)")
+        return ["reward", "reward_terms"]
+    if values:
+        tail.append(f"reasons = torch.stack([{', '.join(values)}], dim=-1)")
+        tail.append("done = torch.any(reasons, dim=-1)")
+    else:
+        tail.append("reasons = torch.zeros((episode_time.shape[0], 0), dtype=torch.bool, device=episode_time.device)")
+        tail.append("done = torch.zeros_like(episode_time, dtype=torch.bool)")
+    return ["done", "reasons"]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:200]

@@ -1,0 +1,64 @@
+"""Helpers for kernel tests: build a checked task from spec text and random signal values for it."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from specc.codegen.render import contact_layout, render_module
+from specc.diagnostics import DiagnosticSink
+from specc.expr.signals import KERNEL_INPUTS
+from specc.task import CheckedTask, check_task
+
+ROBOTS = Path(__file__).parent / "robots"
+TASKS = Path(__file__).parent.parent / "tasks"
+
+
+def task_from_text(text: str, folder: Path, name: str = "spec.toml") -> CheckedTask:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    sink = DiagnosticSink(str(path))
+    task = check_task(path, sink)
+    assert task is not None, [f"{d.code} {d.position.line}:{d.position.col} {d.message}" for d in sink.items]
+    return task
+
+
+def load_task(path: Path) -> CheckedTask:
+    sink = DiagnosticSink(str(path))
+    task = check_task(path, sink)
+    assert task is not None, [d.message for d in sink.items]
+    return task
+
+
+def random_inputs(task: CheckedTask, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """Random values for every kernel input, shaped for `task`."""
+    j = task.num_actions
+    bodies, _ = contact_layout(task)
+    f = len(task.robot.body_groups["feet"])
+    c = len(task.command_names)
+
+    def r(*shape: int, scale: float = 1.0) -> torch.Tensor:
+        return (torch.rand(*shape, generator=generator) * 2 - 1) * scale
+
+    q = torch.randn(n, 4, generator=generator)
+    q = q / q.norm(dim=-1, keepdim=True)
+    values = {
+        "base_pos": r(n, 3), "base_quat": q, "base_lin_vel_world": r(n, 3, scale=2.0),
+        "base_ang_vel_world": r(n, 3, scale=2.0), "joint_pos": r(n, j), "joint_vel": r(n, j, scale=5.0),
+        "joint_acc": r(n, j, scale=50.0), "torques": r(n, j, scale=40.0), "actions": r(n, j),
+        "last_actions": r(n, j), "commands": r(n, c, scale=2.0), "contact_force": r(n, len(bodies), 3, scale=3.0),
+        "feet_air_time": torch.rand(n, f, generator=generator), "feet_contact": torch.rand(n, f, generator=generator) > 0.5,
+        "feet_first_contact": torch.rand(n, f, generator=generator) > 0.5,
+        "episode_time": torch.rand(n, generator=generator) * 20,
+    }
+    assert tuple(values) == KERNEL_INPUTS
+    return values
+
+
+def quat_about_x(angle: float) -> list[float]:
+    return [math.cos(angle / 2), math.sin(angle / 2), 0.0, 0.0]
+
+
+__all__ = ["task_from_text", "load_task", "random_inputs", "render_module", "quat_about_x", "ROBOTS", "TASKS"]

@@ -1,0 +1,128 @@
+"""An independent evaluator of checked expressions: it walks the AST with torch, no codegen.
+
+It shares nothing with `specc.codegen` but the AST and the signal catalog, so a bug in
+the code generator shows up as a mismatch against it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from specc.expr import ast
+from specc.expr.check import Checked
+from specc.expr.types import Type
+
+
+def _rotate_into_base(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Rotate v by the inverse of q through the rotation matrix (another route than the template's)."""
+    w, x, y, z = q.unbind(-1)
+    rot = torch.stack([
+        torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+        torch.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+        torch.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+    ], -2)
+    return torch.einsum("nji,nj->ni", rot, v)
+
+
+def derived_signals(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    q = inputs["base_quat"]
+    gravity = torch.tensor([0.0, 0.0, -1.0]).expand(q.shape[0], 3)
+    return {
+        **inputs,
+        "base_lin_vel": _rotate_into_base(q, inputs["base_lin_vel_world"]),
+        "base_ang_vel": _rotate_into_base(q, inputs["base_ang_vel_world"]),
+        "projected_gravity": _rotate_into_base(q, gravity),
+        "base_height": inputs["base_pos"][:, 2],
+    }
+
+
+def evaluate(checked: Checked, signals: dict[str, torch.Tensor], groups: dict[str, tuple[int, int]],
+             terms: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    n = signals["episode_time"].shape[0]
+
+    def as_tensor(node: ast.Node) -> torch.Tensor:
+        value = walk(node)
+        t = checked.types[node]
+        if not torch.is_tensor(value):
+            value = torch.full((n,), float(value)) if t.dtype == "float" else torch.full((n,), bool(value))
+        return value
+
+    def aligned(value: torch.Tensor, t: Type, shape: tuple[int, ...]) -> torch.Tensor:
+        return value.reshape(value.shape[:1] + (1,) * (len(shape) - len(t.shape)) + value.shape[1:])
+
+    def pair(node_a: ast.Node, node_b: ast.Node, out: Type):
+        a, b = as_tensor(node_a), as_tensor(node_b)
+        return (aligned(a, checked.types[node_a], out.shape), aligned(b, checked.types[node_b], out.shape))
+
+    def walk(node: ast.Node):
+        t = checked.types[node]
+        if t.const is not None:
+            return t.const
+        if isinstance(node, ast.Name):
+            return signals[node.name]
+        if isinstance(node, ast.Select):
+            start, end = groups[node.group]
+            return signals["contact_force"][:, start:end]
+        if isinstance(node, ast.Component):
+            if isinstance(node.base, ast.Name) and node.base.name == "term":
+                return (terms or {})[node.name]
+            base = walk(node.base)
+            names = checked.types[node.base].components
+            if node.name in names:
+                return base[..., names.index(node.name)]
+            return base[..., [names.index(c) for c in node.name]]
+        if isinstance(node, ast.Unary):
+            value = walk(node.operand)
+            return -value if node.op == "-" else value
+        if isinstance(node, ast.Not):
+            return torch.logical_not(as_tensor(node.operand))
+        if isinstance(node, ast.Logic):
+            a, b = pair(node.left, node.right, t)
+            return torch.logical_and(a, b) if node.op == "and" else torch.logical_or(a, b)
+        if isinstance(node, (ast.Binary, ast.Compare)):
+            a, b = pair(node.left, node.right, t)
+            ops = {"+": torch.add, "-": torch.sub, "*": torch.mul, "/": torch.div, "**": torch.pow,
+                   "<": torch.lt, ">": torch.gt, "<=": torch.le, ">=": torch.ge, "==": torch.eq, "!=": torch.ne}
+            return ops[node.op](a, b)
+        if isinstance(node, ast.Call):
+            return call(node, t)
+        raise AssertionError(node)
+
+    def call(node: ast.Call, t: Type):
+        f = node.func
+        args = node.args
+        if f in ("abs", "sign", "exp", "log", "sqrt", "sin", "cos", "tanh"):
+            return getattr(torch, f)(as_tensor(args[0]))
+        if f == "square":
+            x = as_tensor(args[0])
+            return x * x
+        if f in ("sum", "mean") or (f in ("min", "max") and len(args) == 1):
+            x = as_tensor(args[0])
+            return {"sum": x.sum(-1), "mean": x.mean(-1), "min": x.min(-1).values, "max": x.max(-1).values}[f]
+        if f == "norm":
+            return torch.linalg.vector_norm(as_tensor(args[0]), dim=-1)
+        if f in ("any", "all"):
+            x = as_tensor(args[0])
+            return x.any(-1) if f == "any" else x.all(-1)
+        if f == "count":
+            return as_tensor(args[0]).sum(-1).to(torch.float32)
+        if f in ("min", "max"):
+            a, b = pair(args[0], args[1], t)
+            return torch.minimum(a, b) if f == "min" else torch.maximum(a, b)
+        if f == "clamp":
+            low, high = checked.types[args[1]].const, checked.types[args[2]].const
+            return as_tensor(args[0]).clamp(float(low), float(high))
+        if f == "where":
+            c, a, b = (aligned(as_tensor(x), checked.types[x], t.shape) for x in args)
+            return torch.where(c, a, b)
+        if f == "float":
+            return as_tensor(args[0]).to(torch.float32)
+        if f == "flatten":
+            x = as_tensor(args[0])
+            return x.reshape(x.shape[0], -1)
+        raise AssertionError(f)
+
+    result = walk(checked.root)
+    if not torch.is_tensor(result):
+        result = as_tensor(checked.root)
+    return result
