@@ -285,11 +285,16 @@ def inertia_problem(inertia: tuple[float, ...]) -> str | None:
 
 
 def repaired_moments(inertia: tuple[float, ...]) -> tuple[float, float, float]:
-    """The 'diagonal' repair: principal moments clamped positive and made to satisfy the triangle inequality."""
-    moments = sorted(max(m, 1e-9) for m in principal_moments(inertia))
-    low, mid, high = moments
-    if low + mid < high:
-        high = low + mid
+    """The 'diagonal' repair: the nearest principal moments (ascending) that a rigid body can have.
+
+    Moments are clamped positive; if the two smaller ones sum to less than the largest, each
+    is raised by half the deficit. The largest moment is kept: for a thin disk written with
+    zero in-plane moments this gives Ixx = Iyy = Izz / 2, the physical answer.
+    """
+    low, mid, high = sorted(max(m, 1e-9) for m in principal_moments(inertia))
+    deficit = high - low - mid
+    if deficit > 0:
+        low, mid = low + deficit / 2, mid + deficit / 2
     return (low, mid, high)
 
 

@@ -1,0 +1,93 @@
+"""The backend protocol: the one interface between the task env and a physics engine.
+
+The env never imports a simulator; it creates a backend by name and talks to it
+through these methods and attributes only. Backends are the only modules that import
+`mujoco`, `mujoco_warp` or `isaacgym`. All tensors are float32 on `device`, with the
+env batch as their first axis; `env_ids` are int64 tensors on `device`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+
+@dataclass
+class RobotState:
+    """The state the env reads after each step (all in the world frame unless named otherwise)."""
+
+    root_pos: torch.Tensor  # (N, 3) base position [m]
+    root_quat: torch.Tensor  # (N, 4) base orientation, w first
+    root_lin_vel: torch.Tensor  # (N, 3) base linear velocity [m/s]
+    root_ang_vel: torch.Tensor  # (N, 3) base angular velocity [rad/s]
+    joint_pos: torch.Tensor  # (N, J) joint positions [rad or m], action order
+    joint_vel: torch.Tensor  # (N, J) joint velocities
+    joint_torque: torch.Tensor  # (N, J) torque the actuators applied in the last physics step
+    contact_force: torch.Tensor  # (N, B, 3) net contact force on each tracked body [N]
+
+
+@dataclass
+class PhysicsParams:
+    """Per-env physical parameters for domain randomization; None leaves the nominal value."""
+
+    base_mass_add: torch.Tensor | None = None  # (k,) kg added to the base link
+    link_mass_scale: torch.Tensor | None = None  # (k,) scale of every other link's mass and inertia
+    friction: torch.Tensor | None = None  # (k,) sliding friction of robot-ground contacts
+    motor_strength: torch.Tensor | None = None  # (k,) scale of the PD torque
+    joint_damping: torch.Tensor | None = None  # (k,) passive joint damping [N·m·s/rad]
+
+
+class Backend(Protocol):
+    num_envs: int
+    """Number of independent worlds."""
+    device: torch.device
+    """Where every tensor this backend returns or takes lives."""
+    joint_names: list[str]
+    """Actuated joints, in action order."""
+    contact_bodies: list[str]
+    """Bodies whose net contact force `state().contact_force` reports, in order."""
+    physics_dt: float
+    """One physics step [s]."""
+    total_mass: float
+    """Nominal mass of the robot [kg]."""
+
+    def reset(self, env_ids: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
+              joint_pos: torch.Tensor, joint_vel: torch.Tensor) -> None:
+        """Put the given envs in the given state at rest (base velocities zero); others are untouched."""
+
+    def set_root_velocity(self, env_ids: torch.Tensor, lin_vel: torch.Tensor, ang_vel: torch.Tensor) -> None:
+        """Set the base velocity of the given envs (pushes)."""
+
+    def set_params(self, env_ids: torch.Tensor, params: PhysicsParams) -> None:
+        """Set per-env physical parameters of the given envs."""
+
+    def step(self, targets: torch.Tensor) -> None:
+        """Advance all envs by targets.shape[1] physics steps.
+
+        targets: (N, S, J) PD position targets, one row per physics step (the env builds
+        the rows, so control latency is a shift of the rows). The backend computes the PD
+        torque kp * (target - q) - kd * dq every physics step, clipped to the effort limit.
+        """
+
+    def state(self) -> RobotState:
+        """The state after the last step or reset."""
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """What every backend needs from a spec, as plain data."""
+
+    num_envs: int
+    physics_dt: float
+    init_height: float
+    fixed_base: bool
+    self_collision: bool
+    repair_inertia: str
+    contact_bodies: tuple[str, ...]
+    stiffness: tuple[float, ...]
+    damping: tuple[float, ...]
+    effort: tuple[float, ...]
+    device: str = "cpu"
+    num_threads: int | None = None

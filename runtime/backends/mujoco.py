@@ -1,0 +1,190 @@
+"""The MuJoCo CPU backend: N independent worlds stepped by `mujoco.rollout` on a thread pool.
+
+Each env has its own MjModel copy, so per-env randomized masses, friction, gains and
+damping really differ per env. The physics state of all envs is one (N, nstate)
+array; a step hands it to rollout with an (N, S, J) array of PD targets and reads the
+final state and sensors back, with no per-env Python loop (bench/backend.py compares
+this with a thread pool over mj_step and with a plain single-threaded loop).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import mujoco
+import numpy as np
+import torch
+from mujoco import rollout
+
+from specc.robot.urdf import Urdf
+from specc.runtime.backends.base import BackendOptions, PhysicsParams, RobotState
+from specc.runtime.backends.mujoco_model import ModelLayout, build_model
+
+FULL = int(mujoco.mjtState.mjSTATE_FULLPHYSICS)
+
+
+def state_offset(model: mujoco.MjModel, component: int) -> int:
+    """Offset of one state component inside a FULLPHYSICS state vector (components are laid out by bit)."""
+    offset = 0
+    bit = 1
+    while bit < component:
+        if FULL & bit:
+            offset += mujoco.mj_stateSize(model, bit)
+        bit <<= 1
+    return offset
+
+
+def quat_rotate(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Rotate v (N, 3) by unit quaternions q (N, 4), w first."""
+    w, u = q[:, :1], q[:, 1:]
+    t = 2.0 * torch.cross(u, v, dim=-1)
+    return v + w * t + torch.cross(u, t, dim=-1)
+
+
+class MujocoBackend:
+    """See `runtime.backends.base.Backend` for the meaning of every method."""
+
+    def __init__(self, urdf: Urdf, joint_names: list[str], options: BackendOptions) -> None:
+        self.num_envs = options.num_envs
+        self.device = torch.device("cpu")
+        self.joint_names = list(joint_names)
+        self.contact_bodies = list(options.contact_bodies)
+        self.physics_dt = options.physics_dt
+        self.fixed_base = options.fixed_base
+        self.model, self.layout = build_model(urdf, self.joint_names, options, self.contact_bodies)
+        self.total_mass = float(self.model.body_subtreemass[1])
+        self.repairs = self.layout.repairs
+        self.models = [copy.deepcopy(self.model) for _ in range(self.num_envs)]
+        threads = options.num_threads or min(os.cpu_count() or 1, max(1, self.num_envs))
+        self._datas = [mujoco.MjData(self.model) for _ in range(threads)]
+        self._rollout = rollout.Rollout(nthread=threads) if threads > 1 else None
+        self._nominal = {
+            "body_mass": self.model.body_mass.copy(), "body_inertia": self.model.body_inertia.copy(),
+            "gainprm": self.model.actuator_gainprm.copy(), "biasprm": self.model.actuator_biasprm.copy(),
+            "dof_damping": self.model.dof_damping.copy(), "geom_friction": self.model.geom_friction.copy(),
+        }
+        data = mujoco.MjData(self.model)
+        mujoco.mj_forward(self.model, data)
+        self._template = np.empty(mujoco.mj_stateSize(self.model, FULL))
+        mujoco.mj_getState(self.model, data, self._template, FULL)
+        self._qpos0 = state_offset(self.model, int(mujoco.mjtState.mjSTATE_QPOS))
+        self._qvel0 = state_offset(self.model, int(mujoco.mjtState.mjSTATE_QVEL))
+        self._root_pos = np.array(data.xpos[self.layout.base_body])
+        self._root_quat = np.array(data.xquat[self.layout.base_body])
+        self._state = np.tile(self._template, (self.num_envs, 1))
+        self._sensors = np.zeros((self.num_envs, self.model.nsensordata))
+        self._out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._last = self._read()
+
+    # -- protocol -----------------------------------------------------------------------------
+    def reset(self, env_ids, root_pos, root_quat, joint_pos, joint_vel) -> None:
+        ids = env_ids.cpu().numpy()
+        rows = np.tile(self._template, (len(ids), 1))
+        q0, v0 = self._qpos0, self._qvel0
+        if not self.fixed_base:
+            rows[:, q0 : q0 + 3] = root_pos.double().cpu().numpy()
+            rows[:, q0 + 3 : q0 + 7] = root_quat.double().cpu().numpy()
+        rows[:, q0 + self.layout.qpos_addr] = joint_pos.double().cpu().numpy()
+        rows[:, v0 + self.layout.dof_addr] = joint_vel.double().cpu().numpy()
+        self._state[ids] = rows
+        self._sensors[ids] = 0.0
+        self._last = self._read()
+
+    def set_root_velocity(self, env_ids, lin_vel, ang_vel) -> None:
+        if self.fixed_base:
+            return
+        ids = env_ids.cpu().numpy()
+        q = torch.from_numpy(self._state[ids, self._qpos0 + 3 : self._qpos0 + 7])
+        # A free joint's angular velocity is stored in the body frame.
+        local = quat_rotate(q * torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=q.dtype), ang_vel.double().cpu())
+        self._state[ids, self._qvel0 : self._qvel0 + 3] = lin_vel.double().cpu().numpy()
+        self._state[ids, self._qvel0 + 3 : self._qvel0 + 6] = local.numpy()
+        self._last = self._read()
+
+    def set_params(self, env_ids, params: PhysicsParams) -> None:
+        nominal = self._nominal
+        lay = self.layout
+        values = {k: (v.double().cpu().numpy() if v is not None else None) for k, v in vars(params).items()}
+        for k, env in enumerate(env_ids.cpu().tolist()):
+            m = self.models[env]
+            mass = nominal["body_mass"].copy()
+            inertia = nominal["body_inertia"].copy()
+            if values["link_mass_scale"] is not None:
+                mass[lay.limb_bodies] *= values["link_mass_scale"][k]
+                inertia[lay.limb_bodies] *= values["link_mass_scale"][k]
+            if values["base_mass_add"] is not None:
+                # The base is its link and everything welded to it; the added mass scales them all alike.
+                group = lay.base_group_bodies
+                scale = (mass[group].sum() + values["base_mass_add"][k]) / mass[group].sum()
+                mass[group] *= scale
+                inertia[group] *= scale
+            m.body_mass[:] = mass
+            m.body_inertia[:] = inertia
+            if values["friction"] is not None:
+                m.geom_friction[lay.robot_geoms, 0] = values["friction"][k]
+                m.geom_friction[lay.ground_geom, 0] = values["friction"][k]
+            if values["motor_strength"] is not None:
+                s = values["motor_strength"][k]
+                m.actuator_gainprm[:, 0] = nominal["gainprm"][:, 0] * s
+                m.actuator_biasprm[:, 1:3] = nominal["biasprm"][:, 1:3] * s
+            if values["joint_damping"] is not None:
+                m.dof_damping[lay.dof_addr] = values["joint_damping"][k]
+
+    def step(self, targets: torch.Tensor) -> None:
+        steps = targets.shape[1]
+        if steps not in self._out:
+            self._out[steps] = (np.empty((self.num_envs, steps, self._state.shape[1])),
+                                np.empty((self.num_envs, steps, self.model.nsensordata)))
+        state_out, sensor_out = self._out[steps]
+        control = np.ascontiguousarray(targets.detach().to(torch.float64).cpu().numpy())
+        runner = self._rollout.rollout if self._rollout is not None else rollout.rollout
+        runner(self.models, self._datas, self._state, control, state=state_out, sensordata=sensor_out,
+               nstep=steps, skip_checks=True)
+        self._state[:] = state_out[:, -1]
+        self._sensors[:] = sensor_out[:, -1]
+        self._last = self._read()
+
+    def state(self) -> RobotState:
+        return self._last
+
+    # -- reading ------------------------------------------------------------------------------
+    def _read(self) -> RobotState:
+        state = torch.from_numpy(self._state)
+        sensors = torch.from_numpy(self._sensors)
+        q0, v0, lay = self._qpos0, self._qvel0, self.layout
+        n = self.num_envs
+        if self.fixed_base:
+            root_pos = torch.from_numpy(self._root_pos).expand(n, 3)
+            root_quat = torch.from_numpy(self._root_quat).expand(n, 4)
+            lin_vel = torch.zeros(n, 3, dtype=torch.float64)
+            ang_vel = torch.zeros(n, 3, dtype=torch.float64)
+        else:
+            root_pos = state[:, q0 : q0 + 3]
+            root_quat = state[:, q0 + 3 : q0 + 7]
+            lin_vel = state[:, v0 : v0 + 3]
+            ang_vel = quat_rotate(root_quat, state[:, v0 + 3 : v0 + 6])
+        contact = torch.zeros(n, len(self.contact_bodies), 3, dtype=torch.float64)
+        for i, addrs in enumerate(lay.contact_sensor_addr):
+            for a in addrs:
+                contact[:, i] -= sensors[:, a : a + 3]  # the sensor reports the force the body exerts
+        f32 = torch.float32
+        return RobotState(
+            root_pos=root_pos.to(f32), root_quat=root_quat.to(f32), root_lin_vel=lin_vel.to(f32),
+            root_ang_vel=ang_vel.to(f32),
+            joint_pos=state[:, q0 + torch.from_numpy(lay.qpos_addr)].to(f32),
+            joint_vel=state[:, v0 + torch.from_numpy(lay.dof_addr)].to(f32),
+            joint_torque=sensors[:, torch.from_numpy(lay.torque_sensor_addr)].to(f32),
+            contact_force=contact.to(f32),
+        )
+
+    def close(self) -> None:
+        if self._rollout is not None:
+            self._rollout.close()
+            self._rollout = None
+
+    def __del__(self) -> None:  # pragma: no cover - best effort at interpreter exit
+        try:
+            self.close()
+        except Exception:
+            pass
