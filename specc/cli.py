@@ -192,6 +192,14 @@ def report_text(report: dict[str, Any]) -> str:
             lines.append(f"  {j['name']:<16} {j['type']:<10} axis {j['axis']}  limits {lim}  "
                          f"effort {j['effort']}  damping {j['damping']}")
         lines.append(f"feet candidates: {', '.join(report['feet_candidates']) or '-'}")
+    imported = report.get("import")
+    if imported:
+        if imported["ok"]:
+            how = " with repair_inertia = \"diagonal\"" if imported["repair_inertia"] != "none" else ""
+            lines.append(f"MuJoCo import: ok{how}: {imported['bodies']} bodies, {imported['geoms']} collision geoms, "
+                         f"{imported['dofs']} dofs, {imported['mass']:.3f} kg")
+        else:
+            lines.append(f"MuJoCo import: FAILED: {imported['error']}")
     for d in report["diagnostics"]:
         lines.append(f"{d['severity']}: {d['code']} {d['message']}" + (f" (line {d['line']})" if d.get("line") else ""))
     return "\n".join(lines)

@@ -37,5 +37,26 @@ def describe_robot(uri: str) -> tuple[dict[str, Any], bool]:
     )
     report["diagnostics"] = [{"code": i.code, "severity": i.severity, "line": i.line, "message": i.message,
                               "fix": i.fix} for i in urdf.issues]
-    ok = not any(i.severity == "error" for i in urdf.issues)
+    needs_repair = any(i.code == "SPC305" for i in urdf.issues)
+    report["import"] = try_import(urdf, feet, "diagonal" if needs_repair else "none")
+    ok = report["import"]["ok"] and not any(i.severity == "error" and i.code != "SPC305" for i in urdf.issues)
     return report, ok
+
+
+def try_import(urdf, contact_bodies: list[str], repair: str) -> dict[str, Any]:
+    """Build the MuJoCo model the backend would build (no gains), to show whether the robot imports."""
+    try:
+        from specc.runtime.backends.base import BackendOptions
+        from specc.runtime.backends.mujoco_model import ModelError, build_model
+    except ImportError as err:  # the runtime is not installed: report, do not fail
+        return {"ok": False, "error": f"runtime not available: {err}"}
+    joints = [j.name for j in urdf.movable_joints]
+    options = BackendOptions(num_envs=1, physics_dt=0.005, init_height=1.0, fixed_base=False, self_collision=False,
+                             repair_inertia=repair, contact_bodies=tuple(contact_bodies),
+                             stiffness=(0.0,) * len(joints), damping=(0.0,) * len(joints), effort=(1.0,) * len(joints))
+    try:
+        model, layout = build_model(urdf, joints, options, contact_bodies or [urdf.root])
+    except ModelError as err:
+        return {"ok": False, "repair_inertia": repair, "error": str(err)}
+    return {"ok": True, "repair_inertia": repair, "bodies": int(model.nbody - 1), "geoms": int(model.ngeom - 1),
+            "dofs": int(model.nv), "mass": float(model.body_subtreemass[1]), "repairs": layout.repairs}

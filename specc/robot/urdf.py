@@ -18,6 +18,7 @@ from specc.robot.resolve import resolve_uri
 
 MAX_URDF_BYTES = 32 << 20
 MOVABLE = ("revolute", "continuous", "prismatic")
+MESH_FORMATS = (".stl", ".obj", ".msh")
 
 
 @dataclass
@@ -292,7 +293,7 @@ def repaired_moments(inertia: tuple[float, ...]) -> tuple[float, float, float]:
     zero in-plane moments this gives Ixx = Iyy = Izz / 2, the physical answer.
     """
     low, mid, high = sorted(max(m, 1e-9) for m in principal_moments(inertia))
-    deficit = high - low - mid
+    deficit = high * (1 + 1e-6) - low - mid  # a margin: simulators reject equality after rounding
     if deficit > 0:
         low, mid = low + deficit / 2, mid + deficit / 2
     return (low, mid, high)
@@ -324,6 +325,12 @@ def _collisions(link: Element, urdf_path: Path, issues: list[UrdfIssue]) -> list
                 issues.append(UrdfIssue("SPC306", f"{where}: collision mesh '{uri}' not found", shape.line,
                                         "install the package that provides it or set SPECC_PACKAGE_PATH; "
                                         "the collision geometry is left out", severity="warning"))
+                continue
+            if resolved.suffix.lower() not in MESH_FORMATS:
+                issues.append(UrdfIssue("SPC306", f"{where}: collision mesh '{resolved.name}' is {resolved.suffix}, which "
+                                        f"the physics backends cannot read ({', '.join(MESH_FORMATS)})", shape.line,
+                                        "convert it to STL or OBJ; the collision geometry is left out",
+                                        severity="warning"))
                 continue
             out.append(Geometry("mesh", scale, xyz, rpy, str(resolved), shape.line))
         else:
