@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import torch
-
 from kernel_support import TASKS, load_task
-from specc.codegen.render import contact_layout
 from specc.runtime.backends.base import BackendOptions
 from specc.runtime.backends.mujoco import MujocoBackend
+
+from specc.codegen.render import contact_layout
 
 
 def anymal_backend(num_envs: int, stiffness_scale: float = 1.0, threads: int | None = None):

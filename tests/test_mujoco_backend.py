@@ -6,7 +6,6 @@ import mujoco
 import numpy as np
 import pytest
 import torch
-
 from backend_support import anymal_backend, hold
 from specc.runtime.backends.base import PhysicsParams
 

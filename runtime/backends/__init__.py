@@ -5,8 +5,9 @@ Only the backend modules import a simulator, and only when that backend is asked
 
 from __future__ import annotations
 
-from specc.robot.urdf import Urdf
 from specc.runtime.backends.base import Backend, BackendOptions
+
+from specc.robot.urdf import Urdf
 
 BACKENDS = ("mujoco", "mujoco-warp", "isaacgym")
 

@@ -26,6 +26,7 @@ class RobotState:
     joint_vel: torch.Tensor  # (N, J) joint velocities
     joint_torque: torch.Tensor  # (N, J) torque the actuators applied in the last physics step
     contact_force: torch.Tensor  # (N, B, 3) net contact force on each tracked body [N]
+    diverged: torch.Tensor  # (N,) bool: the simulation of this env blew up in the last step
 
 
 @dataclass
@@ -73,6 +74,12 @@ class Backend(Protocol):
 
     def state(self) -> RobotState:
         """The state after the last step or reset."""
+
+    def save_state(self) -> dict[str, torch.Tensor]:
+        """Everything needed to continue bit-identically: physics state and per-env parameters."""
+
+    def load_state(self, saved: dict[str, torch.Tensor]) -> None:
+        """Restore what `save_state` returned (same backend, same env count)."""
 
 
 @dataclass(frozen=True)

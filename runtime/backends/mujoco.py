@@ -16,10 +16,11 @@ import mujoco
 import numpy as np
 import torch
 from mujoco import rollout
+from specc.runtime.backends.base import BackendOptions, PhysicsParams, RobotState
+from specc.runtime.backends.mujoco_model import build_model
+from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
 
 from specc.robot.urdf import Urdf
-from specc.runtime.backends.base import BackendOptions, PhysicsParams, RobotState
-from specc.runtime.backends.mujoco_model import ModelLayout, build_model
 
 FULL = int(mujoco.mjtState.mjSTATE_FULLPHYSICS)
 
@@ -33,13 +34,6 @@ def state_offset(model: mujoco.MjModel, component: int) -> int:
             offset += mujoco.mj_stateSize(model, bit)
         bit <<= 1
     return offset
-
-
-def quat_rotate(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Rotate v (N, 3) by unit quaternions q (N, 4), w first."""
-    w, u = q[:, :1], q[:, 1:]
-    t = 2.0 * torch.cross(u, v, dim=-1)
-    return v + w * t + torch.cross(u, t, dim=-1)
 
 
 class MujocoBackend:
@@ -75,6 +69,7 @@ class MujocoBackend:
         self._state = np.tile(self._template, (self.num_envs, 1))
         self._sensors = np.zeros((self.num_envs, self.model.nsensordata))
         self._out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._diverged = np.zeros(self.num_envs, dtype=bool)
         self._last = self._read()
 
     # -- protocol -----------------------------------------------------------------------------
@@ -89,6 +84,7 @@ class MujocoBackend:
         rows[:, v0 + self.layout.dof_addr] = joint_vel.double().cpu().numpy()
         self._state[ids] = rows
         self._sensors[ids] = 0.0
+        self._diverged[ids] = False
         self._last = self._read()
 
     def set_root_velocity(self, env_ids, lin_vel, ang_vel) -> None:
@@ -96,8 +92,7 @@ class MujocoBackend:
             return
         ids = env_ids.cpu().numpy()
         q = torch.from_numpy(self._state[ids, self._qpos0 + 3 : self._qpos0 + 7])
-        # A free joint's angular velocity is stored in the body frame.
-        local = quat_rotate(q * torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=q.dtype), ang_vel.double().cpu())
+        local = quat_rotate_inverse(q, ang_vel.double().cpu())  # a free joint stores it in the body frame
         self._state[ids, self._qvel0 : self._qvel0 + 3] = lin_vel.double().cpu().numpy()
         self._state[ids, self._qvel0 + 3 : self._qvel0 + 6] = local.numpy()
         self._last = self._read()
@@ -141,12 +136,34 @@ class MujocoBackend:
         runner = self._rollout.rollout if self._rollout is not None else rollout.rollout
         runner(self.models, self._datas, self._state, control, state=state_out, sensordata=sensor_out,
                nstep=steps, skip_checks=True)
+        # MuJoCo resets a world whose state turned NaN or huge; its clock then runs from zero again.
+        expected = self._state[:, 0] + steps * self.physics_dt
+        self._diverged = state_out[:, -1, 0] < expected - 0.5 * self.physics_dt
         self._state[:] = state_out[:, -1]
         self._sensors[:] = sensor_out[:, -1]
         self._last = self._read()
 
     def state(self) -> RobotState:
         return self._last
+
+    _PARAM_FIELDS = ("body_mass", "body_inertia", "geom_friction", "actuator_gainprm", "actuator_biasprm",
+                     "dof_damping")
+
+    def save_state(self) -> dict[str, torch.Tensor]:
+        """Physics state and per-env parameters, for checkpoints that resume exactly."""
+        saved = {"state": torch.from_numpy(self._state.copy()), "sensors": torch.from_numpy(self._sensors.copy())}
+        for field in self._PARAM_FIELDS:
+            saved[field] = torch.from_numpy(np.stack([getattr(m, field) for m in self.models]))
+        return saved
+
+    def load_state(self, saved: dict[str, torch.Tensor]) -> None:
+        self._state[:] = saved["state"].numpy()
+        self._sensors[:] = saved["sensors"].numpy()
+        for field in self._PARAM_FIELDS:
+            values = saved[field].numpy()
+            for m, v in zip(self.models, values):
+                getattr(m, field)[:] = v
+        self._last = self._read()
 
     # -- reading ------------------------------------------------------------------------------
     def _read(self) -> RobotState:
@@ -176,6 +193,7 @@ class MujocoBackend:
             joint_vel=state[:, v0 + torch.from_numpy(lay.dof_addr)].to(f32),
             joint_torque=sensors[:, torch.from_numpy(lay.torque_sensor_addr)].to(f32),
             contact_force=contact.to(f32),
+            diverged=torch.from_numpy(self._diverged.copy()),
         )
 
     def close(self) -> None:

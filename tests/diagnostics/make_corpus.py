@@ -29,7 +29,7 @@ CASES: dict[str, tuple[str, str]] = {
     # TOML and schema
     "invalid_toml": ("SPC002", edit('name = "cartpole"', f'name = "cartpole{M}')),
     "unknown_section": ("SPC101", edit("[randomization]", f"[{M}randomisation]")),
-    "unknown_robot_key": ("SPC101", edit('action_scale = 1.0', f'{M}action_scael = 1.0')),
+    "unknown_robot_key": ("SPC101", edit('action_scale = 0.25', f'{M}action_scael = 0.25')),
     "unknown_reward_key": ("SPC101", edit('weight = -0.05', f'{M}wieght = -0.05')),
     "unknown_ppo_key": ("SPC101", edit('learning_rate = 1e-3', f'{M}learning_rat = 1e-3')),
     "unknown_inline_key": ("SPC101", edit('slider = { stiffness = 60.0,', f'slider = {{ {M}stifness = 60.0,')),

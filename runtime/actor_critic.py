@@ -1,0 +1,44 @@
+"""Gaussian actor with a learned state-independent std, and a separate critic (rsl_rl's design)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.distributions import Normal
+
+ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+def mlp(inputs: int, hidden: tuple[int, ...], outputs: int, activation: str) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    size = inputs
+    for width in hidden:
+        layers += [nn.Linear(size, width), ACTIVATIONS[activation]()]
+        size = width
+    layers.append(nn.Linear(size, outputs))
+    return nn.Sequential(*layers)
+
+
+class ActorCritic(nn.Module):
+    def __init__(self, num_obs: int, num_actions: int, actor_hidden: tuple[int, ...],
+                 critic_hidden: tuple[int, ...], activation: str = "elu", init_noise_std: float = 1.0) -> None:
+        super().__init__()
+        self.actor = mlp(num_obs, actor_hidden, num_actions, activation)
+        self.critic = mlp(num_obs, critic_hidden, 1, activation)
+        self.log_std = nn.Parameter(torch.full((num_actions,), float(torch.log(torch.tensor(init_noise_std)))))
+
+    def distribution(self, obs: torch.Tensor) -> Normal:
+        mean = self.actor(obs)
+        return Normal(mean, torch.exp(self.log_std).expand_as(mean))
+
+    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample actions; return them with their log-probability, the mean and the std."""
+        dist = self.distribution(obs)
+        actions = dist.sample()
+        return actions, dist.log_prob(actions).sum(-1), dist.mean, dist.stddev
+
+    def act_deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor(obs)
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.critic(obs).squeeze(-1)

@@ -1,0 +1,88 @@
+"""Plain data the runtime needs about a task, beyond its kernels.
+
+The CLI builds these from a checked spec (`specc.assemble`); the runtime never reads a
+spec itself, so the env and PPO can be driven by any front end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class CategoricalConfig:
+    name: str
+    values: dict[str, tuple[float, ...]]  # command name -> value per choice
+    num_choices: int
+
+
+@dataclass(frozen=True)
+class RandomizationConfig:
+    base_mass_add: tuple[float, float] | None = None
+    link_mass_scale: tuple[float, float] | None = None
+    friction: tuple[float, float] | None = None
+    motor_strength: tuple[float, float] | None = None
+    joint_damping: tuple[float, float] | None = None
+    latency_s: tuple[float, float] | None = None
+    observation_noise: bool = False
+    push_interval_s: float | None = None
+    push_max_vel: float = 0.0
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    num_envs: int
+    physics_dt: float
+    decimation: int
+    episode_length_s: float
+    time_out: bool
+    action_scale: float
+    clip_actions: float
+    default_joint_pos: tuple[float, ...]
+    init_height: float
+    fixed_base: bool
+    command_ranges: dict[str, tuple[float, float]]
+    categorical: tuple[CategoricalConfig, ...]
+    resample_s: float
+    randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
+
+    @property
+    def policy_dt(self) -> float:
+        return self.physics_dt * self.decimation
+
+    @property
+    def max_episode_steps(self) -> int:
+        return max(1, round(self.episode_length_s / self.policy_dt))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """rsl_rl's PPO hyper-parameters (see the [ppo] table of the spec for each one's meaning)."""
+
+    num_steps_per_env: int = 24
+    max_iterations: int = 1500
+    actor_hidden_dims: tuple[int, ...] = (512, 256, 128)
+    critic_hidden_dims: tuple[int, ...] = (512, 256, 128)
+    activation: str = "elu"
+    init_noise_std: float = 1.0
+    learning_rate: float = 1e-3
+    schedule: str = "adaptive"
+    desired_kl: float = 0.01
+    gamma: float = 0.99
+    lam: float = 0.95
+    clip_param: float = 0.2
+    value_loss_coef: float = 1.0
+    use_clipped_value_loss: bool = True
+    entropy_coef: float = 0.01
+    num_learning_epochs: int = 5
+    num_mini_batches: int = 4
+    max_grad_norm: float = 1.0
+    empirical_normalization: bool = True
+    save_interval: int = 50
+    clip_actions: float = 100.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,299 @@
+"""The task env: one generic vectorized env for every spec.
+
+Everything task-specific comes from the generated kernels (observations, rewards,
+terminations) and from `EnvConfig` (ranges and sizes); the physics comes from a backend.
+One policy step: PD targets around the default pose (with per-env control latency as a
+shift of the per-physics-step targets), `decimation` physics steps, bookkeeping signals
+(joint acceleration, feet air time, episode time), the fused kernel on the pre-reset
+state, resets of finished envs (new commands, new randomized parameters), and the
+observations of the post-reset state. No step waits on the host: finished envs are found
+with tensor masks, and episode statistics accumulate in tensors the runner reads once
+per iteration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from specc.runtime.backends.base import Backend, PhysicsParams
+from specc.runtime.config import EnvConfig
+from specc.runtime.kernels import TaskKernels
+from specc.runtime.rotations import quat_rotate_inverse
+
+CONTACT_THRESHOLD_N = 1.0
+EXPLODING = 1e4  # a state component beyond this (m, m/s, rad/s) means the simulation blew up
+
+
+@dataclass
+class StepResult:
+    obs: torch.Tensor  # (N, O) observations after the step (post-reset for finished envs), with noise
+    reward: torch.Tensor  # (N,)
+    done: torch.Tensor  # (N,) bool: terminated, timed out or reset for NaN
+    time_out: torch.Tensor  # (N,) bool: ended by the time limit (bootstrap the value)
+    terminal_obs: torch.Tensor  # (N, O) observations of the pre-reset state, for bootstrapping time-outs
+    terminal_base_pos: torch.Tensor  # (N, 3) base position before resets (evaluation measures distance)
+    start_base_pos: torch.Tensor  # (N, 3) where the episode that ended (or goes on) started
+    base_lin_vel: torch.Tensor  # (N, 3) base-frame linear velocity before resets
+    base_ang_vel: torch.Tensor  # (N, 3) base-frame angular velocity before resets
+    commands: torch.Tensor  # (N, C) commands the step was taken under
+
+
+class TaskEnv:
+    def __init__(self, config: EnvConfig, kernels: TaskKernels, backend: Backend, seed: int = 0,
+                 randomize: bool = True) -> None:
+        self.config = config
+        self.kernels = kernels
+        self.backend = backend
+        self.device = backend.device
+        self.num_envs = config.num_envs
+        self.randomize = randomize
+        module = kernels.module
+        self.num_obs = int(module.NUM_OBSERVATIONS)
+        self.num_actions = len(module.JOINT_NAMES)
+        self.reward_names = list(module.REWARD_NAMES)
+        self.termination_names = list(module.TERMINATION_NAMES)
+        self.command_names = list(module.COMMAND_NAMES)
+        if list(backend.contact_bodies) != list(module.CONTACT_BODIES):
+            raise ValueError("backend and kernels disagree on the contact bodies")
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        n, j, dev = self.num_envs, self.num_actions, self.device
+        self.default_joint_pos = torch.tensor(config.default_joint_pos, device=dev)
+        self.feet_index = torch.tensor([list(module.CONTACT_BODIES).index(f) for f in module.FEET]
+                                       if module.FEET else [], dtype=torch.long, device=dev)
+        self.noise = torch.tensor(module.OBSERVATION_NOISE, device=dev)
+        self.inputs_order = tuple(module.INPUTS)
+        # buffers
+        self.actions = torch.zeros(n, j, device=dev)
+        self.last_actions = torch.zeros(n, j, device=dev)
+        self.last_targets = self.default_joint_pos.repeat(n, 1)
+        self.last_joint_vel = torch.zeros(n, j, device=dev)
+        self.commands = torch.zeros(n, len(self.command_names), device=dev)
+        self.episode_step = torch.zeros(n, dtype=torch.long, device=dev)
+        self.feet_air_time = torch.zeros(n, len(self.feet_index), device=dev)
+        self.last_feet_contact = torch.zeros(n, len(self.feet_index), dtype=torch.bool, device=dev)
+        self.latency_steps = torch.zeros(n, dtype=torch.long, device=dev)
+        self.start_pos = torch.zeros(n, 3, device=dev)
+        self.episode_sums = torch.zeros(n, len(self.reward_names), device=dev)
+        self.common_step = 0
+        self.stats = EpisodeStats(len(self.reward_names), len(self.termination_names), dev)
+        self.obs = torch.zeros(n, self.num_obs, device=dev)
+        self.reset_all()
+
+    # -- sampling ------------------------------------------------------------------------------
+    def _uniform(self, low: float, high: float, count: int) -> torch.Tensor:
+        return low + (high - low) * torch.rand(count, generator=self.generator, device=self.device)
+
+    def _sample_commands(self, ids: torch.Tensor) -> None:
+        k = len(ids)
+        for index, name in enumerate(self.command_names):
+            if name in self.config.command_ranges:
+                low, high = self.config.command_ranges[name]
+                self.commands[ids, index] = self._uniform(low, high, k)
+        for cat in self.config.categorical:
+            choice = torch.randint(0, cat.num_choices, (k,), generator=self.generator, device=self.device)
+            self.commands[ids, self.command_names.index(cat.name)] = choice.float()
+            for target, values in cat.values.items():
+                table = torch.tensor(values, device=self.device)
+                self.commands[ids, self.command_names.index(target)] = table[choice]
+
+    def _randomize(self, ids: torch.Tensor) -> None:
+        r = self.config.randomization
+        k = len(ids)
+        if not self.randomize:
+            self.backend.set_params(ids, PhysicsParams())
+            self.latency_steps[ids] = 0
+            return
+
+        def draw(bounds):
+            return None if bounds is None else self._uniform(bounds[0], bounds[1], k)
+
+        self.backend.set_params(ids, PhysicsParams(
+            base_mass_add=draw(r.base_mass_add), link_mass_scale=draw(r.link_mass_scale), friction=draw(r.friction),
+            motor_strength=draw(r.motor_strength), joint_damping=draw(r.joint_damping)))
+        if r.latency_s is not None:
+            steps = torch.round(draw(r.latency_s) / self.config.physics_dt).long()
+            self.latency_steps[ids] = steps.clamp(0, self.config.decimation)
+        else:
+            self.latency_steps[ids] = 0
+
+    def spread_episode_starts(self) -> None:
+        """Start each env at a random point of its episode, so time-outs do not all fall on one step."""
+        self.episode_step = torch.randint(0, self.config.max_episode_steps, (self.num_envs,),
+                                          generator=self.generator, device=self.device)
+
+    # -- reset ----------------------------------------------------------------------------------
+    def reset_all(self) -> torch.Tensor:
+        self._reset(torch.arange(self.num_envs, device=self.device))
+        self.obs = self._observe()
+        return self.obs
+
+    def _reset(self, ids: torch.Tensor) -> None:
+        k = len(ids)
+        if k == 0:
+            return
+        joint_pos = self.default_joint_pos * self._uniform(0.5, 1.5, k * self.num_actions).view(k, -1)
+        root_pos = torch.zeros(k, 3, device=self.device)
+        root_pos[:, 2] = self.config.init_height
+        root_quat = torch.zeros(k, 4, device=self.device)
+        root_quat[:, 0] = 1.0
+        self._randomize(ids)
+        self.backend.reset(ids, root_pos, root_quat, joint_pos, torch.zeros(k, self.num_actions, device=self.device))
+        self.actions[ids] = 0.0
+        self.last_actions[ids] = 0.0
+        self.last_targets[ids] = joint_pos
+        self.last_joint_vel[ids] = 0.0
+        self.feet_air_time[ids] = 0.0
+        self.last_feet_contact[ids] = False
+        self.episode_step[ids] = 0
+        self.episode_sums[ids] = 0.0
+        self.start_pos[ids] = root_pos
+        self._sample_commands(ids)
+
+    # -- step -----------------------------------------------------------------------------------
+    def step(self, actions: torch.Tensor) -> StepResult:
+        cfg = self.config
+        clip = cfg.clip_actions
+        self.last_actions = self.actions.clone()
+        self.actions = torch.clamp(actions.detach().to(self.device), -clip, clip)
+        targets = self.default_joint_pos + cfg.action_scale * self.actions
+        # Control latency: each env applies its previous targets for its first `latency` physics steps.
+        substep = torch.arange(cfg.decimation, device=self.device)
+        delayed = (substep[None, :] < self.latency_steps[:, None]).unsqueeze(-1)
+        controls = torch.where(delayed, self.last_targets.unsqueeze(1), targets.unsqueeze(1))
+        self.backend.step(controls)
+        self.last_targets = targets
+        self.episode_step += 1
+        self.common_step += 1
+        self._push_if_due()
+        signals = self._signals()
+        terminal_obs, reward, reward_terms, terminated, reasons = self.kernels.compute_step(
+            *[signals[name] for name in self.inputs_order])
+        self.feet_air_time *= ~(signals["feet_contact"] | self.last_feet_contact)
+        self.last_feet_contact = signals["feet_contact"]
+        self.last_joint_vel = signals["joint_vel"]
+        bad = ~torch.isfinite(terminal_obs).all(dim=-1) | ~torch.isfinite(reward) | self._exploded()
+        reward = torch.where(bad, torch.zeros_like(reward), reward)
+        reward_terms = torch.where(bad.unsqueeze(-1), torch.zeros_like(reward_terms), reward_terms)
+        time_out = (self.episode_step >= cfg.max_episode_steps) if cfg.time_out else torch.zeros_like(bad)
+        time_out = time_out & ~terminated & ~bad
+        done = terminated | time_out | bad
+        self.episode_sums += reward_terms
+        self.stats.record(done, time_out, bad, reasons, self.episode_sums, self.episode_step)
+        state = self.backend.state()
+        terminal_base_pos = state.root_pos.clone()
+        start_base_pos = self.start_pos.clone()
+        base_lin_vel = quat_rotate_inverse(state.root_quat, state.root_lin_vel)
+        base_ang_vel = quat_rotate_inverse(state.root_quat, state.root_ang_vel)
+        commands = self.commands.clone()
+        terminal_obs = torch.nan_to_num(terminal_obs, nan=0.0, posinf=0.0, neginf=0.0)
+        resample = (self.episode_step % max(1, round(cfg.resample_s / cfg.policy_dt)) == 0) & ~done
+        self._reset(done.nonzero().squeeze(-1))
+        ids = resample.nonzero().squeeze(-1)
+        if len(ids):
+            self._sample_commands(ids)
+        self.obs = self._observe()
+        return StepResult(self.obs, reward, done, time_out, self._with_noise(terminal_obs), terminal_base_pos,
+                          start_base_pos, base_lin_vel, base_ang_vel, commands)
+
+    def _push_if_due(self) -> None:
+        r = self.config.randomization
+        if not self.randomize or r.push_interval_s is None or r.push_max_vel <= 0:
+            return
+        interval = max(1, round(r.push_interval_s / self.config.policy_dt))
+        if self.common_step % interval:
+            return
+        state = self.backend.state()
+        lin = state.root_lin_vel.clone()
+        lin[:, :2] = (torch.rand(self.num_envs, 2, generator=self.generator, device=self.device) * 2 - 1) \
+            * r.push_max_vel
+        self.backend.set_root_velocity(torch.arange(self.num_envs, device=self.device), lin, state.root_ang_vel)
+
+    def _exploded(self) -> torch.Tensor:
+        state = self.backend.state()
+        values = torch.cat([state.root_pos, state.root_lin_vel, state.root_ang_vel, state.joint_vel], dim=-1)
+        return ~torch.isfinite(values).all(dim=-1) | (values.abs() > EXPLODING).any(dim=-1) | state.diverged
+
+    def _signals(self) -> dict[str, torch.Tensor]:
+        state = self.backend.state()
+        dt = self.config.policy_dt
+        joint_vel = state.joint_vel
+        contact = state.contact_force
+        feet_contact = contact[:, self.feet_index, 2] > CONTACT_THRESHOLD_N
+        filtered = feet_contact | self.last_feet_contact
+        first_contact = (self.feet_air_time > 0) & filtered
+        self.feet_air_time += dt
+        return {
+            "base_pos": state.root_pos, "base_quat": state.root_quat, "base_lin_vel_world": state.root_lin_vel,
+            "base_ang_vel_world": state.root_ang_vel, "joint_pos": state.joint_pos - self.default_joint_pos,
+            "joint_vel": joint_vel, "joint_acc": (joint_vel - self.last_joint_vel) / dt,
+            "torques": state.joint_torque, "actions": self.actions, "last_actions": self.last_actions,
+            "commands": self.commands, "contact_force": contact, "feet_air_time": self.feet_air_time.clone(),
+            "feet_contact": feet_contact, "feet_first_contact": first_contact,
+            "episode_time": self.episode_step.float() * dt,
+        }
+
+    def _observe(self) -> torch.Tensor:
+        signals = self._signals_for_observation()
+        obs = self.kernels.compute_observations(*[signals[name] for name in self.inputs_order])
+        return self._with_noise(torch.nan_to_num(obs, nan=0.0, posinf=0.0, neginf=0.0))
+
+    def _signals_for_observation(self) -> dict[str, torch.Tensor]:
+        """Signals of the current state without advancing air time (observations read, never step)."""
+        saved = self.feet_air_time.clone()
+        signals = self._signals()
+        self.feet_air_time = saved
+        return signals
+
+    def _with_noise(self, obs: torch.Tensor) -> torch.Tensor:
+        if not (self.randomize and self.config.randomization.observation_noise):
+            return obs
+        return obs + (2 * torch.rand(obs.shape, generator=self.generator, device=self.device) - 1) * self.noise
+
+    # -- persistence ----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "buffers": {name: getattr(self, name).clone() for name in (
+                "actions", "last_actions", "last_targets", "last_joint_vel", "commands", "episode_step",
+                "feet_air_time", "last_feet_contact", "latency_steps", "start_pos", "episode_sums", "obs")},
+            "common_step": self.common_step,
+            "generator": self.generator.get_state(),
+            "backend": self.backend.save_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, value in state["buffers"].items():
+            setattr(self, name, value.to(self.device))
+        self.common_step = int(state["common_step"])
+        self.generator.set_state(state["generator"].cpu())
+        self.backend.load_state(state["backend"])
+
+
+class EpisodeStats:
+    """Sums over finished episodes, kept on the device; the runner reads and clears them per iteration."""
+
+    def __init__(self, num_rewards: int, num_terminations: int, device: torch.device) -> None:
+        self.reward_sums = torch.zeros(num_rewards, device=device)
+        self.termination_counts = torch.zeros(num_terminations, device=device)
+        self.time_outs = torch.zeros((), device=device)
+        self.nan_resets = torch.zeros((), device=device)
+        self.episodes = torch.zeros((), device=device)
+        self.length_sum = torch.zeros((), device=device)
+
+    def record(self, done, time_out, bad, reasons, episode_sums, episode_step) -> None:
+        d = done.float()
+        self.episodes += d.sum()
+        self.reward_sums += (episode_sums * d.unsqueeze(-1)).sum(0)
+        self.termination_counts += (reasons & done.unsqueeze(-1)).float().sum(0)
+        self.time_outs += time_out.float().sum()
+        self.nan_resets += bad.float().sum()
+        self.length_sum += (episode_step.float() * d).sum()
+
+    def read_and_clear(self) -> dict[str, torch.Tensor]:
+        out = {"episodes": self.episodes.clone(), "reward_sums": self.reward_sums.clone(),
+               "termination_counts": self.termination_counts.clone(), "time_outs": self.time_outs.clone(),
+               "nan_resets": self.nan_resets.clone(), "length_sum": self.length_sum.clone()}
+        for value in (self.reward_sums, self.termination_counts, self.time_outs, self.nan_resets, self.episodes,
+                      self.length_sum):
+            value.zero_()
+        return out

@@ -1,0 +1,33 @@
+"""Empirical observation normalization: running mean and variance over everything seen in training."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class EmpiricalNormalizer(nn.Module):
+    """(x - mean) / (std + eps) with statistics updated from training batches (Chan et al.'s parallel update)."""
+
+    def __init__(self, size: int, eps: float = 1e-2) -> None:
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("mean", torch.zeros(size))
+        self.register_buffer("var", torch.ones(size))
+        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / (torch.sqrt(self.var) + self.eps)
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        batch = x.shape[0]
+        total = self.count + batch
+        batch_mean = x.mean(0)
+        batch_var = x.var(0, unbiased=False)
+        delta = batch_mean - self.mean
+        weight = (batch / total).to(x.dtype)
+        self.mean += delta * weight
+        m2 = self.var * (self.count / total).to(x.dtype) + batch_var * weight + delta.square() * weight * (1 - weight)
+        self.var.copy_(m2)
+        self.count.copy_(total)

@@ -1,0 +1,154 @@
+"""The training loop: collect rollouts from the env, update PPO, log, checkpoint, resume.
+
+A checkpoint holds the policy, the optimizer, the adaptive learning rate, the observation
+normalizer, the iteration counter, every random generator and the env's full state, so a
+resumed run continues exactly where the checkpoint was written (tests/test_runner.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from specc.runtime.actor_critic import ActorCritic
+from specc.runtime.checkpoint import load_checkpoint, save_checkpoint
+from specc.runtime.config import PPOConfig
+from specc.runtime.env import TaskEnv
+from specc.runtime.normalizer import EmpiricalNormalizer
+from specc.runtime.ppo import PPO
+from specc.runtime.storage import RolloutStorage
+
+
+@dataclass
+class IterationLog:
+    iteration: int
+    steps_per_second: float
+    mean_reward: float  # mean per-step reward of the rollout
+    mean_episode_return: float | None
+    mean_episode_length: float | None
+    scalars: dict[str, float] = field(default_factory=dict)
+
+
+class Runner:
+    def __init__(self, env: TaskEnv, config: PPOConfig, seed: int = 0, metadata: dict | None = None) -> None:
+        self.env = env
+        self.config = config
+        self.device = env.device
+        torch.manual_seed(seed)
+        self.policy = ActorCritic(env.num_obs, env.num_actions, tuple(config.actor_hidden_dims),
+                                  tuple(config.critic_hidden_dims), config.activation,
+                                  config.init_noise_std).to(self.device)
+        self.normalizer = EmpiricalNormalizer(env.num_obs).to(self.device)
+        self.ppo = PPO(self.policy, config)
+        self.storage = RolloutStorage(config.num_steps_per_env, env.num_envs, env.num_obs, env.num_actions,
+                                      self.device)
+        self.generator = torch.Generator().manual_seed(seed + 1)
+        self.action_generator = torch.Generator(device=self.device).manual_seed(seed + 2)
+        self.iteration = 0
+        self.metadata = metadata or {}
+        env.spread_episode_starts()
+
+    def normalize(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.normalizer(obs) if self.config.empirical_normalization else obs
+
+    @torch.no_grad()
+    def collect(self) -> tuple[float, torch.Tensor]:
+        obs = self.env.obs
+        reward_sum = torch.zeros((), device=self.device)
+        for _ in range(self.config.num_steps_per_env):
+            if self.config.empirical_normalization:
+                self.normalizer.update(obs)
+            normalized = self.normalize(obs)
+            dist = self.policy.distribution(normalized)
+            actions = dist.mean + dist.stddev * torch.randn(dist.mean.shape, generator=self.action_generator,
+                                                            device=self.device)
+            log_probs = dist.log_prob(actions).sum(-1)
+            values = self.policy.value(normalized)
+            result = self.env.step(actions)
+            reward = result.reward.clone()
+            # A time-out is not a failure: bootstrap with the value of the state it ended in.
+            terminal_values = self.policy.value(self.normalize(result.terminal_obs))
+            reward += self.config.gamma * terminal_values * result.time_out.float()
+            self.storage.add(normalized, actions, log_probs, values, reward, result.done, dist.mean, dist.stddev)
+            reward_sum += result.reward.mean()
+            obs = result.obs
+        last_values = self.policy.value(self.normalize(obs))
+        self.storage.finish(last_values, self.config.gamma, self.config.lam)
+        return (reward_sum / self.config.num_steps_per_env).item(), last_values
+
+    def train(self, iterations: int, on_iteration: Callable[[IterationLog], None] | None = None,
+              checkpoint_dir: Path | None = None, should_stop: Callable[[], bool] | None = None) -> None:
+        end = self.iteration + iterations
+        while self.iteration < end:
+            start = time.perf_counter()
+            mean_reward, _ = self.collect()
+            collect_time = time.perf_counter() - start
+            stats = self.ppo.update(self.storage.minibatches(self.config.num_mini_batches,
+                                                             self.config.num_learning_epochs, self.generator))
+            elapsed = time.perf_counter() - start
+            self.iteration += 1
+            episode = self.env.stats.read_and_clear()
+            log = self._log(mean_reward, stats, episode, elapsed, collect_time)
+            if on_iteration:
+                on_iteration(log)
+            if checkpoint_dir is not None and (self.iteration % self.config.save_interval == 0 or self.iteration == end):
+                self.save(checkpoint_dir / f"model_{self.iteration:06d}.pt")
+            if should_stop is not None and should_stop():
+                break
+
+    def _log(self, mean_reward, stats, episode, elapsed, collect_time) -> IterationLog:
+        samples = self.config.num_steps_per_env * self.env.num_envs
+        count = episode["episodes"].item()
+        scalars = {
+            "Loss/surrogate": stats.surrogate, "Loss/value": stats.value, "Loss/entropy": stats.entropy,
+            "Policy/kl": stats.kl, "Policy/learning_rate": stats.learning_rate,
+            "Policy/mean_noise_std": torch.exp(self.policy.log_std).mean().item(),
+            "Perf/steps_per_second": samples / elapsed, "Perf/collection_s": collect_time,
+            "Perf/learning_s": elapsed - collect_time, "Train/mean_reward": mean_reward,
+            "Episode/nan_resets": episode["nan_resets"].item(),
+        }
+        mean_return = mean_length = None
+        if count > 0:
+            sums = episode["reward_sums"] / count
+            for name, value in zip(self.env.reward_names, sums.tolist()):
+                scalars[f"Episode_Reward/{name}"] = value
+            mean_return = float(sums.sum())
+            mean_length = episode["length_sum"].item() / count
+            scalars["Train/mean_episode_return"] = mean_return
+            scalars["Train/mean_episode_length"] = mean_length
+            for name, value in zip(self.env.termination_names, episode["termination_counts"].tolist()):
+                scalars[f"Episode_Termination/{name}"] = value / count
+            scalars["Episode_Termination/time_out"] = episode["time_outs"].item() / count
+        return IterationLog(self.iteration, samples / elapsed, mean_reward, mean_return, mean_length, scalars)
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "iteration": self.iteration,
+            "policy": self.policy.state_dict(),
+            "normalizer": self.normalizer.state_dict(),
+            "ppo": self.ppo.state_dict(),
+            "generator": self.generator.get_state(),
+            "action_generator": self.action_generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "env": self.env.state_dict(),
+            "metadata": self.metadata,
+        }
+
+    def save(self, path: Path) -> Path:
+        return save_checkpoint(path, self.state_dict())
+
+    def load(self, path: Path, restore_env: bool = True) -> None:
+        state = load_checkpoint(path, self.device)
+        self.iteration = int(state["iteration"])
+        self.policy.load_state_dict(state["policy"])
+        self.normalizer.load_state_dict(state["normalizer"])
+        self.ppo.load_state_dict(state["ppo"])
+        self.generator.set_state(state["generator"].cpu())
+        self.action_generator.set_state(state["action_generator"].cpu())
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if restore_env:
+            self.env.load_state_dict(state["env"])

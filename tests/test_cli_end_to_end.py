@@ -1,0 +1,101 @@
+"""The user's path through the CLI: run, resume, eval, export (checked with onnxruntime), play, plot."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import onnx
+import pytest
+
+ROOT = Path(__file__).parent.parent
+CARTPOLE = ROOT / "tests" / "specs" / "cartpole.toml"
+
+
+def specc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    done = subprocess.run(["specc", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    done = specc("run", str(CARTPOLE), "--max-iterations", "3", "--run-dir", "run", "--seed", "1", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    return folder, folder / "run" / "checkpoints" / "model_000003.pt"
+
+
+def test_run_writes_spec_config_metrics_tensorboard_and_checkpoint(trained):
+    folder, checkpoint = trained
+    run = folder / "run"
+    assert checkpoint.is_file()
+    assert (run / "spec.toml").read_text() == CARTPOLE.read_text()
+    config = json.loads((run / "config.json").read_text())
+    assert config["ppo"]["max_iterations"] == 3 and config["joint_names"] == ["slider", "hinge"]
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
+    assert list(run.glob("events.out.tfevents.*"))
+    assert not list((run / "checkpoints").glob(".*tmp*"))  # atomic writes leave no partial files
+
+
+def test_resume_continues_the_iteration_count(trained):
+    folder, checkpoint = trained
+    done = specc("run", str(CARTPOLE), "--max-iterations", "1", "--run-dir", "resumed", "--resume",
+                 str(checkpoint), cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert (folder / "resumed" / "checkpoints" / "model_000004.pt").is_file()
+
+
+def test_eval_reports_success_rate_as_json(trained):
+    folder, checkpoint = trained
+    done = specc("eval", str(CARTPOLE), "--checkpoint", str(checkpoint), "--episodes", "4", "--json", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["episodes"] == 4 and len(result["per_episode"]) == 4
+    assert 0.0 <= result["success_rate"] <= 1.0
+
+
+def test_export_writes_onnx_with_deployment_metadata_matching_torch(trained):
+    folder, checkpoint = trained
+    done = specc("export", str(CARTPOLE), "--checkpoint", str(checkpoint), "-o", "policy.onnx", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    model = onnx.load(str(folder / "policy.onnx"))
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(meta["joint_names"]) == ["slider", "hinge"]
+    assert json.loads(meta["observation_layout"])[1] == {"name": "joint_vel", "offset": 2, "size": 2, "scale": 0.2}
+    assert float(meta["control_rate_hz"]) == pytest.approx(50.0)
+    difference = float(done.stdout.split("max abs difference ")[1].split()[0])
+    assert difference < 1e-5
+    assert (folder / "policy.pt").is_file()
+
+
+def test_play_renders_a_video(trained):
+    folder, checkpoint = trained
+    done = specc("play", str(CARTPOLE), "--checkpoint", str(checkpoint), "--video", "episode.mp4", "--seconds",
+                 "0.5", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert (folder / "episode.mp4").stat().st_size > 1000
+
+
+def test_plot_writes_the_training_curves(trained):
+    folder, _ = trained
+    done = specc("plot", "run", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert (folder / "run" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_broken_spec_gets_diagnostics_not_a_traceback(tmp_path):
+    bad = tmp_path / "bad.toml"
+    text = CARTPOLE.read_text().replace('expr = "1.0"', 'expr = "1.0 +"')
+    bad.write_text(text.replace("../robots/cartpole.urdf", (ROOT / "tests" / "robots" / "cartpole.urdf").as_posix()))
+    done = specc("run", str(bad), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "SPC201" in done.stdout
+
+
+def test_the_real_anymal_task_trains_for_an_iteration(tmp_path):
+    done = specc("run", str(ROOT / "tasks" / "anymal_walk.toml"), "--max-iterations", "1", "--num-envs", "4",
+                 "--run-dir", "anymal", "--no-tensorboard", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "anymal" / "checkpoints" / "model_000001.pt").is_file()
