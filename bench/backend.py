@@ -80,20 +80,29 @@ def rollout_backend(envs: int, policy_steps: int, threads: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--envs", type=int, nargs="+", default=[1, 64, 512])
-    parser.add_argument("--physics-steps", type=int, default=40000, help="total physics steps per measurement")
+    parser.add_argument(
+        "--physics-steps", type=int, default=40000, help="total physics steps per measurement"
+    )
     args = parser.parse_args()
     threads = os.cpu_count() or 1
     _, reference, _ = anymal_backend(1)
-    print(f"MuJoCo {mujoco.__version__}, ANYmal C ({reference.model.nbody - 1} bodies, {reference.model.nv} dofs), "
-          f"dt {reference.physics_dt}, {threads} CPU threads")
+    print(
+        f"MuJoCo {mujoco.__version__}, ANYmal C ({reference.model.nbody - 1} bodies, {reference.model.nv} dofs), "
+        f"dt {reference.physics_dt}, {threads} CPU threads"
+    )
     print(f"{'envs':>6} {'method':<28} {'physics steps/s':>16} {'vs plain loop':>14}")
     for envs in args.envs:
         policy_steps = max(2, args.physics_steps // (envs * DECIMATION))
         total = envs * policy_steps * DECIMATION
         base = total / plain_loop(reference, envs, policy_steps)
-        rows = [("plain mj_step loop (1 thread)", base),
-                (f"thread pool x{threads} (mj_step)", total / thread_pool(reference, envs, policy_steps, threads)),
-                (f"specc rollout x{threads}", total / rollout_backend(envs, policy_steps, threads))]
+        rows = [
+            ("plain mj_step loop (1 thread)", base),
+            (
+                f"thread pool x{threads} (mj_step)",
+                total / thread_pool(reference, envs, policy_steps, threads),
+            ),
+            (f"specc rollout x{threads}", total / rollout_backend(envs, policy_steps, threads)),
+        ]
         for label, rate in rows:
             print(f"{envs:>6} {label:<28} {rate:>16,.0f} {rate / base:>13.2f}x")
 

@@ -43,7 +43,9 @@ def quat_rotate_inverse(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 
 class HandWrittenAnymal:
-    def __init__(self, weights: dict[str, float], groups: dict[str, tuple[int, int]], device: torch.device) -> None:
+    def __init__(
+        self, weights: dict[str, float], groups: dict[str, tuple[int, int]], device: torch.device
+    ) -> None:
         self.weights = weights
         self.groups = groups
         self.gravity = torch.tensor([0.0, 0.0, -1.0], device=device)
@@ -55,8 +57,18 @@ class HandWrittenAnymal:
         self.base_ang_vel = quat_rotate_inverse(s["base_quat"], s["base_ang_vel_world"])
         self.projected_gravity = quat_rotate_inverse(s["base_quat"], self.gravity.expand(n, 3))
         self.s = s
-        obs = torch.cat((self.base_lin_vel * 2.0, self.base_ang_vel * 0.25, self.projected_gravity,
-                         s["commands"] * 2.0, s["joint_pos"], s["joint_vel"] * 0.05, s["actions"]), dim=-1)
+        obs = torch.cat(
+            (
+                self.base_lin_vel * 2.0,
+                self.base_ang_vel * 0.25,
+                self.projected_gravity,
+                s["commands"] * 2.0,
+                s["joint_pos"],
+                s["joint_vel"] * 0.05,
+                s["actions"],
+            ),
+            dim=-1,
+        )
         terms = []
         reward = torch.zeros(n, device=obs.device)
         for name, weight in self.weights.items():
@@ -167,29 +179,37 @@ def main() -> None:
     forms = {kind: load_kernels(source, "anymal_walk", kind) for kind in args.forms}
     bw = bandwidth(device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"device {device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"measured copy bandwidth {bw / 1e9:.1f} GB/s")
+    print(
+        f"device {device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"measured copy bandwidth {bw / 1e9:.1f} GB/s"
+    )
     print(f"{'envs':>9} {'form':<22} {'us/step':>10} {'vs hand eager':>14} {'floor us':>9} {'x floor':>8}")
     for n in args.sizes:
-        inputs = {k: v.to(device) for k, v in random_inputs(task, n, torch.Generator().manual_seed(0)).items()}
+        inputs = {
+            k: v.to(device) for k, v in random_inputs(task, n, torch.Generator().manual_seed(0)).items()
+        }
         ordered = [inputs[k] for k in KERNEL_INPUTS]
         outputs = forms[args.forms[0]].compute_step(*ordered) if args.forms else hand.step(inputs)
         moved = sum(t.numel() * t.element_size() for t in ordered) + sum(
-            t.numel() * t.element_size() for t in outputs)
+            t.numel() * t.element_size() for t in outputs
+        )
         floor = moved / bw * 1e6
-        baseline = time_call(lambda: hand.step(inputs), device)
+        baseline = time_call(lambda inputs=inputs: hand.step(inputs), device)
         rows = [("hand-written eager", baseline)]
         for kind, kernels in forms.items():
             step = kernels.compute_step
-            rows.append((f"generated {kind}", time_call(lambda: step(*ordered), device)))
+            rows.append(
+                (f"generated {kind}", time_call(lambda step=step, ordered=ordered: step(*ordered), device))
+            )
             if device.type == "cuda":
                 replay = graph_replay(step, ordered, device)
                 if replay is not None:
                     rows.append((f"generated {kind}+graph", time_call(replay, device)))
         for label, micros in rows:
-            print(f"{n:>9} {label:<22} {micros:>10.1f} {baseline / micros:>13.2f}x {floor:>9.1f} "
-                  f"{micros / floor:>7.1f}x")
-        del inputs, ordered, outputs
+            print(
+                f"{n:>9} {label:<22} {micros:>10.1f} {baseline / micros:>13.2f}x {floor:>9.1f} "
+                f"{micros / floor:>7.1f}x"
+            )
         if device.type == "cuda":
             torch.cuda.empty_cache()
 

@@ -1,6 +1,6 @@
 """Benchmark: how long `specc lint` takes on each shipped task, in-process and as a command.
 
-    python bench/lint.py
+python bench/lint.py
 """
 
 from __future__ import annotations

@@ -20,12 +20,21 @@ def mlp(inputs: int, hidden: tuple[int, ...], outputs: int, activation: str) -> 
 
 
 class ActorCritic(nn.Module):
-    def __init__(self, num_obs: int, num_actions: int, actor_hidden: tuple[int, ...],
-                 critic_hidden: tuple[int, ...], activation: str = "elu", init_noise_std: float = 1.0) -> None:
+    def __init__(
+        self,
+        num_obs: int,
+        num_actions: int,
+        actor_hidden: tuple[int, ...],
+        critic_hidden: tuple[int, ...],
+        activation: str = "elu",
+        init_noise_std: float = 1.0,
+    ) -> None:
         super().__init__()
         self.actor = mlp(num_obs, actor_hidden, num_actions, activation)
         self.critic = mlp(num_obs, critic_hidden, 1, activation)
-        self.log_std = nn.Parameter(torch.full((num_actions,), float(torch.log(torch.tensor(init_noise_std)))))
+        self.log_std = nn.Parameter(
+            torch.full((num_actions,), float(torch.log(torch.tensor(init_noise_std))))
+        )
 
     def distribution(self, obs: torch.Tensor) -> Normal:
         mean = self.actor(obs)

@@ -40,8 +40,9 @@ class StepResult:
 
 
 class TaskEnv:
-    def __init__(self, config: EnvConfig, kernels: TaskKernels, backend: Backend, seed: int = 0,
-                 randomize: bool = True) -> None:
+    def __init__(
+        self, config: EnvConfig, kernels: TaskKernels, backend: Backend, seed: int = 0, randomize: bool = True
+    ) -> None:
         self.config = config
         self.kernels = kernels
         self.backend = backend
@@ -59,8 +60,11 @@ class TaskEnv:
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         n, j, dev = self.num_envs, self.num_actions, self.device
         self.default_joint_pos = torch.tensor(config.default_joint_pos, device=dev)
-        self.feet_index = torch.tensor([list(module.CONTACT_BODIES).index(f) for f in module.FEET]
-                                       if module.FEET else [], dtype=torch.long, device=dev)
+        self.feet_index = torch.tensor(
+            [list(module.CONTACT_BODIES).index(f) for f in module.FEET] if module.FEET else [],
+            dtype=torch.long,
+            device=dev,
+        )
         self.noise = torch.tensor(module.OBSERVATION_NOISE, device=dev)
         self.inputs_order = tuple(module.INPUTS)
         # buffers
@@ -108,9 +112,16 @@ class TaskEnv:
         def draw(bounds):
             return None if bounds is None else self._uniform(bounds[0], bounds[1], k)
 
-        self.backend.set_params(ids, PhysicsParams(
-            base_mass_add=draw(r.base_mass_add), link_mass_scale=draw(r.link_mass_scale), friction=draw(r.friction),
-            motor_strength=draw(r.motor_strength), joint_damping=draw(r.joint_damping)))
+        self.backend.set_params(
+            ids,
+            PhysicsParams(
+                base_mass_add=draw(r.base_mass_add),
+                link_mass_scale=draw(r.link_mass_scale),
+                friction=draw(r.friction),
+                motor_strength=draw(r.motor_strength),
+                joint_damping=draw(r.joint_damping),
+            ),
+        )
         if r.latency_s is not None:
             steps = torch.round(draw(r.latency_s) / self.config.physics_dt).long()
             self.latency_steps[ids] = steps.clamp(0, self.config.decimation)
@@ -119,8 +130,9 @@ class TaskEnv:
 
     def spread_episode_starts(self) -> None:
         """Start each env at a random point of its episode, so time-outs do not all fall on one step."""
-        self.episode_step = torch.randint(0, self.config.max_episode_steps, (self.num_envs,),
-                                          generator=self.generator, device=self.device)
+        self.episode_step = torch.randint(
+            0, self.config.max_episode_steps, (self.num_envs,), generator=self.generator, device=self.device
+        )
 
     # -- reset ----------------------------------------------------------------------------------
     def reset_all(self) -> torch.Tensor:
@@ -138,7 +150,9 @@ class TaskEnv:
         root_quat = torch.zeros(k, 4, device=self.device)
         root_quat[:, 0] = 1.0
         self._randomize(ids)
-        self.backend.reset(ids, root_pos, root_quat, joint_pos, torch.zeros(k, self.num_actions, device=self.device))
+        self.backend.reset(
+            ids, root_pos, root_quat, joint_pos, torch.zeros(k, self.num_actions, device=self.device)
+        )
         self.actions[ids] = 0.0
         self.last_actions[ids] = 0.0
         self.last_targets[ids] = joint_pos
@@ -168,7 +182,8 @@ class TaskEnv:
         self._push_if_due()
         signals = self._signals()
         terminal_obs, reward, reward_terms, terminated, reasons = self.kernels.compute_step(
-            *[signals[name] for name in self.inputs_order])
+            *[signals[name] for name in self.inputs_order]
+        )
         self.feet_air_time *= ~(signals["feet_contact"] | self.last_feet_contact)
         self.last_feet_contact = signals["feet_contact"]
         self.last_joint_vel = signals["joint_vel"]
@@ -193,8 +208,18 @@ class TaskEnv:
         if len(ids):
             self._sample_commands(ids)
         self.obs = self._observe()
-        return StepResult(self.obs, reward, done, time_out, self._with_noise(terminal_obs), terminal_base_pos,
-                          start_base_pos, base_lin_vel, base_ang_vel, commands)
+        return StepResult(
+            self.obs,
+            reward,
+            done,
+            time_out,
+            self._with_noise(terminal_obs),
+            terminal_base_pos,
+            start_base_pos,
+            base_lin_vel,
+            base_ang_vel,
+            commands,
+        )
 
     def _push_if_due(self) -> None:
         r = self.config.randomization
@@ -205,9 +230,12 @@ class TaskEnv:
             return
         state = self.backend.state()
         lin = state.root_lin_vel.clone()
-        lin[:, :2] = (torch.rand(self.num_envs, 2, generator=self.generator, device=self.device) * 2 - 1) \
-            * r.push_max_vel
-        self.backend.set_root_velocity(torch.arange(self.num_envs, device=self.device), lin, state.root_ang_vel)
+        lin[:, :2] = (
+            torch.rand(self.num_envs, 2, generator=self.generator, device=self.device) * 2 - 1
+        ) * r.push_max_vel
+        self.backend.set_root_velocity(
+            torch.arange(self.num_envs, device=self.device), lin, state.root_ang_vel
+        )
 
     def _exploded(self) -> torch.Tensor:
         state = self.backend.state()
@@ -224,12 +252,21 @@ class TaskEnv:
         first_contact = (self.feet_air_time > 0) & filtered
         self.feet_air_time += dt
         return {
-            "base_pos": state.root_pos, "base_quat": state.root_quat, "base_lin_vel_world": state.root_lin_vel,
-            "base_ang_vel_world": state.root_ang_vel, "joint_pos": state.joint_pos - self.default_joint_pos,
-            "joint_vel": joint_vel, "joint_acc": (joint_vel - self.last_joint_vel) / dt,
-            "torques": state.joint_torque, "actions": self.actions, "last_actions": self.last_actions,
-            "commands": self.commands, "contact_force": contact, "feet_air_time": self.feet_air_time.clone(),
-            "feet_contact": feet_contact, "feet_first_contact": first_contact,
+            "base_pos": state.root_pos,
+            "base_quat": state.root_quat,
+            "base_lin_vel_world": state.root_lin_vel,
+            "base_ang_vel_world": state.root_ang_vel,
+            "joint_pos": state.joint_pos - self.default_joint_pos,
+            "joint_vel": joint_vel,
+            "joint_acc": (joint_vel - self.last_joint_vel) / dt,
+            "torques": state.joint_torque,
+            "actions": self.actions,
+            "last_actions": self.last_actions,
+            "commands": self.commands,
+            "contact_force": contact,
+            "feet_air_time": self.feet_air_time.clone(),
+            "feet_contact": feet_contact,
+            "feet_first_contact": first_contact,
             "episode_time": self.episode_step.float() * dt,
         }
 
@@ -248,14 +285,30 @@ class TaskEnv:
     def _with_noise(self, obs: torch.Tensor) -> torch.Tensor:
         if not (self.randomize and self.config.randomization.observation_noise):
             return obs
-        return obs + (2 * torch.rand(obs.shape, generator=self.generator, device=self.device) - 1) * self.noise
+        return (
+            obs + (2 * torch.rand(obs.shape, generator=self.generator, device=self.device) - 1) * self.noise
+        )
 
     # -- persistence ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {
-            "buffers": {name: getattr(self, name).clone() for name in (
-                "actions", "last_actions", "last_targets", "last_joint_vel", "commands", "episode_step",
-                "feet_air_time", "last_feet_contact", "latency_steps", "start_pos", "episode_sums", "obs")},
+            "buffers": {
+                name: getattr(self, name).clone()
+                for name in (
+                    "actions",
+                    "last_actions",
+                    "last_targets",
+                    "last_joint_vel",
+                    "commands",
+                    "episode_step",
+                    "feet_air_time",
+                    "last_feet_contact",
+                    "latency_steps",
+                    "start_pos",
+                    "episode_sums",
+                    "obs",
+                )
+            },
             "common_step": self.common_step,
             "generator": self.generator.get_state(),
             "backend": self.backend.save_state(),
@@ -290,10 +343,21 @@ class EpisodeStats:
         self.length_sum += (episode_step.float() * d).sum()
 
     def read_and_clear(self) -> dict[str, torch.Tensor]:
-        out = {"episodes": self.episodes.clone(), "reward_sums": self.reward_sums.clone(),
-               "termination_counts": self.termination_counts.clone(), "time_outs": self.time_outs.clone(),
-               "nan_resets": self.nan_resets.clone(), "length_sum": self.length_sum.clone()}
-        for value in (self.reward_sums, self.termination_counts, self.time_outs, self.nan_resets, self.episodes,
-                      self.length_sum):
+        out = {
+            "episodes": self.episodes.clone(),
+            "reward_sums": self.reward_sums.clone(),
+            "termination_counts": self.termination_counts.clone(),
+            "time_outs": self.time_outs.clone(),
+            "nan_resets": self.nan_resets.clone(),
+            "length_sum": self.length_sum.clone(),
+        }
+        for value in (
+            self.reward_sums,
+            self.termination_counts,
+            self.time_outs,
+            self.nan_resets,
+            self.episodes,
+            self.length_sum,
+        ):
             value.zero_()
         return out

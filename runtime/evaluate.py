@@ -39,7 +39,9 @@ def evaluate(env: TaskEnv, policy, min_distance: float, require_no_termination: 
     terminated = torch.zeros(n, dtype=torch.bool, device=device)
     error_sum = torch.zeros(n, device=device)
     steps = torch.zeros(n, device=device)
-    tracked = [(i, TRACKED_COMMANDS[name]) for i, name in enumerate(env.command_names) if name in TRACKED_COMMANDS]
+    tracked = [
+        (i, TRACKED_COMMANDS[name]) for i, name in enumerate(env.command_names) if name in TRACKED_COMMANDS
+    ]
     obs = env.reset_all()
     for _ in range(env.config.max_episode_steps + 1):
         result = env.step(policy(obs))
@@ -63,8 +65,17 @@ def evaluate(env: TaskEnv, policy, min_distance: float, require_no_termination: 
     success = distance >= min_distance
     if require_no_termination:
         success &= ~terminated
-    per_episode = [{"success": bool(s), "return": float(r), "distance_m": float(d), "terminated": bool(t)}
-                   for s, r, d, t in zip(success.tolist(), returns.tolist(), distance.tolist(), terminated.tolist())]
+    per_episode = [
+        {"success": bool(s), "return": float(r), "distance_m": float(d), "terminated": bool(t)}
+        for s, r, d, t in zip(success.tolist(), returns.tolist(), distance.tolist(), terminated.tolist())
+    ]
     tracking = float((error_sum / steps.clamp(min=1)).mean()) if tracked else None
-    return EvalResult(n, float(success.float().mean()), float(returns.mean()), float(distance.mean()), tracking,
-                      float(terminated.float().mean()), per_episode)
+    return EvalResult(
+        n,
+        float(success.float().mean()),
+        float(returns.mean()),
+        float(distance.mean()),
+        tracking,
+        float(terminated.float().mean()),
+        per_episode,
+    )

@@ -48,10 +48,14 @@ def onnx_model(policy: DeployedPolicy, num_obs: int, metadata: dict[str, object]
             weight = weight * scale[None, :]  # W (x - m) * s = (W s) x - (W s) m
             bias = bias - weight @ mean
         w_name, b_name, out = f"layer{index}.weight", f"layer{index}.bias", f"layer{index}.out"
-        initializers += [numpy_helper.from_array(weight.astype(np.float32), w_name),
-                         numpy_helper.from_array(bias.astype(np.float32), b_name)]
+        initializers += [
+            numpy_helper.from_array(weight.astype(np.float32), w_name),
+            numpy_helper.from_array(bias.astype(np.float32), b_name),
+        ]
         is_last = index == len(linears) - 1
-        nodes.append(helper.make_node("Gemm", [current, w_name, b_name], ["actions" if is_last else out], transB=1))
+        nodes.append(
+            helper.make_node("Gemm", [current, w_name, b_name], ["actions" if is_last else out], transB=1)
+        )
         current = out
         if not is_last:
             activation = layers[layers.index(layer) + 1]
@@ -60,10 +64,12 @@ def onnx_model(policy: DeployedPolicy, num_obs: int, metadata: dict[str, object]
             nodes.append(helper.make_node(op, [out], [f"{out}.act"], **attrs))
             current = f"{out}.act"
     graph = helper.make_graph(
-        nodes, "specc_policy",
+        nodes,
+        "specc_policy",
         [helper.make_tensor_value_info("obs", TensorProto.FLOAT, ["batch", num_obs])],
         [helper.make_tensor_value_info("actions", TensorProto.FLOAT, ["batch", linears[-1].out_features])],
-        initializers)
+        initializers,
+    )
     model = helper.make_model(graph, producer_name="specc", opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     for key, value in metadata.items():
@@ -74,8 +80,9 @@ def onnx_model(policy: DeployedPolicy, num_obs: int, metadata: dict[str, object]
     return model
 
 
-def export_policy(policy: DeployedPolicy, num_obs: int, metadata: dict[str, object], path: Path,
-                  samples: torch.Tensor) -> dict[str, float]:
+def export_policy(
+    policy: DeployedPolicy, num_obs: int, metadata: dict[str, object], path: Path, samples: torch.Tensor
+) -> dict[str, float]:
     """Write ONNX (and a TorchScript twin), verify with onnxruntime, time batch 1. Returns the figures."""
     import onnxruntime
 
@@ -98,5 +105,8 @@ def export_policy(policy: DeployedPolicy, num_obs: int, metadata: dict[str, obje
         start = time.perf_counter()
         session.run(["actions"], {"obs": single})
         timings.append(time.perf_counter() - start)
-    return {"max_abs_diff": max_diff, "batch1_latency_us": float(np.median(timings) * 1e6),
-            "onnx_bytes": path.stat().st_size}
+    return {
+        "max_abs_diff": max_diff,
+        "batch1_latency_us": float(np.median(timings) * 1e6),
+        "onnx_bytes": path.stat().st_size,
+    }

@@ -60,7 +60,7 @@ class TaskKernels:
 
 def write_module(source: str, task_name: str, folder: Path | None = None) -> Path:
     """Write the module source under the cache (atomically) and return its path."""
-    folder = (folder or cache_dir() / "kernels")
+    folder = folder or cache_dir() / "kernels"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{task_name}_{cache_key(source)}.py"
     if not path.exists() or path.read_text(encoding="utf-8") != source:
@@ -101,8 +101,11 @@ def _prepare(fn: Callable, kind: str) -> Callable:
     deprecations = [w for w in caught if "deprecated" in str(w.message)]
     if deprecations and not _reported_deprecation:
         _reported_deprecation = True
-        log.warning("torch %s marks torch.jit.script deprecated; specc keeps TorchScript as the portable form "
-                    "(torch.jit.save loads in C++). Use --kernels eager or inductor to avoid it.", torch.__version__)
+        log.warning(
+            "torch %s marks torch.jit.script deprecated; specc keeps TorchScript as the portable form "
+            "(torch.jit.save loads in C++). Use --kernels eager or inductor to avoid it.",
+            torch.__version__,
+        )
     for w in caught:
         if w not in deprecations:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -28,6 +28,10 @@ class EmpiricalNormalizer(nn.Module):
         delta = batch_mean - self.mean
         weight = (batch / total).to(x.dtype)
         self.mean += delta * weight
-        m2 = self.var * (self.count / total).to(x.dtype) + batch_var * weight + delta.square() * weight * (1 - weight)
+        m2 = (
+            self.var * (self.count / total).to(x.dtype)
+            + batch_var * weight
+            + delta.square() * weight * (1 - weight)
+        )
         self.var.copy_(m2)
         self.count.copy_(total)

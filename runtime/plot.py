@@ -6,8 +6,12 @@ from pathlib import Path
 
 from specc.runtime.run_log import read_metrics
 
-PANELS = (("Train/mean_episode_return", "mean episode return"), ("Train/mean_reward", "mean reward per step"),
-          ("Train/mean_episode_length", "mean episode length [steps]"), ("Perf/steps_per_second", "env steps / s"))
+PANELS = (
+    ("Train/mean_episode_return", "mean episode return"),
+    ("Train/mean_reward", "mean reward per step"),
+    ("Train/mean_episode_length", "mean episode length [steps]"),
+    ("Perf/steps_per_second", "env steps / s"),
+)
 
 
 def plot_run(run_dir: Path, output: Path) -> Path:

@@ -17,14 +17,17 @@ from torch import nn
 MIN_LR, MAX_LR = 1e-5, 1e-2
 
 
-def surrogate_loss(log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor,
-                   clip: float) -> torch.Tensor:
+def surrogate_loss(
+    log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor, clip: float
+) -> torch.Tensor:
     """-E[min(r A, clip(r, 1 - eps, 1 + eps) A)] with r = exp(log pi - log pi_old)."""
     ratio = torch.exp(log_probs - old_log_probs)
     return -torch.min(ratio * advantages, torch.clamp(ratio, 1 - clip, 1 + clip) * advantages).mean()
 
 
-def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip: float | None) -> torch.Tensor:
+def value_loss(
+    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip: float | None
+) -> torch.Tensor:
     """Regress values on returns; with `clip`, the pessimistic max of the clipped and unclipped errors."""
     if clip is None:
         return (returns - values).square().mean()
@@ -34,8 +37,11 @@ def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Te
 
 def gaussian_kl(mu_old, sigma_old, mu_new, sigma_new) -> torch.Tensor:
     """KL(old || new) of diagonal Gaussians, summed over action dimensions, averaged over the batch."""
-    kl = torch.log(sigma_new / sigma_old) + (sigma_old.square() + (mu_old - mu_new).square()) / (
-        2.0 * sigma_new.square()) - 0.5
+    kl = (
+        torch.log(sigma_new / sigma_old)
+        + (sigma_old.square() + (mu_old - mu_new).square()) / (2.0 * sigma_new.square())
+        - 0.5
+    )
     return kl.sum(-1).mean()
 
 
@@ -81,8 +87,9 @@ class PPO:
                 for group in self.optimizer.param_groups:
                     group["lr"] = self.learning_rate
             surrogate = surrogate_loss(log_probs, batch.log_probs, batch.advantages, cfg.clip_param)
-            v_loss = value_loss(values, batch.values, batch.returns,
-                                cfg.clip_param if cfg.use_clipped_value_loss else None)
+            v_loss = value_loss(
+                values, batch.values, batch.returns, cfg.clip_param if cfg.use_clipped_value_loss else None
+            )
             loss = surrogate + cfg.value_loss_coef * v_loss - cfg.entropy_coef * entropy
             self.optimizer.zero_grad()
             loss.backward()
@@ -93,7 +100,9 @@ class PPO:
             totals["entropy"] += entropy.item()
             totals["kl"] += kl.item()
             count += 1
-        return UpdateStats(**{k: v / max(count, 1) for k, v in totals.items()}, learning_rate=self.learning_rate)
+        return UpdateStats(
+            **{k: v / max(count, 1) for k, v in totals.items()}, learning_rate=self.learning_rate
+        )
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "learning_rate": self.learning_rate}

@@ -38,13 +38,19 @@ class Runner:
         self.config = config
         self.device = env.device
         torch.manual_seed(seed)
-        self.policy = ActorCritic(env.num_obs, env.num_actions, tuple(config.actor_hidden_dims),
-                                  tuple(config.critic_hidden_dims), config.activation,
-                                  config.init_noise_std).to(self.device)
+        self.policy = ActorCritic(
+            env.num_obs,
+            env.num_actions,
+            tuple(config.actor_hidden_dims),
+            tuple(config.critic_hidden_dims),
+            config.activation,
+            config.init_noise_std,
+        ).to(self.device)
         self.normalizer = EmpiricalNormalizer(env.num_obs).to(self.device)
         self.ppo = PPO(self.policy, config)
-        self.storage = RolloutStorage(config.num_steps_per_env, env.num_envs, env.num_obs, env.num_actions,
-                                      self.device)
+        self.storage = RolloutStorage(
+            config.num_steps_per_env, env.num_envs, env.num_obs, env.num_actions, self.device
+        )
         self.generator = torch.Generator().manual_seed(seed + 1)
         self.action_generator = torch.Generator(device=self.device).manual_seed(seed + 2)
         self.iteration = 0
@@ -63,8 +69,9 @@ class Runner:
                 self.normalizer.update(obs)
             normalized = self.normalize(obs)
             dist = self.policy.distribution(normalized)
-            actions = dist.mean + dist.stddev * torch.randn(dist.mean.shape, generator=self.action_generator,
-                                                            device=self.device)
+            actions = dist.mean + dist.stddev * torch.randn(
+                dist.mean.shape, generator=self.action_generator, device=self.device
+            )
             log_probs = dist.log_prob(actions).sum(-1)
             values = self.policy.value(normalized)
             result = self.env.step(actions)
@@ -72,29 +79,41 @@ class Runner:
             # A time-out is not a failure: bootstrap with the value of the state it ended in.
             terminal_values = self.policy.value(self.normalize(result.terminal_obs))
             reward += self.config.gamma * terminal_values * result.time_out.float()
-            self.storage.add(normalized, actions, log_probs, values, reward, result.done, dist.mean, dist.stddev)
+            self.storage.add(
+                normalized, actions, log_probs, values, reward, result.done, dist.mean, dist.stddev
+            )
             reward_sum += result.reward.mean()
             obs = result.obs
         last_values = self.policy.value(self.normalize(obs))
         self.storage.finish(last_values, self.config.gamma, self.config.lam)
         return (reward_sum / self.config.num_steps_per_env).item(), last_values
 
-    def train(self, iterations: int, on_iteration: Callable[[IterationLog], None] | None = None,
-              checkpoint_dir: Path | None = None, should_stop: Callable[[], bool] | None = None) -> None:
+    def train(
+        self,
+        iterations: int,
+        on_iteration: Callable[[IterationLog], None] | None = None,
+        checkpoint_dir: Path | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
         end = self.iteration + iterations
         while self.iteration < end:
             start = time.perf_counter()
             mean_reward, _ = self.collect()
             collect_time = time.perf_counter() - start
-            stats = self.ppo.update(self.storage.minibatches(self.config.num_mini_batches,
-                                                             self.config.num_learning_epochs, self.generator))
+            stats = self.ppo.update(
+                self.storage.minibatches(
+                    self.config.num_mini_batches, self.config.num_learning_epochs, self.generator
+                )
+            )
             elapsed = time.perf_counter() - start
             self.iteration += 1
             episode = self.env.stats.read_and_clear()
             log = self._log(mean_reward, stats, episode, elapsed, collect_time)
             if on_iteration:
                 on_iteration(log)
-            if checkpoint_dir is not None and (self.iteration % self.config.save_interval == 0 or self.iteration == end):
+            if checkpoint_dir is not None and (
+                self.iteration % self.config.save_interval == 0 or self.iteration == end
+            ):
                 self.save(checkpoint_dir / f"model_{self.iteration:06d}.pt")
             if should_stop is not None and should_stop():
                 break
@@ -103,11 +122,16 @@ class Runner:
         samples = self.config.num_steps_per_env * self.env.num_envs
         count = episode["episodes"].item()
         scalars = {
-            "Loss/surrogate": stats.surrogate, "Loss/value": stats.value, "Loss/entropy": stats.entropy,
-            "Policy/kl": stats.kl, "Policy/learning_rate": stats.learning_rate,
+            "Loss/surrogate": stats.surrogate,
+            "Loss/value": stats.value,
+            "Loss/entropy": stats.entropy,
+            "Policy/kl": stats.kl,
+            "Policy/learning_rate": stats.learning_rate,
             "Policy/mean_noise_std": torch.exp(self.policy.log_std).mean().item(),
-            "Perf/steps_per_second": samples / elapsed, "Perf/collection_s": collect_time,
-            "Perf/learning_s": elapsed - collect_time, "Train/mean_reward": mean_reward,
+            "Perf/steps_per_second": samples / elapsed,
+            "Perf/collection_s": collect_time,
+            "Perf/learning_s": elapsed - collect_time,
+            "Train/mean_reward": mean_reward,
             "Episode/nan_resets": episode["nan_resets"].item(),
         }
         mean_return = mean_length = None

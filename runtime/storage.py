@@ -8,8 +8,14 @@ from dataclasses import dataclass
 import torch
 
 
-def compute_gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, last_values: torch.Tensor,
-                gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+def compute_gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    dones: torch.Tensor,
+    last_values: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Advantages and returns, (T, N) each.
 
     rewards[t] already includes gamma * V(terminal state) for time-outs, so `dones` (any end of
@@ -41,7 +47,9 @@ class Batch:
 
 
 class RolloutStorage:
-    def __init__(self, steps: int, num_envs: int, num_obs: int, num_actions: int, device: torch.device) -> None:
+    def __init__(
+        self, steps: int, num_envs: int, num_obs: int, num_actions: int, device: torch.device
+    ) -> None:
         self.steps, self.num_envs = steps, num_envs
 
         def buf(*shape: int) -> torch.Tensor:
@@ -66,14 +74,18 @@ class RolloutStorage:
         self.step += 1
 
     def finish(self, last_values: torch.Tensor, gamma: float, lam: float) -> None:
-        self.advantages, self.returns = compute_gae(self.rewards, self.values, self.dones, last_values, gamma, lam)
+        self.advantages, self.returns = compute_gae(
+            self.rewards, self.values, self.dones, last_values, gamma, lam
+        )
         self.step = 0
 
     def minibatches(self, count: int, epochs: int, generator: torch.Generator) -> Iterator[Batch]:
         total = self.steps * self.num_envs
         size = total // count
-        flat = {name: getattr(self, name).flatten(0, 1) for name in
-                ("obs", "actions", "log_probs", "values", "advantages", "returns", "means", "stds")}
+        flat = {
+            name: getattr(self, name).flatten(0, 1)
+            for name in ("obs", "actions", "log_probs", "values", "advantages", "returns", "means", "stds")
+        }
         advantages = flat["advantages"]
         flat["advantages"] = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         for _ in range(epochs):

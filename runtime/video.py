@@ -25,8 +25,10 @@ def open_renderer(model, width: int, height: int):
     try:
         return mujoco.Renderer(model, height=height, width=width)
     except Exception as err:  # noqa: BLE001 - any GL failure becomes one clear message
-        raise RuntimeError(f"offscreen rendering with MUJOCO_GL={os.environ.get('MUJOCO_GL')} failed ({err}); "
-                           "install Mesa's EGL (libegl1) or OSMesa (libosmesa6) and set MUJOCO_GL") from None
+        raise RuntimeError(
+            f"offscreen rendering with MUJOCO_GL={os.environ.get('MUJOCO_GL')} failed ({err}); "
+            "install Mesa's EGL (libegl1) or OSMesa (libosmesa6) and set MUJOCO_GL"
+        ) from None
 
 
 def record(backend, step, frames: int, path: Path, fps: int, width: int = 640, height: int = 480) -> int:

@@ -25,22 +25,40 @@ def env_config(task: CheckedTask, num_envs: int | None = None):
 
     spec = task.spec
     r = spec.randomization
-    randomization = RandomizationConfig(
-        base_mass_add=r.base_mass_add, link_mass_scale=r.link_mass_scale, friction=r.friction,
-        motor_strength=r.motor_strength, joint_damping=r.joint_damping, latency_s=r.latency_s,
-        observation_noise=r.observation_noise,
-        push_interval_s=r.push.interval_s if r.push else None, push_max_vel=r.push.max_vel if r.push else 0.0,
-    ) if r.enabled else RandomizationConfig()
+    randomization = (
+        RandomizationConfig(
+            base_mass_add=r.base_mass_add,
+            link_mass_scale=r.link_mass_scale,
+            friction=r.friction,
+            motor_strength=r.motor_strength,
+            joint_damping=r.joint_damping,
+            latency_s=r.latency_s,
+            observation_noise=r.observation_noise,
+            push_interval_s=r.push.interval_s if r.push else None,
+            push_max_vel=r.push.max_vel if r.push else 0.0,
+        )
+        if r.enabled
+        else RandomizationConfig()
+    )
     categorical = tuple(
         CategoricalConfig(name, {k: tuple(v) for k, v in cat.values.items()}, len(cat.choices))
-        for name, cat in spec.commands.categorical.items())
+        for name, cat in spec.commands.categorical.items()
+    )
     return EnvConfig(
-        num_envs=num_envs or spec.sim.num_envs, physics_dt=spec.sim.dt, decimation=spec.sim.decimation,
-        episode_length_s=spec.sim.episode_length_s, time_out=spec.terminations.time_out,
-        action_scale=spec.robot.action_scale, clip_actions=spec.ppo.clip_actions,
-        default_joint_pos=tuple(task.robot.default_joint_pos), init_height=spec.robot.init_height,
-        fixed_base=spec.robot.fixed_base, command_ranges={k: tuple(v) for k, v in spec.commands.ranges.items()},
-        categorical=categorical, resample_s=spec.commands.resample_s, randomization=randomization,
+        num_envs=num_envs or spec.sim.num_envs,
+        physics_dt=spec.sim.dt,
+        decimation=spec.sim.decimation,
+        episode_length_s=spec.sim.episode_length_s,
+        time_out=spec.terminations.time_out,
+        action_scale=spec.robot.action_scale,
+        clip_actions=spec.ppo.clip_actions,
+        default_joint_pos=tuple(task.robot.default_joint_pos),
+        init_height=spec.robot.init_height,
+        fixed_base=spec.robot.fixed_base,
+        command_ranges={k: tuple(v) for k, v in spec.commands.ranges.items()},
+        categorical=categorical,
+        resample_s=spec.commands.resample_s,
+        randomization=randomization,
     )
 
 
@@ -53,9 +71,17 @@ def ppo_config(task: CheckedTask):
     return PPOConfig(**values)
 
 
-def assemble(task: CheckedTask, *, backend: str | None = None, device: str | None = None,
-             num_envs: int | None = None, kernels: str | None = None, seed: int = 0,
-             randomize: bool = True, num_threads: int | None = None) -> Assembly:
+def assemble(
+    task: CheckedTask,
+    *,
+    backend: str | None = None,
+    device: str | None = None,
+    num_envs: int | None = None,
+    kernels: str | None = None,
+    seed: int = 0,
+    randomize: bool = True,
+    num_threads: int | None = None,
+) -> Assembly:
     """Compile (or reuse) the kernels, create the backend and the env for `task`."""
     from specc.runtime.backends import create_backend
     from specc.runtime.backends.base import BackendOptions
@@ -68,11 +94,18 @@ def assemble(task: CheckedTask, *, backend: str | None = None, device: str | Non
     compiled = load_kernels(render_module(task), spec.task.name, kernels or default_kind(device))
     bodies, _ = contact_layout(task)
     options = BackendOptions(
-        num_envs=config.num_envs, physics_dt=spec.sim.dt, init_height=spec.robot.init_height,
-        fixed_base=spec.robot.fixed_base, self_collision=spec.robot.self_collision,
-        repair_inertia=spec.robot.repair_inertia, contact_bodies=tuple(bodies),
-        stiffness=tuple(task.robot.stiffness), damping=tuple(task.robot.damping), effort=tuple(task.robot.effort),
-        device=device, num_threads=num_threads,
+        num_envs=config.num_envs,
+        physics_dt=spec.sim.dt,
+        init_height=spec.robot.init_height,
+        fixed_base=spec.robot.fixed_base,
+        self_collision=spec.robot.self_collision,
+        repair_inertia=spec.robot.repair_inertia,
+        contact_bodies=tuple(bodies),
+        stiffness=tuple(task.robot.stiffness),
+        damping=tuple(task.robot.damping),
+        effort=tuple(task.robot.effort),
+        device=device,
+        num_threads=num_threads,
     )
     physics = create_backend(backend or spec.sim.backend, task.robot.urdf, task.robot.joint_names, options)
     env = TaskEnv(config, compiled, physics, seed=seed, randomize=randomize)

@@ -84,8 +84,14 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif"]), default="text",
-              show_default=True, help="Output format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github", "sarif"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
 def lint(paths: tuple[Path, ...], fmt: str) -> None:
     """Check specs (files or folders) and report diagnostics; exit 1 on any error."""
     from specc.lint import lint_paths
@@ -143,15 +149,24 @@ def layout(spec: Path, as_json: bool) -> None:
     task = load_checked_task(spec)
     slots = task.observation_layout
     if as_json:
-        click.echo(json.dumps({
-            "observations": [{"name": s.name, "offset": s.offset, "size": s.size, "scale": s.scale} for s in slots],
-            "actions": task.robot.joint_names,
-        }, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "observations": [
+                        {"name": s.name, "offset": s.offset, "size": s.size, "scale": s.scale} for s in slots
+                    ],
+                    "actions": task.robot.joint_names,
+                },
+                indent=2,
+            )
+        )
         return
     click.echo(f"{'offset':>6} {'size':>4}  name")
     for s in slots:
         click.echo(f"{s.offset:>6} {s.size:>4}  {s.name}")
-    click.echo(f"{task.num_observations:>6}        total\n\nactions ({task.num_actions}): {', '.join(task.robot.joint_names)}")
+    click.echo(
+        f"{task.num_observations:>6}        total\n\nactions ({task.num_actions}): {', '.join(task.robot.joint_names)}"
+    )
 
 
 @main.command(name="compile")
@@ -184,24 +199,32 @@ def robot(urdf: str, as_json: bool) -> None:
 def report_text(report: dict[str, Any]) -> str:
     lines = [f"robot {report['name']}  ({report['path']})"]
     if "links" in report:
-        lines.append(f"root link: {report['root']}   links: {len(report['links'])}   "
-                     f"total mass: {report['total_mass']:.3f} kg")
+        lines.append(
+            f"root link: {report['root']}   links: {len(report['links'])}   "
+            f"total mass: {report['total_mass']:.3f} kg"
+        )
         lines.append("movable joints (action order):")
         for j in report["joints"]:
             lim = f"[{j['lower']:.3f}, {j['upper']:.3f}]" if j["lower"] is not None else "unlimited"
-            lines.append(f"  {j['name']:<16} {j['type']:<10} axis {j['axis']}  limits {lim}  "
-                         f"effort {j['effort']}  damping {j['damping']}")
+            lines.append(
+                f"  {j['name']:<16} {j['type']:<10} axis {j['axis']}  limits {lim}  "
+                f"effort {j['effort']}  damping {j['damping']}"
+            )
         lines.append(f"feet candidates: {', '.join(report['feet_candidates']) or '-'}")
     imported = report.get("import")
     if imported:
         if imported["ok"]:
-            how = " with repair_inertia = \"diagonal\"" if imported["repair_inertia"] != "none" else ""
-            lines.append(f"MuJoCo import: ok{how}: {imported['bodies']} bodies, {imported['geoms']} collision geoms, "
-                         f"{imported['dofs']} dofs, {imported['mass']:.3f} kg")
+            how = ' with repair_inertia = "diagonal"' if imported["repair_inertia"] != "none" else ""
+            lines.append(
+                f"MuJoCo import: ok{how}: {imported['bodies']} bodies, {imported['geoms']} collision geoms, "
+                f"{imported['dofs']} dofs, {imported['mass']:.3f} kg"
+            )
         else:
             lines.append(f"MuJoCo import: FAILED: {imported['error']}")
     for d in report["diagnostics"]:
-        lines.append(f"{d['severity']}: {d['code']} {d['message']}" + (f" (line {d['line']})" if d.get("line") else ""))
+        lines.append(
+            f"{d['severity']}: {d['code']} {d['message']}" + (f" (line {d['line']})" if d.get("line") else "")
+        )
     return "\n".join(lines)
 
 

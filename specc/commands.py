@@ -22,13 +22,26 @@ from specc.cli import load_checked_task, main, parse_set
 
 def _common(function):
     options = [
-        click.option("--backend", type=click.Choice(["mujoco", "mujoco-warp", "isaacgym"]), default=None,
-                     help="Physics backend (default: the spec's sim.backend)."),
+        click.option(
+            "--backend",
+            type=click.Choice(["mujoco", "mujoco-warp", "isaacgym"]),
+            default=None,
+            help="Physics backend (default: the spec's sim.backend).",
+        ),
         click.option("--device", default=None, help="Torch device, e.g. cpu or cuda (default: the spec's)."),
-        click.option("--kernels", type=click.Choice(["eager", "torchscript", "inductor"]), default=None,
-                     help="Kernel form (default: the fastest for the device, see bench/README.md)."),
-        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-                     help="Override a spec value, e.g. --set sim.num_envs=64 (repeatable)."),
+        click.option(
+            "--kernels",
+            type=click.Choice(["eager", "torchscript", "inductor"]),
+            default=None,
+            help="Kernel form (default: the fastest for the device, see bench/README.md).",
+        ),
+        click.option(
+            "--set",
+            "sets",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Override a spec value, e.g. --set sim.num_envs=64 (repeatable).",
+        ),
         click.option("--threads", type=int, default=None, help="CPU threads of the MuJoCo backend."),
     ]
     for option in reversed(options):
@@ -72,16 +85,38 @@ def _load_policy(runner, checkpoint: Path) -> None:
 @main.command()
 @click.argument("spec", type=click.Path(path_type=Path))
 @_common
-@click.option("--num-envs", type=int, default=None, help="Parallel envs (default: the spec's, per device profile).")
+@click.option(
+    "--num-envs", type=int, default=None, help="Parallel envs (default: the spec's, per device profile)."
+)
 @click.option("--max-iterations", type=int, default=None, help="Training iterations (default: the spec's).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--run-dir", type=click.Path(path_type=Path), default=None,
-              help="Where to write the run (default: runs/<task>/<timestamp>).")
-@click.option("--resume", type=click.Path(path_type=Path), default=None,
-              help="Continue from a checkpoint: optimizer, learning rate, normalizer, iteration and env state.")
+@click.option(
+    "--run-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write the run (default: runs/<task>/<timestamp>).",
+)
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Continue from a checkpoint: optimizer, learning rate, normalizer, iteration and env state.",
+)
 @click.option("--no-tensorboard", is_flag=True, help="Write metrics.jsonl only.")
-def run(spec: Path, backend, device, kernels, sets, threads, num_envs, max_iterations, seed, run_dir, resume,
-        no_tensorboard) -> None:
+def run(
+    spec: Path,
+    backend,
+    device,
+    kernels,
+    sets,
+    threads,
+    num_envs,
+    max_iterations,
+    seed,
+    run_dir,
+    resume,
+    no_tensorboard,
+) -> None:
     """Train a policy for SPEC with PPO."""
     extra: dict[str, Any] = {}
     if num_envs is not None:
@@ -100,7 +135,9 @@ def run(spec: Path, backend, device, kernels, sets, threads, num_envs, max_itera
     console = Console(stderr=True)
     parts = assemble(task, backend=backend, device=device, kernels=kernels, seed=seed, num_threads=threads)
     env = parts.env
-    runner = Runner(env, parts.ppo_config, seed=seed, metadata={"spec_hash": task.spec_hash, "task": task.spec.task.name})
+    runner = Runner(
+        env, parts.ppo_config, seed=seed, metadata={"spec_hash": task.spec_hash, "task": task.spec.task.name}
+    )
     if resume is not None:
         try:
             runner.load(resume)
@@ -111,12 +148,20 @@ def run(spec: Path, backend, device, kernels, sets, threads, num_envs, max_itera
     run_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(spec, run_dir / "spec.toml")
     (run_dir / "kernels.py").write_text(render_module(task), encoding="utf-8")
-    resolved = {"specc": __version__, "spec": str(spec), "spec_hash": task.spec_hash, "seed": seed,
-                "backend": backend or task.spec.sim.backend, "device": str(env.device), "kernels": parts.kernels.kind,
-                "env": env.config.to_dict(), "ppo": parts.ppo_config.to_dict(),
-                "joint_names": task.robot.joint_names,
-                "observation_layout": [vars(s) for s in task.observation_layout],
-                "inertia_repairs": getattr(parts.backend, "repairs", [])}
+    resolved = {
+        "specc": __version__,
+        "spec": str(spec),
+        "spec_hash": task.spec_hash,
+        "seed": seed,
+        "backend": backend or task.spec.sim.backend,
+        "device": str(env.device),
+        "kernels": parts.kernels.kind,
+        "env": env.config.to_dict(),
+        "ppo": parts.ppo_config.to_dict(),
+        "joint_names": task.robot.joint_names,
+        "observation_layout": [vars(s) for s in task.observation_layout],
+        "inertia_repairs": getattr(parts.backend, "repairs", []),
+    }
     (run_dir / "config.json").write_text(json.dumps(resolved, indent=2), encoding="utf-8")
     for repair in resolved["inertia_repairs"]:
         console.print(f"[yellow]inertia repaired[/yellow] {repair}")
@@ -128,27 +173,47 @@ def run(spec: Path, backend, device, kernels, sets, threads, num_envs, max_itera
         if stop["requested"]:
             raise KeyboardInterrupt
         stop["requested"] = True
-        console.print("[yellow]Ctrl-C: finishing this iteration, then saving a checkpoint (again to abort)[/yellow]")
+        console.print(
+            "[yellow]Ctrl-C: finishing this iteration, then saving a checkpoint (again to abort)[/yellow]"
+        )
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("{task.fields[info]}")]
-    console.print(f"training {task.spec.task.name}: {env.num_envs} envs on {parts.backend.__class__.__name__} "
-                  f"({env.device}), {parts.kernels.kind} kernels, {env.num_obs} observations, "
-                  f"{env.num_actions} actions -> {run_dir}")
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+    ]
+    console.print(
+        f"training {task.spec.task.name}: {env.num_envs} envs on {parts.backend.__class__.__name__} "
+        f"({env.device}), {parts.kernels.kind} kernels, {env.num_obs} observations, "
+        f"{env.num_actions} actions -> {run_dir}"
+    )
     checkpoints = run_dir / "checkpoints"
     start_iteration = runner.iteration
     try:
         with Progress(*columns, console=console, transient=False) as progress:
-            bar = progress.add_task("iterations", total=start_iteration + total, completed=start_iteration, info="")
+            bar = progress.add_task(
+                "iterations", total=start_iteration + total, completed=start_iteration, info=""
+            )
 
             def on_iteration(entry) -> None:
                 log.write(entry.iteration, entry.scalars)
-                ret = f"{entry.mean_episode_return:8.3f}" if entry.mean_episode_return is not None else "       -"
-                length = f"{entry.mean_episode_length:6.1f}" if entry.mean_episode_length is not None else "     -"
-                progress.update(bar, completed=entry.iteration,
-                                info=f"{entry.steps_per_second:8.0f} steps/s  reward {entry.mean_reward:7.4f}  "
-                                     f"return {ret}  length {length}")
+                ret = (
+                    f"{entry.mean_episode_return:8.3f}"
+                    if entry.mean_episode_return is not None
+                    else "       -"
+                )
+                length = (
+                    f"{entry.mean_episode_length:6.1f}" if entry.mean_episode_length is not None else "     -"
+                )
+                progress.update(
+                    bar,
+                    completed=entry.iteration,
+                    info=f"{entry.steps_per_second:8.0f} steps/s  reward {entry.mean_reward:7.4f}  "
+                    f"return {ret}  length {length}",
+                )
 
             runner.train(total, on_iteration, checkpoints, should_stop=lambda: stop["requested"])
     finally:
@@ -160,14 +225,24 @@ def run(spec: Path, backend, device, kernels, sets, threads, num_envs, max_itera
         sys.exit(130)
 
 
-def _evaluation_env(spec: Path, checkpoint: Path, device, backend, kernels, sets, threads, episodes, randomize):
+def _evaluation_env(
+    spec: Path, checkpoint: Path, device, backend, kernels, sets, threads, episodes, randomize
+):
     task = _task(spec, device, sets)
     from specc.assemble import assemble
     from specc.runtime.runner import Runner
 
     count = episodes or task.spec.eval.episodes
-    parts = assemble(task, backend=backend, device=device, kernels=kernels, num_envs=count, seed=12345,
-                     randomize=randomize, num_threads=threads)
+    parts = assemble(
+        task,
+        backend=backend,
+        device=device,
+        kernels=kernels,
+        num_envs=count,
+        seed=12345,
+        randomize=randomize,
+        num_threads=threads,
+    )
     runner = Runner(parts.env, parts.ppo_config, seed=0)
     _load_policy(runner, checkpoint)
     return task, parts, runner
@@ -178,8 +253,12 @@ def _evaluation_env(spec: Path, checkpoint: Path, device, backend, kernels, sets
 @click.option("--checkpoint", type=click.Path(path_type=Path), required=True)
 @_common
 @click.option("--episodes", type=int, default=None, help="Episodes (default: the spec's eval.episodes).")
-@click.option("--randomize/--no-randomize", default=False, show_default=True,
-              help="Domain randomization during evaluation (robustness).")
+@click.option(
+    "--randomize/--no-randomize",
+    default=False,
+    show_default=True,
+    help="Domain randomization during evaluation (robustness).",
+)
 @click.option("--json", "as_json", is_flag=True)
 def eval_(spec, checkpoint, backend, device, kernels, sets, threads, episodes, randomize, as_json) -> None:
     """Evaluate a checkpoint: success rate by the spec's [eval] criterion, return, tracking error."""
@@ -187,20 +266,25 @@ def eval_(spec, checkpoint, backend, device, kernels, sets, threads, episodes, r
 
     from specc.runtime.evaluate import evaluate
 
-    task, parts, runner = _evaluation_env(spec, checkpoint, device, backend, kernels, sets, threads, episodes,
-                                          randomize)
+    task, parts, runner = _evaluation_env(
+        spec, checkpoint, device, backend, kernels, sets, threads, episodes, randomize
+    )
 
     def policy(obs: torch.Tensor) -> torch.Tensor:
         return runner.policy.act_deterministic(runner.normalize(obs))
 
     result = evaluate(parts.env, policy, task.spec.eval.min_distance_m, task.spec.eval.require_no_termination)
     if as_json:
-        click.echo(json.dumps({"checkpoint": str(checkpoint), "randomize": randomize, **result.to_dict()}, indent=2))
+        click.echo(
+            json.dumps({"checkpoint": str(checkpoint), "randomize": randomize, **result.to_dict()}, indent=2)
+        )
         return
     click.echo(f"episodes          {result.episodes}  (randomization {'on' if randomize else 'off'})")
-    click.echo(f"success rate      {result.success_rate:.1%}  "
-               f"(>= {task.spec.eval.min_distance_m} m"
-               f"{' without a termination' if task.spec.eval.require_no_termination else ''})")
+    click.echo(
+        f"success rate      {result.success_rate:.1%}  "
+        f"(>= {task.spec.eval.min_distance_m} m"
+        f"{' without a termination' if task.spec.eval.require_no_termination else ''})"
+    )
     click.echo(f"mean return       {result.mean_return:.3f}")
     click.echo(f"mean distance     {result.mean_distance_m:.2f} m")
     if result.mean_tracking_error is not None:
@@ -211,7 +295,9 @@ def eval_(spec, checkpoint, backend, device, kernels, sets, threads, episodes, r
 @main.command()
 @click.argument("spec", type=click.Path(path_type=Path))
 @click.option("--checkpoint", type=click.Path(path_type=Path), required=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The .onnx file to write.")
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), required=True, help="The .onnx file to write."
+)
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
 def export(spec, checkpoint, output, sets) -> None:
     """Export the policy to ONNX (and TorchScript beside it), verified with onnxruntime."""
@@ -224,8 +310,14 @@ def export(spec, checkpoint, output, sets) -> None:
     from specc.runtime.normalizer import EmpiricalNormalizer
 
     config = ppo_config(task)
-    policy = ActorCritic(task.num_observations, task.num_actions, config.actor_hidden_dims,
-                         config.critic_hidden_dims, config.activation, config.init_noise_std)
+    policy = ActorCritic(
+        task.num_observations,
+        task.num_actions,
+        config.actor_hidden_dims,
+        config.critic_hidden_dims,
+        config.activation,
+        config.init_noise_std,
+    )
     normalizer = EmpiricalNormalizer(task.num_observations)
 
     class Holder:
@@ -237,13 +329,22 @@ def export(spec, checkpoint, output, sets) -> None:
     deployed = DeployedPolicy(policy, normalizer if config.empirical_normalization else None).eval()
     robot = task.robot
     metadata = {
-        "specc_version": __version__, "task": task.spec.task.name, "spec_hash": task.spec_hash,
-        "joint_names": robot.joint_names, "default_joint_pos": robot.default_joint_pos,
-        "stiffness": robot.stiffness, "damping": robot.damping, "effort": robot.effort,
-        "action_scale": task.spec.robot.action_scale, "clip_actions": task.spec.ppo.clip_actions,
-        "observation_layout": [{"name": s.name, "offset": s.offset, "size": s.size, "scale": s.scale}
-                               for s in task.observation_layout],
-        "num_observations": task.num_observations, "command_names": list(task.command_names),
+        "specc_version": __version__,
+        "task": task.spec.task.name,
+        "spec_hash": task.spec_hash,
+        "joint_names": robot.joint_names,
+        "default_joint_pos": robot.default_joint_pos,
+        "stiffness": robot.stiffness,
+        "damping": robot.damping,
+        "effort": robot.effort,
+        "action_scale": task.spec.robot.action_scale,
+        "clip_actions": task.spec.ppo.clip_actions,
+        "observation_layout": [
+            {"name": s.name, "offset": s.offset, "size": s.size, "scale": s.scale}
+            for s in task.observation_layout
+        ],
+        "num_observations": task.num_observations,
+        "command_names": list(task.command_names),
         "control_dt": task.spec.sim.dt * task.spec.sim.decimation,
         "control_rate_hz": 1.0 / (task.spec.sim.dt * task.spec.sim.decimation),
         "pd_targets": "default_joint_pos + action_scale * actions",
@@ -254,7 +355,9 @@ def export(spec, checkpoint, output, sets) -> None:
     samples = mean + std * torch.randn(256, task.num_observations, generator=generator)
     figures = export_policy(deployed, task.num_observations, metadata, output, samples)
     click.echo(f"wrote {output} ({figures['onnx_bytes']} bytes) and {output.with_suffix('.pt')}")
-    click.echo(f"onnxruntime vs torch: max abs difference {figures['max_abs_diff']:.2e} over 256 observations")
+    click.echo(
+        f"onnxruntime vs torch: max abs difference {figures['max_abs_diff']:.2e} over 256 observations"
+    )
     click.echo(f"batch-1 latency (onnxruntime, CPU): {figures['batch1_latency_us']:.1f} µs")
     if figures["max_abs_diff"] > 1e-5:
         _fail("the ONNX policy does not match torch within 1e-5")
@@ -295,8 +398,13 @@ def play(spec, checkpoint, video, seconds, sets) -> None:
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="The PNG to write (default: RUN_DIR/curves.png).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The PNG to write (default: RUN_DIR/curves.png).",
+)
 def plot(run_dir: Path, output: Path | None) -> None:
     """Plot a run's training curves to a PNG."""
     from specc.runtime.plot import plot_run

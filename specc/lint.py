@@ -34,8 +34,15 @@ def spec_files(paths: list[Path]) -> tuple[list[Path], list[Diagnostic]]:
         elif path.is_file():
             files.append(path)
         else:
-            missing.append(Diagnostic("SPC001", "no such file or folder", display_path(path), Position(1, 1),
-                                      fix="check the path"))
+            missing.append(
+                Diagnostic(
+                    "SPC001",
+                    "no such file or folder",
+                    display_path(path),
+                    Position(1, 1),
+                    fix="check the path",
+                )
+            )
     return files, missing
 
 

@@ -100,7 +100,9 @@ class CheckedTask:
         return len(self.robot.joints)
 
 
-def check_task(path: Path, sink: DiagnosticSink, overrides: dict[str, object] | None = None) -> CheckedTask | None:
+def check_task(
+    path: Path, sink: DiagnosticSink, overrides: dict[str, object] | None = None
+) -> CheckedTask | None:
     """Run the whole front end on one spec file. Returns None when any error was reported."""
     document = load_spec(path, sink, overrides)
     if document is None or document.spec is None:
@@ -113,22 +115,50 @@ def check_task(path: Path, sink: DiagnosticSink, overrides: dict[str, object] | 
     groups = {name: len(bodies) for name, bodies in robot.body_groups.items() if bodies}
     base_ctx = Context(tuple(robot.joint_names), tuple(robot.body_groups["feet"]), command_names, groups)
     observations = [
-        _check_term(document, sink, base_ctx, "observations", term.name, term.expr, ("observations", i, "expr"),
-                    scale=term.scale, clip=term.clip, noise=term.noise)
+        _check_term(
+            document,
+            sink,
+            base_ctx,
+            "observations",
+            term.name,
+            term.expr,
+            ("observations", i, "expr"),
+            scale=term.scale,
+            clip=term.clip,
+            noise=term.noise,
+        )
         for i, term in enumerate(spec.observations)
     ]
-    rewards = _check_section(document, sink, base_ctx, "rewards",
-                             {n: (t.expr, {"weight": t.weight}) for n, t in spec.rewards.terms.items()})
-    terminations = _check_section(document, sink, base_ctx, "terminations",
-                                  {n: (t.expr, {}) for n, t in spec.terminations.terms.items()})
+    rewards = _check_section(
+        document,
+        sink,
+        base_ctx,
+        "rewards",
+        {n: (t.expr, {"weight": t.weight}) for n, t in spec.rewards.terms.items()},
+    )
+    terminations = _check_section(
+        document,
+        sink,
+        base_ctx,
+        "terminations",
+        {n: (t.expr, {}) for n, t in spec.terminations.terms.items()},
+    )
     if sink.has_errors:
         return None
     digest = hashlib.sha256()
     for part in (__version__.encode(), document.text.encode(), robot.urdf.path.read_bytes()):
         digest.update(part)
         digest.update(b"\0")
-    return CheckedTask(path, spec, robot, command_names, [o for o in observations if o], rewards, terminations,
-                       digest.hexdigest()[:16])
+    return CheckedTask(
+        path,
+        spec,
+        robot,
+        command_names,
+        [o for o in observations if o],
+        rewards,
+        terminations,
+        digest.hexdigest()[:16],
+    )
 
 
 # -- robot ------------------------------------------------------------------------------------------
@@ -136,37 +166,60 @@ def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> Ro
     positions = document.positions
     urdf_path = resolve_uri(spec.robot.urdf, document.path.parent)
     if urdf_path is None:
-        sink.add("SPC301", f"no installed package provides '{spec.robot.urdf}'", positions.value(("robot", "urdf")),
-                 fix="install the package (e.g. pip install example-robot-data) or set SPECC_PACKAGE_PATH")
+        sink.add(
+            "SPC301",
+            f"no installed package provides '{spec.robot.urdf}'",
+            positions.value(("robot", "urdf")),
+            fix="install the package (e.g. pip install example-robot-data) or set SPECC_PACKAGE_PATH",
+        )
         return None
     try:
         urdf = read_urdf(urdf_path)
     except UrdfError as err:
         where = f" ({urdf_path.name}:{err.line})" if err.code != "SPC301" else ""
-        sink.add(err.code, err.message + where, positions.value(("robot", "urdf")),
-                 fix=err.fix or ("check the path; it is relative to the spec file" if err.code == "SPC301" else None))
+        sink.add(
+            err.code,
+            err.message + where,
+            positions.value(("robot", "urdf")),
+            fix=err.fix
+            or ("check the path; it is relative to the spec file" if err.code == "SPC301" else None),
+        )
         return None
     for issue in urdf.issues:
         if issue.code == "SPC305" and spec.robot.repair_inertia != "none":
             continue  # the spec chose an explicit repair; the import reports what it changed
         severity = Severity.ERROR if issue.severity == "error" else Severity.WARNING
-        sink.add(issue.code, f"{issue.message} ({urdf_path.name}:{issue.line})", positions.value(("robot", "urdf")),
-                 severity=severity, fix=issue.fix)
+        sink.add(
+            issue.code,
+            f"{issue.message} ({urdf_path.name}:{issue.line})",
+            positions.value(("robot", "urdf")),
+            severity=severity,
+            fix=issue.fix,
+        )
 
     joints = urdf.movable_joints
     names = [j.name for j in joints]
-    default = _by_pattern(names, spec.robot.default_joint_pos, ("robot", "default_joint_pos"), document, sink, 0.0)
+    default = _by_pattern(
+        names, spec.robot.default_joint_pos, ("robot", "default_joint_pos"), document, sink, 0.0
+    )
     gains = _by_pattern(names, spec.robot.pd, ("robot", "pd"), document, sink, None)
     missing = [n for n, g in zip(names, gains) if g is None]
     if missing and not sink.has_errors:  # an unmatched pattern above is the likelier cause
-        sink.add("SPC308", f"no PD gains for joint{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
-                 positions.key(("robot", "pd")), fix='add a pattern that matches them, e.g. "*" = { ... }')
+        sink.add(
+            "SPC308",
+            f"no PD gains for joint{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
+            positions.key(("robot", "pd")),
+            fix='add a pattern that matches them, e.g. "*" = { ... }',
+        )
         return None
     links = list(urdf.links)
     groups: dict[str, list[str]] = {}
-    for group, path in (("base", ("robot", "base")), ("feet", ("robot", "feet")),
-                        ("terminate_contacts", ("robot", "terminate_contacts")),
-                        ("penalize_contacts", ("robot", "penalize_contacts"))):
+    for group, path in (
+        ("base", ("robot", "base")),
+        ("feet", ("robot", "feet")),
+        ("terminate_contacts", ("robot", "terminate_contacts")),
+        ("penalize_contacts", ("robot", "penalize_contacts")),
+    ):
         patterns = [spec.robot.base] if group == "base" else getattr(spec.robot, group)
         matched: list[str] = []
         for i, pattern in enumerate(patterns):
@@ -174,17 +227,27 @@ def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> Ro
             if not hits:
                 where = path if group == "base" else path + (i,)
                 guess = _closest(pattern, links)
-                sink.add("SPC304", f"no link of {urdf_path.name} matches '{pattern}'", positions.value(where),
-                         fix=f"did you mean '{guess}'?" if guess else None)
+                sink.add(
+                    "SPC304",
+                    f"no link of {urdf_path.name} matches '{pattern}'",
+                    positions.value(where),
+                    fix=f"did you mean '{guess}'?" if guess else None,
+                )
             matched.extend(h for h in hits if h not in matched)
         groups[group] = matched
     if groups["base"] and groups["base"][0] != urdf.root:
-        sink.add("SPC304", f"base link '{groups['base'][0]}' is not the URDF's root link '{urdf.root}'",
-                 positions.value(("robot", "base")), fix=f"set base = \"{urdf.root}\"")
+        sink.add(
+            "SPC304",
+            f"base link '{groups['base'][0]}' is not the URDF's root link '{urdf.root}'",
+            positions.value(("robot", "base")),
+            fix=f'set base = "{urdf.root}"',
+        )
     if sink.has_errors:
         return None
     return RobotModel(
-        urdf=urdf, joints=joints, default_joint_pos=[float(d) for d in default],  # type: ignore[arg-type]
+        urdf=urdf,
+        joints=joints,
+        default_joint_pos=[float(d) for d in default],  # type: ignore[arg-type]
         stiffness=[g.stiffness for g in gains],  # type: ignore[union-attr]
         damping=[g.damping for g in gains],  # type: ignore[union-attr]
         effort=[_effort(j, g.effort, sink, document) for j, g in zip(joints, gains)],  # type: ignore[union-attr]
@@ -197,8 +260,12 @@ def _effort(joint: Joint, spec_effort: float | None, sink: DiagnosticSink, docum
         return spec_effort
     if joint.effort and joint.effort > 0:
         return joint.effort
-    sink.add("SPC308", f"joint '{joint.name}' has no effort limit in the URDF or the spec",
-             document.positions.key(("robot", "pd")), fix="add effort = <N·m> to its [robot.pd] entry")
+    sink.add(
+        "SPC308",
+        f"joint '{joint.name}' has no effort limit in the URDF or the spec",
+        document.positions.key(("robot", "pd")),
+        fix="add effort = <N·m> to its [robot.pd] entry",
+    )
     return 0.0
 
 
@@ -209,8 +276,12 @@ def _by_pattern(names, table, path: KeyPath, document: SpecDocument, sink: Diagn
         hits = [i for i, n in enumerate(names) if fnmatch.fnmatchcase(n, pattern)]
         if not hits:
             guess = _closest(pattern, names)
-            sink.add("SPC303", f"'{pattern}' matches no movable joint", document.positions.key(path + (pattern,)),
-                     fix=f"did you mean '{guess}'?" if guess else f"joints: {', '.join(names)}")
+            sink.add(
+                "SPC303",
+                f"'{pattern}' matches no movable joint",
+                document.positions.key(path + (pattern,)),
+                fix=f"did you mean '{guess}'?" if guess else f"joints: {', '.join(names)}",
+            )
         for i in hits:
             out[i] = value
     return out
@@ -229,8 +300,11 @@ def _term_refs(node: ast.Node) -> list[tuple[str, ast.Span]]:
     stack = [node]
     while stack:
         current = stack.pop()
-        if isinstance(current, ast.Component) and isinstance(current.base, ast.Name) \
-                and current.base.name == TERM_NAMESPACE:
+        if (
+            isinstance(current, ast.Component)
+            and isinstance(current.base, ast.Name)
+            and current.base.name == TERM_NAMESPACE
+        ):
             refs.append((current.name, current.name_span))
         stack.extend(ast.children(current))
     return refs
@@ -255,10 +329,21 @@ def _check_section(document, sink, base_ctx: Context, section: str, terms: dict[
         state[name] = "active"
         for ref, span in _term_refs(parsed[name]):
             if state.get(ref) == "active":
-                cycle = " -> ".join([*chain[chain.index(ref):], name, ref]) if ref in chain else f"{name} -> {ref}"
-                _report(document, sink, (section, "terms", name, "expr"), span, "SPC213",
-                        f"terms read each other in a cycle: {cycle}", None)
-                broken.update([*chain[chain.index(ref):], name] if ref in chain else [name, ref])
+                cycle = (
+                    " -> ".join([*chain[chain.index(ref) :], name, ref])
+                    if ref in chain
+                    else f"{name} -> {ref}"
+                )
+                _report(
+                    document,
+                    sink,
+                    (section, "terms", name, "expr"),
+                    span,
+                    "SPC213",
+                    f"terms read each other in a cycle: {cycle}",
+                    None,
+                )
+                broken.update([*chain[chain.index(ref) :], name] if ref in chain else [name, ref])
                 continue
             visit(ref, [*chain, name])
         state[name] = "done"
@@ -270,14 +355,30 @@ def _check_section(document, sink, base_ctx: Context, section: str, terms: dict[
     types: dict[str, Type] = {}
     for name in order:
         source, extra = terms[name]
-        if name in broken or any(ref in broken or (ref in parsed and ref not in types)
-                                 for ref, _ in _term_refs(parsed[name])):
+        if name in broken or any(
+            ref in broken or (ref in parsed and ref not in types) for ref, _ in _term_refs(parsed[name])
+        ):
             broken.add(name)
             continue
-        ctx = Context(base_ctx.joint_names, base_ctx.feet_names, base_ctx.command_names, base_ctx.body_groups,
-                      dict(types), section)
-        term = _check_term(document, sink, ctx, section, name, source, (section, "terms", name, "expr"),
-                           node=parsed[name], **extra)
+        ctx = Context(
+            base_ctx.joint_names,
+            base_ctx.feet_names,
+            base_ctx.command_names,
+            base_ctx.body_groups,
+            dict(types),
+            section,
+        )
+        term = _check_term(
+            document,
+            sink,
+            ctx,
+            section,
+            name,
+            source,
+            (section, "terms", name, "expr"),
+            node=parsed[name],
+            **extra,
+        )
         if term is not None:
             types[name] = term.checked.type
             out.append(term)
@@ -287,14 +388,30 @@ def _check_section(document, sink, base_ctx: Context, section: str, terms: dict[
 def _parse(document: SpecDocument, sink: DiagnosticSink, source: str, path: KeyPath) -> ast.Node | None:
     result = parse_expression(source)
     if isinstance(result, ParseError):
-        _report(document, sink, path, ast.Span(result.offset, result.offset + 1), result.code,
-                result.message.replace("$END", "end of expression"), result.fix)
+        _report(
+            document,
+            sink,
+            path,
+            ast.Span(result.offset, result.offset + 1),
+            result.code,
+            result.message.replace("$END", "end of expression"),
+            result.fix,
+        )
         return None
     return result
 
 
-def _check_term(document, sink, ctx: Context, section: str, name: str, source: str, path: KeyPath,
-                node: ast.Node | None = None, **extra) -> CheckedTerm | None:
+def _check_term(
+    document,
+    sink,
+    ctx: Context,
+    section: str,
+    name: str,
+    source: str,
+    path: KeyPath,
+    node: ast.Node | None = None,
+    **extra,
+) -> CheckedTerm | None:
     if node is None:
         node = _parse(document, sink, source, path)
         if node is None:
@@ -308,31 +425,72 @@ def _check_term(document, sink, ctx: Context, section: str, name: str, source: s
     whole = node.span
     if section == "rewards":
         if t.dtype == "bool":
-            _report(document, sink, path, whole, "SPC206", f"reward '{name}' is a boolean",
-                    "convert it explicitly: float(...)")
+            _report(
+                document,
+                sink,
+                path,
+                whole,
+                "SPC206",
+                f"reward '{name}' is a boolean",
+                "convert it explicitly: float(...)",
+            )
             return None
         if not t.is_scalar:
-            _report(document, sink, path, whole, "SPC205", f"reward '{name}' is {t.describe()}, not one number per env",
-                    "reduce it, e.g. sum(...) or norm(...)")
+            _report(
+                document,
+                sink,
+                path,
+                whole,
+                "SPC205",
+                f"reward '{name}' is {t.describe()}, not one number per env",
+                "reduce it, e.g. sum(...) or norm(...)",
+            )
             return None
     elif section == "terminations":
         if t.dtype != "bool":
-            _report(document, sink, path, whole, "SPC211", f"termination '{name}' is a number, not a boolean",
-                    "compare it, e.g. (... < 0.3)")
+            _report(
+                document,
+                sink,
+                path,
+                whole,
+                "SPC211",
+                f"termination '{name}' is a number, not a boolean",
+                "compare it, e.g. (... < 0.3)",
+            )
             return None
         if not t.is_scalar:
-            _report(document, sink, path, whole, "SPC205",
-                    f"termination '{name}' is {t.describe()}, not one boolean per env", "reduce it: any(...)")
+            _report(
+                document,
+                sink,
+                path,
+                whole,
+                "SPC205",
+                f"termination '{name}' is {t.describe()}, not one boolean per env",
+                "reduce it: any(...)",
+            )
             return None
     else:
         if t.dtype == "bool":
-            _report(document, sink, path, whole, "SPC206", f"observation '{name}' is a boolean",
-                    "convert it explicitly: float(...)")
+            _report(
+                document,
+                sink,
+                path,
+                whole,
+                "SPC206",
+                f"observation '{name}' is a boolean",
+                "convert it explicitly: float(...)",
+            )
             return None
         if len(t.shape) > 1:
-            _report(document, sink, path, whole, "SPC209",
-                    f"observation '{name}' is {t.describe()}; an observation is a number or a vector per env",
-                    "flatten it: flatten(...)")
+            _report(
+                document,
+                sink,
+                path,
+                whole,
+                "SPC209",
+                f"observation '{name}' is {t.describe()}; an observation is a number or a vector per env",
+                "flatten it: flatten(...)",
+            )
             return None
         if t.shape == (0,):
             _report(document, sink, path, whole, "SPC209", f"observation '{name}' has size zero", None)
@@ -340,8 +498,15 @@ def _check_term(document, sink, ctx: Context, section: str, name: str, source: s
     return CheckedTerm(section, name, source, checked, **extra)
 
 
-def _report(document: SpecDocument, sink: DiagnosticSink, path: KeyPath, span: ast.Span, code: str,
-            message: str, fix: str | None) -> None:
+def _report(
+    document: SpecDocument,
+    sink: DiagnosticSink,
+    path: KeyPath,
+    span: ast.Span,
+    code: str,
+    message: str,
+    fix: str | None,
+) -> None:
     chars = document.positions.string_char_positions(path)
     if chars:
         start = chars[min(span.start, len(chars) - 1)]

@@ -45,11 +45,20 @@ def random_inputs(task: CheckedTask, n: int, generator: torch.Generator) -> dict
     q = torch.randn(n, 4, generator=generator)
     q = q / q.norm(dim=-1, keepdim=True)
     values = {
-        "base_pos": r(n, 3), "base_quat": q, "base_lin_vel_world": r(n, 3, scale=2.0),
-        "base_ang_vel_world": r(n, 3, scale=2.0), "joint_pos": r(n, j), "joint_vel": r(n, j, scale=5.0),
-        "joint_acc": r(n, j, scale=50.0), "torques": r(n, j, scale=40.0), "actions": r(n, j),
-        "last_actions": r(n, j), "commands": r(n, c, scale=2.0), "contact_force": r(n, len(bodies), 3, scale=3.0),
-        "feet_air_time": torch.rand(n, f, generator=generator), "feet_contact": torch.rand(n, f, generator=generator) > 0.5,
+        "base_pos": r(n, 3),
+        "base_quat": q,
+        "base_lin_vel_world": r(n, 3, scale=2.0),
+        "base_ang_vel_world": r(n, 3, scale=2.0),
+        "joint_pos": r(n, j),
+        "joint_vel": r(n, j, scale=5.0),
+        "joint_acc": r(n, j, scale=50.0),
+        "torques": r(n, j, scale=40.0),
+        "actions": r(n, j),
+        "last_actions": r(n, j),
+        "commands": r(n, c, scale=2.0),
+        "contact_force": r(n, len(bodies), 3, scale=3.0),
+        "feet_air_time": torch.rand(n, f, generator=generator),
+        "feet_contact": torch.rand(n, f, generator=generator) > 0.5,
         "feet_first_contact": torch.rand(n, f, generator=generator) > 0.5,
         "episode_time": torch.rand(n, generator=generator) * 20,
     }

@@ -16,11 +16,14 @@ from specc.expr.types import Type
 def _rotate_into_base(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Rotate v by the inverse of q through the rotation matrix (another route than the template's)."""
     w, x, y, z = q.unbind(-1)
-    rot = torch.stack([
-        torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-        torch.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-        torch.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-    ], -2)
+    rot = torch.stack(
+        [
+            torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+            torch.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+            torch.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        -2,
+    )
     return torch.einsum("nji,nj->ni", rot, v)
 
 
@@ -36,8 +39,12 @@ def derived_signals(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     }
 
 
-def evaluate(checked: Checked, signals: dict[str, torch.Tensor], groups: dict[str, tuple[int, int]],
-             terms: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+def evaluate(
+    checked: Checked,
+    signals: dict[str, torch.Tensor],
+    groups: dict[str, tuple[int, int]],
+    terms: dict[str, torch.Tensor] | None = None,
+) -> torch.Tensor:
     n = signals["episode_time"].shape[0]
 
     def as_tensor(node: ast.Node) -> torch.Tensor:
@@ -81,8 +88,19 @@ def evaluate(checked: Checked, signals: dict[str, torch.Tensor], groups: dict[st
             return torch.logical_and(a, b) if node.op == "and" else torch.logical_or(a, b)
         if isinstance(node, (ast.Binary, ast.Compare)):
             a, b = pair(node.left, node.right, t)
-            ops = {"+": torch.add, "-": torch.sub, "*": torch.mul, "/": torch.div, "**": torch.pow,
-                   "<": torch.lt, ">": torch.gt, "<=": torch.le, ">=": torch.ge, "==": torch.eq, "!=": torch.ne}
+            ops = {
+                "+": torch.add,
+                "-": torch.sub,
+                "*": torch.mul,
+                "/": torch.div,
+                "**": torch.pow,
+                "<": torch.lt,
+                ">": torch.gt,
+                "<=": torch.le,
+                ">=": torch.ge,
+                "==": torch.eq,
+                "!=": torch.ne,
+            }
             return ops[node.op](a, b)
         if isinstance(node, ast.Call):
             return call(node, t)

@@ -30,26 +30,44 @@ def standing(n: int = 1) -> dict[str, torch.Tensor]:
         "base_pos": torch.tensor([[0.0, 0.0, 0.55]]).repeat(n, 1),
         "base_quat": torch.tensor([[1.0, 0.0, 0.0, 0.0]]).repeat(n, 1),
         "base_lin_vel_world": torch.tensor([[1.5, 0.0, 0.0]]).repeat(n, 1),
-        "base_ang_vel_world": zeros(n, 3), "joint_pos": zeros(n, 12), "joint_vel": zeros(n, 12),
-        "joint_acc": zeros(n, 12), "torques": zeros(n, 12), "actions": zeros(n, 12), "last_actions": zeros(n, 12),
-        "commands": torch.tensor([[1.5, 0.0, 0.0]]).repeat(n, 1), "contact_force": zeros(n, 13, 3),
-        "feet_air_time": zeros(n, 4), "feet_contact": torch.ones(n, 4, dtype=torch.bool),
-        "feet_first_contact": zeros(n, 4, dtype=torch.bool), "episode_time": zeros(n),
+        "base_ang_vel_world": zeros(n, 3),
+        "joint_pos": zeros(n, 12),
+        "joint_vel": zeros(n, 12),
+        "joint_acc": zeros(n, 12),
+        "torques": zeros(n, 12),
+        "actions": zeros(n, 12),
+        "last_actions": zeros(n, 12),
+        "commands": torch.tensor([[1.5, 0.0, 0.0]]).repeat(n, 1),
+        "contact_force": zeros(n, 13, 3),
+        "feet_air_time": zeros(n, 4),
+        "feet_contact": torch.ones(n, 4, dtype=torch.bool),
+        "feet_first_contact": zeros(n, 4, dtype=torch.bool),
+        "episode_time": zeros(n),
     }
 
 
 def terms(kernels, state) -> dict[str, float]:
     task, k = kernels
     total, per_term = k.compute_rewards(*[state[name] for name in KERNEL_INPUTS])
-    return {name: per_term[0, i].item() for i, name in enumerate(k.module.REWARD_NAMES)} | {"total": total[0].item()}
+    return {name: per_term[0, i].item() for i, name in enumerate(k.module.REWARD_NAMES)} | {
+        "total": total[0].item()
+    }
 
 
 def test_perfect_tracking_gives_exactly_weight_times_one(kernels):
     r = terms(kernels, standing())
     assert r["tracking_lin_vel"] == pytest.approx(1.0 * DT, abs=1e-9)
     assert r["tracking_ang_vel"] == pytest.approx(0.5 * DT, abs=1e-9)
-    for name in ("lin_vel_z", "ang_vel_xy", "orientation", "torques", "joint_acc", "action_rate",
-                 "feet_air_time", "collision"):
+    for name in (
+        "lin_vel_z",
+        "ang_vel_xy",
+        "orientation",
+        "torques",
+        "joint_acc",
+        "action_rate",
+        "feet_air_time",
+        "collision",
+    ):
         assert r[name] == pytest.approx(0.0, abs=1e-9), name
     assert r["total"] == pytest.approx(1.5 * DT, rel=1e-6)
 

@@ -41,15 +41,26 @@ def test_run_writes_spec_config_metrics_tensorboard_and_checkpoint(trained):
 
 def test_resume_continues_the_iteration_count(trained):
     folder, checkpoint = trained
-    done = specc("run", str(CARTPOLE), "--max-iterations", "1", "--run-dir", "resumed", "--resume",
-                 str(checkpoint), cwd=folder)
+    done = specc(
+        "run",
+        str(CARTPOLE),
+        "--max-iterations",
+        "1",
+        "--run-dir",
+        "resumed",
+        "--resume",
+        str(checkpoint),
+        cwd=folder,
+    )
     assert done.returncode == 0, done.stderr
     assert (folder / "resumed" / "checkpoints" / "model_000004.pt").is_file()
 
 
 def test_eval_reports_success_rate_as_json(trained):
     folder, checkpoint = trained
-    done = specc("eval", str(CARTPOLE), "--checkpoint", str(checkpoint), "--episodes", "4", "--json", cwd=folder)
+    done = specc(
+        "eval", str(CARTPOLE), "--checkpoint", str(checkpoint), "--episodes", "4", "--json", cwd=folder
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["episodes"] == 4 and len(result["per_episode"]) == 4
@@ -63,7 +74,12 @@ def test_export_writes_onnx_with_deployment_metadata_matching_torch(trained):
     model = onnx.load(str(folder / "policy.onnx"))
     meta = {p.key: p.value for p in model.metadata_props}
     assert json.loads(meta["joint_names"]) == ["slider", "hinge"]
-    assert json.loads(meta["observation_layout"])[1] == {"name": "joint_vel", "offset": 2, "size": 2, "scale": 0.2}
+    assert json.loads(meta["observation_layout"])[1] == {
+        "name": "joint_vel",
+        "offset": 2,
+        "size": 2,
+        "scale": 0.2,
+    }
     assert float(meta["control_rate_hz"]) == pytest.approx(50.0)
     difference = float(done.stdout.split("max abs difference ")[1].split()[0])
     assert difference < 1e-5
@@ -72,8 +88,17 @@ def test_export_writes_onnx_with_deployment_metadata_matching_torch(trained):
 
 def test_play_renders_a_video(trained):
     folder, checkpoint = trained
-    done = specc("play", str(CARTPOLE), "--checkpoint", str(checkpoint), "--video", "episode.mp4", "--seconds",
-                 "0.5", cwd=folder)
+    done = specc(
+        "play",
+        str(CARTPOLE),
+        "--checkpoint",
+        str(checkpoint),
+        "--video",
+        "episode.mp4",
+        "--seconds",
+        "0.5",
+        cwd=folder,
+    )
     assert done.returncode == 0, done.stderr
     assert (folder / "episode.mp4").stat().st_size > 1000
 
@@ -88,14 +113,26 @@ def test_plot_writes_the_training_curves(trained):
 def test_a_broken_spec_gets_diagnostics_not_a_traceback(tmp_path):
     bad = tmp_path / "bad.toml"
     text = CARTPOLE.read_text().replace('expr = "1.0"', 'expr = "1.0 +"')
-    bad.write_text(text.replace("../robots/cartpole.urdf", (ROOT / "tests" / "robots" / "cartpole.urdf").as_posix()))
+    bad.write_text(
+        text.replace("../robots/cartpole.urdf", (ROOT / "tests" / "robots" / "cartpole.urdf").as_posix())
+    )
     done = specc("run", str(bad), cwd=tmp_path)
     assert done.returncode == 1
     assert "SPC201" in done.stdout
 
 
 def test_the_real_anymal_task_trains_for_an_iteration(tmp_path):
-    done = specc("run", str(ROOT / "tasks" / "anymal_walk.toml"), "--max-iterations", "1", "--num-envs", "4",
-                 "--run-dir", "anymal", "--no-tensorboard", cwd=tmp_path)
+    done = specc(
+        "run",
+        str(ROOT / "tasks" / "anymal_walk.toml"),
+        "--max-iterations",
+        "1",
+        "--num-envs",
+        "4",
+        "--run-dir",
+        "anymal",
+        "--no-tensorboard",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "anymal" / "checkpoints" / "model_000001.pt").is_file()

@@ -20,7 +20,7 @@ SPEC = f"""
 [task]
 name = "prop"
 [robot]
-urdf = "{(ROBOTS / 'cartpole.urdf').as_posix()}"
+urdf = "{(ROBOTS / "cartpole.urdf").as_posix()}"
 base = "rail"
 fixed_base = true
 feet = ["cart", "pole"]
@@ -40,15 +40,44 @@ scale_by_dt = false
 """
 
 NUMBERS = st.sampled_from(["0.5", "2.0", "1.5", "0.25", "3.0", "0.1"])
-SCALARS = st.sampled_from(["base_height", "episode_time", "joint_pos.slider", "joint_vel.hinge", "base_lin_vel.x",
-                           "base_ang_vel.z", "projected_gravity.z", "commands.vx", "commands.vy", "torques.slider",
-                           "feet_air_time.cart"])
-VEC3 = st.sampled_from(["base_lin_vel", "base_ang_vel", "projected_gravity", "base_pos", "base_lin_vel_world"])
-VECJ = st.sampled_from(["joint_pos", "joint_vel", "joint_acc", "actions", "last_actions", "torques", "feet_air_time"])
-ELEMENTWISE = st.sampled_from(["abs({})", "exp(-abs({}))", "square({})", "sin({})", "cos({})", "tanh({})",
-                               "sqrt(abs({}))", "log(abs({}) + 1.0)", "sign({})", "clamp({}, -0.5, 0.75)"])
-BINOPS = st.sampled_from(["({} + {})", "({} - {})", "({} * {})", "({} / (abs({}) + 0.5))", "min({}, {})",
-                          "max({}, {})"])
+SCALARS = st.sampled_from(
+    [
+        "base_height",
+        "episode_time",
+        "joint_pos.slider",
+        "joint_vel.hinge",
+        "base_lin_vel.x",
+        "base_ang_vel.z",
+        "projected_gravity.z",
+        "commands.vx",
+        "commands.vy",
+        "torques.slider",
+        "feet_air_time.cart",
+    ]
+)
+VEC3 = st.sampled_from(
+    ["base_lin_vel", "base_ang_vel", "projected_gravity", "base_pos", "base_lin_vel_world"]
+)
+VECJ = st.sampled_from(
+    ["joint_pos", "joint_vel", "joint_acc", "actions", "last_actions", "torques", "feet_air_time"]
+)
+ELEMENTWISE = st.sampled_from(
+    [
+        "abs({})",
+        "exp(-abs({}))",
+        "square({})",
+        "sin({})",
+        "cos({})",
+        "tanh({})",
+        "sqrt(abs({}))",
+        "log(abs({}) + 1.0)",
+        "sign({})",
+        "clamp({}, -0.5, 0.75)",
+    ]
+)
+BINOPS = st.sampled_from(
+    ["({} + {})", "({} - {})", "({} * {})", "({} / (abs({}) + 0.5))", "min({}, {})", "max({}, {})"]
+)
 
 
 def _binop(template: str, a: str, b: str) -> str:
@@ -85,7 +114,9 @@ def boolj(draw, depth: int) -> str:
     if choice == 0:
         return draw(st.sampled_from(["feet_contact", "feet_first_contact"]))
     if choice == 1:
-        return f"({draw(vecj(depth - 1))} {draw(st.sampled_from(['<', '>', '>=']))} {draw(scalar(depth - 1))})"
+        return (
+            f"({draw(vecj(depth - 1))} {draw(st.sampled_from(['<', '>', '>=']))} {draw(scalar(depth - 1))})"
+        )
     return f"(not {draw(boolj(depth - 1))})"
 
 
@@ -145,12 +176,21 @@ def _check_against_reference(tmp_path, expressions: list[str], kind: str, seed: 
     for index, term in enumerate(task.rewards):
         expected = evaluate(term.checked, signals, groups, values)
         values[term.name] = expected
-        torch.testing.assert_close(terms[:, index], expected.to(torch.float32), rtol=1e-5, atol=1e-5,
-                                   equal_nan=True, msg=lambda m, e=term.source: f"{e}: {m}")
+        torch.testing.assert_close(
+            terms[:, index],
+            expected.to(torch.float32),
+            rtol=1e-5,
+            atol=1e-5,
+            equal_nan=True,
+            msg=lambda m, e=term.source: f"{e}: {m}",
+        )
 
 
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-                derandomize=True)
+SETTINGS = dict(
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=True,
+)
 
 
 @settings(max_examples=100, **SETTINGS)

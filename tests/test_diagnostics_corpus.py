@@ -23,5 +23,7 @@ def test_broken_spec_reports_its_code_at_its_position(path: Path):
     expected = {(m.group(1), int(m.group(2)), int(m.group(3))) for m in EXPECT.finditer(path.read_text())}
     assert expected, "the case file has no '# expect:' line"
     result = lint_paths([path])
-    errors = {(d.code, d.position.line, d.position.col) for d in result.diagnostics if d.severity is Severity.ERROR}
+    errors = {
+        (d.code, d.position.line, d.position.col) for d in result.diagnostics if d.severity is Severity.ERROR
+    }
     assert errors == expected

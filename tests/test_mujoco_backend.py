@@ -24,8 +24,12 @@ def foot_height_band(backend, default) -> tuple[float, float]:
     """
     model = backend.model
     data = mujoco.MjData(model)
-    feet = [g for g in backend.layout.robot_geoms
-            if model.body(model.geom_bodyid[g]).name.endswith("_FOOT") and model.geom_type[g] == mujoco.mjtGeom.mjGEOM_SPHERE]
+    feet = [
+        g
+        for g in backend.layout.robot_geoms
+        if model.body(model.geom_bodyid[g]).name.endswith("_FOOT")
+        and model.geom_type[g] == mujoco.mjtGeom.mjGEOM_SPHERE
+    ]
 
     def height(pose: np.ndarray) -> float:
         data.qpos[2] = 0.0
@@ -45,8 +49,13 @@ def test_imported_mass_equals_the_urdf_sum():
 def test_repairs_are_reported_not_silent():
     _, backend, _ = anymal_backend(1)
     repaired = sorted(r.split(":")[0] for r in backend.repairs)
-    assert repaired == ["depth_camera_front_camera", "depth_camera_left_camera", "depth_camera_rear_camera",
-                        "depth_camera_right_camera", "hatch"]
+    assert repaired == [
+        "depth_camera_front_camera",
+        "depth_camera_left_camera",
+        "depth_camera_rear_camera",
+        "depth_camera_right_camera",
+        "hatch",
+    ]
 
 
 def test_default_pose_with_pd_holds_the_robot_up_for_five_seconds():
@@ -117,19 +126,30 @@ def test_friction_randomized_in_one_env_changes_only_its_sliding():
 
 def test_per_env_parameters_really_differ():
     _, backend, _ = anymal_backend(2)
-    backend.set_params(torch.tensor([0, 1]), PhysicsParams(base_mass_add=torch.tensor([0.0, 3.0]),
-                                                           motor_strength=torch.tensor([1.0, 0.9])))
+    backend.set_params(
+        torch.tensor([0, 1]),
+        PhysicsParams(base_mass_add=torch.tensor([0.0, 3.0]), motor_strength=torch.tensor([1.0, 0.9])),
+    )
     group = backend.layout.base_group_bodies
-    assert backend.models[1].body_mass[group].sum() - backend.models[0].body_mass[group].sum() == pytest.approx(3.0)
-    assert backend.models[1].actuator_gainprm[0, 0] == pytest.approx(0.9 * backend.models[0].actuator_gainprm[0, 0])
+    assert backend.models[1].body_mass[group].sum() - backend.models[0].body_mass[
+        group
+    ].sum() == pytest.approx(3.0)
+    assert backend.models[1].actuator_gainprm[0, 0] == pytest.approx(
+        0.9 * backend.models[0].actuator_gainprm[0, 0]
+    )
 
 
 def test_resetting_a_subset_leaves_the_others_bit_identical():
     _, backend, default = anymal_backend(4)
     hold(backend, default, 0.5)
     reference = backend._state.copy()
-    backend.reset(torch.tensor([1, 3]), torch.tensor([[0.0, 0.0, 0.7]] * 2), torch.tensor([[1.0, 0, 0, 0]] * 2),
-                  default.repeat(2, 1), torch.zeros(2, 12))
+    backend.reset(
+        torch.tensor([1, 3]),
+        torch.tensor([[0.0, 0.0, 0.7]] * 2),
+        torch.tensor([[1.0, 0, 0, 0]] * 2),
+        default.repeat(2, 1),
+        torch.zeros(2, 12),
+    )
     assert np.array_equal(backend._state[[0, 2]], reference[[0, 2]])
     assert backend.state().root_pos[1, 2].item() == pytest.approx(0.7)
     # and stepping on from there is the same for the untouched envs as for a twin that was never reset

@@ -19,8 +19,12 @@ ROBOTS = {
 
 
 def run_robot(uri: str) -> tuple[int, dict]:
-    done = subprocess.run(["specc", "robot", f"package://example-robot-data/robots/{uri}", "--json"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        ["specc", "robot", f"package://example-robot-data/robots/{uri}", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return done.returncode, json.loads(done.stdout)
 
 
@@ -31,7 +35,9 @@ def test_robot_imports_with_exact_mass_or_explains_why(uri):
     assert code == 0, report
     assert len(report["joints"]) == joints
     assert report["import"]["ok"]
-    assert report["import"]["mass"] == pytest.approx(report["total_mass"], rel=1e-9)  # nothing inferred from geometry
+    assert report["import"]["mass"] == pytest.approx(
+        report["total_mass"], rel=1e-9
+    )  # nothing inferred from geometry
     inertia_issues = [d for d in report["diagnostics"] if d["code"] == "SPC305"]
     assert bool(inertia_issues) == needs_repair
     assert (report["import"]["repair_inertia"] == "diagonal") == needs_repair
@@ -39,6 +45,8 @@ def test_robot_imports_with_exact_mass_or_explains_why(uri):
 
 
 def test_missing_package_is_a_diagnostic_not_a_traceback():
-    done = subprocess.run(["specc", "robot", "package://no-such-robots/x.urdf"], capture_output=True, text=True)
+    done = subprocess.run(
+        ["specc", "robot", "package://no-such-robots/x.urdf"], capture_output=True, text=True
+    )
     assert done.returncode == 1
     assert "SPC301" in done.stdout and "Traceback" not in done.stderr

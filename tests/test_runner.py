@@ -19,7 +19,9 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
     straight.train(4)
     interrupted = cartpole_runner(seed=3, num_envs=8)
     interrupted.train(2, checkpoint_dir=tmp_path)
-    resumed = cartpole_runner(seed=99, num_envs=8)  # a different seed: everything must come from the checkpoint
+    resumed = cartpole_runner(
+        seed=99, num_envs=8
+    )  # a different seed: everything must come from the checkpoint
     resumed.load(tmp_path / "model_000002.pt")
     assert resumed.iteration == 2
     assert resumed.ppo.learning_rate == interrupted.ppo.learning_rate  # the adaptive rate is not reset
@@ -35,8 +37,8 @@ def test_same_seed_gives_the_same_curve():
     curves = []
     for _ in range(2):
         runner = cartpole_runner(seed=5, num_envs=8)
-        rewards = []
-        runner.train(2, lambda log: rewards.append(log.mean_reward))
+        rewards: list[float] = []
+        runner.train(2, lambda log, out=rewards: out.append(log.mean_reward))
         curves.append(rewards)
     assert curves[0] == curves[1]
 

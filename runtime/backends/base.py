@@ -54,8 +54,14 @@ class Backend(Protocol):
     total_mass: float
     """Nominal mass of the robot [kg]."""
 
-    def reset(self, env_ids: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
-              joint_pos: torch.Tensor, joint_vel: torch.Tensor) -> None:
+    def reset(
+        self,
+        env_ids: torch.Tensor,
+        root_pos: torch.Tensor,
+        root_quat: torch.Tensor,
+        joint_pos: torch.Tensor,
+        joint_vel: torch.Tensor,
+    ) -> None:
         """Put the given envs in the given state at rest (base velocities zero); others are untouched."""
 
     def set_root_velocity(self, env_ids: torch.Tensor, lin_vel: torch.Tensor, ang_vel: torch.Tensor) -> None:

@@ -54,9 +54,12 @@ class MujocoBackend:
         self._datas = [mujoco.MjData(self.model) for _ in range(threads)]
         self._rollout = rollout.Rollout(nthread=threads) if threads > 1 else None
         self._nominal = {
-            "body_mass": self.model.body_mass.copy(), "body_inertia": self.model.body_inertia.copy(),
-            "gainprm": self.model.actuator_gainprm.copy(), "biasprm": self.model.actuator_biasprm.copy(),
-            "dof_damping": self.model.dof_damping.copy(), "geom_friction": self.model.geom_friction.copy(),
+            "body_mass": self.model.body_mass.copy(),
+            "body_inertia": self.model.body_inertia.copy(),
+            "gainprm": self.model.actuator_gainprm.copy(),
+            "biasprm": self.model.actuator_biasprm.copy(),
+            "dof_damping": self.model.dof_damping.copy(),
+            "geom_friction": self.model.geom_friction.copy(),
         }
         data = mujoco.MjData(self.model)
         mujoco.mj_forward(self.model, data)
@@ -129,13 +132,23 @@ class MujocoBackend:
     def step(self, targets: torch.Tensor) -> None:
         steps = targets.shape[1]
         if steps not in self._out:
-            self._out[steps] = (np.empty((self.num_envs, steps, self._state.shape[1])),
-                                np.empty((self.num_envs, steps, self.model.nsensordata)))
+            self._out[steps] = (
+                np.empty((self.num_envs, steps, self._state.shape[1])),
+                np.empty((self.num_envs, steps, self.model.nsensordata)),
+            )
         state_out, sensor_out = self._out[steps]
         control = np.ascontiguousarray(targets.detach().to(torch.float64).cpu().numpy())
         runner = self._rollout.rollout if self._rollout is not None else rollout.rollout
-        runner(self.models, self._datas, self._state, control, state=state_out, sensordata=sensor_out,
-               nstep=steps, skip_checks=True)
+        runner(
+            self.models,
+            self._datas,
+            self._state,
+            control,
+            state=state_out,
+            sensordata=sensor_out,
+            nstep=steps,
+            skip_checks=True,
+        )
         # MuJoCo resets a world whose state turned NaN or huge; its clock then runs from zero again.
         expected = self._state[:, 0] + steps * self.physics_dt
         self._diverged = state_out[:, -1, 0] < expected - 0.5 * self.physics_dt
@@ -146,12 +159,21 @@ class MujocoBackend:
     def state(self) -> RobotState:
         return self._last
 
-    _PARAM_FIELDS = ("body_mass", "body_inertia", "geom_friction", "actuator_gainprm", "actuator_biasprm",
-                     "dof_damping")
+    _PARAM_FIELDS = (
+        "body_mass",
+        "body_inertia",
+        "geom_friction",
+        "actuator_gainprm",
+        "actuator_biasprm",
+        "dof_damping",
+    )
 
     def save_state(self) -> dict[str, torch.Tensor]:
         """Physics state and per-env parameters, for checkpoints that resume exactly."""
-        saved = {"state": torch.from_numpy(self._state.copy()), "sensors": torch.from_numpy(self._sensors.copy())}
+        saved = {
+            "state": torch.from_numpy(self._state.copy()),
+            "sensors": torch.from_numpy(self._sensors.copy()),
+        }
         for field in self._PARAM_FIELDS:
             saved[field] = torch.from_numpy(np.stack([getattr(m, field) for m in self.models]))
         return saved
@@ -187,7 +209,9 @@ class MujocoBackend:
                 contact[:, i] -= sensors[:, a : a + 3]  # the sensor reports the force the body exerts
         f32 = torch.float32
         return RobotState(
-            root_pos=root_pos.to(f32), root_quat=root_quat.to(f32), root_lin_vel=lin_vel.to(f32),
+            root_pos=root_pos.to(f32),
+            root_quat=root_quat.to(f32),
+            root_lin_vel=lin_vel.to(f32),
             root_ang_vel=ang_vel.to(f32),
             joint_pos=state[:, q0 + torch.from_numpy(lay.qpos_addr)].to(f32),
             joint_vel=state[:, v0 + torch.from_numpy(lay.dof_addr)].to(f32),

@@ -48,8 +48,12 @@ def _quat_from_rpy(rpy: tuple[float, float, float]) -> list[float]:
     """URDF's fixed-axis roll-pitch-yaw (R = Rz Ry Rx) as a w-first quaternion."""
     r, p, y = (a / 2 for a in rpy)
     cr, sr, cp, sp, cy, sy = math.cos(r), math.sin(r), math.cos(p), math.sin(p), math.cos(y), math.sin(y)
-    return [cr * cp * cy + sr * sp * sy, sr * cp * cy - cr * sp * sy,
-            cr * sp * cy + sr * cp * sy, cr * cp * sy - sr * sp * cy]
+    return [
+        cr * cp * cy + sr * sp * sy,
+        sr * cp * cy - cr * sp * sy,
+        cr * sp * cy + sr * cp * sy,
+        cr * cp * sy - sr * sp * cy,
+    ]
 
 
 def _inertia_matrix(values: tuple[float, ...]) -> np.ndarray:
@@ -64,7 +68,9 @@ def _rotation_from_rpy(rpy: tuple[float, float, float]) -> np.ndarray:
     return mat.reshape(3, 3)
 
 
-def build_model(urdf: Urdf, joint_names: list[str], options, tracked_bodies: list[str]) -> tuple[mujoco.MjModel, ModelLayout]:
+def build_model(
+    urdf: Urdf, joint_names: list[str], options, tracked_bodies: list[str]
+) -> tuple[mujoco.MjModel, ModelLayout]:
     spec = mujoco.MjSpec()
     spec.modelname = urdf.name
     spec.option.timestep = options.physics_dt
@@ -98,18 +104,31 @@ def build_model(urdf: Urdf, joint_names: list[str], options, tracked_bodies: lis
         for geom in link.collisions:
             _add_geom(spec, body, geom, options.self_collision)
         for child_joint in by_parent.get(name, []):
-            add_link(body, child_joint.child, child_joint.origin_xyz, _quat_from_rpy(child_joint.origin_rpy),
-                     child_joint)
+            add_link(
+                body,
+                child_joint.child,
+                child_joint.origin_xyz,
+                _quat_from_rpy(child_joint.origin_rpy),
+                child_joint,
+            )
 
-    root = spec.worldbody.add_body(name="__floating_base__" if not options.fixed_base else "__fixed_base__",
-                                   pos=[0, 0, options.init_height])
+    root = spec.worldbody.add_body(
+        name="__floating_base__" if not options.fixed_base else "__fixed_base__",
+        pos=[0, 0, options.init_height],
+    )
     if not options.fixed_base:
         root.add_freejoint(name="__root__")
     # The URDF root sits at the origin of the base frame.
     base = root.add_body(name=urdf.root, pos=[0, 0, 0])
     _fill_root(spec, base, urdf, options, repairs)
     for child_joint in by_parent.get(urdf.root, []):
-        add_link(base, child_joint.child, child_joint.origin_xyz, _quat_from_rpy(child_joint.origin_rpy), child_joint)
+        add_link(
+            base,
+            child_joint.child,
+            child_joint.origin_xyz,
+            _quat_from_rpy(child_joint.origin_rpy),
+            child_joint,
+        )
 
     for name, kp, kd, effort in zip(joint_names, options.stiffness, options.damping, options.effort):
         actuator = spec.add_actuator(name=f"pd_{name}", target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
@@ -119,17 +138,29 @@ def build_model(urdf: Urdf, joint_names: list[str], options, tracked_bodies: lis
         actuator.biasprm = [0.0, -kp, -kd] + [0.0] * 7
         actuator.forcerange = [-effort, effort]
         actuator.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
-        spec.add_sensor(name=f"torque_{name}", type=mujoco.mjtSensor.mjSENS_ACTUATORFRC,
-                        objtype=mujoco.mjtObj.mjOBJ_ACTUATOR, objname=f"pd_{name}")
+        spec.add_sensor(
+            name=f"torque_{name}",
+            type=mujoco.mjtSensor.mjSENS_ACTUATORFRC,
+            objtype=mujoco.mjtObj.mjOBJ_ACTUATOR,
+            objname=f"pd_{name}",
+        )
     contact_members = _contact_members(urdf, tracked_bodies)
     sensor_names: list[list[str]] = []
-    for index, (body_name, members) in enumerate(zip(tracked_bodies, contact_members)):
+    for index, members in enumerate(contact_members):
         names = []
         for member in members:
             sensor_name = f"contact_{index}_{member}"
-            sensor = spec.add_sensor(name=sensor_name, type=mujoco.mjtSensor.mjSENS_CONTACT,
-                                     objtype=mujoco.mjtObj.mjOBJ_BODY, objname=member)
-            sensor.intprm = [1 << int(mujoco.mjtConDataField.mjCONDATA_FORCE), 3, 1]  # force, netforce, 1 slot
+            sensor = spec.add_sensor(
+                name=sensor_name,
+                type=mujoco.mjtSensor.mjSENS_CONTACT,
+                objtype=mujoco.mjtObj.mjOBJ_BODY,
+                objname=member,
+            )
+            sensor.intprm = [
+                1 << int(mujoco.mjtConDataField.mjCONDATA_FORCE),
+                3,
+                1,
+            ]  # force, netforce, 1 slot
             names.append(sensor_name)
         sensor_names.append(names)
     try:
@@ -140,9 +171,12 @@ def build_model(urdf: Urdf, joint_names: list[str], options, tracked_bodies: lis
     layout = ModelLayout(
         qpos_addr=np.array([model.jnt_qposadr[model.joint(n).id] for n in joint_names], dtype=np.int64),
         dof_addr=np.array([model.jnt_dofadr[model.joint(n).id] for n in joint_names], dtype=np.int64),
-        torque_sensor_addr=np.array([model.sensor_adr[model.sensor(f"torque_{n}").id] for n in joint_names],
-                                    dtype=np.int64),
-        contact_sensor_addr=[[int(model.sensor_adr[model.sensor(s).id]) for s in names] for names in sensor_names],
+        torque_sensor_addr=np.array(
+            [model.sensor_adr[model.sensor(f"torque_{n}").id] for n in joint_names], dtype=np.int64
+        ),
+        contact_sensor_addr=[
+            [int(model.sensor_adr[model.sensor(s).id]) for s in names] for names in sensor_names
+        ],
         base_body=model.body(urdf.root).id,
         robot_geoms=np.array([g for g in range(model.ngeom) if model.geom_bodyid[g] != 0], dtype=np.int64),
         ground_geom=model.geom(GROUND).id,
@@ -177,10 +211,19 @@ def _set_inertial(body, link, repair: str, repairs: list[str]) -> None:
         moments, axes = np.linalg.eigh(inertia)
         fixed = np.array(repaired_moments(inertial.inertia))
         if not np.allclose(moments, fixed, rtol=1e-9, atol=0):
-            repairs.append(f"{link.name}: principal moments {np.round(moments, 9).tolist()} -> "
-                           f"{np.round(fixed, 9).tolist()}")
+            repairs.append(
+                f"{link.name}: principal moments {np.round(moments, 9).tolist()} -> "
+                f"{np.round(fixed, 9).tolist()}"
+            )
             inertia = axes @ np.diag(fixed) @ axes.T  # eigh and repaired_moments both sort ascending
-    body.fullinertia = [inertia[0, 0], inertia[1, 1], inertia[2, 2], inertia[0, 1], inertia[0, 2], inertia[1, 2]]
+    body.fullinertia = [
+        inertia[0, 0],
+        inertia[1, 1],
+        inertia[2, 2],
+        inertia[0, 1],
+        inertia[0, 2],
+        inertia[1, 2],
+    ]
 
 
 def _add_geom(spec, body, geom: Geometry, self_collision: bool) -> None:

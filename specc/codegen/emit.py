@@ -30,15 +30,24 @@ DERIVED_CODE = {
 assert set(DERIVED_CODE) == {n for n, s in SIGNALS.items() if not s.primitive}
 
 ELEMENTWISE = {
-    "abs": "torch.abs({})", "sign": "torch.sign({})", "exp": "torch.exp({})", "log": "torch.log({})",
-    "sqrt": "torch.sqrt({})", "square": "torch.square({})", "sin": "torch.sin({})", "cos": "torch.cos({})",
+    "abs": "torch.abs({})",
+    "sign": "torch.sign({})",
+    "exp": "torch.exp({})",
+    "log": "torch.log({})",
+    "sqrt": "torch.sqrt({})",
+    "square": "torch.square({})",
+    "sin": "torch.sin({})",
+    "cos": "torch.cos({})",
     "tanh": "torch.tanh({})",
 }
 REDUCE = {
-    "sum": "torch.sum({}, dim=-1)", "mean": "torch.mean({}, dim=-1)",
+    "sum": "torch.sum({}, dim=-1)",
+    "mean": "torch.mean({}, dim=-1)",
     "norm": "torch.sqrt(torch.sum(torch.square({}), dim=-1))",
-    "min": "torch.amin({}, dim=-1)", "max": "torch.amax({}, dim=-1)",
-    "any": "torch.any({}, dim=-1)", "all": "torch.all({}, dim=-1)",
+    "min": "torch.amin({}, dim=-1)",
+    "max": "torch.amax({}, dim=-1)",
+    "any": "torch.any({}, dim=-1)",
+    "all": "torch.all({}, dim=-1)",
     "count": "torch.sum({}.to(torch.float32), dim=-1)",
 }
 FLIPPED = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
@@ -91,8 +100,9 @@ class KernelEmitter:
     def _canonical(self, node: ast.Node, checked: Checked) -> str:
         key = id(node)
         if key not in self._canon:
-            self._canon[key] = self._code(node, checked, lambda child: self._canonical(child, checked),
-                                          track_derived=False)
+            self._canon[key] = self._code(
+                node, checked, lambda child: self._canonical(child, checked), track_derived=False
+            )
         return self._canon[key]
 
     def _emit(self, node: ast.Node, checked: Checked) -> str:
@@ -167,10 +177,16 @@ class KernelEmitter:
             left = self._broadcast(self._tensor(node.left, types, sub), left_t.shape, shape)
             right = self._broadcast(self._tensor(node.right, types, sub), right_t.shape, shape)
             return f"({left} {'&' if node.op == 'and' else '|'} {right})"
-        left = literal(left_t.const) if left_t.const is not None else \
-            self._broadcast(sub(node.left), left_t.shape, shape)
-        right = literal(right_t.const) if right_t.const is not None else \
-            self._broadcast(sub(node.right), right_t.shape, shape)
+        left = (
+            literal(left_t.const)
+            if left_t.const is not None
+            else self._broadcast(sub(node.left), left_t.shape, shape)
+        )
+        right = (
+            literal(right_t.const)
+            if right_t.const is not None
+            else self._broadcast(sub(node.right), right_t.shape, shape)
+        )
         if isinstance(node, ast.Compare):
             if left_t.const is not None:  # keep the tensor on the left: x > 1.0
                 return f"({right} {FLIPPED[node.op]} {left})"

@@ -41,7 +41,10 @@ class Kernel:
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(_load_template),
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
         autoescape=False,
     )
     env.filters["pyrepr"] = repr
@@ -84,22 +87,44 @@ def render_module(task: CheckedTask) -> str:
     for slot in task.observation_layout:
         noise.extend([slot.noise] * slot.size)
     spec = task.spec
-    return _environment().get_template(TEMPLATE).render(
-        task_name=spec.task.name, version=__version__, spec_file=task.path.name, spec_hash=task.spec_hash,
-        inputs=KERNEL_INPUTS, joint_names=task.robot.joint_names, feet=task.robot.body_groups["feet"],
-        contact_bodies=bodies, contact_groups=slices, command_names=list(task.command_names),
-        observation_layout=[(s.name, s.offset, s.size, s.scale) for s in task.observation_layout],
-        num_observations=task.num_observations, observation_noise=noise,
-        reward_names=[t.name for t in task.rewards], reward_weights=weights,
-        scale_by_dt=spec.rewards.scale_by_dt, only_positive=spec.rewards.only_positive,
-        policy_dt=spec.sim.dt * spec.sim.decimation,
-        termination_names=[t.name for t in task.terminations],
-        kernels=kernels, derived_code=DERIVED_CODE,
+    return (
+        _environment()
+        .get_template(TEMPLATE)
+        .render(
+            task_name=spec.task.name,
+            version=__version__,
+            spec_file=task.path.name,
+            spec_hash=task.spec_hash,
+            inputs=KERNEL_INPUTS,
+            joint_names=task.robot.joint_names,
+            feet=task.robot.body_groups["feet"],
+            contact_bodies=bodies,
+            contact_groups=slices,
+            command_names=list(task.command_names),
+            observation_layout=[(s.name, s.offset, s.size, s.scale) for s in task.observation_layout],
+            num_observations=task.num_observations,
+            observation_noise=noise,
+            reward_names=[t.name for t in task.rewards],
+            reward_weights=weights,
+            scale_by_dt=spec.rewards.scale_by_dt,
+            only_positive=spec.rewards.only_positive,
+            policy_dt=spec.sim.dt * spec.sim.decimation,
+            termination_names=[t.name for t in task.terminations],
+            kernels=kernels,
+            derived_code=DERIVED_CODE,
+        )
     )
 
 
-def _kernel(task: CheckedTask, slices, weights, name: str, observations: bool = False, rewards: bool = False,
-            terminations: bool = False) -> Kernel:
+def _kernel(
+    task: CheckedTask,
+    slices,
+    weights,
+    name: str,
+    observations: bool = False,
+    rewards: bool = False,
+    terminations: bool = False,
+) -> Kernel:
     emitter = KernelEmitter(slices)
     sections: list[tuple[str, list[CheckedTerm]]] = []
     if observations:
@@ -140,15 +165,18 @@ def _kernel(task: CheckedTask, slices, weights, name: str, observations: bool = 
     kinds = {"observation": ["Tensor"], "reward": ["Tensor", "Tensor"], "termination": ["Tensor", "Tensor"]}
     types = [t for section, _ in sections for t in kinds[section]]
     kernel.returns_type = types[0] if len(types) == 1 else f"Tuple[{', '.join(types)}]"
-    docs = {"observation": "observations (N, NUM_OBSERVATIONS), scaled and clipped, before noise",
-            "reward": "the reward total (N,) and each weighted term (N, len(REWARD_NAMES))",
-            "termination": "done flags (N,) and each termination's flag (N, len(TERMINATION_NAMES))"}
+    docs = {
+        "observation": "observations (N, NUM_OBSERVATIONS), scaled and clipped, before noise",
+        "reward": "the reward total (N,) and each weighted term (N, len(REWARD_NAMES))",
+        "termination": "done flags (N,) and each termination's flag (N, len(TERMINATION_NAMES))",
+    }
     kernel.doc = "Return " + "; ".join(docs[s] for s, _ in sections) + "."
     return kernel
 
 
-def _section_tail(task: CheckedTask, section: str, values: list[str], weights: list[float],
-                  tail: list[str]) -> list[str]:
+def _section_tail(
+    task: CheckedTask, section: str, values: list[str], weights: list[float], tail: list[str]
+) -> list[str]:
     if section == "observation":
         tail.append(f"obs = torch.cat([{', '.join(values)}], dim=-1)")
         return ["obs"]
@@ -163,7 +191,9 @@ def _section_tail(task: CheckedTask, section: str, values: list[str], weights: l
         tail.append(f"reasons = torch.stack([{', '.join(values)}], dim=-1)")
         tail.append("done = torch.any(reasons, dim=-1)")
     else:
-        tail.append("reasons = torch.zeros((episode_time.shape[0], 0), dtype=torch.bool, device=episode_time.device)")
+        tail.append(
+            "reasons = torch.zeros((episode_time.shape[0], 0), dtype=torch.bool, device=episode_time.device)"
+        )
         tail.append("done = torch.zeros_like(episode_time, dtype=torch.bool)")
     return ["done", "reasons"]
 

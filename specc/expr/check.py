@@ -105,12 +105,19 @@ class Checker:
         assert signal is not None
         if signal.selectable:
             groups = ", ".join(sorted(self.ctx.body_groups)) or "none defined"
-            self.fail("SPC210", f"'{name}' needs a body group: {name}[<group>]", node.span,
-                      f"groups: {groups}")
+            self.fail(
+                "SPC210", f"'{name}' needs a body group: {name}[<group>]", node.span, f"groups: {groups}"
+            )
         self.signals_read.add(name)
-        return Type(signal.dtype, self.resolve_shape(signal.shape, 0), self.component_names(signal.shape, signal.components))
+        return Type(
+            signal.dtype,
+            self.resolve_shape(signal.shape, 0),
+            self.component_names(signal.shape, signal.components),
+        )
 
-    def component_names(self, shape: tuple[str | int, ...], names: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    def component_names(
+        self, shape: tuple[str | int, ...], names: tuple[str, ...] | None
+    ) -> tuple[str, ...] | None:
         """Joint-sized vectors are indexed by joint name, feet-sized ones by foot link name."""
         if names is not None or not shape:
             return names
@@ -125,22 +132,32 @@ class Checker:
         self.fail("SPC202", f"unknown signal '{name}'", span, fix)
 
     def resolve_shape(self, shape: tuple[str | int, ...], group_size: int) -> tuple[int, ...]:
-        sizes = {"J": len(self.ctx.joint_names), "F": len(self.ctx.feet_names), "C": len(self.ctx.command_names),
-                 "G": group_size}
+        sizes = {
+            "J": len(self.ctx.joint_names),
+            "F": len(self.ctx.feet_names),
+            "C": len(self.ctx.command_names),
+            "G": group_size,
+        }
         return tuple(sizes[d] if isinstance(d, str) else d for d in shape)
 
     # -- access -----------------------------------------------------------------------------
     def visit_Select(self, node: ast.Select) -> Type:
-        if not isinstance(node.base, ast.Name) or node.base.name not in SIGNALS \
-                or not SIGNALS[node.base.name].selectable:
+        if (
+            not isinstance(node.base, ast.Name)
+            or node.base.name not in SIGNALS
+            or not SIGNALS[node.base.name].selectable
+        ):
             selectable = [n for n, s in SIGNALS.items() if s.selectable]
             self.fail("SPC210", "only " + ", ".join(selectable) + " takes a body group", node.span)
         signal = SIGNALS[node.base.name]
         size = self.ctx.body_groups.get(node.group)
         if size is None:
             guess = difflib.get_close_matches(node.group, list(self.ctx.body_groups), n=1, cutoff=0.5)
-            fix = f"did you mean '{guess[0]}'?" if guess else \
-                f"groups: {', '.join(sorted(self.ctx.body_groups)) or 'none: list links in [robot] feet / terminate_contacts / penalize_contacts'}"
+            fix = (
+                f"did you mean '{guess[0]}'?"
+                if guess
+                else f"groups: {', '.join(sorted(self.ctx.body_groups)) or 'none: list links in [robot] feet / terminate_contacts / penalize_contacts'}"
+            )
             self.fail("SPC210", f"unknown body group '{node.group}'", node.group_span, fix)
         self.signals_read.add(signal.name)
         result = Type(signal.dtype, self.resolve_shape(signal.shape, size), signal.components)
@@ -171,8 +188,12 @@ class Checker:
         if target is None:
             guess = difflib.get_close_matches(node.name, list(self.ctx.term_types), n=1, cutoff=0.5)
             fix = f"did you mean '{guess[0]}'?" if guess else None
-            self.fail("SPC213", f"no {self.ctx.term_section} term named '{node.name}' (or it depends on this one)",
-                      node.name_span, fix)
+            self.fail(
+                "SPC213",
+                f"no {self.ctx.term_section} term named '{node.name}' (or it depends on this one)",
+                node.name_span,
+                fix,
+            )
         self.terms_read.add(node.name)
         return target
 
@@ -180,15 +201,23 @@ class Checker:
     def number(self, node: ast.Node, what: str) -> Type:
         t = self.visit(node)
         if t.dtype == "bool":
-            self.fail("SPC206", f"{what} needs a number but this is a boolean", node.span,
-                      "convert it explicitly: float(...)")
+            self.fail(
+                "SPC206",
+                f"{what} needs a number but this is a boolean",
+                node.span,
+                "convert it explicitly: float(...)",
+            )
         return t
 
     def boolean(self, node: ast.Node, what: str) -> Type:
         t = self.visit(node)
         if t.dtype != "bool":
-            self.fail("SPC211", f"{what} needs a boolean but this is a number", node.span,
-                      "compare it, e.g. (... > 0.0)")
+            self.fail(
+                "SPC211",
+                f"{what} needs a boolean but this is a number",
+                node.span,
+                "compare it, e.g. (... > 0.0)",
+            )
         return t
 
     def join(self, a: Type, b: Type, span: ast.Span) -> tuple[int, ...]:
@@ -238,16 +267,28 @@ class Checker:
         func = FUNCTIONS.get(node.func)
         if func is None:
             if node.func in SIGNALS:
-                self.fail("SPC203", f"'{node.func}' is a signal, not a function", node.func_span,
-                          f"remove the parentheses: {node.func}")
+                self.fail(
+                    "SPC203",
+                    f"'{node.func}' is a signal, not a function",
+                    node.func_span,
+                    f"remove the parentheses: {node.func}",
+                )
             guess = difflib.get_close_matches(node.func, list(FUNCTIONS), n=1, cutoff=0.6)
             fix = f"did you mean '{guess[0]}'?" if guess else f"functions: {', '.join(FUNCTIONS)}"
             self.fail("SPC203", f"unknown function '{node.func}'", node.func_span, fix)
         n = len(node.args)
         if not func.min_args <= n <= func.max_args:
-            want = str(func.min_args) if func.min_args == func.max_args else f"{func.min_args} or {func.max_args}"
-            self.fail("SPC204", f"{node.func}() takes {want} argument{'s' if want != '1' else ''}, got {n}",
-                      node.span, f"{node.func}: {func.doc}")
+            want = (
+                str(func.min_args)
+                if func.min_args == func.max_args
+                else f"{func.min_args} or {func.max_args}"
+            )
+            self.fail(
+                "SPC204",
+                f"{node.func}() takes {want} argument{'s' if want != '1' else ''}, got {n}",
+                node.span,
+                f"{node.func}: {func.doc}",
+            )
         kind = func.kind
         if kind == "elementwise":
             t = self.number(node.args[0], f"{node.func}()")
@@ -263,7 +304,9 @@ class Checker:
             else:
                 t = self.number(node.args[0], f"{node.func}()")
             if t.is_scalar:
-                self.fail("SPC212", f"{node.func}() reduces a vector, but this is {t.describe()}", node.args[0].span)
+                self.fail(
+                    "SPC212", f"{node.func}() reduces a vector, but this is {t.describe()}", node.args[0].span
+                )
             return Type("bool" if kind == "bool_reduce" else "float", t.shape[:-1])
         if kind == "min_max":
             a = self.number(node.args[0], f"{node.func}()")
@@ -303,8 +346,15 @@ class Checker:
 def _fold_call(func: str, x: float) -> float | None:
     try:
         value = {
-            "abs": abs, "sign": lambda v: float((v > 0) - (v < 0)), "exp": math.exp, "log": math.log,
-            "sqrt": math.sqrt, "square": lambda v: v * v, "sin": math.sin, "cos": math.cos, "tanh": math.tanh,
+            "abs": abs,
+            "sign": lambda v: float((v > 0) - (v < 0)),
+            "exp": math.exp,
+            "log": math.log,
+            "sqrt": math.sqrt,
+            "square": lambda v: v * v,
+            "sin": math.sin,
+            "cos": math.cos,
+            "tanh": math.tanh,
         }[func](x)
     except (ValueError, OverflowError):
         return None

@@ -87,15 +87,23 @@ class _ToAst(Transformer):
 def parse_expression(source: str) -> ast.Node | ParseError:
     """Parse one expression. Never raises on bad input: returns a ParseError with its offset."""
     if len(source) > MAX_EXPRESSION_CHARS:
-        return ParseError(f"expression is longer than {MAX_EXPRESSION_CHARS} characters", MAX_EXPRESSION_CHARS,
-                          "split it into several terms", "SPC214")
+        return ParseError(
+            f"expression is longer than {MAX_EXPRESSION_CHARS} characters",
+            MAX_EXPRESSION_CHARS,
+            "split it into several terms",
+            "SPC214",
+        )
     depth = 0
     for offset, ch in enumerate(source):
         if ch in "([":
             depth += 1
             if depth > MAX_NESTING:
-                return ParseError(f"expression nests deeper than {MAX_NESTING} levels", offset,
-                                  "split it into several terms", "SPC214")
+                return ParseError(
+                    f"expression nests deeper than {MAX_NESTING} levels",
+                    offset,
+                    "split it into several terms",
+                    "SPC214",
+                )
         elif ch in ")]":
             depth -= 1
     if not source.strip():
@@ -105,10 +113,14 @@ def parse_expression(source: str) -> ast.Node | ParseError:
     except UnexpectedCharacters as err:
         return ParseError(f"unexpected character {source[err.pos_in_stream]!r}", err.pos_in_stream)
     except UnexpectedEOF:
-        return ParseError("expression ends early", len(source), "complete the expression or close its brackets")
+        return ParseError(
+            "expression ends early", len(source), "complete the expression or close its brackets"
+        )
     except UnexpectedToken as err:
         if err.token.type == "$END":
-            return ParseError("expression ends early", len(source), "complete the expression or close its brackets")
+            return ParseError(
+                "expression ends early", len(source), "complete the expression or close its brackets"
+            )
         expected = sorted(_describe(t) for t in err.accepts or err.expected)
         hint = f"expected {', '.join(expected[:6])}" if expected else None
         return ParseError(f"unexpected {err.token.value!r}", err.token.start_pos or 0, hint)
@@ -120,10 +132,23 @@ def parse_expression(source: str) -> ast.Node | ParseError:
 
 
 _TOKEN_NAMES = {
-    "RPAR": "')'", "LPAR": "'('", "COMMA": "','", "RSQB": "']'", "LSQB": "'['", "DOT": "'.'",
-    "NAME": "a name", "NUMBER": "a number", "ADD_OP": "'+' or '-'", "MUL_OP": "'*' or '/'",
-    "COMP_OP": "a comparison", "POW": "'**'", "AND": "'and'", "OR": "'or'", "NOT": "'not'",
-    "TRUE": "'true'", "FALSE": "'false'",
+    "RPAR": "')'",
+    "LPAR": "'('",
+    "COMMA": "','",
+    "RSQB": "']'",
+    "LSQB": "'['",
+    "DOT": "'.'",
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "ADD_OP": "'+' or '-'",
+    "MUL_OP": "'*' or '/'",
+    "COMP_OP": "a comparison",
+    "POW": "'**'",
+    "AND": "'and'",
+    "OR": "'or'",
+    "NOT": "'not'",
+    "TRUE": "'true'",
+    "FALSE": "'false'",
 }
 
 

@@ -18,8 +18,12 @@ FORMATS = ("text", "json", "github", "sarif")
 
 
 def render(diagnostics: Sequence[Diagnostic], fmt: str, sources: dict[str, str], files_checked: int) -> str:
-    renderer: Callable[..., str] = {"text": render_text, "json": render_json, "github": render_github,
-                                    "sarif": render_sarif}[fmt]
+    renderer: Callable[..., str] = {
+        "text": render_text,
+        "json": render_json,
+        "github": render_github,
+        "sarif": render_sarif,
+    }[fmt]
     return renderer(sorted(diagnostics, key=Diagnostic.sort_key), sources, files_checked)
 
 
@@ -41,8 +45,10 @@ def render_text(diagnostics: Sequence[Diagnostic], sources: dict[str, str], file
     errors = sum(d.severity is Severity.ERROR for d in diagnostics)
     warnings = len(diagnostics) - errors
     if diagnostics:
-        out.append(f"Found {errors} error{'s' * (errors != 1)} and {warnings} warning{'s' * (warnings != 1)} "
-                   f"in {files_checked} file{'s' * (files_checked != 1)}.")
+        out.append(
+            f"Found {errors} error{'s' * (errors != 1)} and {warnings} warning{'s' * (warnings != 1)} "
+            f"in {files_checked} file{'s' * (files_checked != 1)}."
+        )
     else:
         out.append(f"All checks passed ({files_checked} file{'s' * (files_checked != 1)}).")
     return "\n".join(out)
@@ -50,9 +56,15 @@ def render_text(diagnostics: Sequence[Diagnostic], sources: dict[str, str], file
 
 def _as_dict(d: Diagnostic) -> dict[str, object]:
     return {
-        "code": d.code, "severity": d.severity.value, "message": d.message, "fix": d.fix, "path": d.path,
-        "line": d.position.line, "column": d.position.col,
-        "end_line": d.end.line if d.end else None, "end_column": d.end.col if d.end else None,
+        "code": d.code,
+        "severity": d.severity.value,
+        "message": d.message,
+        "fix": d.fix,
+        "path": d.path,
+        "line": d.position.line,
+        "column": d.position.col,
+        "end_line": d.end.line if d.end else None,
+        "end_column": d.end.col if d.end else None,
     }
 
 
@@ -83,31 +95,41 @@ def render_github(diagnostics: Sequence[Diagnostic], sources: dict[str, str], fi
 
 def render_sarif(diagnostics: Sequence[Diagnostic], sources: dict[str, str], files_checked: int) -> str:
     used = sorted({d.code for d in diagnostics})
-    rules = [{"id": code, "name": CODES[code].title().replace(" ", ""),
-              "shortDescription": {"text": CODES[code]}} for code in used]
+    rules = [
+        {"id": code, "name": CODES[code].title().replace(" ", ""), "shortDescription": {"text": CODES[code]}}
+        for code in used
+    ]
     results = []
     for d in diagnostics:
         region: dict[str, int] = {"startLine": d.position.line, "startColumn": d.position.col}
         if d.end:
             region.update(endLine=d.end.line, endColumn=d.end.col)
         message = d.message + (f" (fix: {d.fix})" if d.fix else "")
-        results.append({
-            "ruleId": d.code,
-            "ruleIndex": used.index(d.code),
-            "level": "error" if d.severity is Severity.ERROR else "warning",
-            "message": {"text": message},
-            "locations": [{"physicalLocation": {
-                "artifactLocation": {"uri": Path(d.path).as_posix()},
-                "region": region,
-            }}],
-        })
+        results.append(
+            {
+                "ruleId": d.code,
+                "ruleIndex": used.index(d.code),
+                "level": "error" if d.severity is Severity.ERROR else "warning",
+                "message": {"text": message},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": Path(d.path).as_posix()},
+                            "region": region,
+                        }
+                    }
+                ],
+            }
+        )
     log = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "specc", "version": __version__, "rules": rules}},
-            "columnKind": "unicodeCodePoints",
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {"driver": {"name": "specc", "version": __version__, "rules": rules}},
+                "columnKind": "unicodeCodePoints",
+                "results": results,
+            }
+        ],
     }
     return json.dumps(log, indent=2)

@@ -14,13 +14,21 @@ def describe_robot(uri: str) -> tuple[dict[str, Any], bool]:
     path = resolve_uri(uri, Path.cwd())
     report: dict[str, Any] = {"name": Path(uri).stem, "path": str(path) if path else uri, "diagnostics": []}
     if path is None:
-        report["diagnostics"].append({"code": "SPC301", "severity": "error", "line": None,
-                                      "message": f"no installed package provides '{uri}'"})
+        report["diagnostics"].append(
+            {
+                "code": "SPC301",
+                "severity": "error",
+                "line": None,
+                "message": f"no installed package provides '{uri}'",
+            }
+        )
         return report, False
     try:
         urdf = read_urdf(path)
     except UrdfError as err:
-        report["diagnostics"].append({"code": err.code, "severity": "error", "line": err.line, "message": err.message})
+        report["diagnostics"].append(
+            {"code": err.code, "severity": "error", "line": err.line, "message": err.message}
+        )
         return report, False
     leaves = [name for name in urdf.links if not any(j.parent == name for j in urdf.joints)]
     feet = [name for name in leaves if any(w in name.lower() for w in ("foot", "toe", "ankle", "sole"))]
@@ -28,15 +36,34 @@ def describe_robot(uri: str) -> tuple[dict[str, Any], bool]:
         name=urdf.name,
         root=urdf.root,
         total_mass=urdf.total_mass,
-        links=[{"name": link.name, "mass": link.inertial.mass if link.inertial else 0.0,
-                "collision_geoms": len(link.collisions)} for link in urdf.links.values()],
-        joints=[{"name": j.name, "type": j.kind, "axis": list(j.axis), "lower": j.lower, "upper": j.upper,
-                 "effort": j.effort, "velocity": j.velocity, "damping": j.damping, "friction": j.friction}
-                for j in urdf.movable_joints],
+        links=[
+            {
+                "name": link.name,
+                "mass": link.inertial.mass if link.inertial else 0.0,
+                "collision_geoms": len(link.collisions),
+            }
+            for link in urdf.links.values()
+        ],
+        joints=[
+            {
+                "name": j.name,
+                "type": j.kind,
+                "axis": list(j.axis),
+                "lower": j.lower,
+                "upper": j.upper,
+                "effort": j.effort,
+                "velocity": j.velocity,
+                "damping": j.damping,
+                "friction": j.friction,
+            }
+            for j in urdf.movable_joints
+        ],
         feet_candidates=feet,
     )
-    report["diagnostics"] = [{"code": i.code, "severity": i.severity, "line": i.line, "message": i.message,
-                              "fix": i.fix} for i in urdf.issues]
+    report["diagnostics"] = [
+        {"code": i.code, "severity": i.severity, "line": i.line, "message": i.message, "fix": i.fix}
+        for i in urdf.issues
+    ]
     needs_repair = any(i.code == "SPC305" for i in urdf.issues)
     report["import"] = try_import(urdf, feet, "diagonal" if needs_repair else "none")
     ok = report["import"]["ok"] and not any(i.severity == "error" and i.code != "SPC305" for i in urdf.issues)
@@ -51,12 +78,28 @@ def try_import(urdf, contact_bodies: list[str], repair: str) -> dict[str, Any]:
     except ImportError as err:  # the runtime is not installed: report, do not fail
         return {"ok": False, "error": f"runtime not available: {err}"}
     joints = [j.name for j in urdf.movable_joints]
-    options = BackendOptions(num_envs=1, physics_dt=0.005, init_height=1.0, fixed_base=False, self_collision=False,
-                             repair_inertia=repair, contact_bodies=tuple(contact_bodies),
-                             stiffness=(0.0,) * len(joints), damping=(0.0,) * len(joints), effort=(1.0,) * len(joints))
+    options = BackendOptions(
+        num_envs=1,
+        physics_dt=0.005,
+        init_height=1.0,
+        fixed_base=False,
+        self_collision=False,
+        repair_inertia=repair,
+        contact_bodies=tuple(contact_bodies),
+        stiffness=(0.0,) * len(joints),
+        damping=(0.0,) * len(joints),
+        effort=(1.0,) * len(joints),
+    )
     try:
         model, layout = build_model(urdf, joints, options, contact_bodies or [urdf.root])
     except ModelError as err:
         return {"ok": False, "repair_inertia": repair, "error": str(err)}
-    return {"ok": True, "repair_inertia": repair, "bodies": int(model.nbody - 1), "geoms": int(model.ngeom - 1),
-            "dofs": int(model.nv), "mass": float(model.body_subtreemass[1]), "repairs": layout.repairs}
+    return {
+        "ok": True,
+        "repair_inertia": repair,
+        "bodies": int(model.nbody - 1),
+        "geoms": int(model.ngeom - 1),
+        "dofs": int(model.nv),
+        "mass": float(model.body_subtreemass[1]),
+        "repairs": layout.repairs,
+    }

@@ -2,8 +2,9 @@
 
 A package is looked up, in order, in the folders of the SPECC_PACKAGE_PATH variable
 (os.pathsep separated; each holds package folders), then in the data that installed
-Python distributions ship: `share/<package>` under site-packages' `cmeel.prefix`
-(how example-robot-data installs its robots) and under the interpreter's prefix.
+Python distributions ship: `share/<package>` under `cmeel.prefix` in site-packages or
+any other import path (how example-robot-data installs its robots), and under the
+interpreter's prefix.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def _installed_share_dirs() -> tuple[Path, ...]:
         roots.extend(site.getsitepackages())
     except AttributeError:  # pragma: no cover - virtualenv without getsitepackages
         pass
+    roots.extend(p for p in sys.path if p)  # packages reached through .pth files, PYTHONPATH or --target
     dirs: list[Path] = []
     for root in dict.fromkeys(roots):
         dirs.append(Path(root) / "cmeel.prefix" / "share")
@@ -44,8 +46,11 @@ def resolve_uri(uri: str, relative_to: Path) -> Path | None:
         package, _, inner = rest.partition("/")
         for base in package_search_dirs():
             candidate = base / package / inner
-            if candidate.exists():
-                return candidate
+            try:
+                if candidate.exists():
+                    return candidate
+            except OSError:  # a name the file system cannot hold names no file
+                return None
         return None
     if uri.startswith("file://"):
         uri = uri[len("file://") :]

@@ -155,8 +155,12 @@ def _parse_xml(data: bytes) -> Element:
         stack.pop()
 
     def doctype(*_: object) -> None:
-        raise UrdfError("SPC302", "URDF has a DOCTYPE; DTDs are not allowed", parser.CurrentLineNumber,
-                        "remove the <!DOCTYPE ...> declaration")
+        raise UrdfError(
+            "SPC302",
+            "URDF has a DOCTYPE; DTDs are not allowed",
+            parser.CurrentLineNumber,
+            "remove the <!DOCTYPE ...> declaration",
+        )
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
@@ -165,8 +169,9 @@ def _parse_xml(data: bytes) -> Element:
     try:
         parser.Parse(data, True)
     except xml.parsers.expat.ExpatError as err:
-        raise UrdfError("SPC302", f"URDF is not well-formed XML: {xml.parsers.expat.ErrorString(err.code)}",
-                        err.lineno) from None
+        raise UrdfError(
+            "SPC302", f"URDF is not well-formed XML: {xml.parsers.expat.ErrorString(err.code)}", err.lineno
+        ) from None
     if not root:
         raise UrdfError("SPC302", "URDF is empty")
     return root[0]
@@ -202,11 +207,15 @@ def _origin(element: Element) -> tuple[tuple[float, float, float], tuple[float, 
 
 def read_urdf(path: Path) -> Urdf:
     """Parse a URDF file. Raises UrdfError (with a code and line) when it cannot be used at all."""
-    if not path.is_file():
-        raise UrdfError("SPC301", f"URDF not found: {path}")
-    if path.stat().st_size > MAX_URDF_BYTES:
-        raise UrdfError("SPC302", f"URDF is larger than {MAX_URDF_BYTES >> 20} MiB")
-    root = _parse_xml(path.read_bytes())
+    try:
+        if not path.is_file():
+            raise UrdfError("SPC301", f"URDF not found: {path}")
+        if path.stat().st_size > MAX_URDF_BYTES:
+            raise UrdfError("SPC302", f"URDF is larger than {MAX_URDF_BYTES >> 20} MiB")
+        data = path.read_bytes()
+    except OSError as err:  # a name too long, a folder without permission, ...
+        raise UrdfError("SPC301", f"cannot read URDF: {err.strerror or err}") from None
+    root = _parse_xml(data)
     if root.tag != "robot":
         raise UrdfError("SPC302", f"the root element is <{root.tag}>, not <robot>", root.line)
     issues: list[UrdfIssue] = []
@@ -215,21 +224,28 @@ def read_urdf(path: Path) -> Urdf:
         name = element.attrs.get("name")
         if not name:
             raise UrdfError("SPC302", "a <link> has no name", element.line)
-        links[name] = Link(name, element.line, _inertial(element, name, issues),
-                           _collisions(element, path, issues))
+        links[name] = Link(
+            name, element.line, _inertial(element, name, issues), _collisions(element, path, issues)
+        )
     joints = [_joint(element) for element in root.findall("joint")]
     children = {j.child for j in joints}
     for joint in joints:
         for end in (joint.parent, joint.child):
             if end not in links:
-                raise UrdfError("SPC302", f"joint '{joint.name}' names link '{end}', which does not exist", joint.line)
+                raise UrdfError(
+                    "SPC302", f"joint '{joint.name}' names link '{end}', which does not exist", joint.line
+                )
     roots = [name for name in links if name not in children]
     if len(roots) != 1:
-        raise UrdfError("SPC302", f"URDF must have exactly one root link, found {len(roots)}: {', '.join(roots[:5])}")
+        raise UrdfError(
+            "SPC302", f"URDF must have exactly one root link, found {len(roots)}: {', '.join(roots[:5])}"
+        )
     for element in root.children:
         if element.tag in ("transmission", "gazebo", "material", "link", "joint"):
             continue
-        issues.append(UrdfIssue("SPC307", f"<{element.tag}> is not used by specc", element.line, severity="warning"))
+        issues.append(
+            UrdfIssue("SPC307", f"<{element.tag}> is not used by specc", element.line, severity="warning")
+        )
     return Urdf(path, root.attrs.get("name", path.stem), links, joints, roots[0], issues)
 
 
@@ -251,8 +267,14 @@ def _inertial(link: Element, name: str, issues: list[UrdfIssue]) -> Inertial | N
     result = Inertial(mass, xyz, rpy, inertia, element.line)  # type: ignore[arg-type]
     problem = inertia_problem(result.inertia)
     if mass > 0 and problem:
-        issues.append(UrdfIssue("SPC305", f"link '{name}': inertia is not physical ({problem})", element.line,
-                                "set robot.repair_inertia = \"diagonal\" to use the nearest valid principal moments"))
+        issues.append(
+            UrdfIssue(
+                "SPC305",
+                f"link '{name}': inertia is not physical ({problem})",
+                element.line,
+                'set robot.repair_inertia = "diagonal" to use the nearest valid principal moments',
+            )
+        )
     return result
 
 
@@ -281,7 +303,9 @@ def inertia_problem(inertia: tuple[float, ...]) -> str | None:
     if moments[0] <= 0:
         return f"principal moment {moments[0]:.3g} is not positive"
     if moments[0] + moments[1] < moments[2] * (1 - 1e-9):
-        return f"principal moments {moments[0]:.3g} + {moments[1]:.3g} < {moments[2]:.3g} (triangle inequality)"
+        return (
+            f"principal moments {moments[0]:.3g} + {moments[1]:.3g} < {moments[2]:.3g} (triangle inequality)"
+        )
     return None
 
 
@@ -316,26 +340,48 @@ def _collisions(link: Element, urdf_path: Path, issues: list[UrdfIssue]) -> list
             length = _number(shape, "length", where) or 0.0
             out.append(Geometry(shape.tag, (radius, length), xyz, rpy, None, shape.line))
         elif shape.tag == "sphere":
-            out.append(Geometry("sphere", (_number(shape, "radius", where) or 0.0,), xyz, rpy, None, shape.line))
+            out.append(
+                Geometry("sphere", (_number(shape, "radius", where) or 0.0,), xyz, rpy, None, shape.line)
+            )
         elif shape.tag == "mesh":
             uri = shape.attrs.get("filename", "")
             scale = _floats(shape.attrs.get("scale"), 3, 1.0, shape.line, f"{where} mesh scale")
             resolved = resolve_uri(uri, urdf_path.parent)
             if resolved is None or not resolved.is_file():
-                issues.append(UrdfIssue("SPC306", f"{where}: collision mesh '{uri}' not found", shape.line,
-                                        "install the package that provides it or set SPECC_PACKAGE_PATH; "
-                                        "the collision geometry is left out", severity="warning"))
+                issues.append(
+                    UrdfIssue(
+                        "SPC306",
+                        f"{where}: collision mesh '{uri}' not found",
+                        shape.line,
+                        "install the package that provides it or set SPECC_PACKAGE_PATH; "
+                        "the collision geometry is left out",
+                        severity="warning",
+                    )
+                )
                 continue
             if resolved.suffix.lower() not in MESH_FORMATS:
-                issues.append(UrdfIssue("SPC306", f"{where}: collision mesh '{resolved.name}' is {resolved.suffix}, which "
-                                        f"the physics backends cannot read ({', '.join(MESH_FORMATS)})", shape.line,
-                                        "convert it to STL or OBJ; the collision geometry is left out",
-                                        severity="warning"))
+                issues.append(
+                    UrdfIssue(
+                        "SPC306",
+                        f"{where}: collision mesh '{resolved.name}' is {resolved.suffix}, which "
+                        f"the physics backends cannot read ({', '.join(MESH_FORMATS)})",
+                        shape.line,
+                        "convert it to STL or OBJ; the collision geometry is left out",
+                        severity="warning",
+                    )
+                )
                 continue
             out.append(Geometry("mesh", scale, xyz, rpy, str(resolved), shape.line))
         else:
-            issues.append(UrdfIssue("SPC307", f"{where}: unsupported collision geometry <{shape.tag}>", shape.line,
-                                    "use box, cylinder, sphere, capsule or mesh", severity="warning"))
+            issues.append(
+                UrdfIssue(
+                    "SPC307",
+                    f"{where}: unsupported collision geometry <{shape.tag}>",
+                    shape.line,
+                    "use box, cylinder, sphere, capsule or mesh",
+                    severity="warning",
+                )
+            )
     return out
 
 
@@ -345,16 +391,23 @@ def _joint(element: Element) -> Joint:
     if kind not in (*MOVABLE, "fixed", "floating", "planar"):
         raise UrdfError("SPC302", f"joint '{name}' has unknown type '{kind}'", element.line)
     if kind in ("floating", "planar"):
-        raise UrdfError("SPC307", f"joint '{name}': type '{kind}' is not supported inside a robot", element.line,
-                        "specc adds the floating base itself; make the joint fixed")
+        raise UrdfError(
+            "SPC307",
+            f"joint '{name}': type '{kind}' is not supported inside a robot",
+            element.line,
+            "specc adds the floating base itself; make the joint fixed",
+        )
     parent = element.find("parent")
     child = element.find("child")
     if parent is None or child is None:
         raise UrdfError("SPC302", f"joint '{name}' needs <parent> and <child>", element.line)
     xyz, rpy = _origin(element)
     axis_el = element.find("axis")
-    axis = _floats(axis_el.attrs.get("xyz") if axis_el is not None else None, 3, 0.0, element.line, "axis") \
-        if axis_el is not None else (1.0, 0.0, 0.0)
+    axis = (
+        _floats(axis_el.attrs.get("xyz") if axis_el is not None else None, 3, 0.0, element.line, "axis")
+        if axis_el is not None
+        else (1.0, 0.0, 0.0)
+    )
     limit = element.find("limit")
     dynamics = element.find("dynamics")
     what = f"joint '{name}' limit"
@@ -363,12 +416,22 @@ def _joint(element: Element) -> Joint:
     if kind == "continuous":
         lower = upper = None
     return Joint(
-        name=name, kind=kind, parent=parent.attrs.get("link", ""), child=child.attrs.get("link", ""),
-        origin_xyz=xyz, origin_rpy=rpy, axis=axis,  # type: ignore[arg-type]
-        lower=lower, upper=upper,
+        name=name,
+        kind=kind,
+        parent=parent.attrs.get("link", ""),
+        child=child.attrs.get("link", ""),
+        origin_xyz=xyz,
+        origin_rpy=rpy,
+        axis=axis,  # type: ignore[arg-type]
+        lower=lower,
+        upper=upper,
         effort=_number(limit, "effort", what) if limit is not None else None,
         velocity=_number(limit, "velocity", what) if limit is not None else None,
-        damping=(_number(dynamics, "damping", f"joint '{name}' dynamics", 0.0) or 0.0) if dynamics is not None else 0.0,
-        friction=(_number(dynamics, "friction", f"joint '{name}' dynamics", 0.0) or 0.0) if dynamics is not None else 0.0,
+        damping=(_number(dynamics, "damping", f"joint '{name}' dynamics", 0.0) or 0.0)
+        if dynamics is not None
+        else 0.0,
+        friction=(_number(dynamics, "friction", f"joint '{name}' dynamics", 0.0) or 0.0)
+        if dynamics is not None
+        else 0.0,
         line=element.line,
     )

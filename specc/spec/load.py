@@ -39,7 +39,9 @@ class SpecDocument:
     spec: Spec | None
 
 
-def load_spec(path: Path, sink: DiagnosticSink, overrides: dict[str, Any] | None = None) -> SpecDocument | None:
+def load_spec(
+    path: Path, sink: DiagnosticSink, overrides: dict[str, Any] | None = None
+) -> SpecDocument | None:
     """Read and validate one spec. Returns None only when the file cannot be read or parsed."""
     try:
         raw = path.read_bytes()
@@ -100,8 +102,11 @@ def _explained_by_typo(error: Any, errors: list[Any]) -> bool:
     loc = tuple(error["loc"])
     for other in errors:
         other_loc = tuple(other["loc"])
-        if other["type"] == "extra_forbidden" and other_loc[:-1] == loc[:-1] and \
-                difflib.get_close_matches(str(other_loc[-1]), [str(loc[-1])], n=1, cutoff=0.6):
+        if (
+            other["type"] == "extra_forbidden"
+            and other_loc[:-1] == loc[:-1]
+            and difflib.get_close_matches(str(other_loc[-1]), [str(loc[-1])], n=1, cutoff=0.6)
+        ):
             return True
     return False
 
@@ -123,11 +128,19 @@ def _report(error: Any, data: dict[str, Any], positions: PositionMap, sink: Diag
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])
         guess = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
-        fix = f"did you mean '{guess[0]}'?" if guess else (f"allowed keys: {', '.join(allowed)}" if allowed else None)
+        fix = (
+            f"did you mean '{guess[0]}'?"
+            if guess
+            else (f"allowed keys: {', '.join(allowed)}" if allowed else None)
+        )
         sink.add("SPC101", f"unknown key '{where}'", positions.key(loc), fix=fix)
     elif kind == "missing":
         sink.add("SPC102", f"missing required key '{where}'", positions.key(loc), fix=f"add '{loc[-1]}'")
-    elif kind.endswith("_type") or kind.endswith("_parsing") or kind in ("model_type", "dict_type", "list_type"):
+    elif (
+        kind.endswith("_type")
+        or kind.endswith("_parsing")
+        or kind in ("model_type", "dict_type", "list_type")
+    ):
         sink.add("SPC103", f"'{where}': {error['msg'].lower()}", positions.value(loc))
     elif kind == "string_pattern_mismatch" and loc and isinstance(loc[-1], str) and loc[-1] in ("name",):
         value = error.get("input")

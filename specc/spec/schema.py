@@ -74,16 +74,20 @@ class RobotSection(Strict):
     base: NamePattern = Field(description="The floating-base link.")
     feet: list[NamePattern] = Field(default_factory=list, description="Foot links (the `feet` body group).")
     terminate_contacts: list[NamePattern] = Field(
-        default_factory=list, description="Links whose contact ends an episode (the `terminate_contacts` group)."
+        default_factory=list,
+        description="Links whose contact ends an episode (the `terminate_contacts` group).",
     )
     penalize_contacts: list[NamePattern] = Field(
         default_factory=list, description="Links whose contact is penalized (the `penalize_contacts` group)."
     )
     init_height: PositiveFloat = Field(description="Initial base height above the ground [m].")
     default_joint_pos: dict[NamePattern, float] = Field(
-        default_factory=dict, description="Default joint positions [rad] by joint name or glob pattern; later entries win."
+        default_factory=dict,
+        description="Default joint positions [rad] by joint name or glob pattern; later entries win.",
     )
-    pd: dict[NamePattern, JointGains] = Field(description="PD gains by joint name or glob pattern; later entries win.")
+    pd: dict[NamePattern, JointGains] = Field(
+        description="PD gains by joint name or glob pattern; later entries win."
+    )
     action_scale: PositiveFloat = Field(0.5, description="PD target = default + action_scale × action.")
     self_collision: bool = Field(False, description="Collide the robot's links with each other.")
     fixed_base: bool = Field(False, description="Weld the base link to the world (arms, cart-poles).")
@@ -155,7 +159,9 @@ class RewardTerm(Strict):
 
 class RewardsSection(Strict):
     scale_by_dt: bool = Field(True, description="Multiply every weight by the policy step (legged_gym does).")
-    only_positive: bool = Field(False, description="Clip the total at zero (legged_gym's only_positive_rewards).")
+    only_positive: bool = Field(
+        False, description="Clip the total at zero (legged_gym's only_positive_rewards)."
+    )
     terms: dict[Name, RewardTerm] = Field(min_length=1, description="Named reward terms.")
 
 
@@ -170,7 +176,9 @@ class TerminationsSection(Strict):
 
 class PushSection(Strict):
     interval_s: PositiveFloat = Field(15.0, description="Push every env every interval_s seconds.")
-    max_vel: NonNegativeFloat = Field(1.0, description="Pushes set a random base xy velocity up to this [m/s].")
+    max_vel: NonNegativeFloat = Field(
+        1.0, description="Pushes set a random base xy velocity up to this [m/s]."
+    )
 
 
 class RandomizationSection(Strict):
@@ -180,7 +188,9 @@ class RandomizationSection(Strict):
     friction: NonNegativeRange | None = Field(None, description="Ground-contact friction coefficient.")
     motor_strength: ScaleRange | None = Field(None, description="Scale of the PD torque.")
     joint_damping: NonNegativeRange | None = Field(None, description="Passive joint damping [N·m·s/rad].")
-    latency_s: NonNegativeRange | None = Field(None, description="Control latency [s], rounded to physics steps.")
+    latency_s: NonNegativeRange | None = Field(
+        None, description="Control latency [s], rounded to physics steps."
+    )
     observation_noise: bool = Field(True, description="Apply the observation terms' noise.")
     push: PushSection | None = Field(None, description="Random pushes of the base.")
 
@@ -206,7 +216,9 @@ class PPOSection(Strict):
     max_grad_norm: PositiveFloat = 1.0
     empirical_normalization: bool = Field(True, description="Normalize observations by running statistics.")
     save_interval: int = Field(50, ge=1, description="Checkpoint every save_interval iterations.")
-    clip_actions: PositiveFloat = Field(100.0, description="Actions are clipped to [-clip_actions, clip_actions].")
+    clip_actions: PositiveFloat = Field(
+        100.0, description="Actions are clipped to [-clip_actions, clip_actions]."
+    )
 
 
 class EvalSection(Strict):
@@ -214,7 +226,9 @@ class EvalSection(Strict):
     min_distance_m: NonNegativeFloat = Field(
         10.0, description="Success: the base travelled at least this far in the xy plane ..."
     )
-    require_no_termination: bool = Field(True, description="... and no termination term fired (time-outs are fine).")
+    require_no_termination: bool = Field(
+        True, description="... and no termination term fired (time-outs are fine)."
+    )
 
 
 class Spec(Strict):
@@ -232,7 +246,7 @@ class Spec(Strict):
     eval: EvalSection = EvalSection()
     profile: dict[Literal["cpu", "cuda"], dict[str, float | int | bool | str]] = Field(
         default_factory=dict,
-        description="Overrides applied by device, as dotted keys: [profile.cpu] \"sim.num_envs\" = 64.",
+        description='Overrides applied by device, as dotted keys: [profile.cpu] "sim.num_envs" = 64.',
     )
 
     @model_validator(mode="after")
