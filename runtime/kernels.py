@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 KERNEL_KINDS = ("eager", "torchscript", "inductor")
 # Chosen from bench/kernels.py (see bench/README.md): the fastest form per device.
-DEFAULT_KERNELS = {"cpu": "torchscript", "cuda": "inductor"}
+DEFAULT_KERNELS = {"cpu": "inductor", "cuda": "inductor"}
 KERNEL_FUNCTIONS = ("compute_observations", "compute_rewards", "compute_terminations", "compute_step")
 _reported_deprecation = False
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from kernel_support import ROBOTS
+
 from specc.codegen.render import render_module
 from specc.diagnostics import CODES, DiagnosticSink
 from specc.lint import lint_paths
@@ -28,7 +28,7 @@ CANARY = Path("/tmp/specc-lint-canary")
 HOSTILE = [
     f"__import__('os').system('touch {CANARY}')",
     f"exec(\"open('{CANARY}', 'w')\")",
-    f"eval('open(\"{CANARY}\", \"w\")')",
+    f'eval(\'open("{CANARY}", "w")\')',
     f"open('{CANARY}', 'w')",
     "x; import os",
     "lambda: 0",
@@ -40,7 +40,7 @@ HOSTILE = [
     "joint_pos[__import__]",
     "().__class__.__bases__[0].__subclasses__()",
     "base_lin_vel\n#",
-    "\"\"\"",
+    '"""',
     "a" * 5000,
     "(" * 500,
     "1e309",
@@ -50,7 +50,16 @@ HOSTILE = [
     "package://../../etc/passwd",
 ]
 STRINGS = st.one_of(st.sampled_from(HOSTILE), st.text(max_size=60))
-FIELDS = ("obs_expr", "reward_expr", "term_expr", "reward_name", "obs_name", "joint_pattern", "urdf", "task_name")
+FIELDS = (
+    "obs_expr",
+    "reward_expr",
+    "term_expr",
+    "reward_name",
+    "obs_name",
+    "joint_pattern",
+    "urdf",
+    "task_name",
+)
 
 
 def toml_string(value: str) -> str:
@@ -85,8 +94,12 @@ def code_outside_strings(source: str) -> str:
     return " ".join(t.string for t in tokens if t.type not in (tokenize.STRING, tokenize.COMMENT))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
-          derandomize=True)
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    derandomize=True,
+)
 @given(st.dictionaries(st.sampled_from(FIELDS), STRINGS, min_size=1, max_size=4))
 def test_hostile_fields_give_only_diagnostics(tmp_path, fields):
     path = tmp_path / "spec.toml"
@@ -107,7 +120,9 @@ def test_hostile_fields_give_only_diagnostics(tmp_path, fields):
 
 def test_generated_code_calls_only_torch_and_its_own_helpers(tmp_path):
     path = tmp_path / "spec.toml"
-    text = spec_text({"reward_expr": "exp(-square(joint_vel.slider)) * where(joint_pos.hinge > 0.0, 1.0, 0.5)"})
+    text = spec_text(
+        {"reward_expr": "exp(-square(joint_vel.slider)) * where(joint_pos.hinge > 0.0, 1.0, 0.5)"}
+    )
     path.write_text(text, encoding="utf-8")
     task = check_task(path, DiagnosticSink(str(path)))
     tree = ast.parse(render_module(task))
@@ -120,4 +135,5 @@ def test_generated_code_calls_only_torch_and_its_own_helpers(tmp_path):
             target = func.id if isinstance(func, ast.Name) else None
             assert target in allowed_names | {"torch"} or isinstance(node.func, ast.Attribute), ast.dump(node)
         assert not isinstance(node, (ast.Import, ast.ImportFrom)) or all(
-            alias.name in ("torch", "typing", "Tuple", "Tensor") for alias in node.names)
+            alias.name in ("torch", "typing", "Tuple", "Tensor") for alias in node.names
+        )

@@ -104,3 +104,5 @@ class BackendOptions:
     effort: tuple[float, ...]
     device: str = "cpu"
     num_threads: int | None = None
+    max_contacts_per_env: int | None = None  # GPU contact buffer per world (None: sized from the model)
+    max_constraints_per_env: int | None = None  # GPU constraint rows per world (None: sized from contacts)

@@ -105,6 +105,12 @@ class SimSection(Strict):
     episode_length_s: PositiveFloat = Field(20.0, description="Episode length before a time-out [s].")
     backend: Literal["mujoco", "mujoco-warp", "isaacgym"] = Field("mujoco", description="Physics backend.")
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$", description="Torch device of the runtime.")
+    max_contacts_per_env: int | None = Field(
+        None, ge=1, le=4096, description="GPU backends: contact buffer per env (default: from the model)."
+    )
+    max_constraints_per_env: int | None = Field(
+        None, ge=1, le=65536, description="GPU backends: constraint rows per env (default: from contacts)."
+    )
 
 
 class CategoricalCommand(Strict):
