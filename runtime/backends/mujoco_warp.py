@@ -20,6 +20,19 @@ from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
 
 from specc.robot.urdf import Urdf
 
+# Overflows that mean lost contacts or constraints; iteration limits are the solver's business.
+BUFFER_OVERFLOWS = (
+    "NEFC",
+    "NJMAX_NNZ",
+    "BROADPHASE",
+    "NARROWPHASE",
+    "CCD",
+    "HFIELD",
+    "CONTACT_MATCH",
+    "NVMAX",
+    "EPA_HORIZON",
+    "TACTILE",
+)
 PARAM_FIELDS = (
     "body_mass",
     "body_inertia",
@@ -60,6 +73,10 @@ class MujocoWarpBackend:
         with wp.ScopedDevice(self._wp_device):
             self._m = mjw.put_model(self.model, batch_sizes={name: n for name in PARAM_FIELDS})
             self._d = mjw.make_data(self.model, nworld=n, nconmax=self.nconmax, njmax=self.njmax)
+            overflow_type = mjw._src.types.OverflowType
+            self._m.opt.warn_overflow &= ~(overflow_type.ITERATIONS | overflow_type.LS_ITERATIONS)
+            # torch and warp share one stream, so their work is ordered and the step can be captured.
+            torch.cuda.set_stream(wp.stream_to_torch(wp.get_stream(self._wp_device)))
         view = wp.to_torch
         d, m = self._d, self._m
         self.qpos, self.qvel, self.ctrl = view(d.qpos), view(d.qvel), view(d.ctrl)
@@ -171,13 +188,12 @@ class MujocoWarpBackend:
             self._mjw.step(self._m, self._d)
 
     def _capture(self, count: int) -> None:
-        """Record the substeps in a CUDA graph on torch's stream; plain launches if capture fails."""
+        """Record the substeps in a CUDA graph on the shared stream; plain launches if capture fails."""
         wp = self._wp
         self._substeps(count)  # warm-up: kernels compiled and loaded before capture
         try:
-            with wp.ScopedStream(wp.stream_from_torch(torch.cuda.current_stream(self.device))):
-                with wp.ScopedCapture(device=self._wp_device) as capture:
-                    self._substeps(count)
+            with wp.ScopedCapture(device=self._wp_device) as capture:
+                self._substeps(count)
             self._graph = capture.graph
             self.graph_mode = "cuda-graph"
         except Exception as err:  # noqa: BLE001 - any capture failure falls back, and says so
@@ -190,8 +206,10 @@ class MujocoWarpBackend:
             names = [
                 f.name
                 for f in self._mjw._src.types.OverflowType
-                if f.value and flags & f.value and f.name != "ALL"
+                if f.name in BUFFER_OVERFLOWS and flags & f.value
             ]
+            if not names:
+                return
             fix = (
                 f"raise sim.max_contacts_per_env (now {self.nconmax})"
                 if any(n in ("NARROWPHASE", "BROADPHASE") for n in names)

@@ -256,6 +256,13 @@ class Spec(Strict):
     )
 
     @model_validator(mode="after")
+    def _eval_commands_exist(self) -> Spec:
+        for name in self.eval.commands:
+            if name not in self.commands.ranges:
+                raise ValueError(f"eval.commands.{name} is not a command of [commands.ranges]")
+        return self
+
+    @model_validator(mode="after")
     def _observation_names_unique(self) -> Spec:
         seen: set[str] = set()
         for term in self.observations:
