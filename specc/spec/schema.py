@@ -235,6 +235,9 @@ class EvalSection(Strict):
     require_no_termination: bool = Field(
         True, description="... and no termination term fired (time-outs are fine)."
     )
+    commands: dict[Name, float] = Field(
+        default_factory=dict, description="Commands held fixed during evaluation, e.g. lin_vel_x = 1.5."
+    )
 
 
 class Spec(Strict):
