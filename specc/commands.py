@@ -229,6 +229,9 @@ def _evaluation_env(
     spec: Path, checkpoint: Path, device, backend, kernels, sets, threads, episodes, randomize
 ):
     task = _task(spec, device, sets)
+    if task.spec.eval.commands:  # the success criterion's commands, held fixed
+        fixed = {f"commands.ranges.{name}": [value, value] for name, value in task.spec.eval.commands.items()}
+        task = _task(spec, device, sets, fixed)
     from specc.assemble import assemble
     from specc.runtime.runner import Runner
 

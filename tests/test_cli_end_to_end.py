@@ -136,3 +136,36 @@ def test_the_real_anymal_task_trains_for_an_iteration(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "anymal" / "checkpoints" / "model_000001.pt").is_file()
+
+
+def test_eval_holds_the_commands_of_the_success_criterion(tmp_path):
+    """anymal_walk trains on forward speeds up to 1.5 m/s and is judged at 1.5 m/s: a standing robot errs by 1.5."""
+    run = specc(
+        "run",
+        str(ROOT / "tasks" / "anymal_walk.toml"),
+        "--max-iterations",
+        "1",
+        "--num-envs",
+        "2",
+        "--run-dir",
+        "a",
+        "--no-tensorboard",
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    done = specc(
+        "eval",
+        str(ROOT / "tasks" / "anymal_walk.toml"),
+        "--checkpoint",
+        "a/checkpoints/model_000001.pt",
+        "--episodes",
+        "2",
+        "--json",
+        "--set",
+        "sim.episode_length_s=1.0",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["mean_tracking_error"] > 1.0  # a barely trained policy does not move: error close to 1.5
+    assert result["success_rate"] == 0.0
