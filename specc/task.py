@@ -421,81 +421,43 @@ def _check_term(
         _report(document, sink, path, error.span, error.code, error.message, error.fix)
     if checked is None:
         return None
-    t = checked.type
-    whole = node.span
-    if section == "rewards":
-        if t.dtype == "bool":
-            _report(
-                document,
-                sink,
-                path,
-                whole,
-                "SPC206",
-                f"reward '{name}' is a boolean",
-                "convert it explicitly: float(...)",
-            )
-            return None
-        if not t.is_scalar:
-            _report(
-                document,
-                sink,
-                path,
-                whole,
-                "SPC205",
-                f"reward '{name}' is {t.describe()}, not one number per env",
-                "reduce it, e.g. sum(...) or norm(...)",
-            )
-            return None
-    elif section == "terminations":
-        if t.dtype != "bool":
-            _report(
-                document,
-                sink,
-                path,
-                whole,
-                "SPC211",
-                f"termination '{name}' is a number, not a boolean",
-                "compare it, e.g. (... < 0.3)",
-            )
-            return None
-        if not t.is_scalar:
-            _report(
-                document,
-                sink,
-                path,
-                whole,
-                "SPC205",
-                f"termination '{name}' is {t.describe()}, not one boolean per env",
-                "reduce it: any(...)",
-            )
-            return None
-    else:
-        if t.dtype == "bool":
-            _report(
-                document,
-                sink,
-                path,
-                whole,
-                "SPC206",
-                f"observation '{name}' is a boolean",
-                "convert it explicitly: float(...)",
-            )
-            return None
-        if len(t.shape) > 1:
-            _report(
-                document,
-                sink,
-                path,
-                whole,
-                "SPC209",
-                f"observation '{name}' is {t.describe()}; an observation is a number or a vector per env",
-                "flatten it: flatten(...)",
-            )
-            return None
-        if t.shape == (0,):
-            _report(document, sink, path, whole, "SPC209", f"observation '{name}' has size zero", None)
-            return None
+    problem = _result_problem(section, name, checked.type)
+    if problem is not None:
+        code, message, fix = problem
+        _report(document, sink, path, node.span, code, message, fix)
+        return None
     return CheckedTerm(section, name, source, checked, **extra)
+
+
+# What each section's value must be: (kind, dtype, one value per env required).
+SECTION_RESULTS = {
+    "rewards": ("reward", "float", True),
+    "terminations": ("termination", "bool", True),
+    "observations": ("observation", "float", False),
+}
+
+
+def _result_problem(section: str, name: str, t: Type) -> tuple[str, str, str | None] | None:
+    """Why a term's value does not fit its section (reward: a number per env, termination: a boolean
+    per env, observation: a number or a vector per env); None when it fits."""
+    kind, dtype, scalar = SECTION_RESULTS[section]
+    if dtype == "float" and t.dtype == "bool":
+        return "SPC206", f"{kind} '{name}' is a boolean", "convert it explicitly: float(...)"
+    if dtype == "bool" and t.dtype != "bool":
+        return "SPC211", f"{kind} '{name}' is a number, not a boolean", "compare it, e.g. (... < 0.3)"
+    if scalar and not t.is_scalar:
+        what = "one boolean" if dtype == "bool" else "one number"
+        fix = "reduce it: any(...)" if dtype == "bool" else "reduce it, e.g. sum(...) or norm(...)"
+        return "SPC205", f"{kind} '{name}' is {t.describe()}, not {what} per env", fix
+    if not scalar and len(t.shape) > 1:
+        return (
+            "SPC209",
+            f"{kind} '{name}' is {t.describe()}; an observation is a number or a vector per env",
+            "flatten it: flatten(...)",
+        )
+    if not scalar and t.shape == (0,):
+        return "SPC209", f"{kind} '{name}' has size zero", None
+    return None
 
 
 def _report(

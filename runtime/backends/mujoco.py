@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from mujoco import rollout
 from specc.runtime.backends.base import BackendOptions, PhysicsParams, RobotState
-from specc.runtime.backends.mujoco_model import build_model
+from specc.runtime.backends.mujoco_model import CompiledRobot
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
 
 from specc.robot.urdf import Urdf
@@ -36,19 +36,12 @@ def state_offset(model: mujoco.MjModel, component: int) -> int:
     return offset
 
 
-class MujocoBackend:
+class MujocoBackend(CompiledRobot):
     """See `runtime.backends.base.Backend` for the meaning of every method."""
 
     def __init__(self, urdf: Urdf, joint_names: list[str], options: BackendOptions) -> None:
-        self.num_envs = options.num_envs
+        super().__init__(urdf, joint_names, options)
         self.device = torch.device("cpu")
-        self.joint_names = list(joint_names)
-        self.contact_bodies = list(options.contact_bodies)
-        self.physics_dt = options.physics_dt
-        self.fixed_base = options.fixed_base
-        self.model, self.layout = build_model(urdf, self.joint_names, options, self.contact_bodies)
-        self.total_mass = float(self.model.body_subtreemass[1])
-        self.repairs = self.layout.repairs
         self.models = [copy.deepcopy(self.model) for _ in range(self.num_envs)]
         threads = options.num_threads or min(os.cpu_count() or 1, max(1, self.num_envs))
         self._datas = [mujoco.MjData(self.model) for _ in range(threads)]

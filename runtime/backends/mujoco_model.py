@@ -44,6 +44,20 @@ class ModelError(Exception):
     """A URDF that MuJoCo cannot simulate, with the link or joint to blame."""
 
 
+class CompiledRobot:
+    """What every MuJoCo-based backend shares: the compiled model, its layout, the protocol's descriptions."""
+
+    def __init__(self, urdf: Urdf, joint_names: list[str], options) -> None:
+        self.num_envs = options.num_envs
+        self.joint_names = list(joint_names)
+        self.contact_bodies = list(options.contact_bodies)
+        self.physics_dt = options.physics_dt
+        self.fixed_base = options.fixed_base
+        self.model, self.layout = build_model(urdf, self.joint_names, options, self.contact_bodies)
+        self.total_mass = float(self.model.body_subtreemass[1])
+        self.repairs = self.layout.repairs
+
+
 def _quat_from_rpy(rpy: tuple[float, float, float]) -> list[float]:
     """URDF's fixed-axis roll-pitch-yaw (R = Rz Ry Rx) as a w-first quaternion."""
     r, p, y = (a / 2 for a in rpy)

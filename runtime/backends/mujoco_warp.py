@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 from specc.runtime.backends.base import BackendOptions, PhysicsParams, RobotState
-from specc.runtime.backends.mujoco_model import build_model
+from specc.runtime.backends.mujoco_model import CompiledRobot
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
 
 from specc.robot.urdf import Urdf
@@ -48,7 +48,7 @@ class BufferOverflow(RuntimeError):
     pass
 
 
-class MujocoWarpBackend:
+class MujocoWarpBackend(CompiledRobot):
     """See `runtime.backends.base.Backend` for the meaning of every method."""
 
     def __init__(self, urdf: Urdf, joint_names: list[str], options: BackendOptions) -> None:
@@ -59,14 +59,7 @@ class MujocoWarpBackend:
         wp.init()
         self.device = torch.device(options.device if options.device.startswith("cuda") else "cuda")
         self._wp_device = f"cuda:{self.device.index or 0}"
-        self.num_envs = options.num_envs
-        self.joint_names = list(joint_names)
-        self.contact_bodies = list(options.contact_bodies)
-        self.physics_dt = options.physics_dt
-        self.fixed_base = options.fixed_base
-        self.model, self.layout = build_model(urdf, self.joint_names, options, self.contact_bodies)
-        self.total_mass = float(self.model.body_subtreemass[1])
-        self.repairs = self.layout.repairs
+        super().__init__(urdf, joint_names, options)
         n = self.num_envs
         self.nconmax = options.max_contacts_per_env or max(16, 2 * len(self.layout.robot_geoms))
         self.njmax = options.max_constraints_per_env or 4 * self.nconmax + 2 * self.model.nv
