@@ -180,13 +180,16 @@ class TaskEnv:
         self.episode_step += 1
         self.common_step += 1
         self._push_if_due()
-        signals = self._signals()
+        state = self.backend.state()
+        feet_contact, first_contact = self._feet(state)
+        self.feet_air_time += cfg.policy_dt  # the kernels read the air time a landing foot had
+        signals = self._signals(state, feet_contact, first_contact)
         terminal_obs, reward, reward_terms, terminated, reasons = self.kernels.compute_step(
             *[signals[name] for name in self.inputs_order]
         )
-        self.feet_air_time *= ~(signals["feet_contact"] | self.last_feet_contact)
-        self.last_feet_contact = signals["feet_contact"]
-        self.last_joint_vel = signals["joint_vel"]
+        self.feet_air_time *= ~(feet_contact | self.last_feet_contact)
+        self.last_feet_contact = feet_contact
+        self.last_joint_vel = state.joint_vel
         bad = ~torch.isfinite(terminal_obs).all(dim=-1) | ~torch.isfinite(reward) | self._exploded()
         reward = torch.where(bad, torch.zeros_like(reward), reward)
         reward_terms = torch.where(bad.unsqueeze(-1), torch.zeros_like(reward_terms), reward_terms)
@@ -242,45 +245,42 @@ class TaskEnv:
         values = torch.cat([state.root_pos, state.root_lin_vel, state.root_ang_vel, state.joint_vel], dim=-1)
         return ~torch.isfinite(values).all(dim=-1) | (values.abs() > EXPLODING).any(dim=-1) | state.diverged
 
-    def _signals(self) -> dict[str, torch.Tensor]:
-        state = self.backend.state()
+    def _feet(self, state) -> tuple[torch.Tensor, torch.Tensor]:
+        """Which feet touch the ground now, and which touched down this step (contact filtered over two
+        steps, as legged_gym does, so one noisy step does not count as a landing)."""
+        contact = state.contact_force[:, self.feet_index, 2] > CONTACT_THRESHOLD_N
+        first = (self.feet_air_time > 0) & (contact | self.last_feet_contact)
+        return contact, first
+
+    def _signals(
+        self, state, feet_contact: torch.Tensor, feet_first_contact: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """The kernels' inputs for the current state; reads the env's buffers, changes nothing."""
         dt = self.config.policy_dt
-        joint_vel = state.joint_vel
-        contact = state.contact_force
-        feet_contact = contact[:, self.feet_index, 2] > CONTACT_THRESHOLD_N
-        filtered = feet_contact | self.last_feet_contact
-        first_contact = (self.feet_air_time > 0) & filtered
-        self.feet_air_time += dt
         return {
             "base_pos": state.root_pos,
             "base_quat": state.root_quat,
             "base_lin_vel_world": state.root_lin_vel,
             "base_ang_vel_world": state.root_ang_vel,
             "joint_pos": state.joint_pos - self.default_joint_pos,
-            "joint_vel": joint_vel,
-            "joint_acc": (joint_vel - self.last_joint_vel) / dt,
+            "joint_vel": state.joint_vel,
+            "joint_acc": (state.joint_vel - self.last_joint_vel) / dt,
             "torques": state.joint_torque,
             "actions": self.actions,
             "last_actions": self.last_actions,
             "commands": self.commands,
-            "contact_force": contact,
-            "feet_air_time": self.feet_air_time.clone(),
+            "contact_force": state.contact_force,
+            "feet_air_time": self.feet_air_time,
             "feet_contact": feet_contact,
-            "feet_first_contact": first_contact,
+            "feet_first_contact": feet_first_contact,
             "episode_time": self.episode_step.float() * dt,
         }
 
     def _observe(self) -> torch.Tensor:
-        signals = self._signals_for_observation()
+        state = self.backend.state()
+        signals = self._signals(state, *self._feet(state))
         obs = self.kernels.compute_observations(*[signals[name] for name in self.inputs_order])
         return self._with_noise(torch.nan_to_num(obs, nan=0.0, posinf=0.0, neginf=0.0))
-
-    def _signals_for_observation(self) -> dict[str, torch.Tensor]:
-        """Signals of the current state without advancing air time (observations read, never step)."""
-        saved = self.feet_air_time.clone()
-        signals = self._signals()
-        self.feet_air_time = saved
-        return signals
 
     def _with_noise(self, obs: torch.Tensor) -> torch.Tensor:
         if not (self.randomize and self.config.randomization.observation_noise):
