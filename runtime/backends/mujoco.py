@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from mujoco import rollout
 from specc.runtime.backends.base import BackendOptions, PhysicsParams, RobotState
-from specc.runtime.backends.mujoco_model import CompiledRobot
+from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, CompiledRobot
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
 
 from specc.robot.urdf import Urdf
@@ -152,29 +152,20 @@ class MujocoBackend(CompiledRobot):
     def state(self) -> RobotState:
         return self._last
 
-    _PARAM_FIELDS = (
-        "body_mass",
-        "body_inertia",
-        "geom_friction",
-        "actuator_gainprm",
-        "actuator_biasprm",
-        "dof_damping",
-    )
-
     def save_state(self) -> dict[str, torch.Tensor]:
         """Physics state and per-env parameters, for checkpoints that resume exactly."""
         saved = {
             "state": torch.from_numpy(self._state.copy()),
             "sensors": torch.from_numpy(self._sensors.copy()),
         }
-        for field in self._PARAM_FIELDS:
+        for field in RANDOMIZED_FIELDS:
             saved[field] = torch.from_numpy(np.stack([getattr(m, field) for m in self.models]))
         return saved
 
     def load_state(self, saved: dict[str, torch.Tensor]) -> None:
         self._state[:] = saved["state"].numpy()
         self._sensors[:] = saved["sensors"].numpy()
-        for field in self._PARAM_FIELDS:
+        for field in RANDOMIZED_FIELDS:
             values = saved[field].numpy()
             for m, v in zip(self.models, values):
                 getattr(m, field)[:] = v

@@ -44,6 +44,17 @@ class ModelError(Exception):
     """A URDF that MuJoCo cannot simulate, with the link or joint to blame."""
 
 
+# Model fields that domain randomization changes per env; backends keep one copy per env of each.
+RANDOMIZED_FIELDS = (
+    "body_mass",
+    "body_inertia",
+    "geom_friction",
+    "actuator_gainprm",
+    "actuator_biasprm",
+    "dof_damping",
+)
+
+
 class CompiledRobot:
     """What every MuJoCo-based backend shares: the compiled model, its layout, the protocol's descriptions."""
 

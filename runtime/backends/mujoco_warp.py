@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 from specc.runtime.backends.base import BackendOptions, PhysicsParams, RobotState
-from specc.runtime.backends.mujoco_model import CompiledRobot
+from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, CompiledRobot
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
 
 from specc.robot.urdf import Urdf
@@ -32,14 +32,6 @@ BUFFER_OVERFLOWS = (
     "NVMAX",
     "EPA_HORIZON",
     "TACTILE",
-)
-PARAM_FIELDS = (
-    "body_mass",
-    "body_inertia",
-    "geom_friction",
-    "actuator_gainprm",
-    "actuator_biasprm",
-    "dof_damping",
 )
 OVERFLOW_CHECK_EVERY = 24  # steps between host reads of the overflow flags
 
@@ -64,7 +56,7 @@ class MujocoWarpBackend(CompiledRobot):
         self.nconmax = options.max_contacts_per_env or max(16, 2 * len(self.layout.robot_geoms))
         self.njmax = options.max_constraints_per_env or 4 * self.nconmax + 2 * self.model.nv
         with wp.ScopedDevice(self._wp_device):
-            self._m = mjw.put_model(self.model, batch_sizes={name: n for name in PARAM_FIELDS})
+            self._m = mjw.put_model(self.model, batch_sizes={name: n for name in RANDOMIZED_FIELDS})
             self._d = mjw.make_data(self.model, nworld=n, nconmax=self.nconmax, njmax=self.njmax)
             overflow_type = mjw._src.types.OverflowType
             self._m.opt.warn_overflow &= ~(overflow_type.ITERATIONS | overflow_type.LS_ITERATIONS)
@@ -75,7 +67,7 @@ class MujocoWarpBackend(CompiledRobot):
         self.qpos, self.qvel, self.ctrl = view(d.qpos), view(d.qvel), view(d.ctrl)
         self.time, self.sensordata, self.warmstart = view(d.time), view(d.sensordata), view(d.qacc_warmstart)
         self.overflow = view(d.overflow)
-        self.params = {name: view(getattr(m, name)) for name in PARAM_FIELDS}
+        self.params = {name: view(getattr(m, name)) for name in RANDOMIZED_FIELDS}
         self.nominal = {name: value[0].clone() for name, value in self.params.items()}
         dev = self.device
         self._qpos0 = torch.tensor(self.model.qpos0, dtype=torch.float32, device=dev)
