@@ -325,6 +325,8 @@ class TaskEnv:
 class EpisodeStats:
     """Sums over finished episodes, kept on the device; the runner reads and clears them per iteration."""
 
+    FIELDS = ("episodes", "reward_sums", "termination_counts", "time_outs", "nan_resets", "length_sum")
+
     def __init__(self, num_rewards: int, num_terminations: int, device: torch.device) -> None:
         self.reward_sums = torch.zeros(num_rewards, device=device)
         self.termination_counts = torch.zeros(num_terminations, device=device)
@@ -343,21 +345,9 @@ class EpisodeStats:
         self.length_sum += (episode_step.float() * d).sum()
 
     def read_and_clear(self) -> dict[str, torch.Tensor]:
-        out = {
-            "episodes": self.episodes.clone(),
-            "reward_sums": self.reward_sums.clone(),
-            "termination_counts": self.termination_counts.clone(),
-            "time_outs": self.time_outs.clone(),
-            "nan_resets": self.nan_resets.clone(),
-            "length_sum": self.length_sum.clone(),
-        }
-        for value in (
-            self.reward_sums,
-            self.termination_counts,
-            self.time_outs,
-            self.nan_resets,
-            self.episodes,
-            self.length_sum,
-        ):
+        out = {}
+        for name in self.FIELDS:
+            value = getattr(self, name)
+            out[name] = value.clone()
             value.zero_()
         return out

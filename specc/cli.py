@@ -25,38 +25,22 @@ def _echo_diagnostics(items, sources: dict[str, str], files: int, fmt: str = "te
         click.echo(text)
 
 
-def load_checked_task(spec: Path, overrides: dict[str, Any] | None = None, device: str | None = None):
-    """Check a spec for a runtime command; on errors print them and exit 1.
+def load_checked_task(spec: Path, overrides: dict[str, Any] | None = None, run_on: str | None = None):
+    """Check a spec for a command; on errors print them and exit 1.
 
-    `device` picks the spec's [profile.<cpu|cuda>] overrides; explicit `overrides` win over them.
+    `run_on` resolves it for a run on that device, or "spec" for the spec's own (see `load_spec`).
     """
     from specc.diagnostics import DiagnosticSink, display_path
     from specc.task import check_task
 
-    merged: dict[str, Any] = {}
-    if device is not None:
-        merged.update(_profile_overrides(spec, device))
-        merged["sim.device"] = device
-    merged.update(overrides or {})
     sink = DiagnosticSink(display_path(spec))
-    task = check_task(spec, sink, merged or None)
+    task = check_task(spec, sink, overrides, run_on=run_on)
     if sink.items:
         sources = {sink.path: spec.read_text(encoding="utf-8", errors="replace")} if spec.is_file() else {}
         _echo_diagnostics(sink.items, sources, 1)
     if task is None:
         sys.exit(1)
     return task
-
-
-def _profile_overrides(spec: Path, device: str) -> dict[str, Any]:
-    from specc.spec.load import tomllib
-
-    try:
-        data = tomllib.loads(spec.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}  # check_task reports it
-    profile = data.get("profile", {}).get("cuda" if device.startswith("cuda") else "cpu", {})
-    return dict(profile) if isinstance(profile, dict) else {}
 
 
 def parse_set(values: tuple[str, ...]) -> dict[str, Any]:

@@ -52,16 +52,7 @@ def _common(function):
 def _task(spec: Path, device: str | None, sets: tuple[str, ...], extra: dict[str, Any] | None = None):
     overrides = parse_set(sets)
     overrides.update(extra or {})
-    return load_checked_task(spec, overrides, device or _spec_device(spec))
-
-
-def _spec_device(spec: Path) -> str:
-    from specc.spec.load import tomllib
-
-    try:
-        return str(tomllib.loads(spec.read_text(encoding="utf-8")).get("sim", {}).get("device", "cpu"))
-    except (OSError, ValueError):
-        return "cpu"
+    return load_checked_task(spec, overrides, run_on=device or "spec")
 
 
 def _fail(message: str, code: int = 1) -> None:

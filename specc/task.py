@@ -101,10 +101,13 @@ class CheckedTask:
 
 
 def check_task(
-    path: Path, sink: DiagnosticSink, overrides: dict[str, object] | None = None
+    path: Path, sink: DiagnosticSink, overrides: dict[str, object] | None = None, *, run_on: str | None = None
 ) -> CheckedTask | None:
-    """Run the whole front end on one spec file. Returns None when any error was reported."""
-    document = load_spec(path, sink, overrides)
+    """Run the whole front end on one spec file. Returns None when any error was reported.
+
+    `run_on` resolves the spec for a run on a device (see `load_spec`); lint leaves it unset.
+    """
+    document = load_spec(path, sink, overrides, run_on=run_on)
     if document is None or document.spec is None:
         return None
     spec = document.spec
@@ -477,10 +480,6 @@ def _report(
     else:
         position, end_position = document.positions.value(path), None
     sink.add(code, message, position, fix=fix, end=end_position)
-
-
-def observation_layout_table(task: CheckedTask) -> list[tuple[int, int, str]]:
-    return [(s.offset, s.size, s.name) for s in task.observation_layout]
 
 
 __all__ = ["CheckedTask", "CheckedTerm", "check_task", "Position"]

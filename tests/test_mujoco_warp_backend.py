@@ -72,8 +72,11 @@ def test_env_steps_with_compiled_kernels_on_the_gpu(parts):
     assert torch.isfinite(result.obs).all()
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: a contact overflow is not yet detected (d.overflow stays 0 "
-                   "with max_contacts_per_env = 1 on an H100); see the GPU issue's note")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: a contact overflow is not yet detected (d.overflow stays 0 "
+    "with max_contacts_per_env = 1 on an H100); see the GPU issue's note",
+)
 def test_a_too_small_contact_buffer_is_a_clear_error():
     from specc.runtime.backends.mujoco_warp import BufferOverflow
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from specc.diagnostics import DiagnosticSink, Position, display_path
+from specc.diagnostics import DiagnosticSink, Position
 from specc.spec.positions import KeyPath, PositionMap, scan_positions
 from specc.spec.schema import Spec
 
@@ -40,9 +40,17 @@ class SpecDocument:
 
 
 def load_spec(
-    path: Path, sink: DiagnosticSink, overrides: dict[str, Any] | None = None
+    path: Path,
+    sink: DiagnosticSink,
+    overrides: dict[str, Any] | None = None,
+    *,
+    run_on: str | None = None,
 ) -> SpecDocument | None:
-    """Read and validate one spec. Returns None only when the file cannot be read or parsed."""
+    """Read and validate one spec. Returns None only when the file cannot be read or parsed.
+
+    `run_on` resolves the spec for a run on that device ("spec": the spec's own sim.device): it sets
+    sim.device and applies the matching [profile.cpu] or [profile.cuda] table. `overrides` win over both.
+    """
     try:
         raw = path.read_bytes()
     except OSError as err:
@@ -62,10 +70,25 @@ def load_spec(
         sink.add("SPC002", _toml_message(err), _toml_position(err, text), fix="fix the TOML syntax")
         return None
     positions = scan_positions(text)
-    if overrides:
-        data = apply_overrides(data, overrides)
+    merged = run_profile(data, run_on) if run_on is not None else {}
+    merged.update(overrides or {})
+    if merged:
+        data = apply_overrides(data, merged)
     spec = validate(data, positions, sink)
     return SpecDocument(path, text, data, positions, spec)
+
+
+def run_profile(data: dict[str, Any], device: str) -> dict[str, Any]:
+    """Dotted-key overrides for a run on `device` ("spec": the spec's sim.device): its profile table and the device."""
+    if device == "spec":
+        device = str(data.get("sim", {}).get("device", "cpu"))
+    profiles = data.get("profile", {})
+    profile = (
+        profiles.get("cuda" if device.startswith("cuda") else "cpu", {}) if isinstance(profiles, dict) else {}
+    )
+    out = dict(profile) if isinstance(profile, dict) else {}
+    out["sim.device"] = device
+    return out
 
 
 def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -213,7 +236,3 @@ def _toml_position(err: Exception, text: str) -> Position:
         return Position(int(match.group(1)), int(match.group(2)))
     lines = text.splitlines() or [""]
     return Position(len(lines), len(lines[-1]) + 1)
-
-
-def spec_display_path(path: Path) -> str:
-    return display_path(path)

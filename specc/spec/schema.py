@@ -8,7 +8,6 @@ flat-ground task, which is also the task of the Isaac Gym chapter.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -273,7 +272,3 @@ class Spec(Strict):
                 raise ValueError(f"observation '{term.name}' is defined twice")
             seen.add(term.name)
         return self
-
-
-SECTION_NAMES = tuple(Spec.model_fields)
-NAME_RE = re.compile(IDENTIFIER_PATTERN)
