@@ -6,9 +6,10 @@ One policy step: PD targets around the default pose (with per-env control latenc
 shift of the per-physics-step targets), `decimation` physics steps, bookkeeping signals
 (joint acceleration, feet air time, episode time), the fused kernel on the pre-reset
 state, resets of finished envs (new commands, new randomized parameters), and the
-observations of the post-reset state. No step waits on the host: finished envs are found
-with tensor masks, and episode statistics accumulate in tensors the runner reads once
-per iteration.
+observations of the post-reset state. No step waits on the host: finished envs are
+masked, not gathered, every state buffer is updated in place, and episode statistics
+accumulate in tensors the runner reads once per iteration, so on a GPU backend the whole
+step is replayed from one CUDA graph (`step_graph.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from specc.runtime.backends.base import Backend, PhysicsParams
 from specc.runtime.config import EnvConfig
 from specc.runtime.kernels import TaskKernels
 from specc.runtime.rotations import quat_rotate_inverse
+from specc.runtime.step_graph import StepGraph
 
 CONTACT_THRESHOLD_N = 1.0
 EXPLODING = 1e4  # a state component beyond this (m, m/s, rad/s) means the simulation blew up
@@ -27,6 +29,9 @@ EXPLODING = 1e4  # a state component beyond this (m, m/s, rad/s) means the simul
 
 @dataclass
 class StepResult:
+    """One step's outcome. With a captured step the tensors are the graph's outputs: copy what must
+    outlive the next step."""
+
     obs: torch.Tensor  # (N, O) observations after the step (post-reset for finished envs), with noise
     reward: torch.Tensor  # (N,)
     done: torch.Tensor  # (N,) bool: terminated, timed out or reset for NaN
@@ -41,7 +46,13 @@ class StepResult:
 
 class TaskEnv:
     def __init__(
-        self, config: EnvConfig, kernels: TaskKernels, backend: Backend, seed: int = 0, randomize: bool = True
+        self,
+        config: EnvConfig,
+        kernels: TaskKernels,
+        backend: Backend,
+        seed: int = 0,
+        randomize: bool = True,
+        capture_graph: bool = True,
     ) -> None:
         self.config = config
         self.kernels = kernels
@@ -67,7 +78,25 @@ class TaskEnv:
         )
         self.noise = torch.tensor(module.OBSERVATION_NOISE, device=dev)
         self.inputs_order = tuple(module.INPUTS)
-        # buffers
+        # Everything the step needs from the host is made here: a captured step may not copy from the host.
+        self._category_tables = [
+            (
+                self.command_names.index(cat.name),
+                cat.num_choices,
+                [
+                    (self.command_names.index(target), torch.tensor(values, device=dev))
+                    for target, values in cat.values.items()
+                ],
+            )
+            for cat in config.categorical
+        ]
+        self._init_root_pos = torch.zeros(n, 3, device=dev)
+        self._init_root_pos[:, 2] = config.init_height
+        self._init_root_quat = torch.zeros(n, 4, device=dev)
+        self._init_root_quat[:, 0] = 1.0
+        self._substep = torch.arange(config.decimation, device=dev)
+        self._resample_every = max(1, round(config.resample_s / config.policy_dt))
+        # State carried from step to step; always updated in place, so a captured step keeps its addresses.
         self.actions = torch.zeros(n, j, device=dev)
         self.last_actions = torch.zeros(n, j, device=dev)
         self.last_targets = self.default_joint_pos.repeat(n, 1)
@@ -79,41 +108,44 @@ class TaskEnv:
         self.latency_steps = torch.zeros(n, dtype=torch.long, device=dev)
         self.start_pos = torch.zeros(n, 3, device=dev)
         self.episode_sums = torch.zeros(n, len(self.reward_names), device=dev)
-        self.common_step = 0
+        self.step_count = torch.zeros((), dtype=torch.long, device=dev)
         self.stats = EpisodeStats(len(self.reward_names), len(self.termination_names), dev)
         self.obs = torch.zeros(n, self.num_obs, device=dev)
+        self.graph = StepGraph(self, enabled=capture_graph)
         self.reset_all()
 
     # -- sampling ------------------------------------------------------------------------------
-    def _uniform(self, low: float, high: float, count: int) -> torch.Tensor:
-        return low + (high - low) * torch.rand(count, generator=self.generator, device=self.device)
+    def _uniform(self, low: float, high: float, *shape: int) -> torch.Tensor:
+        """Uniform draws for every env; masks decide which envs use them (no host sync to find ids)."""
+        return low + (high - low) * torch.rand(shape, generator=self.generator, device=self.device)
 
-    def _sample_commands(self, ids: torch.Tensor) -> None:
-        k = len(ids)
+    def _sample_commands(self, mask: torch.Tensor) -> None:
+        n = self.num_envs
+        fresh = self.commands.clone()
         for index, name in enumerate(self.command_names):
             if name in self.config.command_ranges:
                 low, high = self.config.command_ranges[name]
-                self.commands[ids, index] = self._uniform(low, high, k)
-        for cat in self.config.categorical:
-            choice = torch.randint(0, cat.num_choices, (k,), generator=self.generator, device=self.device)
-            self.commands[ids, self.command_names.index(cat.name)] = choice.float()
-            for target, values in cat.values.items():
-                table = torch.tensor(values, device=self.device)
-                self.commands[ids, self.command_names.index(target)] = table[choice]
+                fresh[:, index] = self._uniform(low, high, n)
+        for index, choices, tables in self._category_tables:
+            choice = torch.randint(0, choices, (n,), generator=self.generator, device=self.device)
+            fresh[:, index] = choice.float()
+            for target, table in tables:
+                fresh[:, target] = table[choice]
+        self.commands.copy_(torch.where(mask[:, None], fresh, self.commands))
 
-    def _randomize(self, ids: torch.Tensor) -> None:
+    def _randomize(self, mask: torch.Tensor) -> None:
         r = self.config.randomization
-        k = len(ids)
+        n = self.num_envs
         if not self.randomize:
-            self.backend.set_params(ids, PhysicsParams())
-            self.latency_steps[ids] = 0
+            self.backend.set_params(mask, PhysicsParams())
+            self.latency_steps.masked_fill_(mask, 0)
             return
 
         def draw(bounds):
-            return None if bounds is None else self._uniform(bounds[0], bounds[1], k)
+            return None if bounds is None else self._uniform(bounds[0], bounds[1], n)
 
         self.backend.set_params(
-            ids,
+            mask,
             PhysicsParams(
                 base_mass_add=draw(r.base_mass_add),
                 link_mass_scale=draw(r.link_mass_scale),
@@ -124,61 +156,66 @@ class TaskEnv:
         )
         if r.latency_s is not None:
             steps = torch.round(draw(r.latency_s) / self.config.physics_dt).long()
-            self.latency_steps[ids] = steps.clamp(0, self.config.decimation)
+            self.latency_steps.copy_(
+                torch.where(mask, steps.clamp(0, self.config.decimation), self.latency_steps)
+            )
         else:
-            self.latency_steps[ids] = 0
+            self.latency_steps.masked_fill_(mask, 0)
 
     def spread_episode_starts(self) -> None:
         """Start each env at a random point of its episode, so time-outs do not all fall on one step."""
-        self.episode_step = torch.randint(
-            0, self.config.max_episode_steps, (self.num_envs,), generator=self.generator, device=self.device
+        self.episode_step.copy_(
+            torch.randint(
+                0,
+                self.config.max_episode_steps,
+                (self.num_envs,),
+                generator=self.generator,
+                device=self.device,
+            )
         )
 
     # -- reset ----------------------------------------------------------------------------------
     def reset_all(self) -> torch.Tensor:
-        self._reset(torch.arange(self.num_envs, device=self.device))
-        self.obs = self._observe()
+        self._reset(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
+        self.obs.copy_(self._observe())
         return self.obs
 
-    def _reset(self, ids: torch.Tensor) -> None:
-        k = len(ids)
-        if k == 0:
-            return
-        joint_pos = self.default_joint_pos * self._uniform(0.5, 1.5, k * self.num_actions).view(k, -1)
-        root_pos = torch.zeros(k, 3, device=self.device)
-        root_pos[:, 2] = self.config.init_height
-        root_quat = torch.zeros(k, 4, device=self.device)
-        root_quat[:, 0] = 1.0
-        self._randomize(ids)
+    def _reset(self, mask: torch.Tensor) -> None:
+        """Start new episodes in the masked envs: a new pose, new physical parameters, new commands."""
+        joint_pos = self.default_joint_pos * self._uniform(0.5, 1.5, self.num_envs, self.num_actions)
+        self._randomize(mask)
         self.backend.reset(
-            ids, root_pos, root_quat, joint_pos, torch.zeros(k, self.num_actions, device=self.device)
+            mask, self._init_root_pos, self._init_root_quat, joint_pos, torch.zeros_like(joint_pos)
         )
-        self.actions[ids] = 0.0
-        self.last_actions[ids] = 0.0
-        self.last_targets[ids] = joint_pos
-        self.last_joint_vel[ids] = 0.0
-        self.feet_air_time[ids] = 0.0
-        self.last_feet_contact[ids] = False
-        self.episode_step[ids] = 0
-        self.episode_sums[ids] = 0.0
-        self.start_pos[ids] = root_pos
-        self._sample_commands(ids)
+        rows = mask[:, None]
+        for buffer in (self.actions, self.last_actions, self.last_joint_vel, self.feet_air_time):
+            buffer.masked_fill_(rows, 0.0)
+        self.last_feet_contact.masked_fill_(rows, False)
+        self.episode_sums.masked_fill_(rows, 0.0)
+        self.episode_step.masked_fill_(mask, 0)
+        self.last_targets.copy_(torch.where(rows, joint_pos, self.last_targets))
+        self.start_pos.copy_(torch.where(rows, self._init_root_pos, self.start_pos))
+        self._sample_commands(mask)
 
     # -- step -----------------------------------------------------------------------------------
     def step(self, actions: torch.Tensor) -> StepResult:
+        """One policy step for every env. The result's tensors are valid until the next step."""
+        return self.graph.step(actions)
+
+    def step_eagerly(self, actions: torch.Tensor) -> StepResult:
+        """The step itself: no host synchronisation and no branch on tensor values, so it can be captured."""
         cfg = self.config
         clip = cfg.clip_actions
-        self.last_actions = self.actions.clone()
-        self.actions = torch.clamp(actions.detach().to(self.device), -clip, clip)
+        self.last_actions.copy_(self.actions)
+        self.actions.copy_(torch.clamp(actions.detach().to(self.device), -clip, clip))
         targets = self.default_joint_pos + cfg.action_scale * self.actions
         # Control latency: each env applies its previous targets for its first `latency` physics steps.
-        substep = torch.arange(cfg.decimation, device=self.device)
-        delayed = (substep[None, :] < self.latency_steps[:, None]).unsqueeze(-1)
+        delayed = (self._substep[None, :] < self.latency_steps[:, None]).unsqueeze(-1)
         controls = torch.where(delayed, self.last_targets.unsqueeze(1), targets.unsqueeze(1))
         self.backend.step(controls)
-        self.last_targets = targets
+        self.last_targets.copy_(targets)
         self.episode_step += 1
-        self.common_step += 1
+        self.step_count += 1
         self._push_if_due()
         state = self.backend.state()
         feet_contact, first_contact = self._feet(state)
@@ -188,9 +225,9 @@ class TaskEnv:
             *[signals[name] for name in self.inputs_order]
         )
         self.feet_air_time *= ~(feet_contact | self.last_feet_contact)
-        self.last_feet_contact = feet_contact
-        self.last_joint_vel = state.joint_vel
-        bad = ~torch.isfinite(terminal_obs).all(dim=-1) | ~torch.isfinite(reward) | self._exploded()
+        self.last_feet_contact.copy_(feet_contact)
+        self.last_joint_vel.copy_(state.joint_vel)
+        bad = ~torch.isfinite(terminal_obs).all(dim=-1) | ~torch.isfinite(reward) | self._exploded(state)
         reward = torch.where(bad, torch.zeros_like(reward), reward)
         reward_terms = torch.where(bad.unsqueeze(-1), torch.zeros_like(reward_terms), reward_terms)
         time_out = (self.episode_step >= cfg.max_episode_steps) if cfg.time_out else torch.zeros_like(bad)
@@ -198,19 +235,16 @@ class TaskEnv:
         done = terminated | time_out | bad
         self.episode_sums += reward_terms
         self.stats.record(done, time_out, bad, reasons, self.episode_sums, self.episode_step)
-        state = self.backend.state()
         terminal_base_pos = state.root_pos.clone()
         start_base_pos = self.start_pos.clone()
         base_lin_vel = quat_rotate_inverse(state.root_quat, state.root_lin_vel)
         base_ang_vel = quat_rotate_inverse(state.root_quat, state.root_ang_vel)
         commands = self.commands.clone()
         terminal_obs = torch.nan_to_num(terminal_obs, nan=0.0, posinf=0.0, neginf=0.0)
-        resample = (self.episode_step % max(1, round(cfg.resample_s / cfg.policy_dt)) == 0) & ~done
-        self._reset(done.nonzero().squeeze(-1))
-        ids = resample.nonzero().squeeze(-1)
-        if len(ids):
-            self._sample_commands(ids)
-        self.obs = self._observe()
+        resample = (self.episode_step % self._resample_every == 0) & ~done
+        self._reset(done)
+        self._sample_commands(resample)
+        self.obs.copy_(self._observe())
         return StepResult(
             self.obs,
             reward,
@@ -224,24 +258,26 @@ class TaskEnv:
             commands,
         )
 
+    def check_health(self) -> None:
+        """Raise if the physics lost something since the last check; the runner calls it once per rollout."""
+        self.backend.check_health()
+
     def _push_if_due(self) -> None:
+        """Every push interval, throw every env's base sideways (the schedule is a device counter)."""
         r = self.config.randomization
         if not self.randomize or r.push_interval_s is None or r.push_max_vel <= 0:
             return
         interval = max(1, round(r.push_interval_s / self.config.policy_dt))
-        if self.common_step % interval:
-            return
+        due = (self.step_count % interval == 0).expand(self.num_envs)
         state = self.backend.state()
         lin = state.root_lin_vel.clone()
         lin[:, :2] = (
             torch.rand(self.num_envs, 2, generator=self.generator, device=self.device) * 2 - 1
         ) * r.push_max_vel
-        self.backend.set_root_velocity(
-            torch.arange(self.num_envs, device=self.device), lin, state.root_ang_vel
-        )
+        self.backend.set_root_velocity(due, lin, state.root_ang_vel)
 
-    def _exploded(self) -> torch.Tensor:
-        state = self.backend.state()
+    @staticmethod
+    def _exploded(state) -> torch.Tensor:
         values = torch.cat([state.root_pos, state.root_lin_vel, state.root_ang_vel, state.joint_vel], dim=-1)
         return ~torch.isfinite(values).all(dim=-1) | (values.abs() > EXPLODING).any(dim=-1) | state.diverged
 
@@ -309,15 +345,15 @@ class TaskEnv:
                     "obs",
                 )
             },
-            "common_step": self.common_step,
+            "step_count": self.step_count.clone(),
             "generator": self.generator.get_state(),
             "backend": self.backend.save_state(),
         }
 
     def load_state_dict(self, state: dict) -> None:
         for name, value in state["buffers"].items():
-            setattr(self, name, value.to(self.device))
-        self.common_step = int(state["common_step"])
+            getattr(self, name).copy_(value)
+        self.step_count.copy_(state["step_count"])
         self.generator.set_state(state["generator"].cpu())
         self.backend.load_state(state["backend"])
 

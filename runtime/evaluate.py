@@ -62,6 +62,7 @@ def evaluate(env: TaskEnv, policy, min_distance: float, require_no_termination: 
         obs = result.obs
         if bool(finished.all()):
             break
+    env.check_health()
     success = distance >= min_distance
     if require_no_termination:
         success &= ~terminated

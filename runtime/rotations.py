@@ -13,5 +13,8 @@ def quat_rotate(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 
 def quat_rotate_inverse(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Rotate world vectors v (N, 3) into the frames of unit quaternions q (N, 4)."""
-    return quat_rotate(q * torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=q.dtype, device=q.device), v)
+    """Rotate world vectors v (N, 3) into the frames of unit quaternions q (N, 4).
+
+    The conjugate is built from slices, not by multiplying with a sign tensor: making that tensor would
+    copy from the host, which a CUDA graph capture forbids."""
+    return quat_rotate(torch.cat([q[:, :1], -q[:, 1:]], dim=-1), v)

@@ -86,6 +86,7 @@ class Runner:
             obs = result.obs
         last_values = self.policy.value(self.normalize(obs))
         self.storage.finish(last_values, self.config.gamma, self.config.lam)
+        self.env.check_health()
         return (reward_sum / self.config.num_steps_per_env).item(), last_values
 
     def train(

@@ -71,30 +71,14 @@ def ppo_config(task: CheckedTask):
     return PPOConfig(**values)
 
 
-def assemble(
-    task: CheckedTask,
-    *,
-    backend: str | None = None,
-    device: str | None = None,
-    num_envs: int | None = None,
-    kernels: str | None = None,
-    seed: int = 0,
-    randomize: bool = True,
-    num_threads: int | None = None,
-) -> Assembly:
-    """Compile (or reuse) the kernels, create the backend and the env for `task`."""
-    from specc.runtime.backends import create_backend
+def backend_options(task: CheckedTask, num_envs: int, device: str, num_threads: int | None = None):
+    """Everything a backend reads from the spec, as plain data."""
     from specc.runtime.backends.base import BackendOptions
-    from specc.runtime.env import TaskEnv
-    from specc.runtime.kernels import default_kind, load_kernels
 
     spec = task.spec
-    device = device or spec.sim.device
-    config = env_config(task, num_envs)
-    compiled = load_kernels(render_module(task), spec.task.name, kernels or default_kind(device))
     bodies, _ = contact_layout(task)
-    options = BackendOptions(
-        num_envs=config.num_envs,
+    return BackendOptions(
+        num_envs=num_envs,
         physics_dt=spec.sim.dt,
         init_height=spec.robot.init_height,
         fixed_base=spec.robot.fixed_base,
@@ -106,7 +90,33 @@ def assemble(
         effort=tuple(task.robot.effort),
         device=device,
         num_threads=num_threads,
+        max_contacts_per_env=spec.sim.max_contacts_per_env,
+        max_constraints_per_env=spec.sim.max_constraints_per_env,
     )
+
+
+def assemble(
+    task: CheckedTask,
+    *,
+    backend: str | None = None,
+    device: str | None = None,
+    num_envs: int | None = None,
+    kernels: str | None = None,
+    seed: int = 0,
+    randomize: bool = True,
+    num_threads: int | None = None,
+    capture_graph: bool = True,
+) -> Assembly:
+    """Compile (or reuse) the kernels, create the backend and the env for `task`."""
+    from specc.runtime.backends import create_backend
+    from specc.runtime.env import TaskEnv
+    from specc.runtime.kernels import default_kind, load_kernels
+
+    spec = task.spec
+    device = device or spec.sim.device
+    config = env_config(task, num_envs)
+    compiled = load_kernels(render_module(task), spec.task.name, kernels or default_kind(device))
+    options = backend_options(task, config.num_envs, device, num_threads)
     physics = create_backend(backend or spec.sim.backend, task.robot.urdf, task.robot.joint_names, options)
-    env = TaskEnv(config, compiled, physics, seed=seed, randomize=randomize)
+    env = TaskEnv(config, compiled, physics, seed=seed, randomize=randomize, capture_graph=capture_graph)
     return Assembly(env=env, ppo_config=ppo_config(task), kernels=compiled, backend=physics)

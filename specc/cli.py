@@ -217,6 +217,3 @@ def _register_runtime_commands() -> None:
 
 
 _register_runtime_commands()
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

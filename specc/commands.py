@@ -109,6 +109,7 @@ def run(
     no_tensorboard,
 ) -> None:
     """Train a policy for SPEC with PPO."""
+    started = time.monotonic()
     extra: dict[str, Any] = {}
     if num_envs is not None:
         extra["sim.num_envs"] = num_envs
@@ -181,6 +182,8 @@ def run(
         f"({env.device}), {parts.kernels.kind} kernels, {env.num_obs} observations, "
         f"{env.num_actions} actions -> {run_dir}"
     )
+    if env.device.type == "cuda":
+        console.print(f"env step: {env.graph.mode}")
     checkpoints = run_dir / "checkpoints"
     start_iteration = runner.iteration
     try:
@@ -190,7 +193,8 @@ def run(
             )
 
             def on_iteration(entry) -> None:
-                log.write(entry.iteration, entry.scalars)
+                # Wall time from the command's start (compilation and set-up included): time-to-result.
+                log.write(entry.iteration, {**entry.scalars, "Perf/wall_s": time.monotonic() - started})
                 ret = (
                     f"{entry.mean_episode_return:8.3f}"
                     if entry.mean_episode_return is not None
@@ -244,7 +248,14 @@ def _evaluation_env(
 
 @main.command(name="eval")
 @click.argument("spec", type=click.Path(path_type=Path))
-@click.option("--checkpoint", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    type=click.Path(path_type=Path),
+    required=True,
+    multiple=True,
+    help="The checkpoint to evaluate; repeat it to evaluate several in one env (e.g. a run's series).",
+)
 @_common
 @click.option("--episodes", type=int, default=None, help="Episodes (default: the spec's eval.episodes).")
 @click.option(
@@ -254,25 +265,35 @@ def _evaluation_env(
     help="Domain randomization during evaluation (robustness).",
 )
 @click.option("--json", "as_json", is_flag=True)
-def eval_(spec, checkpoint, backend, device, kernels, sets, threads, episodes, randomize, as_json) -> None:
-    """Evaluate a checkpoint: success rate by the spec's [eval] criterion, return, tracking error."""
+def eval_(spec, checkpoints, backend, device, kernels, sets, threads, episodes, randomize, as_json) -> None:
+    """Evaluate checkpoints: success rate by the spec's [eval] criterion, return, tracking error."""
     import torch
 
     from specc.runtime.evaluate import evaluate
 
     task, parts, runner = _evaluation_env(
-        spec, checkpoint, device, backend, kernels, sets, threads, episodes, randomize
+        spec, checkpoints[0], device, backend, kernels, sets, threads, episodes, randomize
     )
 
     def policy(obs: torch.Tensor) -> torch.Tensor:
         return runner.policy.act_deterministic(runner.normalize(obs))
 
-    result = evaluate(parts.env, policy, task.spec.eval.min_distance_m, task.spec.eval.require_no_termination)
-    if as_json:
-        click.echo(
-            json.dumps({"checkpoint": str(checkpoint), "randomize": randomize, **result.to_dict()}, indent=2)
+    reports = []
+    for checkpoint in checkpoints:
+        _load_policy(runner, checkpoint)
+        result = evaluate(
+            parts.env, policy, task.spec.eval.min_distance_m, task.spec.eval.require_no_termination
         )
-        return
+        reports.append({"checkpoint": str(checkpoint), "randomize": randomize, **result.to_dict()})
+        if not as_json:
+            _print_evaluation(task, checkpoint, result, randomize, several=len(checkpoints) > 1)
+    if as_json:
+        click.echo(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
+
+
+def _print_evaluation(task, checkpoint: Path, result, randomize: bool, several: bool) -> None:
+    if several:
+        click.echo(f"checkpoint        {checkpoint}")
     click.echo(f"episodes          {result.episodes}  (randomization {'on' if randomize else 'off'})")
     click.echo(
         f"success rate      {result.success_rate:.1%}  "
@@ -284,6 +305,8 @@ def eval_(spec, checkpoint, backend, device, kernels, sets, threads, episodes, r
     if result.mean_tracking_error is not None:
         click.echo(f"tracking error    {result.mean_tracking_error:.3f} (mean velocity-command error)")
     click.echo(f"terminated        {result.terminated_rate:.1%}")
+    if several:
+        click.echo("")
 
 
 @main.command()

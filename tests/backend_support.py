@@ -2,35 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from kernel_support import TASKS, load_task
-from specc.runtime.backends.base import BackendOptions
 from specc.runtime.backends.mujoco import MujocoBackend
 
-from specc.codegen.render import contact_layout
+from specc.assemble import backend_options
 
 
 def anymal_backend(num_envs: int, stiffness_scale: float = 1.0, threads: int | None = None):
     task = load_task(TASKS / "anymal_walk.toml")
-    bodies, _ = contact_layout(task)
-    options = BackendOptions(
-        num_envs=num_envs,
-        physics_dt=task.spec.sim.dt,
-        init_height=task.spec.robot.init_height,
-        fixed_base=False,
-        self_collision=False,
-        repair_inertia=task.spec.robot.repair_inertia,
-        contact_bodies=tuple(bodies),
-        stiffness=tuple(k * stiffness_scale for k in task.robot.stiffness),
-        damping=tuple(task.robot.damping),
-        effort=tuple(task.robot.effort),
-        num_threads=threads,
-    )
+    options = backend_options(task, num_envs, "cpu", threads)
+    options = dataclasses.replace(options, stiffness=tuple(k * stiffness_scale for k in options.stiffness))
     backend = MujocoBackend(task.robot.urdf, task.robot.joint_names, options)
     default = torch.tensor(task.robot.default_joint_pos)
-    ids = torch.arange(num_envs)
     backend.reset(
-        ids,
+        torch.ones(num_envs, dtype=torch.bool),
         torch.tensor([[0.0, 0.0, task.spec.robot.init_height]]).repeat(num_envs, 1),
         torch.tensor([[1.0, 0.0, 0.0, 0.0]]).repeat(num_envs, 1),
         default.repeat(num_envs, 1),

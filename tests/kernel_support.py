@@ -25,9 +25,9 @@ def task_from_text(text: str, folder: Path, name: str = "spec.toml") -> CheckedT
     return task
 
 
-def load_task(path: Path) -> CheckedTask:
+def load_task(path: Path, overrides: dict | None = None) -> CheckedTask:
     sink = DiagnosticSink(str(path))
-    task = check_task(path, sink)
+    task = check_task(path, sink, overrides)
     assert task is not None, [d.message for d in sink.items]
     return task
 

@@ -22,7 +22,19 @@ def specc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli")
-    done = specc("run", str(CARTPOLE), "--max-iterations", "3", "--run-dir", "run", "--seed", "1", cwd=folder)
+    done = specc(
+        "run",
+        str(CARTPOLE),
+        "--max-iterations",
+        "3",
+        "--run-dir",
+        "run",
+        "--seed",
+        "1",
+        "--set",
+        "ppo.save_interval=1",
+        cwd=folder,
+    )
     assert done.returncode == 0, done.stderr
     return folder, folder / "run" / "checkpoints" / "model_000003.pt"
 
@@ -34,7 +46,10 @@ def test_run_writes_spec_config_metrics_tensorboard_and_checkpoint(trained):
     assert (run / "spec.toml").read_text() == CARTPOLE.read_text()
     config = json.loads((run / "config.json").read_text())
     assert config["ppo"]["max_iterations"] == 3 and config["joint_names"] == ["slider", "hinge"]
-    assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) == 3
+    wall = [m["Perf/wall_s"] for m in metrics]  # from the command's start: time-to-result includes set-up
+    assert 0 < wall[0] < wall[1] < wall[2]
     assert list(run.glob("events.out.tfevents.*"))
     assert not list((run / "checkpoints").glob(".*tmp*"))  # atomic writes leave no partial files
 
@@ -65,6 +80,27 @@ def test_eval_reports_success_rate_as_json(trained):
     result = json.loads(done.stdout)
     assert result["episodes"] == 4 and len(result["per_episode"]) == 4
     assert 0.0 <= result["success_rate"] <= 1.0
+
+
+def test_eval_of_a_series_of_checkpoints_reports_each(trained):
+    folder, checkpoint = trained
+    first = folder / "run" / "checkpoints" / "model_000001.pt"
+    done = specc(
+        "eval",
+        str(CARTPOLE),
+        "--checkpoint",
+        str(first),
+        "--checkpoint",
+        str(checkpoint),
+        "--episodes",
+        "4",
+        "--json",
+        cwd=folder,
+    )
+    assert done.returncode == 0, done.stderr
+    reports = json.loads(done.stdout)
+    assert [Path(r["checkpoint"]).name for r in reports] == ["model_000001.pt", "model_000003.pt"]
+    assert all(r["episodes"] == 4 for r in reports)
 
 
 def test_export_writes_onnx_with_deployment_metadata_matching_torch(trained):

@@ -96,7 +96,9 @@ def test_pushing_one_env_moves_only_that_env():
     _, backend, default = anymal_backend(3)
     hold(backend, default, 1.0)
     before = backend.state().root_pos.clone()
-    backend.set_root_velocity(torch.tensor([1]), torch.tensor([[1.0, 0.0, 0.0]]), torch.zeros(1, 3))
+    backend.set_root_velocity(
+        torch.tensor([False, True, False]), torch.tensor([[1.0, 0.0, 0.0]]).repeat(3, 1), torch.zeros(3, 3)
+    )
     hold(backend, default, 0.3)
     moved = (backend.state().root_pos - before)[:, 0].abs()
     assert moved[1] > 0.05
@@ -106,9 +108,11 @@ def test_pushing_one_env_moves_only_that_env():
 def test_friction_randomized_in_one_env_changes_only_its_sliding():
     _, backend, default = anymal_backend(3)
     hold(backend, default, 1.0)
-    backend.set_params(torch.tensor([2]), PhysicsParams(friction=torch.tensor([0.05])))
+    backend.set_params(torch.tensor([False, False, True]), PhysicsParams(friction=torch.full((3,), 0.05)))
     start = backend.state().root_pos.clone()
-    backend.set_root_velocity(torch.arange(3), torch.tensor([[1.5, 0.0, 0.0]] * 3), torch.zeros(3, 3))
+    backend.set_root_velocity(
+        torch.ones(3, dtype=torch.bool), torch.tensor([[1.5, 0.0, 0.0]] * 3), torch.zeros(3, 3)
+    )
     hold(backend, default, 0.5)
     slide = (backend.state().root_pos - start)[:, 0]
     assert slide[0].item() == pytest.approx(slide[1].item(), abs=1e-9)  # same parameters, same physics
@@ -118,7 +122,7 @@ def test_friction_randomized_in_one_env_changes_only_its_sliding():
 def test_per_env_parameters_really_differ():
     _, backend, _ = anymal_backend(2)
     backend.set_params(
-        torch.tensor([0, 1]),
+        torch.ones(2, dtype=torch.bool),
         PhysicsParams(base_mass_add=torch.tensor([0.0, 3.0]), motor_strength=torch.tensor([1.0, 0.9])),
     )
     group = backend.layout.base_group_bodies
@@ -135,11 +139,11 @@ def test_resetting_a_subset_leaves_the_others_bit_identical():
     hold(backend, default, 0.5)
     reference = backend._state.copy()
     backend.reset(
-        torch.tensor([1, 3]),
-        torch.tensor([[0.0, 0.0, 0.7]] * 2),
-        torch.tensor([[1.0, 0, 0, 0]] * 2),
-        default.repeat(2, 1),
-        torch.zeros(2, 12),
+        torch.tensor([False, True, False, True]),
+        torch.tensor([[0.0, 0.0, 0.7]] * 4),
+        torch.tensor([[1.0, 0, 0, 0]] * 4),
+        default.repeat(4, 1),
+        torch.zeros(4, 12),
     )
     assert np.array_equal(backend._state[[0, 2]], reference[[0, 2]])
     assert backend.state().root_pos[1, 2].item() == pytest.approx(0.7)

@@ -3,7 +3,13 @@
 The env never imports a simulator; it creates a backend by name and talks to it
 through these methods and attributes only. Backends are the only modules that import
 `mujoco`, `mujoco_warp` or `isaacgym`. All tensors are float32 on `device`, with the
-env batch as their first axis; `env_ids` are int64 tensors on `device`.
+env batch as their first axis.
+
+Writes are masked, not indexed: `env_mask` is an (N,) bool tensor and the values are
+full-batch tensors whose rows are used only where the mask is set. Finding the ids of
+finished envs would need `nonzero()`, which waits for the GPU; a mask keeps the env step
+free of host synchronisation, so a GPU backend can run a whole rollout step, resets
+included, from one CUDA graph.
 """
 
 from __future__ import annotations
@@ -33,11 +39,11 @@ class RobotState:
 class PhysicsParams:
     """Per-env physical parameters for domain randomization; None leaves the nominal value."""
 
-    base_mass_add: torch.Tensor | None = None  # (k,) kg added to the base link
-    link_mass_scale: torch.Tensor | None = None  # (k,) scale of every other link's mass and inertia
-    friction: torch.Tensor | None = None  # (k,) sliding friction of robot-ground contacts
-    motor_strength: torch.Tensor | None = None  # (k,) scale of the PD torque
-    joint_damping: torch.Tensor | None = None  # (k,) passive joint damping [N·m·s/rad]
+    base_mass_add: torch.Tensor | None = None  # (N,) kg added to the base link
+    link_mass_scale: torch.Tensor | None = None  # (N,) scale of every other link's mass and inertia
+    friction: torch.Tensor | None = None  # (N,) sliding friction of robot-ground contacts
+    motor_strength: torch.Tensor | None = None  # (N,) scale of the PD torque
+    joint_damping: torch.Tensor | None = None  # (N,) passive joint damping [N·m·s/rad]
 
 
 class Backend(Protocol):
@@ -53,22 +59,24 @@ class Backend(Protocol):
     """One physics step [s]."""
     total_mass: float
     """Nominal mass of the robot [kg]."""
+    capturable: bool
+    """`step` (and the masked writes) can be recorded into the caller's CUDA graph."""
 
     def reset(
         self,
-        env_ids: torch.Tensor,
+        env_mask: torch.Tensor,
         root_pos: torch.Tensor,
         root_quat: torch.Tensor,
         joint_pos: torch.Tensor,
         joint_vel: torch.Tensor,
     ) -> None:
-        """Put the given envs in the given state at rest (base velocities zero); others are untouched."""
+        """Put the masked envs in the given state at rest (base velocities zero); others are untouched."""
 
-    def set_root_velocity(self, env_ids: torch.Tensor, lin_vel: torch.Tensor, ang_vel: torch.Tensor) -> None:
-        """Set the base velocity of the given envs (pushes)."""
+    def set_root_velocity(self, env_mask: torch.Tensor, lin_vel: torch.Tensor, ang_vel: torch.Tensor) -> None:
+        """Set the base velocity of the masked envs (pushes)."""
 
-    def set_params(self, env_ids: torch.Tensor, params: PhysicsParams) -> None:
-        """Set per-env physical parameters of the given envs."""
+    def set_params(self, env_mask: torch.Tensor, params: PhysicsParams) -> None:
+        """Set the physical parameters of the masked envs."""
 
     def step(self, targets: torch.Tensor) -> None:
         """Advance all envs by targets.shape[1] physics steps.
@@ -80,6 +88,10 @@ class Backend(Protocol):
 
     def state(self) -> RobotState:
         """The state after the last step or reset."""
+
+    def check_health(self) -> None:
+        """Raise if the engine silently lost something since the last check (e.g. contacts that did not
+        fit a buffer). Reads the device, so the env calls it between rollouts, not inside a step."""
 
     def save_state(self) -> dict[str, torch.Tensor]:
         """Everything needed to continue bit-identically: physics state and per-env parameters."""

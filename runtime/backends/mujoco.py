@@ -36,8 +36,19 @@ def state_offset(model: mujoco.MjModel, component: int) -> int:
     return offset
 
 
+def _rows(env_mask: torch.Tensor) -> np.ndarray:
+    """The env indices a mask selects (a host array: this backend's state lives on the host)."""
+    return env_mask.cpu().numpy().nonzero()[0]
+
+
+def _np(values: torch.Tensor) -> np.ndarray:
+    return values.detach().to(torch.float64).cpu().numpy()
+
+
 class MujocoBackend(CompiledRobot):
     """See `runtime.backends.base.Backend` for the meaning of every method."""
+
+    capturable = False  # the state lives on the host
 
     def __init__(self, urdf: Urdf, joint_names: list[str], options: BackendOptions) -> None:
         super().__init__(urdf, joint_names, options)
@@ -69,58 +80,68 @@ class MujocoBackend(CompiledRobot):
         self._last = self._read()
 
     # -- protocol -----------------------------------------------------------------------------
-    def reset(self, env_ids, root_pos, root_quat, joint_pos, joint_vel) -> None:
-        ids = env_ids.cpu().numpy()
+    def reset(self, env_mask, root_pos, root_quat, joint_pos, joint_vel) -> None:
+        ids = _rows(env_mask)
+        if len(ids) == 0:
+            return
         rows = np.tile(self._template, (len(ids), 1))
         q0, v0 = self._qpos0, self._qvel0
         if not self.fixed_base:
-            rows[:, q0 : q0 + 3] = root_pos.double().cpu().numpy()
-            rows[:, q0 + 3 : q0 + 7] = root_quat.double().cpu().numpy()
-        rows[:, q0 + self.layout.qpos_addr] = joint_pos.double().cpu().numpy()
-        rows[:, v0 + self.layout.dof_addr] = joint_vel.double().cpu().numpy()
+            rows[:, q0 : q0 + 3] = _np(root_pos)[ids]
+            rows[:, q0 + 3 : q0 + 7] = _np(root_quat)[ids]
+        rows[:, q0 + self.layout.qpos_addr] = _np(joint_pos)[ids]
+        rows[:, v0 + self.layout.dof_addr] = _np(joint_vel)[ids]
         self._state[ids] = rows
         self._sensors[ids] = 0.0
         self._diverged[ids] = False
         self._last = self._read()
 
-    def set_root_velocity(self, env_ids, lin_vel, ang_vel) -> None:
+    def set_root_velocity(self, env_mask, lin_vel, ang_vel) -> None:
         if self.fixed_base:
             return
-        ids = env_ids.cpu().numpy()
+        ids = _rows(env_mask)
+        if len(ids) == 0:
+            return
         q = torch.from_numpy(self._state[ids, self._qpos0 + 3 : self._qpos0 + 7])
-        local = quat_rotate_inverse(q, ang_vel.double().cpu())  # a free joint stores it in the body frame
-        self._state[ids, self._qvel0 : self._qvel0 + 3] = lin_vel.double().cpu().numpy()
+        local = quat_rotate_inverse(
+            q, torch.from_numpy(_np(ang_vel)[ids])
+        )  # a free joint stores it in the body frame
+        self._state[ids, self._qvel0 : self._qvel0 + 3] = _np(lin_vel)[ids]
         self._state[ids, self._qvel0 + 3 : self._qvel0 + 6] = local.numpy()
         self._last = self._read()
 
-    def set_params(self, env_ids, params: PhysicsParams) -> None:
+    def set_params(self, env_mask, params: PhysicsParams) -> None:
         nominal = self._nominal
         lay = self.layout
-        values = {k: (v.double().cpu().numpy() if v is not None else None) for k, v in vars(params).items()}
-        for k, env in enumerate(env_ids.cpu().tolist()):
+        values = {k: (_np(v) if v is not None else None) for k, v in vars(params).items()}
+        for env in _rows(env_mask).tolist():
             m = self.models[env]
             mass = nominal["body_mass"].copy()
             inertia = nominal["body_inertia"].copy()
             if values["link_mass_scale"] is not None:
-                mass[lay.limb_bodies] *= values["link_mass_scale"][k]
-                inertia[lay.limb_bodies] *= values["link_mass_scale"][k]
+                mass[lay.limb_bodies] *= values["link_mass_scale"][env]
+                inertia[lay.limb_bodies] *= values["link_mass_scale"][env]
             if values["base_mass_add"] is not None:
                 # The base is its link and everything welded to it; the added mass scales them all alike.
                 group = lay.base_group_bodies
-                scale = (mass[group].sum() + values["base_mass_add"][k]) / mass[group].sum()
+                scale = (mass[group].sum() + values["base_mass_add"][env]) / mass[group].sum()
                 mass[group] *= scale
                 inertia[group] *= scale
             m.body_mass[:] = mass
             m.body_inertia[:] = inertia
+            m.geom_friction[:] = nominal["geom_friction"]
             if values["friction"] is not None:
-                m.geom_friction[lay.robot_geoms, 0] = values["friction"][k]
-                m.geom_friction[lay.ground_geom, 0] = values["friction"][k]
+                m.geom_friction[lay.robot_geoms, 0] = values["friction"][env]
+                m.geom_friction[lay.ground_geom, 0] = values["friction"][env]
+            m.actuator_gainprm[:] = nominal["gainprm"]
+            m.actuator_biasprm[:] = nominal["biasprm"]
             if values["motor_strength"] is not None:
-                s = values["motor_strength"][k]
+                s = values["motor_strength"][env]
                 m.actuator_gainprm[:, 0] = nominal["gainprm"][:, 0] * s
                 m.actuator_biasprm[:, 1:3] = nominal["biasprm"][:, 1:3] * s
+            m.dof_damping[:] = nominal["dof_damping"]
             if values["joint_damping"] is not None:
-                m.dof_damping[lay.dof_addr] = values["joint_damping"][k]
+                m.dof_damping[lay.dof_addr] = values["joint_damping"][env]
 
     def step(self, targets: torch.Tensor) -> None:
         steps = targets.shape[1]
@@ -151,6 +172,9 @@ class MujocoBackend(CompiledRobot):
 
     def state(self) -> RobotState:
         return self._last
+
+    def check_health(self) -> None:
+        """MuJoCo on the CPU grows its contact and constraint arrays as needed: nothing can be lost."""
 
     def save_state(self) -> dict[str, torch.Tensor]:
         """Physics state and per-env parameters, for checkpoints that resume exactly."""

@@ -4,10 +4,13 @@ The model is the one `mujoco_model.build_model` builds for the CPU backend, so b
 the same robot. State, controls and sensors are warp arrays on the GPU that torch reads
 and writes in place (`wp.to_torch`, no copies, no host round trips). Randomized
 parameters live in MuJoCo Warp's batched model fields (one row per world). The physics
-substeps of a policy step are captured once in a CUDA graph and replayed.
+substeps of a policy step are captured once in a CUDA graph and replayed, or recorded
+into the env's graph of its whole step.
 
-Contact and constraint buffers are sized from the model and the env count; an overflow
-stops the run with the setting that fixes it. MuJoCo Warp computes in float32 and is not
+Contact and constraint buffers are sized from the model and the env count. MuJoCo Warp
+drops what does not fit and counts on; the backend keeps the peak counts on the device,
+and `check_health` (once per rollout) turns an overflow into an error that names the
+setting that fixes it. MuJoCo Warp computes in float32 and is not
 bit-deterministic on a GPU: the same seed gives statistically equal, not identical, curves.
 """
 
@@ -33,21 +36,30 @@ BUFFER_OVERFLOWS = (
     "EPA_HORIZON",
     "TACTILE",
 )
-OVERFLOW_CHECK_EVERY = 24  # steps between host reads of the overflow flags
 
 
 class BufferOverflow(RuntimeError):
     pass
 
 
+def _masked_write(target: torch.Tensor, env_mask: torch.Tensor, values: torch.Tensor) -> None:
+    """target[i] = values[i] where env_mask[i], in place and without a host sync."""
+    mask = env_mask.view(-1, *([1] * (target.dim() - 1)))
+    target.copy_(torch.where(mask, values, target))
+
+
 class MujocoWarpBackend(CompiledRobot):
     """See `runtime.backends.base.Backend` for the meaning of every method."""
+
+    capturable = True
 
     def __init__(self, urdf: Urdf, joint_names: list[str], options: BackendOptions) -> None:
         import mujoco_warp as mjw
         import warp as wp
 
         self._wp, self._mjw = wp, mjw
+        if wp.config.log_level < wp.LOG_WARNING:  # warp's greeting and per-module load times would mix into
+            wp.config.log_level = wp.LOG_WARNING  # specc's output (and into `specc eval --json`)
         wp.init()
         self.device = torch.device(options.device if options.device.startswith("cuda") else "cuda")
         self._wp_device = f"cuda:{self.device.index or 0}"
@@ -81,47 +93,59 @@ class MujocoWarpBackend(CompiledRobot):
         self._base_group = torch.as_tensor(self.layout.base_group_bodies, device=dev)
         self._limbs = torch.as_tensor(self.layout.limb_bodies, device=dev)
         self._robot_geoms = torch.as_tensor(self.layout.robot_geoms, device=dev)
+        identity = torch.zeros(n, 4, device=dev)
+        identity[:, 0] = 1.0
+        self._fixed_root = (
+            torch.zeros(n, 3, device=dev),
+            identity,
+            torch.zeros(n, 3, device=dev),
+            torch.zeros(n, 3, device=dev),
+        )
         self._targets: torch.Tensor | None = None
         self._graph = None
         self.graph_mode = "none"
-        self._steps = 0
+        self._outer_captures: list = []
         self._diverged = torch.zeros(n, dtype=torch.bool, device=dev)
+        self._start_time = torch.zeros_like(self.time)
+        self._nacon, self._ncollision, self._nefc = view(d.nacon), view(d.ncollision), view(d.nefc)
+        self._peak_use = torch.zeros(3, dtype=self._nacon.dtype, device=dev)
         self.reset(
-            torch.arange(n, device=dev),
+            torch.ones(n, dtype=torch.bool, device=dev),
             self._qpos0[0:3].repeat(n, 1),
-            torch.tensor([[1.0, 0.0, 0.0, 0.0]], device=dev).repeat(n, 1),
+            identity,
             self._qpos0[self._qpos_addr].repeat(n, 1),
             torch.zeros(n, len(self.joint_names), device=dev),
         )
 
     # -- protocol -----------------------------------------------------------------------------
-    def reset(self, env_ids, root_pos, root_quat, joint_pos, joint_vel) -> None:
-        rows = self._qpos0.repeat(len(env_ids), 1)
+    def reset(self, env_mask, root_pos, root_quat, joint_pos, joint_vel) -> None:
+        rows = self._qpos0.repeat(self.num_envs, 1)
         if not self.fixed_base:
             rows[:, 0:3] = root_pos
             rows[:, 3:7] = root_quat
         rows[:, self._qpos_addr] = joint_pos
-        velocities = torch.zeros(len(env_ids), self.qvel.shape[1], device=self.device)
+        velocities = torch.zeros_like(self.qvel)
         velocities[:, self._dof_addr] = joint_vel
-        self.qpos[env_ids] = rows
-        self.qvel[env_ids] = velocities
-        self.warmstart[env_ids] = 0.0
-        self.time[env_ids] = 0.0
-        self.sensordata[env_ids] = 0.0
-        self.ctrl[env_ids] = joint_pos
-        self._diverged[env_ids] = False
+        rows_mask = env_mask[:, None]
+        _masked_write(self.qpos, env_mask, rows)
+        _masked_write(self.qvel, env_mask, velocities)
+        self.warmstart.masked_fill_(rows_mask, 0.0)
+        self.time.masked_fill_(env_mask, 0.0)
+        self.sensordata.masked_fill_(rows_mask, 0.0)
+        _masked_write(self.ctrl, env_mask, joint_pos)
+        self._diverged &= ~env_mask
 
-    def set_root_velocity(self, env_ids, lin_vel, ang_vel) -> None:
+    def set_root_velocity(self, env_mask, lin_vel, ang_vel) -> None:
         if self.fixed_base:
             return
-        self.qvel[env_ids, 0:3] = lin_vel
-        self.qvel[env_ids, 3:6] = quat_rotate_inverse(self.qpos[env_ids, 3:7], ang_vel)
+        root_vel = torch.cat([lin_vel, quat_rotate_inverse(self.qpos[:, 3:7], ang_vel)], dim=-1)
+        _masked_write(self.qvel[:, 0:6], env_mask, root_vel)
 
-    def set_params(self, env_ids, params: PhysicsParams) -> None:
+    def set_params(self, env_mask, params: PhysicsParams) -> None:
         p, nominal = self.params, self.nominal
-        k = len(env_ids)
-        mass = nominal["body_mass"].repeat(k, 1)
-        inertia = nominal["body_inertia"].repeat(k, 1, 1)
+        n = self.num_envs
+        mass = nominal["body_mass"].repeat(n, 1)
+        inertia = nominal["body_inertia"].repeat(n, 1, 1)
         if params.link_mass_scale is not None:
             mass[:, self._limbs] *= params.link_mass_scale[:, None]
             inertia[:, self._limbs] *= params.link_mass_scale[:, None, None]
@@ -130,47 +154,54 @@ class MujocoWarpBackend(CompiledRobot):
             scale = (group + params.base_mass_add) / group
             mass[:, self._base_group] *= scale[:, None]
             inertia[:, self._base_group] *= scale[:, None, None]
-        p["body_mass"][env_ids] = mass
-        p["body_inertia"][env_ids] = inertia
-        friction = nominal["geom_friction"].repeat(k, 1, 1)
+        friction = nominal["geom_friction"].repeat(n, 1, 1)
         if params.friction is not None:
             friction[:, self._robot_geoms, 0] = params.friction[:, None]
             friction[:, self.layout.ground_geom, 0] = params.friction
-        p["geom_friction"][env_ids] = friction
-        gain = nominal["actuator_gainprm"].repeat(k, 1, 1)
-        bias = nominal["actuator_biasprm"].repeat(k, 1, 1)
+        gain = nominal["actuator_gainprm"].repeat(n, 1, 1)
+        bias = nominal["actuator_biasprm"].repeat(n, 1, 1)
         if params.motor_strength is not None:
             gain[:, :, 0] *= params.motor_strength[:, None]
             bias[:, :, 1:3] *= params.motor_strength[:, None, None]
-        p["actuator_gainprm"][env_ids] = gain
-        p["actuator_biasprm"][env_ids] = bias
-        damping = nominal["dof_damping"].repeat(k, 1)
+        damping = nominal["dof_damping"].repeat(n, 1)
         if params.joint_damping is not None:
             damping[:, self._dof_addr] = params.joint_damping[:, None]
-        p["dof_damping"][env_ids] = damping
+        for name, values in (
+            ("body_mass", mass),
+            ("body_inertia", inertia),
+            ("geom_friction", friction),
+            ("actuator_gainprm", gain),
+            ("actuator_biasprm", bias),
+            ("dof_damping", damping),
+        ):
+            _masked_write(p[name], env_mask, values)
 
     def step(self, targets: torch.Tensor) -> None:
         if self._targets is None or self._targets.shape != targets.shape:
             self._targets = torch.empty_like(targets)
             self._graph = None
         self._targets.copy_(targets)
-        start = self.time.clone()
-        if self._graph is None:
-            self._capture(targets.shape[1])
-        if self._graph is not None:
-            self._wp.capture_launch(self._graph)
+        self._start_time.copy_(self.time)
+        count = targets.shape[1]
+        if torch.cuda.is_current_stream_capturing():
+            self._substeps_in_callers_graph(count)  # the env is capturing its whole step around this one
         else:
-            self._substeps(targets.shape[1])
+            if self._graph is None:
+                self._capture(count)
+            if self._graph is not None:
+                self._wp.capture_launch(self._graph)
+            else:
+                self._substeps(count)
         state_bad = ~torch.isfinite(self.qvel).all(dim=-1) | ~torch.isfinite(self.qpos).all(dim=-1)
-        self._diverged = state_bad | (self.time < start)
-        self._steps += 1
-        if self._steps % OVERFLOW_CHECK_EVERY == 0:
-            self.check_overflow()
+        torch.logical_or(state_bad, self.time < self._start_time, out=self._diverged)
 
     def _substeps(self, count: int) -> None:
         for s in range(count):
             self.ctrl.copy_(self._targets[:, s])
             self._mjw.step(self._m, self._d)
+            # Counters run past their buffers when something does not fit: keep their peaks on the device.
+            used = torch.stack([self._nacon[0], self._ncollision[0], self._nefc.max()])
+            torch.maximum(self._peak_use, used, out=self._peak_use)
 
     def _capture(self, count: int) -> None:
         """Record the substeps in a CUDA graph on the shared stream; plain launches if capture fails."""
@@ -185,32 +216,51 @@ class MujocoWarpBackend(CompiledRobot):
             self._graph = None
             self.graph_mode = f"plain launches ({str(err).splitlines()[0][:120]})"
 
-    def check_overflow(self) -> None:
-        flags = int(self.overflow.max().item())
-        if flags:
-            names = [
-                f.name
-                for f in self._mjw._src.types.OverflowType
-                if f.name in BUFFER_OVERFLOWS and flags & f.value
-            ]
-            if not names:
-                return
-            fix = (
-                f"raise sim.max_contacts_per_env (now {self.nconmax})"
-                if any(n in ("NARROWPHASE", "BROADPHASE") for n in names)
-                else f"raise sim.max_constraints_per_env (now {self.njmax})"
-            )
+    def _substeps_in_callers_graph(self, count: int) -> None:
+        """Record the substeps into a CUDA graph that torch is capturing on the shared stream."""
+        wp = self._wp
+        stream = wp.get_stream(self._wp_device)
+        with wp.ScopedCapture(stream=stream, external=True, capture_mode=wp.CaptureMode.GLOBAL) as capture:
+            self._substeps(count)
+        self._outer_captures.append(capture.graph)  # keeps whatever warp allocated for the graph alive
+
+    def usage(self) -> dict[str, int]:
+        """Peak buffer use since the last call (contacts, broadphase pairs, constraint rows per world)."""
+        contacts, pairs, rows = self._peak_use.tolist()
+        self._peak_use.zero_()
+        return {"contacts": contacts, "pairs": pairs, "rows_per_env": rows}
+
+    def check_health(self) -> None:
+        capacity = self.nconmax * self.num_envs
+        use = self.usage()
+        if max(use["contacts"], use["pairs"]) > capacity:
+            needed = -(-max(use["contacts"], use["pairs"]) // self.num_envs)
             raise BufferOverflow(
-                f"MuJoCo Warp buffers overflowed ({', '.join(names)}): contacts would be dropped; {fix}"
+                f"MuJoCo Warp's contact buffer overflowed: {max(use['contacts'], use['pairs'])} contacts in one "
+                f"physics step, room for {capacity} ({self.nconmax} per env), so contacts were dropped; "
+                f"raise sim.max_contacts_per_env to at least {2 * needed}"
+            )
+        if use["rows_per_env"] > self.njmax:
+            raise BufferOverflow(
+                f"MuJoCo Warp's constraint buffer overflowed: {use['rows_per_env']} constraint rows in one "
+                f"env, room for {self.njmax}, so contacts or limits were dropped; raise "
+                f"sim.max_constraints_per_env to at least {2 * use['rows_per_env']}"
+            )
+        flags = int(self.overflow.max().item())
+        names = [
+            f.name
+            for f in self._mjw._src.types.OverflowType
+            if f.name in BUFFER_OVERFLOWS and flags & f.value
+        ]
+        if names:
+            raise BufferOverflow(
+                f"MuJoCo Warp buffers overflowed ({', '.join(names)}): contacts would be dropped; raise "
+                f"sim.max_contacts_per_env (now {self.nconmax}) or sim.max_constraints_per_env (now {self.njmax})"
             )
 
     def state(self) -> RobotState:
-        n = self.num_envs
-        dev = self.device
         if self.fixed_base:
-            root_pos = self._qpos0.new_zeros(n, 3)
-            root_quat = torch.tensor([[1.0, 0.0, 0.0, 0.0]], device=dev).repeat(n, 1)
-            lin = ang = torch.zeros(n, 3, device=dev)
+            root_pos, root_quat, lin, ang = self._fixed_root
         else:
             root_pos, root_quat = self.qpos[:, 0:3], self.qpos[:, 3:7]
             lin, ang = self.qvel[:, 0:3], quat_rotate(root_quat, self.qvel[:, 3:6])

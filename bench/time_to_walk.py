@@ -1,0 +1,148 @@
+"""Time to walk: train anymal_walk from a cold start and find the first checkpoint that walks.
+
+Runs `specc run` as a user would (a fresh process: imports, warp and inductor compilation
+and set-up all count), then evaluates the run's checkpoint series with one `specc eval`
+(the spec's [eval] criterion: 1.5 m/s held, 10 m without a termination) and prints, per
+checkpoint, the iteration, the samples, the wall time since the command started and the
+success rate. "Time to walk" is the wall time of the first checkpoint at >= 90 %.
+Then the first walking checkpoint and the last one are evaluated with randomization on,
+and on the CPU MuJoCo backend with and without it (sim-to-sim: the GPU-trained policy in
+another simulator).
+
+    python bench/time_to_walk.py --out /tmp/ttw --num-envs 4096 --iterations 300 --save-interval 25
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = ROOT / "tasks" / "anymal_walk.toml"
+WALKING = 0.9
+
+
+def specc(*args: str, cwd: Path) -> str:
+    """Run the specc command line in a fresh interpreter (outside the source tree, which would shadow it)."""
+    command = [sys.executable, "-m", "specc", *args]
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args[:1])} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="Folder for the run and the results.")
+    parser.add_argument("--backend", default="mujoco-warp")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--num-envs", type=int, default=4096)
+    parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument("--save-interval", type=int, default=25)
+    parser.add_argument("--episodes", type=int, default=100)
+    parser.add_argument(
+        "--cpu-threads", type=int, default=None, help="Threads of the sim-to-sim CPU backend."
+    )
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    run_dir = args.out / "run"
+    place = ["--backend", args.backend, "--device", args.device]
+    specc(
+        "run", str(SPEC), *place, "--num-envs", str(args.num_envs), "--max-iterations", str(args.iterations),
+        "--set", f"ppo.save_interval={args.save_interval}", "--run-dir", str(run_dir), "--no-tensorboard",
+        cwd=args.out,
+    )  # fmt: skip
+    metrics = {
+        m["iteration"]: m for m in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+    }
+    checkpoints = sorted((run_dir / "checkpoints").glob("model_*.pt"))
+    flags = [item for c in checkpoints for item in ("--checkpoint", str(c))]
+    reports = json.loads(
+        specc("eval", str(SPEC), *place, *flags, "--episodes", str(args.episodes), "--json", cwd=args.out)
+    )
+    reports = reports if isinstance(reports, list) else [reports]
+    first = metrics[1]
+    set_up = first["Perf/wall_s"] - first["Perf/collection_s"] - first["Perf/learning_s"]
+    samples_per_iteration = json.loads((run_dir / "config.json").read_text())["ppo"]["num_steps_per_env"]
+    samples_per_iteration *= args.num_envs
+    print(
+        f"{args.num_envs} envs on {args.backend} ({args.device}); set-up before the first iteration {set_up:.1f} s"
+    )
+    print(
+        f"{'iteration':>9} {'samples':>12} {'wall s':>8} {'success':>8} {'distance m':>11} {'tracking err':>13}"
+    )
+    walked = None
+    rows = []
+    for report in reports:
+        iteration = int(Path(report["checkpoint"]).stem.split("_")[1])
+        wall = metrics[iteration]["Perf/wall_s"]
+        rows.append(
+            {
+                "iteration": iteration,
+                "wall_s": wall,
+                **{k: v for k, v in report.items() if k != "per_episode"},
+            }
+        )
+        print(
+            f"{iteration:>9} {iteration * samples_per_iteration:>12,} {wall:>8.1f} {report['success_rate']:>8.1%} "
+            f"{report['mean_distance_m']:>11.2f} {report['mean_tracking_error']:>13.3f}"
+        )
+        if walked is None and report["success_rate"] >= WALKING:
+            walked = rows[-1]
+    if walked:
+        print(
+            f"time to walk: {walked['wall_s']:.1f} s of wall time from a cold start (iteration {walked['iteration']}, "
+            f"{walked['iteration'] * samples_per_iteration:,} samples), {walked['wall_s'] - set_up:.1f} s of training"
+        )
+    else:
+        print(f"no checkpoint reached {WALKING:.0%} success in {args.iterations} iterations")
+    robustness = sim_to_sim(args, [walked["checkpoint"]] if walked else [], rows[-1]["checkpoint"], place)
+    summary = {"set_up_s": set_up, "checkpoints": rows, "sim_to_sim": robustness}
+    (args.out / "time_to_walk.json").write_text(json.dumps(summary, indent=2))
+    specc("plot", str(run_dir), "-o", str(args.out / "curves.png"), cwd=args.out)
+
+
+def sim_to_sim(args, walking: list[str], last: str, place: list[str]) -> list[dict]:
+    """The walking and the last checkpoint, randomized on the training backend, and on the CPU backend."""
+    checkpoints = list(dict.fromkeys([*walking, last]))
+    flags = [item for c in checkpoints for item in ("--checkpoint", c)]
+    cpu = ["--backend", "mujoco", "--device", "cpu"]
+    if args.cpu_threads:
+        cpu += ["--threads", str(args.cpu_threads)]
+    settings = [
+        (f"{args.backend}", place, "--randomize"),
+        ("mujoco (cpu)", cpu, "--no-randomize"),
+        ("mujoco (cpu)", cpu, "--randomize"),
+    ]
+    print(
+        f"{'checkpoint':>16} {'backend':>14} {'randomized':>10} {'success':>8} {'distance m':>11} {'terminated':>10}"
+    )
+    out = []
+    for backend, where, randomize in settings:
+        text = specc(
+            "eval",
+            str(SPEC),
+            *where,
+            *flags,
+            randomize,
+            "--episodes",
+            str(args.episodes),
+            "--json",
+            cwd=args.out,
+        )
+        reports = json.loads(text)
+        for report in reports if isinstance(reports, list) else [reports]:
+            name = Path(report["checkpoint"]).name
+            print(
+                f"{name:>16} {backend:>14} {str(report['randomize']):>10} {report['success_rate']:>8.1%} "
+                f"{report['mean_distance_m']:>11.2f} {report['terminated_rate']:>10.1%}"
+            )
+            out.append({"backend": backend, **{k: v for k, v in report.items() if k != "per_episode"}})
+    return out
+
+
+if __name__ == "__main__":
+    main()
