@@ -45,6 +45,24 @@ class StepResult:
 
 
 class TaskEnv:
+    # The state carried from step to step: checkpointed, and updated only in place (a captured step
+    # reads and writes these addresses).
+    STATE_BUFFERS = (
+        "actions",
+        "last_actions",
+        "last_targets",
+        "last_joint_vel",
+        "commands",
+        "episode_step",
+        "feet_air_time",
+        "last_feet_contact",
+        "latency_steps",
+        "start_pos",
+        "episode_sums",
+        "obs",
+        "step_count",
+    )
+
     def __init__(
         self,
         config: EnvConfig,
@@ -328,24 +346,7 @@ class TaskEnv:
     # -- persistence ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {
-            "buffers": {
-                name: getattr(self, name).clone()
-                for name in (
-                    "actions",
-                    "last_actions",
-                    "last_targets",
-                    "last_joint_vel",
-                    "commands",
-                    "episode_step",
-                    "feet_air_time",
-                    "last_feet_contact",
-                    "latency_steps",
-                    "start_pos",
-                    "episode_sums",
-                    "obs",
-                )
-            },
-            "step_count": self.step_count.clone(),
+            "buffers": {name: getattr(self, name).clone() for name in self.STATE_BUFFERS},
             "generator": self.generator.get_state(),
             "backend": self.backend.save_state(),
         }
@@ -353,7 +354,6 @@ class TaskEnv:
     def load_state_dict(self, state: dict) -> None:
         for name, value in state["buffers"].items():
             getattr(self, name).copy_(value)
-        self.step_count.copy_(state["step_count"])
         self.generator.set_state(state["generator"].cpu())
         self.backend.load_state(state["backend"])
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from kernel_support import TASKS, load_task
+from specc.runtime.env import TaskEnv
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from specc.assemble import assemble, backend_options
@@ -32,22 +33,6 @@ SYNCING_OPS = (
 )
 
 HOST_BACKEND = str(Path("backends") / "mujoco.py")
-
-STATE_BUFFERS = (
-    "actions",
-    "last_actions",
-    "last_targets",
-    "last_joint_vel",
-    "commands",
-    "episode_step",
-    "feet_air_time",
-    "last_feet_contact",
-    "latency_steps",
-    "start_pos",
-    "episode_sums",
-    "obs",
-    "step_count",
-)
 
 
 class RecordOps(TorchDispatchMode):
@@ -90,11 +75,11 @@ def test_a_step_with_resets_pushes_and_resampling_never_syncs_with_the_device(en
 
 
 def test_state_buffers_keep_their_storage_across_steps_and_resets(env):
-    before = {name: getattr(env, name).data_ptr() for name in STATE_BUFFERS}
+    before = {name: getattr(env, name).data_ptr() for name in TaskEnv.STATE_BUFFERS}
     _force_events(env)
     for _ in range(3):
         env.step_eagerly(torch.randn(env.num_envs, env.num_actions))
-    moved = [name for name in STATE_BUFFERS if getattr(env, name).data_ptr() != before[name]]
+    moved = [name for name in TaskEnv.STATE_BUFFERS if getattr(env, name).data_ptr() != before[name]]
     assert not moved, f"{moved} were replaced, not updated in place: a replayed CUDA graph would not see them"
 
 
