@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from specc.runtime.backends.base import Backend, PhysicsParams
+from specc.runtime.backends.base import Backend, PhysicsParams, masked_write
 from specc.runtime.config import EnvConfig
 from specc.runtime.kernels import TaskKernels
 from specc.runtime.rotations import quat_rotate_inverse
@@ -149,7 +149,7 @@ class TaskEnv:
             fresh[:, index] = choice.float()
             for target, table in tables:
                 fresh[:, target] = table[choice]
-        self.commands.copy_(torch.where(mask[:, None], fresh, self.commands))
+        masked_write(self.commands, mask, fresh)
 
     def _randomize(self, mask: torch.Tensor) -> None:
         r = self.config.randomization
@@ -174,9 +174,7 @@ class TaskEnv:
         )
         if r.latency_s is not None:
             steps = torch.round(draw(r.latency_s) / self.config.physics_dt).long()
-            self.latency_steps.copy_(
-                torch.where(mask, steps.clamp(0, self.config.decimation), self.latency_steps)
-            )
+            masked_write(self.latency_steps, mask, steps.clamp(0, self.config.decimation))
         else:
             self.latency_steps.masked_fill_(mask, 0)
 
@@ -211,8 +209,8 @@ class TaskEnv:
         self.last_feet_contact.masked_fill_(rows, False)
         self.episode_sums.masked_fill_(rows, 0.0)
         self.episode_step.masked_fill_(mask, 0)
-        self.last_targets.copy_(torch.where(rows, joint_pos, self.last_targets))
-        self.start_pos.copy_(torch.where(rows, self._init_root_pos, self.start_pos))
+        masked_write(self.last_targets, mask, joint_pos)
+        masked_write(self.start_pos, mask, self._init_root_pos)
         self._sample_commands(mask)
 
     # -- step -----------------------------------------------------------------------------------

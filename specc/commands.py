@@ -220,9 +220,8 @@ def run(
         sys.exit(130)
 
 
-def _evaluation_env(
-    spec: Path, checkpoint: Path, device, backend, kernels, sets, threads, episodes, randomize
-):
+def _evaluation_env(spec: Path, device, backend, kernels, sets, threads, episodes, randomize):
+    """The env with the spec's [eval] commands held, and a runner to load policies into."""
     task = _task(spec, device, sets)
     if task.spec.eval.commands:  # the success criterion's commands, held fixed
         fixed = {f"commands.ranges.{name}": [value, value] for name, value in task.spec.eval.commands.items()}
@@ -241,9 +240,7 @@ def _evaluation_env(
         randomize=randomize,
         num_threads=threads,
     )
-    runner = Runner(parts.env, parts.ppo_config, seed=0)
-    _load_policy(runner, checkpoint)
-    return task, parts, runner
+    return task, parts, Runner(parts.env, parts.ppo_config, seed=0)
 
 
 @main.command(name="eval")
@@ -271,9 +268,10 @@ def eval_(spec, checkpoints, backend, device, kernels, sets, threads, episodes, 
 
     from specc.runtime.evaluate import evaluate
 
-    task, parts, runner = _evaluation_env(
-        spec, checkpoints[0], device, backend, kernels, sets, threads, episodes, randomize
-    )
+    for checkpoint in checkpoints:  # before the env is built: a typo in a series should not wait for it
+        if not checkpoint.is_file():
+            _fail(f"checkpoint not found: {checkpoint}")
+    task, parts, runner = _evaluation_env(spec, device, backend, kernels, sets, threads, episodes, randomize)
 
     def policy(obs: torch.Tensor) -> torch.Tensor:
         return runner.policy.act_deterministic(runner.normalize(obs))
@@ -396,7 +394,8 @@ def play(spec, checkpoint, video, seconds, sets) -> None:
 
     from specc.runtime.video import record
 
-    _, parts, runner = _evaluation_env(spec, checkpoint, "cpu", "mujoco", None, sets, 1, 1, False)
+    _, parts, runner = _evaluation_env(spec, "cpu", "mujoco", None, sets, 1, 1, False)
+    _load_policy(runner, checkpoint)
     env = parts.env
     state = {"obs": env.reset_all()}
 

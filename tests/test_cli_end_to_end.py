@@ -103,6 +103,17 @@ def test_eval_of_a_series_of_checkpoints_reports_each(trained):
     assert all(r["episodes"] == 4 for r in reports)
 
 
+def test_eval_of_a_series_with_a_missing_checkpoint_fails_before_evaluating_any(trained):
+    folder, checkpoint = trained
+    done = specc(
+        "eval", str(CARTPOLE), "--checkpoint", str(checkpoint), "--checkpoint", "run/checkpoints/model_999999.pt",
+        "--episodes", "4", cwd=folder,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "checkpoint not found: run/checkpoints/model_999999.pt" in done.stderr
+    assert done.stdout == ""  # nothing was evaluated
+
+
 def test_export_writes_onnx_with_deployment_metadata_matching_torch(trained):
     folder, checkpoint = trained
     done = specc("export", str(CARTPOLE), "--checkpoint", str(checkpoint), "-o", "policy.onnx", cwd=folder)

@@ -20,6 +20,12 @@ from typing import Protocol
 import torch
 
 
+def masked_write(target: torch.Tensor, env_mask: torch.Tensor, values: torch.Tensor) -> None:
+    """target[i] = values[i] where env_mask[i], in place and without a host sync: the protocol's write."""
+    mask = env_mask.view(-1, *([1] * (target.dim() - 1)))
+    target.copy_(torch.where(mask, values, target))
+
+
 @dataclass
 class RobotState:
     """The state the env reads after each step (all in the world frame unless named otherwise)."""

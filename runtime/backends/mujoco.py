@@ -103,9 +103,8 @@ class MujocoBackend(CompiledRobot):
         if len(ids) == 0:
             return
         q = torch.from_numpy(self._state[ids, self._qpos0 + 3 : self._qpos0 + 7])
-        local = quat_rotate_inverse(
-            q, torch.from_numpy(_np(ang_vel)[ids])
-        )  # a free joint stores it in the body frame
+        # A free joint stores its angular velocity in the body frame.
+        local = quat_rotate_inverse(q, torch.from_numpy(_np(ang_vel)[ids]))
         self._state[ids, self._qvel0 : self._qvel0 + 3] = _np(lin_vel)[ids]
         self._state[ids, self._qvel0 + 3 : self._qvel0 + 6] = local.numpy()
         self._last = self._read()

@@ -17,7 +17,7 @@ bit-deterministic on a GPU: the same seed gives statistically equal, not identic
 from __future__ import annotations
 
 import torch
-from specc.runtime.backends.base import BackendOptions, PhysicsParams, RobotState
+from specc.runtime.backends.base import BackendOptions, PhysicsParams, RobotState, masked_write
 from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, CompiledRobot
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
 
@@ -40,12 +40,6 @@ BUFFER_OVERFLOWS = (
 
 class BufferOverflow(RuntimeError):
     pass
-
-
-def _masked_write(target: torch.Tensor, env_mask: torch.Tensor, values: torch.Tensor) -> None:
-    """target[i] = values[i] where env_mask[i], in place and without a host sync."""
-    mask = env_mask.view(-1, *([1] * (target.dim() - 1)))
-    target.copy_(torch.where(mask, values, target))
 
 
 class MujocoWarpBackend(CompiledRobot):
@@ -127,19 +121,19 @@ class MujocoWarpBackend(CompiledRobot):
         velocities = torch.zeros_like(self.qvel)
         velocities[:, self._dof_addr] = joint_vel
         rows_mask = env_mask[:, None]
-        _masked_write(self.qpos, env_mask, rows)
-        _masked_write(self.qvel, env_mask, velocities)
+        masked_write(self.qpos, env_mask, rows)
+        masked_write(self.qvel, env_mask, velocities)
         self.warmstart.masked_fill_(rows_mask, 0.0)
         self.time.masked_fill_(env_mask, 0.0)
         self.sensordata.masked_fill_(rows_mask, 0.0)
-        _masked_write(self.ctrl, env_mask, joint_pos)
+        masked_write(self.ctrl, env_mask, joint_pos)
         self._diverged &= ~env_mask
 
     def set_root_velocity(self, env_mask, lin_vel, ang_vel) -> None:
         if self.fixed_base:
             return
         root_vel = torch.cat([lin_vel, quat_rotate_inverse(self.qpos[:, 3:7], ang_vel)], dim=-1)
-        _masked_write(self.qvel[:, 0:6], env_mask, root_vel)
+        masked_write(self.qvel[:, 0:6], env_mask, root_vel)
 
     def set_params(self, env_mask, params: PhysicsParams) -> None:
         p, nominal = self.params, self.nominal
@@ -174,7 +168,7 @@ class MujocoWarpBackend(CompiledRobot):
             ("actuator_biasprm", bias),
             ("dof_damping", damping),
         ):
-            _masked_write(p[name], env_mask, values)
+            masked_write(p[name], env_mask, values)
 
     def step(self, targets: torch.Tensor) -> None:
         if self._targets is None or self._targets.shape != targets.shape:
@@ -233,11 +227,12 @@ class MujocoWarpBackend(CompiledRobot):
     def check_health(self) -> None:
         capacity = self.nconmax * self.num_envs
         use = self.usage()
-        if max(use["contacts"], use["pairs"]) > capacity:
-            needed = -(-max(use["contacts"], use["pairs"]) // self.num_envs)
+        contacts = max(use["contacts"], use["pairs"])
+        if contacts > capacity:
+            needed = -(-contacts // self.num_envs)
             raise BufferOverflow(
-                f"MuJoCo Warp's contact buffer overflowed: {max(use['contacts'], use['pairs'])} contacts in one "
-                f"physics step, room for {capacity} ({self.nconmax} per env), so contacts were dropped; "
+                f"MuJoCo Warp's contact buffer overflowed: {contacts} contacts in one physics step, room for "
+                f"{capacity} ({self.nconmax} per env), so contacts were dropped; "
                 f"raise sim.max_contacts_per_env to at least {2 * needed}"
             )
         if use["rows_per_env"] > self.njmax:
