@@ -121,6 +121,7 @@ def run(
 
     from specc.assemble import assemble
     from specc.codegen.render import render_module
+    from specc.runtime.backends.base import PhysicsLost
     from specc.runtime.run_log import RunLog
     from specc.runtime.runner import Runner
 
@@ -211,6 +212,8 @@ def run(
                 )
 
             runner.train(total, on_iteration, checkpoints, should_stop=lambda: stop["requested"])
+    except PhysicsLost as err:
+        _fail(f"{spec}: {err} (the last checkpoint in {checkpoints} is intact; --resume from it)")
     finally:
         signal.signal(signal.SIGINT, previous)
         log.close()
@@ -266,6 +269,7 @@ def eval_(spec, checkpoints, backend, device, kernels, sets, threads, episodes, 
     """Evaluate checkpoints: success rate by the spec's [eval] criterion, return, tracking error."""
     import torch
 
+    from specc.runtime.backends.base import PhysicsLost
     from specc.runtime.evaluate import evaluate
 
     for checkpoint in checkpoints:  # before the env is built: a typo in a series should not wait for it
@@ -279,9 +283,12 @@ def eval_(spec, checkpoints, backend, device, kernels, sets, threads, episodes, 
     reports = []
     for checkpoint in checkpoints:
         _load_policy(runner, checkpoint)
-        result = evaluate(
-            parts.env, policy, task.spec.eval.min_distance_m, task.spec.eval.require_no_termination
-        )
+        try:
+            result = evaluate(
+                parts.env, policy, task.spec.eval.min_distance_m, task.spec.eval.require_no_termination
+            )
+        except PhysicsLost as err:
+            _fail(f"{spec}: {err}")
         reports.append({"checkpoint": str(checkpoint), "randomize": randomize, **result.to_dict()})
         if not as_json:
             _print_evaluation(task, checkpoint, result, randomize, several=len(checkpoints) > 1)

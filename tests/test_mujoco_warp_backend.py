@@ -155,3 +155,28 @@ def test_same_seed_gives_statistically_equal_curves():
     first, second = (torch.tensor(c) for c in curves)
     assert torch.allclose(first[0], second[0], rtol=0.01)
     assert torch.allclose(first, second, rtol=0.1)
+
+
+def test_specc_run_reports_an_overflow_as_an_error_on_the_spec(tmp_path):
+    import subprocess
+    import sys
+
+    spec = TASKS / "anymal_walk.toml"
+    command = [
+        sys.executable,
+        "-m",
+        "specc",
+        "run",
+        str(spec),
+        "--backend",
+        "mujoco-warp",
+        "--device",
+        "cuda",
+    ]
+    command += ["--num-envs", "64", "--max-iterations", "1", "--set", "sim.max_contacts_per_env=1"]
+    command += ["--run-dir", str(tmp_path / "run"), "--no-tensorboard"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert f"error: {spec}: MuJoCo Warp's contact buffer overflowed" in done.stderr
+    assert "raise sim.max_contacts_per_env to at least" in done.stderr

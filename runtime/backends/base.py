@@ -20,6 +20,11 @@ from typing import Protocol
 import torch
 
 
+class PhysicsLost(RuntimeError):
+    """The engine silently dropped something (contacts, constraints); the message names the spec setting
+    that fixes it. `check_health` raises it; the commands report it as an error on the spec."""
+
+
 def masked_write(target: torch.Tensor, env_mask: torch.Tensor, values: torch.Tensor) -> None:
     """target[i] = values[i] where env_mask[i], in place and without a host sync: the protocol's write."""
     mask = env_mask.view(-1, *([1] * (target.dim() - 1)))

@@ -17,7 +17,7 @@ bit-deterministic on a GPU: the same seed gives statistically equal, not identic
 from __future__ import annotations
 
 import torch
-from specc.runtime.backends.base import BackendOptions, PhysicsParams, RobotState, masked_write
+from specc.runtime.backends.base import BackendOptions, PhysicsLost, PhysicsParams, RobotState, masked_write
 from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, CompiledRobot
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
 
@@ -38,8 +38,8 @@ BUFFER_OVERFLOWS = (
 )
 
 
-class BufferOverflow(RuntimeError):
-    pass
+class BufferOverflow(PhysicsLost):
+    """A contact or constraint buffer of MuJoCo Warp was too small."""
 
 
 class MujocoWarpBackend(CompiledRobot):
