@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from kernel_support import load_task, random_inputs  # noqa: E402
-from specc.runtime.kernels import load_kernels  # noqa: E402
+from specc.runtime.kernels import inductor_options, load_kernels  # noqa: E402
 
 from specc.codegen.render import contact_layout, effective_weights, render_module  # noqa: E402
 from specc.expr.signals import KERNEL_INPUTS  # noqa: E402
@@ -163,11 +163,31 @@ def graph_replay(fn, args, device):
         return None
 
 
+def print_kernels(title: str, step, ordered: list[torch.Tensor], repeats: int = 10) -> None:
+    """The GPU kernels one call of `step` launches, with their mean time: where a step's time goes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(repeats):
+            step(*ordered)
+        torch.cuda.synchronize()
+    kernels = [e for e in prof.key_averages() if e.self_device_time_total > 0]
+    kernels.sort(key=lambda e: -e.self_device_time_total)
+    print(f"    kernels of {title}:")
+    for event in kernels:
+        print(
+            f"    {event.self_device_time_total / repeats:9.1f} us  x{event.count // repeats}  {event.key[:90]}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--sizes", type=int, nargs="+", default=[4096, 65536, 1048576])
     parser.add_argument("--forms", nargs="+", default=["eager", "torchscript", "inductor"])
+    parser.add_argument(
+        "--profile", action="store_true", help="also list the GPU kernels of each inductor step (CUDA)"
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.set_grad_enabled(False)
@@ -176,14 +196,22 @@ def main() -> None:
     _, groups = contact_layout(task)
     weights = dict(zip([t.name for t in task.rewards], effective_weights(task)))
     hand = HandWrittenAnymal(weights, groups, device)
-    forms = {kind: load_kernels(source, "anymal_walk", kind) for kind in args.forms}
+    forms = {kind: load_kernels(source, "anymal_walk", kind, device=device) for kind in args.forms}
+    steps = {f"generated {kind}": kernels.compute_step for kind, kernels in forms.items()}
+    if "inductor" in forms:
+        # Side by side: the same module compiled with the other choice of specc's inductor options
+        # (runtime/kernels.py INDUCTOR_OPTIONS), which is how that choice was made per device.
+        other = {} if inductor_options(device) else {"force_pointwise_cat": True}
+        label = "generated inductor, " + (", ".join(other) if other else "torch defaults")
+        steps[label] = torch.compile(forms["inductor"].module.compute_step, dynamic=False, options=other)
     bw = bandwidth(device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(
         f"device {device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"measured copy bandwidth {bw / 1e9:.1f} GB/s"
     )
-    print(f"{'envs':>9} {'form':<22} {'us/step':>10} {'vs hand eager':>14} {'floor us':>9} {'x floor':>8}")
+    print(f"inductor options on {device.type}: {inductor_options(device) or 'torch defaults'}")
+    print(f"{'envs':>9} {'form':<44} {'us/step':>10} {'vs hand eager':>14} {'floor us':>9} {'x floor':>8}")
     for n in args.sizes:
         inputs = {
             k: v.to(device) for k, v in random_inputs(task, n, torch.Generator().manual_seed(0)).items()
@@ -196,20 +224,21 @@ def main() -> None:
         floor = moved / bw * 1e6
         baseline = time_call(lambda inputs=inputs: hand.step(inputs), device)
         rows = [("hand-written eager", baseline)]
-        for kind, kernels in forms.items():
-            step = kernels.compute_step
-            rows.append(
-                (f"generated {kind}", time_call(lambda step=step, ordered=ordered: step(*ordered), device))
-            )
+        for label, step in steps.items():
+            rows.append((label, time_call(lambda step=step, ordered=ordered: step(*ordered), device)))
             if device.type == "cuda":
                 replay = graph_replay(step, ordered, device)
                 if replay is not None:
-                    rows.append((f"generated {kind}+graph", time_call(replay, device)))
+                    rows.append((f"{label}+graph", time_call(replay, device)))
         for label, micros in rows:
             print(
-                f"{n:>9} {label:<22} {micros:>10.1f} {baseline / micros:>13.2f}x {floor:>9.1f} "
+                f"{n:>9} {label:<44} {micros:>10.1f} {baseline / micros:>13.2f}x {floor:>9.1f} "
                 f"{micros / floor:>7.1f}x"
             )
+        if args.profile and device.type == "cuda":
+            for label, step in steps.items():
+                if "inductor" in label:
+                    print_kernels(f"{n} envs, {label}", step, ordered)
         if device.type == "cuda":
             torch.cuda.empty_cache()
 

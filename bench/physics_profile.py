@@ -1,8 +1,9 @@
 """Where MuJoCo Warp's time goes for specc's ANYmal C model: raw physics rate of model variants, side by side.
 
 The GPU issue's reference (shared/gpu/README.md) quotes 4.6 M physics steps/s at 4,096 worlds and
-8.1 M at 16,384 for "the real ANYmal C collision model"; specc's model steps slower. This script
-takes specc's compiled model and changes one thing at a time (sensors off, Euler instead of
+8.1 M at 16,384 for "the real ANYmal C collision model"; specc's model with sensors stepped slower. This script
+takes specc's compiled model with its MuJoCo sensors (as the CPU backend builds it) and changes
+one thing at a time (sensors off, as the GPU backend now builds it; Euler instead of
 implicitfast, fewer solver iterations, elliptic cones, smaller buffers), and reports the physics
 steps per second of each, graph-captured, with every robot holding its default pose.
 
@@ -42,11 +43,11 @@ def variants(model: mujoco.MjModel) -> dict[str, tuple[mujoco.MjModel, int, int,
             change(m)
         out[name] = (m, contacts, rows, batched)
 
-    variant("specc model (buffers 90 / 396)")
+    variant("with sensors (buffers 90 / 396)")
     variant("randomized fields not batched", batched=False)
     variant("buffers 32 / 160", contacts=32, rows=160)
     variant(
-        "sensors off",
+        "sensors off (the GPU backend's model)",
         lambda m: setattr(m.opt, "disableflags", m.opt.disableflags | mujoco.mjtDisableBit.mjDSBL_SENSOR),
     )
     variant("Euler integrator", lambda m: setattr(m.opt, "integrator", mujoco.mjtIntegrator.mjINT_EULER))

@@ -115,7 +115,9 @@ def assemble(
     spec = task.spec
     device = device or spec.sim.device
     config = env_config(task, num_envs)
-    compiled = load_kernels(render_module(task), spec.task.name, kernels or default_kind(device))
+    compiled = load_kernels(
+        render_module(task), spec.task.name, kernels or default_kind(device), device=device
+    )
     options = backend_options(task, config.num_envs, device, num_threads)
     physics = create_backend(backend or spec.sim.backend, task.robot.urdf, task.robot.joint_names, options)
     env = TaskEnv(config, compiled, physics, seed=seed, randomize=randomize, capture_graph=capture_graph)

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kernel_support import ROBOTS, random_inputs, render_module, task_from_text
 from reference_eval import derived_signals, evaluate
-from specc.runtime.kernels import load_kernels
+from specc.runtime.kernels import INDUCTOR_OPTIONS, inductor_options, load_kernels
 
 from specc.codegen.render import contact_layout
 from specc.expr.signals import KERNEL_INPUTS
@@ -169,7 +169,8 @@ def _check_against_reference(tmp_path, expressions: list[str], kind: str, seed: 
     kernels = load_kernels(render_module(task), task.spec.task.name, kind, tmp_path / "cache")
     generator = torch.Generator().manual_seed(seed)
     inputs = random_inputs(task, 9, generator)
-    _, terms = kernels.compute_rewards(*[inputs[name] for name in KERNEL_INPUTS])
+    total, terms = kernels.compute_rewards(*[inputs[name] for name in KERNEL_INPUTS])
+    torch.testing.assert_close(total, terms.sum(dim=-1), rtol=1e-5, atol=1e-5, equal_nan=True)
     signals = derived_signals(inputs)
     _, groups = contact_layout(task)
     values: dict[str, torch.Tensor] = {}
@@ -209,3 +210,11 @@ def test_torchscript_kernels_match_reference(tmp_path, expressions, seed):
 @given(st.lists(scalar(3), min_size=8, max_size=10), st.integers(0, 2**31))
 def test_inductor_kernels_match_reference(tmp_path, expressions, seed):
     _check_against_reference(tmp_path, expressions, "inductor", seed)
+
+
+def test_inductor_options_are_chosen_per_device_and_limited_to_this_torch(monkeypatch):
+    # bench/kernels.py: forcing the pointwise cat is 2x faster on CUDA at 1M envs, slower on CPU.
+    assert inductor_options("cpu") == {}
+    assert inductor_options("cuda") == {"force_pointwise_cat": True}
+    monkeypatch.setitem(INDUCTOR_OPTIONS, "cuda", {"force_pointwise_cat": True, "not_an_inductor_option": 1})
+    assert inductor_options("cuda") == {"force_pointwise_cat": True}

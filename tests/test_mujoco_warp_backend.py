@@ -116,7 +116,9 @@ def test_default_buffers_hold_a_rollout_of_falling_robots():
 
 def test_the_whole_step_replayed_from_a_cuda_graph_matches_eager_steps():
     """Same seed, same actions: the graph's steps (resets, new commands and parameters included) equal the
-    eager steps up to MuJoCo Warp's float32 non-determinism."""
+    eager steps up to MuJoCo Warp's float32 non-determinism. That is ~1e-6 per step, but contacts can
+    amplify it in a single env (one run in several saw a 0.1 m/s base-velocity gap in one of 64 envs), so
+    up to two envs per step may differ; a defect in the graph's resets or draws shows in 32 envs at once."""
     task = load_task(TASKS / "anymal_walk.toml")
     graph = assemble(task, backend="mujoco-warp", device="cuda", num_envs=64, kernels="eager", seed=3).env
     eager = assemble(
@@ -131,8 +133,9 @@ def test_the_whole_step_replayed_from_a_cuda_graph_matches_eager_steps():
                 env.episode_step[::2] = env.config.max_episode_steps - 1
         g, e = graph.step(a), eager.step(a)
         assert torch.equal(g.done, e.done)
-        assert torch.allclose(g.obs, e.obs, atol=2e-3, rtol=1e-3), (step, (g.obs - e.obs).abs().max())
-        assert torch.allclose(g.reward, e.reward, atol=2e-3, rtol=1e-3)
+        same_obs = torch.isclose(g.obs, e.obs, atol=2e-3, rtol=1e-3).all(dim=1)
+        same_reward = torch.isclose(g.reward, e.reward, atol=2e-3, rtol=1e-3)
+        assert int((~(same_obs & same_reward)).sum()) <= 2, (step, (g.obs - e.obs).abs().max(dim=1).values)
         assert torch.equal(graph.commands, eager.commands)
         ended += int(g.done.sum())
     assert graph.graph.mode == "cuda-graph" and eager.graph.mode.startswith("eager")
@@ -180,3 +183,52 @@ def test_specc_run_reports_an_overflow_as_an_error_on_the_spec(tmp_path):
     assert "Traceback" not in done.stderr
     assert f"error: {spec}: MuJoCo Warp's contact buffer overflowed" in done.stderr
     assert "raise sim.max_contacts_per_env to at least" in done.stderr
+
+
+def test_contact_forces_from_constraint_forces_equal_mujoco_warp_contact_sensors():
+    """The backend reads contact forces from the solver instead of sensors; on one MuJoCo Warp Data that has
+    the sensors too, both agree for robots dropped in random poses (feet, shanks, thighs and base touching)."""
+    import mujoco_warp as mjw
+    import warp as wp
+    from specc.runtime.backends.mujoco_model import build_model
+    from specc.runtime.backends.mujoco_warp_contacts import ContactForces
+
+    from specc.assemble import backend_options
+    from specc.codegen.render import contact_layout
+
+    task = load_task(TASKS / "anymal_walk.toml")
+    bodies, _ = contact_layout(task)
+    n = 64
+    model, layout = build_model(
+        task.robot.urdf, task.robot.joint_names, backend_options(task, n, "cuda"), bodies, sensors=True
+    )
+    with wp.ScopedDevice("cuda:0"):
+        m = mjw.put_model(model)
+        d = mjw.make_data(model, nworld=n, nconmax=90, njmax=396)
+    qpos, qvel, ctrl = wp.to_torch(d.qpos), wp.to_torch(d.qvel), wp.to_torch(d.ctrl)
+    sensordata = wp.to_torch(d.sensordata)
+    generator = torch.Generator(device="cuda").manual_seed(0)
+    qpos.copy_(torch.as_tensor(model.qpos0, dtype=torch.float32, device="cuda").repeat(n, 1))
+    qpos[:, 2] = 0.3 + 0.4 * torch.rand(n, device="cuda", generator=generator)
+    quat = torch.randn(n, 4, device="cuda", generator=generator)
+    quat[: n // 2] = torch.tensor([1.0, 0.0, 0.0, 0.0], device="cuda")  # half upright, half in any pose
+    qpos[:, 3:7] = quat / quat.norm(dim=1, keepdim=True)
+    joints = torch.as_tensor(layout.qpos_addr, device="cuda")
+    qpos[:, joints] += 0.3 * torch.randn(n, len(joints), device="cuda", generator=generator)
+    qvel.normal_(0.0, 0.5, generator=generator)
+    ctrl.copy_(qpos[:, joints])
+    forces = ContactForces(model, d, layout.contact_members, torch.device("cuda"))
+    computed = torch.zeros(n, len(bodies), 3, device="cuda")
+    touching = torch.zeros(len(bodies), dtype=torch.bool, device="cuda")
+    for step in range(200):  # one second: every robot lands, some on their backs
+        mjw.step(m, d)
+        if step % 20 == 19:
+            forces.compute(computed)
+            from_sensors = torch.stack(
+                [-sum(sensordata[:, a : a + 3] for a in addrs) for addrs in layout.contact_sensor_addr], dim=1
+            )
+            torch.testing.assert_close(computed, from_sensors, rtol=1e-3, atol=1e-2)
+            torque = wp.to_torch(d.actuator_force)[:, torch.as_tensor(layout.actuator_ids, device="cuda")]
+            torch.testing.assert_close(torque, sensordata[:, torch.as_tensor(layout.torque_sensor_addr)])
+            touching |= (computed.norm(dim=-1) > 1.0).any(dim=0)
+    assert bool(touching.all()), [b for b, t in zip(bodies, touching.tolist()) if not t]

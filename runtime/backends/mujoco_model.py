@@ -4,8 +4,8 @@ What the file says: bodies, joint axes and limits, masses and inertias as writte
 link without <inertial> is massless; nothing is inferred from geometry), joint damping
 and friction, collision geometry (visuals are dropped). What RL needs: a floating base
 (unless the spec fixes it), a ground plane, one PD actuator per movable joint with the
-spec's gains and effort limit, torque sensors, and net-contact-force sensors on the
-bodies that rewards and terminations read.
+spec's gains and effort limit, and (for backends that read them) torque sensors and
+net-contact-force sensors on the bodies that rewards and terminations read.
 
 Fixed links stay bodies of their own, so a foot welded to its shank is still a foot;
 a tracked body's contact force includes the welded links below it that no group names.
@@ -30,8 +30,14 @@ class ModelLayout:
 
     qpos_addr: np.ndarray  # (J,) qpos index of each actuated joint
     dof_addr: np.ndarray  # (J,) qvel index of each actuated joint
-    torque_sensor_addr: np.ndarray  # (J,) sensordata index of each joint's actuator force
-    contact_sensor_addr: list[list[int]]  # per tracked body: sensordata indices (3 each) to sum
+    actuator_ids: np.ndarray  # (J,) actuator of each actuated joint
+    contact_members: list[list[int]]  # per tracked body: the body ids whose contact forces it sums
+    torque_sensor_addr: (
+        np.ndarray
+    )  # (J,) sensordata index of each joint's actuator force; empty without sensors
+    contact_sensor_addr: list[
+        list[int]
+    ]  # per tracked body: sensordata indices (3 each) to sum; empty without
     base_body: int
     robot_geoms: np.ndarray
     ground_geom: int
@@ -58,13 +64,20 @@ RANDOMIZED_FIELDS = (
 class CompiledRobot:
     """What every MuJoCo-based backend shares: the compiled model, its layout, the protocol's descriptions."""
 
+    # Whether the backend reads joint torques and contact forces from MuJoCo sensors (the CPU backend,
+    # through rollout's sensordata) or computes them itself (MuJoCo Warp, where sensors cost a third of
+    # the physics time: bench/physics_profile.py).
+    reads_sensors = True
+
     def __init__(self, urdf: Urdf, joint_names: list[str], options) -> None:
         self.num_envs = options.num_envs
         self.joint_names = list(joint_names)
         self.contact_bodies = list(options.contact_bodies)
         self.physics_dt = options.physics_dt
         self.fixed_base = options.fixed_base
-        self.model, self.layout = build_model(urdf, self.joint_names, options, self.contact_bodies)
+        self.model, self.layout = build_model(
+            urdf, self.joint_names, options, self.contact_bodies, sensors=self.reads_sensors
+        )
         self.total_mass = float(self.model.body_subtreemass[1])
         self.repairs = self.layout.repairs
 
@@ -94,7 +107,7 @@ def _rotation_from_rpy(rpy: tuple[float, float, float]) -> np.ndarray:
 
 
 def build_model(
-    urdf: Urdf, joint_names: list[str], options, tracked_bodies: list[str]
+    urdf: Urdf, joint_names: list[str], options, tracked_bodies: list[str], sensors: bool = True
 ) -> tuple[mujoco.MjModel, ModelLayout]:
     spec = mujoco.MjSpec()
     spec.modelname = urdf.name
@@ -164,15 +177,16 @@ def build_model(
         actuator.biasprm = [0.0, -kp, -kd] + [0.0] * 7
         actuator.forcerange = [-effort, effort]
         actuator.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
-        spec.add_sensor(
-            name=f"torque_{name}",
-            type=mujoco.mjtSensor.mjSENS_ACTUATORFRC,
-            objtype=mujoco.mjtObj.mjOBJ_ACTUATOR,
-            objname=f"pd_{name}",
-        )
+        if sensors:
+            spec.add_sensor(
+                name=f"torque_{name}",
+                type=mujoco.mjtSensor.mjSENS_ACTUATORFRC,
+                objtype=mujoco.mjtObj.mjOBJ_ACTUATOR,
+                objname=f"pd_{name}",
+            )
     contact_members = _contact_members(urdf, tracked_bodies)
     sensor_names: list[list[str]] = []
-    for index, members in enumerate(contact_members):
+    for index, members in enumerate(contact_members if sensors else []):
         names = []
         for member in members:
             sensor_name = f"contact_{index}_{member}"
@@ -197,8 +211,10 @@ def build_model(
     layout = ModelLayout(
         qpos_addr=np.array([model.jnt_qposadr[model.joint(n).id] for n in joint_names], dtype=np.int64),
         dof_addr=np.array([model.jnt_dofadr[model.joint(n).id] for n in joint_names], dtype=np.int64),
+        actuator_ids=np.array([model.actuator(f"pd_{n}").id for n in joint_names], dtype=np.int64),
+        contact_members=[[model.body(name).id for name in members] for members in contact_members],
         torque_sensor_addr=np.array(
-            [model.sensor_adr[model.sensor(f"torque_{n}").id] for n in joint_names], dtype=np.int64
+            [model.sensor_adr[model.sensor(f"torque_{n}").id] for n in joint_names if sensors], dtype=np.int64
         ),
         contact_sensor_addr=[
             [int(model.sensor_adr[model.sensor(s).id]) for s in names] for names in sensor_names

@@ -1,8 +1,10 @@
 """The MuJoCo Warp GPU backend: one MuJoCo Warp model with nworld = num_envs, viewed from torch.
 
 The model is the one `mujoco_model.build_model` builds for the CPU backend, so both see
-the same robot. State, controls and sensors are warp arrays on the GPU that torch reads
-and writes in place (`wp.to_torch`, no copies, no host round trips). Randomized
+the same robot, but without MuJoCo sensors: joint torques are the actuator forces, and
+contact forces are read from the solver's constraint forces (`mujoco_warp_contacts`), which
+is much cheaper than MuJoCo Warp's contact sensors. State and controls are warp arrays on
+the GPU that torch reads and writes in place (`wp.to_torch`, no copies, no host round trips). Randomized
 parameters live in MuJoCo Warp's batched model fields (one row per world). The physics
 substeps of a policy step are captured once in a CUDA graph and replayed, or recorded
 into the env's graph of its whole step.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import torch
 from specc.runtime.backends.base import BackendOptions, PhysicsLost, PhysicsParams, RobotState, masked_write
 from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, CompiledRobot
+from specc.runtime.backends.mujoco_warp_contacts import ContactForces
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
 
 from specc.robot.urdf import Urdf
@@ -46,6 +49,7 @@ class MujocoWarpBackend(CompiledRobot):
     """See `runtime.backends.base.Backend` for the meaning of every method."""
 
     capturable = True
+    reads_sensors = False
 
     def __init__(self, urdf: Urdf, joint_names: list[str], options: BackendOptions) -> None:
         import mujoco_warp as mjw
@@ -71,7 +75,8 @@ class MujocoWarpBackend(CompiledRobot):
         view = wp.to_torch
         d, m = self._d, self._m
         self.qpos, self.qvel, self.ctrl = view(d.qpos), view(d.qvel), view(d.ctrl)
-        self.time, self.sensordata, self.warmstart = view(d.time), view(d.sensordata), view(d.qacc_warmstart)
+        self.time, self.warmstart = view(d.time), view(d.qacc_warmstart)
+        self._actuator_force = view(d.actuator_force)
         self.overflow = view(d.overflow)
         self.params = {name: view(getattr(m, name)) for name in RANDOMIZED_FIELDS}
         self.nominal = {name: value[0].clone() for name, value in self.params.items()}
@@ -79,11 +84,11 @@ class MujocoWarpBackend(CompiledRobot):
         self._qpos0 = torch.tensor(self.model.qpos0, dtype=torch.float32, device=dev)
         self._qpos_addr = torch.as_tensor(self.layout.qpos_addr, device=dev)
         self._dof_addr = torch.as_tensor(self.layout.dof_addr, device=dev)
-        self._torque_addr = torch.as_tensor(self.layout.torque_sensor_addr, device=dev)
-        self._contact_index = [
-            torch.as_tensor([a + k for a in addrs for k in range(3)], device=dev).view(-1, 3)
-            for addrs in self.layout.contact_sensor_addr
-        ]
+        self._actuator_ids = torch.as_tensor(self.layout.actuator_ids, device=dev)
+        self._contacts = ContactForces(self.model, d, self.layout.contact_members, dev)
+        # What the last physics step's state reports, kept so that checkpoints restore it.
+        self.contact_force = torch.zeros(n, len(self.contact_bodies), 3, device=dev)
+        self.joint_torque = torch.zeros(n, len(self.joint_names), device=dev)
         self._base_group = torch.as_tensor(self.layout.base_group_bodies, device=dev)
         self._limbs = torch.as_tensor(self.layout.limb_bodies, device=dev)
         self._robot_geoms = torch.as_tensor(self.layout.robot_geoms, device=dev)
@@ -125,7 +130,8 @@ class MujocoWarpBackend(CompiledRobot):
         masked_write(self.qvel, env_mask, velocities)
         self.warmstart.masked_fill_(rows_mask, 0.0)
         self.time.masked_fill_(env_mask, 0.0)
-        self.sensordata.masked_fill_(rows_mask, 0.0)
+        self.contact_force.masked_fill_(env_mask[:, None, None], 0.0)
+        self.joint_torque.masked_fill_(rows_mask, 0.0)
         masked_write(self.ctrl, env_mask, joint_pos)
         self._diverged &= ~env_mask
 
@@ -186,6 +192,8 @@ class MujocoWarpBackend(CompiledRobot):
                 self._wp.capture_launch(self._graph)
             else:
                 self._substeps(count)
+        self._contacts.compute(self.contact_force)
+        self.joint_torque.copy_(self._actuator_force[:, self._actuator_ids])
         state_bad = ~torch.isfinite(self.qvel).all(dim=-1) | ~torch.isfinite(self.qpos).all(dim=-1)
         torch.logical_or(state_bad, self.time < self._start_time, out=self._diverged)
 
@@ -259,7 +267,6 @@ class MujocoWarpBackend(CompiledRobot):
         else:
             root_pos, root_quat = self.qpos[:, 0:3], self.qpos[:, 3:7]
             lin, ang = self.qvel[:, 0:3], quat_rotate(root_quat, self.qvel[:, 3:6])
-        contact = torch.stack([-self.sensordata[:, index].sum(dim=1) for index in self._contact_index], dim=1)
         return RobotState(
             root_pos=root_pos,
             root_quat=root_quat,
@@ -267,8 +274,8 @@ class MujocoWarpBackend(CompiledRobot):
             root_ang_vel=ang,
             joint_pos=self.qpos[:, self._qpos_addr],
             joint_vel=self.qvel[:, self._dof_addr],
-            joint_torque=self.sensordata[:, self._torque_addr],
-            contact_force=contact,
+            joint_torque=self.joint_torque,
+            contact_force=self.contact_force,
             diverged=self._diverged,
         )
 
@@ -277,7 +284,8 @@ class MujocoWarpBackend(CompiledRobot):
             "qpos": self.qpos.clone(),
             "qvel": self.qvel.clone(),
             "time": self.time.clone(),
-            "sensordata": self.sensordata.clone(),
+            "contact_force": self.contact_force.clone(),
+            "joint_torque": self.joint_torque.clone(),
         }
         saved.update({name: value.clone() for name, value in self.params.items()})
         return saved
@@ -286,6 +294,8 @@ class MujocoWarpBackend(CompiledRobot):
         self.qpos.copy_(saved["qpos"])
         self.qvel.copy_(saved["qvel"])
         self.time.copy_(saved["time"])
-        self.sensordata.copy_(saved["sensordata"])
+        for name in ("contact_force", "joint_torque"):
+            if name in saved:  # checkpoints of the earlier, sensor-reading backend lack them
+                getattr(self, name).copy_(saved[name])
         for name, value in self.params.items():
             value.copy_(saved[name])

@@ -181,9 +181,11 @@ def _section_tail(
         tail.append(f"obs = torch.cat([{', '.join(values)}], dim=-1)")
         return ["obs"]
     if section == "reward":
-        weighted = ", ".join(f"{v} * {literal(w)}" for v, w in zip(values, weights))
-        tail.append(f"reward_terms = torch.stack([{weighted}], dim=-1)")
-        tail.append("reward = torch.sum(reward_terms, dim=-1)")
+        # The total adds the weighted terms directly instead of reducing the stacked (N, terms)
+        # tensor: inductor then computes it in the kernel that computes the terms (bench/kernels.py).
+        weighted = [f"{v} * {literal(w)}" for v, w in zip(values, weights)]
+        tail.append(f"reward_terms = torch.stack([{', '.join(weighted)}], dim=-1)")
+        tail.append(f"reward = {' + '.join(weighted)}")
         if task.spec.rewards.only_positive:
             tail.append("reward = torch.clamp(reward, min=0.0)")
         return ["reward", "reward_terms"]
