@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from kernel_support import load_task, random_inputs  # noqa: E402
-from specc.runtime.kernels import inductor_options, load_kernels  # noqa: E402
+from specc.runtime.kernels import INDUCTOR_OPTIONS, inductor_options, load_kernels  # noqa: E402
 
 from specc.codegen.render import contact_layout, effective_weights, render_module  # noqa: E402
 from specc.expr.signals import KERNEL_INPUTS  # noqa: E402
@@ -201,7 +201,7 @@ def main() -> None:
     if "inductor" in forms:
         # Side by side: the same module compiled with the other choice of specc's inductor options
         # (runtime/kernels.py INDUCTOR_OPTIONS), which is how that choice was made per device.
-        other = {} if inductor_options(device) else {"force_pointwise_cat": True}
+        other = {} if inductor_options(device) else INDUCTOR_OPTIONS["cuda"]
         label = "generated inductor, " + (", ".join(other) if other else "torch defaults")
         steps[label] = torch.compile(forms["inductor"].module.compute_step, dynamic=False, options=other)
     bw = bandwidth(device)

@@ -32,12 +32,9 @@ class ModelLayout:
     dof_addr: np.ndarray  # (J,) qvel index of each actuated joint
     actuator_ids: np.ndarray  # (J,) actuator of each actuated joint
     contact_members: list[list[int]]  # per tracked body: the body ids whose contact forces it sums
-    torque_sensor_addr: (
-        np.ndarray
-    )  # (J,) sensordata index of each joint's actuator force; empty without sensors
-    contact_sensor_addr: list[
-        list[int]
-    ]  # per tracked body: sensordata indices (3 each) to sum; empty without
+    # Without sensors (build_model(sensors=False)) the next two are empty.
+    torque_sensor_addr: np.ndarray  # (J,) sensordata index of each joint's actuator force
+    contact_sensor_addr: list[list[int]]  # per tracked body: sensordata indices (3 each) to sum
     base_body: int
     robot_geoms: np.ndarray
     ground_geom: int
