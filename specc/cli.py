@@ -36,7 +36,7 @@ def load_checked_task(spec: Path, overrides: dict[str, Any] | None = None, run_o
     sink = DiagnosticSink(display_path(spec))
     task = check_task(spec, sink, overrides, run_on=run_on)
     if sink.items:
-        sources = {sink.path: spec.read_text(encoding="utf-8", errors="replace")} if spec.is_file() else {}
+        sources = {sink.path: sink.source} if sink.source is not None else {}  # what the loader read
         _echo_diagnostics(sink.items, sources, 1)
     if task is None:
         sys.exit(1)

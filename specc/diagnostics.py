@@ -17,7 +17,7 @@ class Severity(str, enum.Enum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Position:
     """A 1-based line and column in a file (columns count characters, not bytes)."""
 
@@ -45,6 +45,9 @@ class Diagnostic:
 CODES: dict[str, str] = {
     "SPC001": "file cannot be read",
     "SPC002": "invalid TOML",
+    "SPC003": "file refused: not a regular file inside the given folders",
+    "SPC004": "folder walk stopped at a limit",
+    "SPC005": "spec nests too deeply or has a key of too many parts",
     "SPC101": "unknown key",
     "SPC102": "missing key",
     "SPC103": "wrong type",
@@ -74,6 +77,7 @@ CODES: dict[str, str] = {
     "SPC307": "unsupported URDF element",
     "SPC308": "joint has no PD gains",
     "SPC309": "massless moving link",
+    "SPC310": "URDF exceeds a size limit",
 }
 
 
@@ -83,6 +87,9 @@ class DiagnosticSink:
 
     path: str
     items: list[Diagnostic] = field(default_factory=list)
+    # The text the diagnostics point into, as the loader read it (bounded, regular file only).
+    # Renderers show source lines from here and nowhere else: a refused file has no source.
+    source: str | None = None
 
     def add(
         self,
@@ -100,6 +107,24 @@ class DiagnosticSink:
     @property
     def has_errors(self) -> bool:
         return any(d.severity is Severity.ERROR for d in self.items)
+
+
+MAX_SUGGESTION_CANDIDATES = 500
+
+
+def suggest(name: str, candidates: list[str] | tuple[str, ...], cutoff: float = 0.6) -> str | None:
+    """The candidate closest to `name` ("did you mean"), or None; bounded for hostile inputs.
+
+    difflib costs up to len(name) * len(candidate) per candidate: a spec of thousands of unknown
+    names against a URDF of thousands of joints would take minutes, so long names and long
+    candidate lists get no suggestion.
+    """
+    import difflib
+
+    if len(name) > 100 or len(candidates) > MAX_SUGGESTION_CANDIDATES:
+        return None
+    found = difflib.get_close_matches(name, list(candidates), n=1, cutoff=cutoff)
+    return found[0] if found else None
 
 
 def display_path(path: Path) -> str:
