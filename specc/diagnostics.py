@@ -8,6 +8,7 @@ known, the fix.
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,7 +130,9 @@ def suggest(name: str, candidates: list[str] | tuple[str, ...], cutoff: float = 
 
 def display_path(path: Path) -> str:
     """The path as users typed it where possible: relative to the working directory."""
+    # Lexical, not resolved: a symbolic link is shown by its own name (not where it leads), and a
+    # link loop cannot raise here.
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+        return str(Path(os.path.abspath(path)).relative_to(Path(os.getcwd())))
+    except (ValueError, OSError):
         return str(path)

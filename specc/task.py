@@ -24,6 +24,7 @@ from specc.robot.urdf import Joint, Urdf, UrdfError, read_urdf
 from specc.spec.load import SpecDocument, load_spec
 from specc.spec.positions import KeyPath
 from specc.spec.schema import Spec
+from specc.untrusted_files import escapes_folder
 
 BODY_GROUPS = ("base", "feet", "terminate_contacts", "penalize_contacts")
 # All expressions of one spec together: parsing costs ~10 us a character, so this bounds lint's time
@@ -122,7 +123,7 @@ def check_task(
     spec = document.spec
     if not _within_expression_budget(document, spec, sink):
         return None
-    robot = _check_robot(document, spec, sink)
+    robot = _check_robot(document, spec, sink, within)
     command_names = tuple(spec.commands.ranges) + tuple(spec.commands.categorical)
     if robot is None:
         return None
@@ -197,7 +198,9 @@ def _within_expression_budget(document: SpecDocument, spec: Spec, sink: Diagnost
 
 
 # -- robot ------------------------------------------------------------------------------------------
-def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> RobotModel | None:
+def _check_robot(
+    document: SpecDocument, spec: Spec, sink: DiagnosticSink, within: Path | None = None
+) -> RobotModel | None:
     positions = document.positions
     urdf_path = resolve_uri(spec.robot.urdf, document.path.parent)
     if urdf_path is None:
@@ -209,9 +212,12 @@ def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> Ro
         )
         return None
     try:
-        # A URDF named by a plain path may not leave the spec's folder through a symbolic link.
-        within = None if spec.robot.urdf.startswith("package://") else document.path.parent
-        urdf = read_urdf(urdf_path, within=within)
+        # A URDF named by a plain path may not leave the spec's folder, nor the folder lint was
+        # given (`../robots/x.urdf`), through a symbolic link.
+        folder = None if spec.robot.urdf.startswith("package://") else document.path.parent
+        if folder is not None and within is not None and not escapes_folder(urdf_path, folder):
+            folder = within if escapes_folder(urdf_path, within) else folder
+        urdf = read_urdf(urdf_path, within=folder)
     except UrdfError as err:
         where = f" ({urdf_path.name}:{err.line})" if err.code != "SPC301" else ""
         sink.add(

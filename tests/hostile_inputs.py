@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROBOTS = Path(__file__).parent / "robots"
@@ -98,9 +99,12 @@ def fill_spec(
 # The child reports its own peak memory at exit. Not ru_maxrss: Linux carries it over from the
 # forked parent through exec, so a test process holding a 32 MB URDF would be counted in. VmHWM
 # in /proc/self/status is the high-water mark of the new program only.
+# CPU seconds (user + system) are reported too: on a shared machine they vary far less than wall time.
 _CHILD = (
-    "import atexit, sys\n"
+    "import atexit, resource, sys\n"
     "def _peak():\n"
+    "    usage = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "    sys.stderr.write('\\nCPU_S %.3f\\n' % (usage.ru_utime + usage.ru_stime))\n"
     "    for line in open('/proc/self/status'):\n"
     "        if line.startswith('VmHWM:'):\n"
     "            sys.stderr.write('\\nPEAK_KB %d\\n' % int(line.split()[1]))\n"
@@ -111,8 +115,8 @@ _CHILD = (
 )
 
 
-def measure_lint(*paths: Path, fmt: str = "text", cwd: Path | None = None) -> tuple[float, float, int, str]:
-    """Run `specc lint` on `paths` in a new process: (wall seconds, peak MB, exit code, output)."""
+def measure_lint(*paths: Path, fmt: str = "text", cwd: Path | None = None) -> Measured:
+    """Run `specc lint` on `paths` in a new process: wall and CPU seconds, peak MB, exit code, output."""
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", _CHILD, "lint", "--format", fmt, *map(str, paths)],
@@ -122,6 +126,18 @@ def measure_lint(*paths: Path, fmt: str = "text", cwd: Path | None = None) -> tu
         timeout=120,
     )
     wall = time.perf_counter() - started
-    found = re.search(r"PEAK_KB (\d+)", proc.stderr)
-    assert found, proc.stderr[-2000:]
-    return wall, int(found.group(1)) / 1024, proc.returncode, proc.stdout + proc.stderr
+    peak = re.search(r"PEAK_KB (\d+)", proc.stderr)
+    cpu = re.search(r"CPU_S ([\d.]+)", proc.stderr)
+    assert peak and cpu, proc.stderr[-2000:]
+    return Measured(
+        wall, float(cpu.group(1)), int(peak.group(1)) / 1024, proc.returncode, proc.stdout + proc.stderr
+    )
+
+
+@dataclass
+class Measured:
+    wall_s: float
+    cpu_s: float
+    peak_mb: float
+    returncode: int
+    output: str

@@ -38,8 +38,19 @@ from specc.spec.load import tomllib
 from specc.spec.prescan import MAX_ENTRIES, MAX_KEY_PARTS, MAX_VALUE_NESTING, structure_problem
 from specc.untrusted_files import FileRefused, read_limited
 
-WALL_LIMIT_S = 4.0  # the promise is 2 s; CI machines are shared
+# The promise is 2 s and 300 MB. CPU time is asserted with some slack; wall time only loosely, since
+# on a shared 2-core CI machine it can be several times the CPU time (it still catches a hang).
+CPU_LIMIT_S = 3.0
+WALL_LIMIT_S = 15.0
 PEAK_LIMIT_MB = 300.0
+
+
+def assert_bounded(measured) -> None:
+    assert measured.returncode in (0, 1) and "Traceback" not in measured.output, measured.output[-3000:]
+    assert measured.cpu_s < CPU_LIMIT_S and measured.wall_s < WALL_LIMIT_S, measured
+    assert measured.peak_mb < PEAK_LIMIT_MB, measured
+
+
 SECRET = "AKIAIOSFODNN7EXAMPLE-specc-canary"
 
 
@@ -145,6 +156,15 @@ def test_the_urdf_a_spec_names_cannot_leave_the_spec_folder_through_a_link(tmp_p
     [finding] = result.diagnostics
     assert (finding.position.line, finding.position.col) == (5, 8)  # at the spec's urdf = "..."
     assert SECRET not in finding.message
+    # `../robots/r.urdf` leaves the spec's folder on purpose, but not the folder lint was given.
+    (repo / "robots").mkdir()
+    (repo / "robots" / "r.urdf").symlink_to(secret / "robot.urdf")
+    (repo / "tasks").mkdir()
+    (repo / "tasks" / "t.toml").write_text(cartpole_spec(urdf="../robots/r.urdf"))
+    result = lint_paths([repo])
+    [finding] = [d for d in result.diagnostics if d.path.endswith("t.toml")]
+    assert finding.code == "SPC003" and SECRET not in finding.message
+    (repo / "tasks" / "t.toml").unlink()
     # A path written to leave the folder is the author's explicit choice, and still only a regular file.
     (repo / "task.toml").write_text(cartpole_spec(urdf="/proc/self/environ"))
     assert codes(lint_paths([repo])) == {"SPC003"}
@@ -209,6 +229,18 @@ def test_folder_walk_is_iterative_bounded_and_follows_no_folder_links(tmp_path):
                 folder.rmdir()
 
 
+def test_link_loops_are_a_diagnostic_in_lint_layout_and_robot(tmp_path):
+    (tmp_path / "self.toml").symlink_to(tmp_path / "self.toml")
+    (tmp_path / "a.toml").symlink_to(tmp_path / "b.toml")
+    (tmp_path / "b.toml").symlink_to(tmp_path / "a.toml")
+    (tmp_path / "r.urdf").symlink_to(tmp_path / "r.urdf")
+    result = lint_paths([tmp_path])
+    assert [d.code for d in result.diagnostics] == ["SPC001"] * 3
+    for args in (["lint", "self.toml"], ["layout", "a.toml"], ["robot", "r.urdf"]):
+        proc = run_specc(*args, cwd=tmp_path)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+
+
 def test_a_given_folder_that_is_a_link_is_not_followed(tmp_path):
     (tmp_path / "tasks").symlink_to("/")
     result = lint_paths([tmp_path / "tasks"])
@@ -220,9 +252,11 @@ def test_a_50_mb_spec_is_refused_before_it_is_read(tmp_path):
     path = tmp_path / "huge.toml"
     with open(path, "wb") as f:
         f.truncate(50 << 20)  # sparse: 50 MB by stat, nothing on disk
-    wall, peak_mb, rc, out = measure_lint(path)
-    assert rc == 1 and "SPC001" in out and "larger than 1 MiB" in out
-    assert peak_mb < 100, peak_mb  # read whole it would be 50 MB of bytes and 50 MB of text at least
+    measured = measure_lint(path)
+    assert measured.returncode == 1 and "SPC001" in measured.output and "larger than 1 MiB" in measured.output
+    assert measured.peak_mb < 100, (
+        measured
+    )  # read whole it would be 50 MB of bytes and 50 MB of text at least
 
 
 def test_a_bounded_read_stops_at_the_limit(tmp_path):
@@ -300,9 +334,7 @@ def test_a_hostile_spec_of_up_to_1_mb_lints_in_bounded_time_and_memory(tmp_path,
     path = tmp_path / "spec.toml"
     path.write_text(SPEC_CASES[case])
     assert path.stat().st_size <= SPEC_LIMIT
-    wall, peak_mb, rc, out = measure_lint(path)
-    assert rc in (0, 1) and "Traceback" not in out, out[-3000:]
-    assert wall < WALL_LIMIT_S and peak_mb < PEAK_LIMIT_MB, (wall, peak_mb)
+    assert_bounded(measure_lint(path))
 
 
 URDF_CASES = {
@@ -321,9 +353,7 @@ def test_a_hostile_urdf_of_up_to_32_mb_lints_in_bounded_time_and_memory(tmp_path
     assert (tmp_path / "cartpole.urdf").stat().st_size <= URDF_LIMIT
     spec = tmp_path / "spec.toml"
     spec.write_text(cartpole_spec())
-    wall, peak_mb, rc, out = measure_lint(spec)
-    assert rc in (0, 1) and "Traceback" not in out, out[-3000:]
-    assert wall < WALL_LIMIT_S and peak_mb < PEAK_LIMIT_MB, (wall, peak_mb)
+    assert_bounded(measure_lint(spec))
 
 
 def test_a_1_mb_spec_with_a_32_mb_urdf_and_many_specs_naming_it(tmp_path):
@@ -331,9 +361,9 @@ def test_a_1_mb_spec_with_a_32_mb_urdf_and_many_specs_naming_it(tmp_path):
     (tmp_path / "a.toml").write_text(SPEC_CASES["unknown_signals"])
     for i in range(3):
         (tmp_path / f"b{i}.toml").write_text(cartpole_spec())
-    wall, peak_mb, rc, out = measure_lint(tmp_path)
-    assert rc == 1 and "Found" in out and "in 4 files" in out
-    assert wall < WALL_LIMIT_S and peak_mb < PEAK_LIMIT_MB, (wall, peak_mb)
+    measured = measure_lint(tmp_path)
+    assert measured.returncode == 1 and "in 4 files" in measured.output
+    assert_bounded(measured)
 
 
 def test_many_findings_on_one_long_line_print_a_window_of_it(tmp_path):
