@@ -366,6 +366,17 @@ def test_a_1_mb_spec_with_a_32_mb_urdf_and_many_specs_naming_it(tmp_path):
     assert_bounded(measured)
 
 
+@pytest.mark.parametrize("case", ["dotted_key", "nested_arrays", "term_chain"], ids=str)
+def test_layout_and_compile_share_the_bounds(tmp_path, case):
+    (tmp_path / "cartpole.urdf").write_text(CARTPOLE_URDF.read_text())
+    path = tmp_path / "spec.toml"
+    path.write_text(SPEC_CASES[case])
+    for args in (["layout", str(path)], ["compile", str(path), "--emit", str(tmp_path / "out")]):
+        proc = run_specc(*args)
+        assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert proc.returncode == (0 if case == "term_chain" else 1)
+
+
 def test_many_findings_on_one_long_line_print_a_window_of_it(tmp_path):
     (tmp_path / "cartpole.urdf").write_text(CARTPOLE_URDF.read_text())
     path = tmp_path / "spec.toml"
