@@ -58,7 +58,7 @@ CASES: dict[str, tuple[str, str]] = {
     "negative_friction": (
         "SPC104",
         edit(
-            "[randomization]\nenabled = false", f"[randomization]\nenabled = false\nfriction = {M}[-0.1, 1.0]"
+            "[randomization]\nenabled = false", f"[randomization]\nenabled = false\nfriction = [{M}-0.1, 1.0]"
         ),
     ),
     "zero_mass_scale": (
@@ -73,8 +73,8 @@ CASES: dict[str, tuple[str, str]] = {
         edit(
             "[rewards]\n",
             "[commands.ranges]\nspeed = [0.0, 1.0]\n\n"
-            f'[commands.categorical.{M}mode]\nchoices = ["a", "b"]\n'
-            "values = { speed = [0.5] }\n\n[rewards]\n",
+            '[commands.categorical.mode]\nchoices = ["a", "b"]\n'
+            f"values = {{ speed = {M}[0.5] }}\n\n[rewards]\n",
         ),
     ),
     "bad_term_name": ("SPC105", edit("[rewards.terms.centered]", f"[rewards.terms.{M}Centered]")),
