@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -202,10 +203,11 @@ def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> Ro
 
     joints = urdf.movable_joints
     names = [j.name for j in joints]
-    default = _by_pattern(
+    default, default_from = _by_pattern(
         names, spec.robot.default_joint_pos, ("robot", "default_joint_pos"), document, sink, 0.0
     )
-    gains = _by_pattern(names, spec.robot.pd, ("robot", "pd"), document, sink, None)
+    gains, _ = _by_pattern(names, spec.robot.pd, ("robot", "pd"), document, sink, None)
+    _check_default_within_limits(joints, default, default_from, document, sink)
     missing = [n for n, g in zip(names, gains) if g is None]
     if missing and not sink.has_errors:  # an unmatched pattern above is the likelier cause
         sink.add(
@@ -247,6 +249,7 @@ def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> Ro
         )
     if sink.has_errors:
         return None
+    _check_initial_height(urdf, dict(zip(names, default)), spec, document, sink)
     return RobotModel(
         urdf=urdf,
         joints=joints,
@@ -272,9 +275,68 @@ def _effort(joint: Joint, spec_effort: float | None, sink: DiagnosticSink, docum
     return 0.0
 
 
+# A default pose may sit this far outside a limit (rounding of a limit written in degrees).
+LIMIT_TOLERANCE = 1e-6
+# Collision geometry may start this far inside the ground (a foot resting on it).
+GROUND_TOLERANCE = 1e-3
+
+
+def _check_default_within_limits(
+    joints: list[Joint],
+    default: list[float],
+    source: list[str | None],
+    document: SpecDocument,
+    sink: DiagnosticSink,
+) -> None:
+    """Report each default joint position outside its URDF limits, at the pattern that set it."""
+    by_source: dict[str | None, list[str]] = {}
+    for joint, value, pattern in zip(joints, default, source):
+        if joint.lower is None or joint.upper is None:
+            continue
+        if joint.lower - LIMIT_TOLERANCE <= value <= joint.upper + LIMIT_TOLERANCE:
+            continue
+        by_source.setdefault(pattern, []).append(
+            f"{joint.name} = {value:g} (limits [{joint.lower:g}, {joint.upper:g}])"
+        )
+    for pattern, problems in by_source.items():
+        where = ("robot", "default_joint_pos") + ((pattern,) if pattern is not None else ())
+        what = "default joint position" if pattern is not None else "default joint position (0 when unset)"
+        sink.add(
+            "SPC310",
+            f"{what} outside the URDF's joint limits: {'; '.join(problems)}",
+            document.positions.key(where),
+            fix="choose a default within the limits (`specc robot URDF` lists them)"
+            if pattern is not None
+            else "set these joints in [robot.default_joint_pos], within their limits",
+        )
+
+
+def _check_initial_height(
+    urdf: Urdf, joint_pos: dict[str, float], spec: Spec, document: SpecDocument, sink: DiagnosticSink
+) -> None:
+    """Report an init_height that starts some collision geometry below the ground at the default pose."""
+    from specc.robot.kinematics import lowest_point
+
+    height = spec.robot.init_height
+    low = lowest_point(urdf, joint_pos, height)
+    if low is None or low.height >= -GROUND_TOLERANCE:
+        return
+    needed = height - low.height
+    skipped = f"; {low.skipped_meshes} collision meshes not measured" if low.skipped_meshes else ""
+    sink.add(
+        "SPC311",
+        f"at init_height = {height:g} and the default pose, link '{low.link}' reaches "
+        f"{-low.height:.3g} m below the ground{skipped}",
+        document.positions.value(("robot", "init_height")),
+        fix=f"raise init_height to at least {math.ceil(needed * 1000) / 1000:g} or change the default pose",
+    )
+
+
 def _by_pattern(names, table, path: KeyPath, document: SpecDocument, sink: DiagnosticSink, default):
-    """Each joint's value from a {pattern: value} table; later patterns win. Reports patterns matching nothing."""
+    """Each joint's value from a {pattern: value} table, and the pattern it came from (None: the default);
+    later patterns win. Reports patterns matching nothing."""
     out = [default] * len(names)
+    source: list[str | None] = [None] * len(names)
     for pattern, value in table.items():
         hits = [i for i, n in enumerate(names) if fnmatch.fnmatchcase(n, pattern)]
         if not hits:
@@ -287,7 +349,8 @@ def _by_pattern(names, table, path: KeyPath, document: SpecDocument, sink: Diagn
             )
         for i in hits:
             out[i] = value
-    return out
+            source[i] = pattern
+    return out, source
 
 
 def _closest(pattern: str, names: list[str]) -> str | None:
