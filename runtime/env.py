@@ -210,7 +210,9 @@ class TaskEnv:
         low, high = cfg.reset_joint_pos_scale
         joint_pos = self.default_joint_pos * self._uniform(low, high, *shape)
         if cfg.reset_joint_pos_noise > 0:
-            joint_pos = joint_pos + self._uniform(-cfg.reset_joint_pos_noise, cfg.reset_joint_pos_noise, *shape)
+            joint_pos = joint_pos + self._uniform(
+                -cfg.reset_joint_pos_noise, cfg.reset_joint_pos_noise, *shape
+            )
         joint_pos = torch.clamp(joint_pos, self._joint_pos_low, self._joint_pos_high)
         self._randomize(mask)
         self.backend.reset(

@@ -258,6 +258,9 @@ SET_ERRORS = [
     ("ppo.num_mini_batches=1e9", "is not an integer"),
     ("sim..dt=1", "has an empty part"),
     ("novalue", "is not KEY=VALUE"),
+    ('rewards.terms.alive.expr="1.0 + bar"', "unknown signal 'bar'"),
+    ("robot.init_height=0.05", "link 'rail' reaches 0.025 m below the ground"),
+    ("robot.default_joint_pos.slider=3.5", "slider = 3.5 (limits [-3, 3])"),
 ]
 
 
@@ -403,3 +406,49 @@ def test_every_reset_pose_lies_within_the_joint_limits_on_mujoco(tmp_path):
         assert bool(((pos >= lower - 1e-5) & (pos <= upper + 1e-5)).all())
         clamped += int((pos <= lower + 1e-5).sum())
     assert clamped > 0  # the draw did reach beyond the limits, and the clamp held it
+
+
+ROBOTS = "package://example-robot-data/robots/"
+STANDING = [
+    # (URDF, standing pose, height of the lowest collision point below the base [m], its link)
+    (
+        "anymal_c_simple_description/urdf/anymal.urdf",
+        {"LF_HFE": 0.4, "RF_HFE": 0.4, "LH_HFE": -0.4, "RH_HFE": -0.4}
+        | {"LF_KFE": -0.8, "RF_KFE": -0.8, "LH_KFE": 0.8, "RH_KFE": 0.8},
+        0.549,
+        "FOOT",
+    ),
+    (
+        "go2_description/urdf/go2.urdf",
+        {f"{leg}_thigh_joint": 0.8 for leg in ("FL", "FR", "RL", "RR")}
+        | {f"{leg}_calf_joint": -1.5 for leg in ("FL", "FR", "RL", "RR")},
+        0.334,
+        "foot",
+    ),
+    ("panda_description/urdf/panda.urdf", {"panda_joint4": -2.0}, 0.0, "panda_link0"),
+    (
+        "g1_description/urdf/g1_29dof_rev_1_0.urdf",
+        {
+            f"{side}_{joint}": value
+            for side in ("left", "right")
+            for joint, value in (("hip_pitch_joint", -0.1), ("knee_joint", 0.3), ("ankle_pitch_joint", -0.2))
+        },
+        0.784,
+        "ankle",
+    ),
+]
+
+
+@pytest.mark.parametrize(("urdf", "pose", "depth", "link"), STANDING, ids=lambda v: str(v).split("_")[0])
+def test_example_robots_stand_as_tall_as_their_legged_gym_start_heights_allow(urdf, pose, depth, link):
+    """legged_gym starts ANYmal C at 0.6 m, Go2 at 0.42 m, G1 at 0.8 m: just above these depths."""
+    from specc.robot.kinematics import lowest_point
+    from specc.robot.resolve import resolve_uri
+    from specc.robot.urdf import read_urdf
+
+    path = resolve_uri(ROBOTS + urdf, ROOT)
+    assert path is not None
+    low = lowest_point(read_urdf(path), pose, 0.0)
+    assert low is not None and low.skipped_meshes == 0
+    assert -low.height == pytest.approx(depth, abs=0.01)
+    assert link in low.link

@@ -12,13 +12,13 @@ import difflib
 import re
 import sys
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from specc.diagnostics import DiagnosticSink, Position
+from specc.diagnostics import DiagnosticSink, Position, Severity
 from specc.spec.positions import KeyPath, PositionMap, scan_positions
 from specc.spec.schema import Spec
 
@@ -32,13 +32,67 @@ MAX_SPEC_BYTES = 1 << 20
 
 @dataclass
 class SpecDocument:
-    """A spec file as read: its text, raw data, positions and (when valid) the validated model."""
+    """A spec file as read: its text, raw data, positions and (when valid) the validated model.
+
+    `overrides` are the profile entries and command-line overrides the spec was resolved with;
+    `report` puts a later pass's diagnostic where the value it concerns was written.
+    """
 
     path: Path
     text: str
     data: dict[str, Any]
     positions: PositionMap
     spec: Spec | None
+    overrides: list[Override] = field(default_factory=list)
+    command_line_problems: list[OverrideProblem] = field(default_factory=list)
+    # Lint only: each valid [profile.*] layer's data, spec and entries, for the later passes to check.
+    profile_layers: dict[str, tuple[dict[str, Any], Spec, list[Override]]] = field(default_factory=dict)
+
+    def origin(self, path: KeyPath) -> Override | None:
+        """The override that wrote the value at `path` (or a table holding it); None: the file did."""
+        text = tuple(str(p) for p in path)
+        for override in reversed(self.overrides):
+            parts = tuple(override.key.split("."))
+            if text[: len(parts)] == parts:
+                return override
+        return None
+
+    def report(
+        self,
+        sink: DiagnosticSink,
+        code: str,
+        message: str,
+        path: KeyPath,
+        *,
+        key: bool = False,
+        fix: str | None = None,
+        severity: Severity = Severity.ERROR,
+        chars: tuple[int, int] | None = None,
+    ) -> None:
+        """Report a finding about the value at `path`: at its line in the file, at the [profile.*] entry
+        that set it, or (set on the command line) kept in `command_line_problems` for a usage error.
+
+        `chars` is a span inside the string value (an expression's offending characters).
+        """
+        override = self.origin(path)
+        if override is not None and override.at is None:
+            self.command_line_problems.append(OverrideProblem(override, code, message, fix, key))
+            return
+        if override is not None:
+            assert override.at is not None
+            message = f"{message} {profile_note(str(override.at[1]))}"
+            if tuple(str(p) for p in path) != tuple(override.key.split(".")):
+                chars = None  # a span inside a value the profile replaced as a whole
+            path = override.at
+        end = None
+        spans = self.positions.string_char_positions(path) if chars is not None else None
+        if spans and chars is not None:
+            start, stop = chars
+            position = spans[min(start, len(spans) - 1)]
+            end = spans[min(max(stop, start + 1), len(spans) - 1)]
+        else:
+            position = self.positions.key(path) if key else self.positions.value(path)
+        sink.add(code, message, position, severity=severity, fix=fix, end=end)
 
 
 def load_spec(
@@ -74,8 +128,9 @@ def load_spec(
         sink.add("SPC002", _toml_message(err), _toml_position(err, text), fix="fix the TOML syntax")
         return None
     positions = scan_positions(text)
-    spec, data = resolve(data, positions, sink, run_on, overrides or {})
-    return SpecDocument(path, text, data, positions, spec)
+    layers: dict[str, tuple[dict[str, Any], Spec, list[Override]]] = {}
+    spec, data, applied = resolve(data, positions, sink, run_on, overrides or {}, layers)
+    return SpecDocument(path, text, data, positions, spec, applied, profile_layers=layers)
 
 
 # -- overrides: [profile.*] tables and the command line ---------------------------------------------
@@ -117,32 +172,44 @@ def resolve(
     sink: DiagnosticSink,
     run_on: str | None,
     overrides: dict[str, Any],
-) -> tuple[Spec | None, dict[str, Any]]:
+    layers: dict[str, tuple[dict[str, Any], Spec, list[Override]]] | None = None,
+) -> tuple[Spec | None, dict[str, Any], list[Override]]:
     """Validate the file, then each [profile.*] layer, then the command line's overrides.
 
     The file's errors are reported at its lines; a profile's at the lines of its own entries (lint
     checks every profile, a run the one of its device); the command line's raise `OverrideError`.
-    Returns the resolved spec (None on any error) and the data it was validated from.
+    Returns the resolved spec (None on any error), the data it was validated from and the
+    overrides applied to make it. Lint fills `layers` with each valid profile's resolution.
     """
     spec = validate(data, positions, sink)
     profiles = profile_overrides(data)
+    applied: list[Override] = []
     if run_on is None:
         for device, entries in profiles.items():
-            _check_profile(data, device, entries, spec is not None, positions, sink)
-        layered = data
+            merged, profile_spec = _check_profile(data, device, entries, spec is not None, positions, sink)
+            if layers is not None and merged is not None and profile_spec is not None and entries:
+                layers[device] = (merged, profile_spec, entries)
+        layered: dict[str, Any] | None = data
     else:
         device = str(data.get("sim", {}).get("device", "cpu")) if run_on == "spec" else run_on
         profile = "cuda" if device.startswith("cuda") else "cpu"
-        layered = _check_profile(data, profile, profiles.get(profile, []), spec is not None, positions, sink)
+        applied = profiles.get(profile, [])
+        layered, _ = _check_profile(data, profile, applied, spec is not None, positions, sink)
         overrides = {"sim.device": device, **overrides}
     if spec is None or layered is None:
-        return None, data
+        return None, data, applied
     if not overrides:
-        return spec, layered
-    merged, final, problems = check_layer(layered, [Override(k, v) for k, v in overrides.items()], True)
+        return spec, layered, applied
+    command_line = [Override(k, v) for k, v in overrides.items()]
+    merged, final, problems = check_layer(layered, command_line, True)
     if problems:
         raise OverrideError(problems)
-    return final, merged
+    return final, merged, applied + command_line
+
+
+def profile_note(device: str) -> str:
+    """How a diagnostic about a value that a [profile.*] entry set ends."""
+    return f"(in [profile.{device}])"
 
 
 def profile_overrides(data: dict[str, Any]) -> dict[str, list[Override]]:
@@ -181,17 +248,18 @@ def _check_profile(
     base_valid: bool,
     positions: PositionMap,
     sink: DiagnosticSink,
-) -> dict[str, Any] | None:
-    """Apply one profile and report its problems at its own lines; the merged data, or None on errors."""
+) -> tuple[dict[str, Any] | None, Spec | None]:
+    """Apply one profile and report its problems at its own lines: the merged data (None on errors)
+    and its spec (None also when the file itself is invalid)."""
     if not entries:
-        return data
-    merged, _, problems = check_layer(data, entries, base_valid)
+        return data, None
+    merged, spec, problems = check_layer(data, entries, base_valid)
     for problem in problems:
         at = problem.override.at if problem.override is not None else ("profile", device)
         assert at is not None
         where = positions.key(at) if problem.at_key or problem.override is None else positions.value(at)
-        sink.add(problem.code, f"{problem.message} (in [profile.{device}])", where, fix=problem.fix)
-    return None if problems else merged
+        sink.add(problem.code, f"{problem.message} {profile_note(device)}", where, fix=problem.fix)
+    return (None, None) if problems else (merged, spec)
 
 
 def check_layer(

@@ -229,6 +229,16 @@ CASES: dict[str, tuple[str, ...]] = {
         BASE + f'\n[profile.cpu]\n{M}"observations.5.scale" = 1.0\n',
         "'observations' is an array of 2; '5' is not an index of it",
     ),
+    "profile_expression": (
+        "SPC202",
+        BASE + f'\n[profile.cuda]\n"rewards.terms.alive.expr" = "1.0 + {M}foo"\n',
+        "unknown signal 'foo' (in [profile.cuda])",
+    ),
+    "profile_init_height_in_ground": (
+        "SPC311",
+        BASE + f'\n[profile.cpu]\n"robot.init_height" = {M}0.05\n',
+        "link 'rail' reaches 0.025 m below the ground (in [profile.cpu])",
+    ),
     "profile_nested_table": (
         "SPC104",
         BASE + f"\n[profile.cuda.ppo]\ngamma = {M}2.0\n",
