@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from specc.cli import main
 from specc.codegen.emit import literal
 from specc.diagnostics import DiagnosticSink, Severity
-from specc.spec.load import apply_overrides, check_layer
+from specc.spec.load import Override, apply_overrides, check_layer
 from specc.task import check_task
 
 ROOT = Path(__file__).parent
@@ -245,7 +245,9 @@ def test_profile_entries_may_index_arrays_and_nest(tmp_path):
 def test_overrides_never_raise(key, value):
     merged, problems = apply_overrides(CARTPOLE, {key: value})
     assert isinstance(merged, dict) and isinstance(problems, list)
-    check_layer(CARTPOLE, [], True)
+    merged, spec, problems = check_layer(CARTPOLE, [Override(key, value)], True)
+    assert (spec is None) == bool(problems)  # a spec, or the reasons there is none
+    assert all(p.override is not None and p.override.key == key for p in problems)
 
 
 SET_ERRORS = [

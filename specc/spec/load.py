@@ -278,7 +278,8 @@ def check_layer(
         for key, code, message, fix in structural
     ]
     try:
-        return merged, Spec.model_validate(merged), problems
+        spec = Spec.model_validate(merged)
+        return merged, None if problems else spec, problems
     except ValidationError as err:
         errors = err.errors(include_url=False)
     for error in errors:
