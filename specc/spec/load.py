@@ -307,16 +307,6 @@ def _blamed_entry(locs: list[KeyPath], entries: list[Override]) -> Override | No
     return None
 
 
-def run_profile(data: dict[str, Any], device: str) -> dict[str, Any]:
-    """Dotted-key overrides for a run on `device` ("spec": the spec's sim.device): its profile table and the device."""
-    if device == "spec":
-        device = str(data.get("sim", {}).get("device", "cpu"))
-    entries = profile_overrides(data).get("cuda" if device.startswith("cuda") else "cpu", [])
-    out = {e.key: e.value for e in entries}
-    out["sim.device"] = device
-    return out
-
-
 TOML_KINDS: tuple[tuple[type, str], ...] = (
     (bool, "boolean"),
     (int, "number"),
