@@ -454,3 +454,19 @@ def test_example_robots_stand_as_tall_as_their_legged_gym_start_heights_allow(ur
     assert low is not None and low.skipped_meshes == 0
     assert -low.height == pytest.approx(depth, abs=0.01)
     assert link in low.link
+
+
+@pytest.mark.parametrize("name", ["anymal_walk", "anymal_multigait"])
+def test_the_shipped_anymal_tasks_keep_legged_gyms_reset_and_the_clamp_never_binds(name):
+    """Their results stay comparable: default × U(0.5, 1.5) lies inside every joint's limits."""
+    from specc.assemble import env_config
+
+    task = check_task(ROOT.parent / "tasks" / f"{name}.toml", DiagnosticSink(name))
+    assert task is not None
+    config = env_config(task)
+    assert config.reset_joint_pos_scale == (0.5, 1.5) and config.reset_joint_pos_noise == 0.0
+    for default, limits in zip(config.default_joint_pos, config.joint_pos_limits, strict=True):
+        assert limits is not None
+        assert (
+            limits[0] <= min(0.5 * default, 1.5 * default) and max(0.5 * default, 1.5 * default) <= limits[1]
+        )
