@@ -78,7 +78,9 @@ CODES: dict[str, str] = {
     "SPC307": "unsupported URDF element",
     "SPC308": "joint has no PD gains",
     "SPC309": "massless moving link",
-    "SPC310": "URDF exceeds a size limit",
+    "SPC310": "default joint position outside the joint limits",
+    "SPC311": "robot starts inside the ground",
+    "SPC312": "URDF exceeds a size limit",
 }
 
 

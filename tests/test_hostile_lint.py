@@ -276,7 +276,7 @@ def test_a_urdf_over_32_mb_is_refused_before_it_is_read(tmp_path):
     with open(tmp_path / "cartpole.urdf", "r+b") as f:
         f.truncate(URDF_LIMIT + 1)
     result = lint_paths([spec])
-    assert codes(result) == {"SPC310"} and "larger than 32 MiB" in result.diagnostics[0].message
+    assert codes(result) == {"SPC312"} and "larger than 32 MiB" in result.diagnostics[0].message
 
 
 def test_a_urdf_named_by_many_specs_is_parsed_once(tmp_path, monkeypatch):
@@ -491,10 +491,10 @@ URDF_BREAKERS = {
             f'<parent link="{"pole" if i == 0 else f"c{i - 1}"}"/><child link="c{i}"/></joint>'
             for i in range(1500)
         ),
-        "SPC310",
+        "SPC312",
         "256 links deep",
     ),
-    "long_name": (f'<link name="{"n" * 5000}"/>', "SPC310", "longer than"),
+    "long_name": (f'<link name="{"n" * 5000}"/>', "SPC312", "longer than"),
 }
 
 

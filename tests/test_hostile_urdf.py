@@ -67,7 +67,7 @@ def test_too_many_links_stop_the_parse(tmp_path):
     try:
         read_urdf(path)
     except UrdfError as err:
-        assert err.code == "SPC310" and f"more than {MAX_LINKS} <link>" in err.message
+        assert err.code == "SPC312" and f"more than {MAX_LINKS} <link>" in err.message
     else:
         raise AssertionError("read")
 

@@ -173,7 +173,7 @@ class UrdfError(Exception):
 def _count(counts: dict[str, int], tag: str, limit: int, parser) -> None:
     counts[tag] += 1
     if counts[tag] > limit:
-        raise UrdfError("SPC310", f"URDF has more than {limit} <{tag}> elements", parser.CurrentLineNumber)
+        raise UrdfError("SPC312", f"URDF has more than {limit} <{tag}> elements", parser.CurrentLineNumber)
 
 
 def _parse_xml(data: bytes) -> Element:
@@ -187,7 +187,7 @@ def _parse_xml(data: bytes) -> Element:
         counts["elements"] += 1
         if counts["elements"] > MAX_XML_ELEMENTS:
             raise UrdfError(
-                "SPC310",
+                "SPC312",
                 f"URDF has more than {MAX_XML_ELEMENTS} XML elements",
                 parser.CurrentLineNumber,
                 "a robot needs a few thousand; remove generated or repeated content",
@@ -323,7 +323,7 @@ def read_urdf(path: Path, *, within: Path | None = None) -> Urdf:
 def _refused(err: FileRefused, path: Path) -> UrdfError:
     if err.reason == "missing":
         return UrdfError("SPC301", err.message)
-    return UrdfError("SPC310" if err.reason == "too_large" else "SPC003", err.message)
+    return UrdfError("SPC312" if err.reason == "too_large" else "SPC003", err.message)
 
 
 def _read_urdf(path: Path, data: bytes) -> Urdf:
@@ -336,7 +336,7 @@ def _read_urdf(path: Path, data: bytes) -> Urdf:
     joint_elements = root.findall("joint")
     for what, elements in (("links", link_elements), ("joints", joint_elements)):
         if len(elements) > MAX_LINKS:
-            raise UrdfError("SPC310", f"URDF has {len(elements)} {what}; at most {MAX_LINKS} are read")
+            raise UrdfError("SPC312", f"URDF has {len(elements)} {what}; at most {MAX_LINKS} are read")
     for element in link_elements:
         name = _name(element, "link")
         if name in links:
@@ -395,7 +395,7 @@ def _name(element: Element, what: str) -> str:
     if not name:
         raise UrdfError("SPC302", f"a <{what}> has no name", element.line)
     if len(name) > MAX_NAME_CHARS:
-        raise UrdfError("SPC310", f"a <{what}> name is longer than {MAX_NAME_CHARS} characters", element.line)
+        raise UrdfError("SPC312", f"a <{what}> name is longer than {MAX_NAME_CHARS} characters", element.line)
     return name
 
 
@@ -412,7 +412,7 @@ def _check_tree(root: str, links: dict[str, Link], joints: list[Joint]) -> None:
             depth[child] = depth[link] + 1
             if depth[child] > MAX_TREE_DEPTH:
                 raise UrdfError(
-                    "SPC310",
+                    "SPC312",
                     f"the kinematic tree is more than {MAX_TREE_DEPTH} links deep (at link '{child}')",
                     links[child].line,
                 )
