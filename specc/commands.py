@@ -107,8 +107,8 @@ def _require_physics(task, backend: str | None, device: str | None) -> None:
         missing = [m for m in ("warp", "mujoco_warp") if importlib.util.find_spec(m) is None]
         if missing:
             _fail(
-                f"{source}: the MuJoCo Warp backend needs {' and '.join(missing)}, which is not installed: "
-                'pip install -e ".[gpu]" (in a checkout) or pip install "specc[gpu]"',
+                f"{source}: the MuJoCo Warp backend needs the package(s) {', '.join(missing)}, not installed "
+                'here: pip install -e ".[gpu]" (in a checkout of specc) or pip install "specc[gpu]"',
                 code,
             )
     wanted = device or task.spec.sim.device
@@ -216,6 +216,8 @@ def run(
     created = not run_dir.exists()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
+    except (NotADirectoryError, FileExistsError):
+        raise click.UsageError(f"--run-dir {run_dir}: a file stands where a folder of that path should be") from None
     except OSError as err:
         _fail(f"cannot create the run folder {run_dir}: {err.strerror or err}")
     try:
@@ -289,7 +291,7 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
         except CheckpointError as err:
             raise _SetupFailed(str(err)) from None
         for note in notes:
-            console.print(f"[yellow]note:[/yellow] {note}")
+            console.print(f"note: {note}", markup=False, highlight=False)
         console.print(f"resumed from {resume} at iteration {runner.iteration}")
     try:
         if resume is not None:
@@ -382,14 +384,15 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
                 if entry.diverged_share > 0.01 and not warned["diverged"]:
                     warned["diverged"] = True
                     progress.console.print(
-                        f"[yellow]warning:[/yellow] the physics diverged in {entry.diverged_share:.1%} of the "
-                        f"env steps (those envs are reset; MuJoCo's messages: {run_dir / 'mujoco.log'}). "
-                        f"{env.divergence_diagnosis()}"
+                        f"warning: the physics diverged in {entry.diverged_share:.1%} of the env steps (those "
+                        f"envs are reset). {env.divergence_diagnosis()}{_engine_log_note(run_dir)}",
+                        markup=False,
+                        highlight=False,
                     )
 
             runner.train(total, on_iteration, checkpoints, should_stop=lambda: stop["signal"] is not None)
     except PhysicsDiverged as err:
-        _fail(f"{spec}: {err} (MuJoCo's messages: {run_dir / 'mujoco.log'})")
+        _fail(f"{spec}: {err}{_engine_log_note(run_dir)}")
     except PhysicsLost as err:
         _fail(f"{spec}: {err} (the last checkpoint in {checkpoints} is intact; --resume from it)")
     except WriteFailed as err:
@@ -408,6 +411,11 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
     console.print(f"checkpoint {final}")
     if stop["signal"] is not None:
         sys.exit(EXIT_SIGNAL[stop["signal"]])
+
+
+def _engine_log_note(run_dir: Path) -> str:
+    log = run_dir / "mujoco.log"
+    return f" MuJoCo's own messages: {log}" if log.is_file() else ""
 
 
 def _evaluation_env(spec: Path, device, backend, kernels, sets, threads, episodes, randomize):
