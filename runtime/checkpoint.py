@@ -113,11 +113,13 @@ def write_atomically(path: Path, data: bytes) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except OSError as err:
+    except BaseException as err:  # an OS error, or a second Ctrl-C mid-write: no partial file stays
         try:
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
+        if not isinstance(err, OSError):
+            raise
         reason = "no space left on the device" if err.errno == errno.ENOSPC else (err.strerror or str(err))
         raise WriteFailed(f"cannot write {path}: {reason}") from err
     return path

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from specc.runtime.checkpoint import write_atomically
+from specc.runtime.run_log import read_metrics_file
 
 METRICS = "metrics.jsonl"
 LOCK = ".lock"
@@ -86,19 +87,12 @@ def lock_run_folder(folder: Path) -> IO:
     return handle
 
 
-def read_metric_lines(path: Path) -> list[dict]:
-    """The metrics rows of a metrics.jsonl, skipping a last line cut short by a kill (see `run_log`)."""
-    from specc.runtime.run_log import read_metrics_file
-
-    return read_metrics_file(path, strict=False)
-
-
 def continue_metrics(source: Path, target: Path, iteration: int) -> int:
     """Write to `target` the metrics rows of `source` up to `iteration` (atomically); returns how many
     later rows were dropped. Rows after the resumed iteration would otherwise appear twice."""
     if not source.is_file():
         return 0
-    rows = read_metric_lines(source)
+    rows = read_metrics_file(source, strict=False)  # a damaged line is dropped, not repeated
     kept = [row for row in rows if row["iteration"] <= iteration]
     text = "".join(json.dumps(row) + "\n" for row in kept)
     write_atomically(target, text.encode())

@@ -217,7 +217,9 @@ def run(
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except (NotADirectoryError, FileExistsError):
-        raise click.UsageError(f"--run-dir {run_dir}: a file stands where a folder of that path should be") from None
+        raise click.UsageError(
+            f"--run-dir {run_dir}: a file stands where a folder of that path should be"
+        ) from None
     except OSError as err:
         _fail(f"cannot create the run folder {run_dir}: {err.strerror or err}")
     try:
@@ -403,11 +405,11 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         log.close()
-        lock.close()
     try:
         final = runner.save(checkpoints / f"model_{runner.iteration:06d}.pt")
     except WriteFailed as err:
         _fail(f"{err} (the last checkpoint in {checkpoints} is intact)")
+    lock.close()
     console.print(f"checkpoint {final}")
     if stop["signal"] is not None:
         sys.exit(EXIT_SIGNAL[stop["signal"]])
