@@ -48,11 +48,6 @@ def diagnose(
 ) -> str:
     """A paragraph for the user: where it blew up, which joints are too stiff for sim.dt, what to change."""
     lines = []
-    if blown_up:
-        ranked = sorted(blown_up.items(), key=lambda item: -item[1])
-        total = sum(blown_up.values())
-        named = ", ".join(f"'{name}' ({count} of {total})" for name, count in ranked[:3])
-        lines.append(f"It blew up at joint {named}.")
     unstable = sorted(
         (j for j in joints if j.omega_dt(physics_dt) >= STABLE_OMEGA_DT),
         key=lambda j: -j.omega_dt(physics_dt),
@@ -67,6 +62,13 @@ def diagnose(
             f"{period_ms:.3g} ms, too short for sim.dt = {physics_dt:g} s (stable below "
             f"{j.max_stable_stiffness(physics_dt):.3g} {unit})."
         )
+    if blown_up:
+        # Coupled joints run away together: the one with the most energy is where it shows, not
+        # necessarily where it starts (a too-stiff pole whips its cart); the stiffness check names that.
+        ranked = sorted(blown_up.items(), key=lambda item: -item[1])
+        total = sum(blown_up.values())
+        named = ", ".join(f"'{name}' ({count} of {total})" for name, count in ranked[:3])
+        lines.append(f"The runaway motion was largest at joint {named}.")
     policy_hz = 1.0 / (physics_dt * decimation)
     if unstable:
         lines.append(

@@ -23,8 +23,8 @@ from specc import __version__
 from specc.cli import load_checked_task, main, parse_set
 
 MAX_SEED = 2**32 - 1  # numpy's and most simulators' seed range; the runner derives seed + 1 and seed + 2
-MAX_NUM_ENVS = 1 << 24
-MAX_ITERATIONS = 10**9  # runtime.checkpoint.MAX_ITERATION: a checkpoint beyond it is refused
+MAX_NUM_ENVS = 1 << 22  # the schema's bound of sim.num_envs
+MAX_ITERATIONS = 10_000_000  # the schema's bound of ppo.max_iterations
 MAX_EPISODES = 1 << 20
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")  # the schema's sim.device pattern
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal's number, as shells report it
