@@ -79,6 +79,7 @@ def diagnose(
         lines.append(
             "No joint's PD stiffness is unstable at this sim.dt by itself: look at links of very small mass "
             "or inertia in the URDF, at damping against mass, at effort limits, or lower sim.dt "
-            f"(raising sim.decimation = {decimation} to keep the policy at {policy_hz:.3g} Hz)."
+            f"(raising sim.decimation = {decimation} to keep the policy at {policy_hz:.3g} Hz); and at "
+            "observation or reward expressions that are NaN by themselves (a division by zero)."
         )
     return " ".join(lines)
