@@ -24,6 +24,7 @@ from specc.runtime.checkpoint import (
     load_checkpoint,
     write_atomically,
 )
+from specc.runtime.divergence import JointStability, diagnose
 from specc.runtime.run_folder import RunFolderError, lock_run_folder
 from specc.runtime.run_log import read_metrics
 
@@ -314,6 +315,16 @@ def test_diverging_physics_stops_the_run_with_a_diagnosis_in_the_users_terms(tmp
     shares = [row["Physics/diverged_share"] for row in read_metrics(tmp_path / "run")]
     assert len(shares) == 3 and min(shares) > 0.5
     assert not list((tmp_path / "run").glob("checkpoints/*.pt"))
+
+
+def test_a_pd_joint_is_stable_while_its_stiffness_is_below_4_inertia_over_dt_squared():
+    knee = JointStability("knee", "shank", mass=0.5, inertia=0.01, stiffness=100.0, linear=False)
+    # omega = sqrt(100 / 0.01) = 100 rad/s: omega * dt reaches 2 at dt = 0.02 s.
+    assert knee.max_stable_stiffness(0.02) == pytest.approx(100.0)
+    unstable = diagnose([knee], {"knee": 7}, physics_dt=0.02, decimation=4)
+    assert "Joint 'knee' (moves 'shank', 0.5 kg" in unstable and "period of 62.8 ms" in unstable
+    assert "largest at joint 'knee' (7 of 7)" in unstable and "policy at 12.5 Hz" in unstable
+    assert "No joint's PD stiffness is unstable" in diagnose([knee], {}, physics_dt=0.01, decimation=4)
 
 
 def test_a_healthy_run_counts_no_divergence(trained):
