@@ -196,9 +196,13 @@ def compile_(spec: Path, emit: Path) -> None:
 
     task = load_checked_task(spec)
     source = render_module(task)
-    emit.mkdir(parents=True, exist_ok=True)
     target = emit / f"{task.spec.task.name}_kernels.py"
-    target.write_text(source, encoding="utf-8")
+    try:
+        emit.mkdir(parents=True, exist_ok=True)
+        target.write_text(source, encoding="utf-8")
+    except OSError as err:  # a file in the way, a read-only or full disk: one line, no traceback
+        click.echo(f"error: cannot write {target}: {err.strerror or err}", err=True)
+        sys.exit(1)
     click.echo(f"wrote {target} ({len(source.splitlines())} lines, spec hash {task.spec_hash})")
 
 
