@@ -130,7 +130,7 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
 
     Only files named like `write_atomically`'s temporaries whose process no longer runs are removed.
     """
-    removed = []
+    removed: list[Path] = []
     if not folder.is_dir():
         return removed
     for candidate in folder.glob(".*.tmp*"):

@@ -60,8 +60,10 @@ def onnx_model(policy: DeployedPolicy, num_obs: int, metadata: dict[str, object]
         if not is_last:
             activation = layers[layers.index(layer) + 1]
             op = ONNX_ACTIVATIONS[type(activation)]
-            attrs = {"alpha": 1.0} if op == "Elu" else {}
-            nodes.append(helper.make_node(op, [out], [f"{out}.act"], **attrs))
+            if op == "Elu":
+                nodes.append(helper.make_node(op, [out], [f"{out}.act"], alpha=1.0))
+            else:
+                nodes.append(helper.make_node(op, [out], [f"{out}.act"]))
             current = f"{out}.act"
     graph = helper.make_graph(
         nodes,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import torch
 
@@ -32,7 +33,9 @@ KERNEL_FUNCTIONS = ("compute_observations", "compute_rewards", "compute_terminat
 # the output, one kernel per piece (partial-sector stores, inputs re-read); forcing the pointwise
 # cat writes each output row once from one kernel, 2.0x faster at 1M envs. On CPU the same option
 # is 1.2-2.5x slower, so CPU keeps torch's defaults. Options this torch does not know are skipped.
-INDUCTOR_OPTIONS: dict[str, dict[str, object]] = {"cuda": {"force_pointwise_cat": True}}
+# torch.compile's options argument.
+CompileOptions = dict[str, str | int | bool | Callable[..., Any]]
+INDUCTOR_OPTIONS: dict[str, CompileOptions] = {"cuda": {"force_pointwise_cat": True}}
 _reported_deprecation = False
 
 
@@ -101,7 +104,7 @@ def load_kernels(
     return TaskKernels(module=module, kind=kind, path=path, **functions)
 
 
-def inductor_options(device: str | torch.device) -> dict[str, object]:
+def inductor_options(device: str | torch.device) -> CompileOptions:
     """The inductor options specc compiles with on `device`, limited to those this torch knows."""
     import torch._inductor.config as inductor_config
 

@@ -9,6 +9,10 @@ from torch import nn
 class EmpiricalNormalizer(nn.Module):
     """(x - mean) / (std + eps) with statistics updated from training batches (Chan et al.'s parallel update)."""
 
+    mean: torch.Tensor
+    var: torch.Tensor
+    count: torch.Tensor  # float64: counts pass 2^24 within a long run
+
     def __init__(self, size: int, eps: float = 1e-2) -> None:
         super().__init__()
         self.eps = eps

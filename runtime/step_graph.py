@@ -24,9 +24,8 @@ WARMUP_STEPS = 3  # eager steps before capture: compilation and first-call alloc
 class StepGraph:
     def __init__(self, env: TaskEnv, enabled: bool) -> None:
         self.env = env
-        self._graph: torch.cuda.CUDAGraph | None = None
-        self._actions: torch.Tensor | None = None
-        self._result: StepResult | None = None
+        # Once captured: the graph, the actions tensor it reads and the result tensors it writes.
+        self._captured: tuple[torch.cuda.CUDAGraph, torch.Tensor, StepResult] | None = None
         self._eager_steps = 0
         self.wanted = False
         if not enabled:
@@ -40,10 +39,11 @@ class StepGraph:
             self.mode = "eager (warming up before capture)"
 
     def step(self, actions: torch.Tensor) -> StepResult:
-        if self._graph is not None:
-            self._actions.copy_(actions)
-            self._graph.replay()
-            return self._result
+        if self._captured is not None:
+            graph, static_actions, result = self._captured
+            static_actions.copy_(actions)
+            graph.replay()
+            return result
         if self.wanted and self._eager_steps >= WARMUP_STEPS:
             return self._capture_and_replay(actions)
         self._eager_steps += 1
@@ -63,7 +63,7 @@ class StepGraph:
             self.wanted = False
             self.mode = f"eager (capture failed: {str(err).splitlines()[0][:160]})"
             return env.step_eagerly(actions)
-        self._graph, self._actions, self._result = graph, static_actions, result
+        self._captured = (graph, static_actions, result)
         self.mode = "cuda-graph"
         graph.replay()  # capture records without running: this replay is the step
         return result

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 
 def choose_gl_platform() -> str:
@@ -47,7 +48,9 @@ def record(backend, step, frames: int, path: Path, fps: int, width: int = 640, h
     option.geomgroup[3] = 1  # collision geometry is all the robot has
     path.parent.mkdir(parents=True, exist_ok=True)
     written = 0
-    with imageio.get_writer(str(path), fps=fps, codec="libx264", quality=7, macro_block_size=8) as writer:
+    # imageio.v2's functions are unannotated: mypy infers a base class without append_data.
+    writer: Any = imageio.get_writer(str(path), fps=fps, codec="libx264", quality=7, macro_block_size=8)
+    with writer:
         for _ in range(frames):
             step()
             mujoco.mj_setState(model, data, backend._state[0], int(mujoco.mjtState.mjSTATE_FULLPHYSICS))

@@ -7,20 +7,27 @@ itself sees only generated kernels and plain config data.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from specc.codegen.render import contact_layout, render_module
 from specc.task import CheckedTask
 
+if TYPE_CHECKING:  # the runtime (torch) is imported only when a run is assembled
+    from specc.runtime.backends.base import Backend, BackendOptions
+    from specc.runtime.config import EnvConfig, PPOConfig
+    from specc.runtime.env import TaskEnv
+    from specc.runtime.kernels import TaskKernels
+
 
 @dataclass
 class Assembly:
-    env: object  # specc.runtime.env.TaskEnv
-    ppo_config: object  # specc.runtime.config.PPOConfig
-    kernels: object
-    backend: object
+    env: TaskEnv
+    ppo_config: PPOConfig
+    kernels: TaskKernels
+    backend: Backend
 
 
-def env_config(task: CheckedTask, num_envs: int | None = None):
+def env_config(task: CheckedTask, num_envs: int | None = None) -> EnvConfig:
     from specc.runtime.config import CategoricalConfig, EnvConfig, RandomizationConfig
 
     spec = task.spec
@@ -55,11 +62,11 @@ def env_config(task: CheckedTask, num_envs: int | None = None):
         default_joint_pos=tuple(task.robot.default_joint_pos),
         init_height=spec.robot.init_height,
         fixed_base=spec.robot.fixed_base,
-        command_ranges={k: tuple(v) for k, v in spec.commands.ranges.items()},
+        command_ranges=dict(spec.commands.ranges),
         categorical=categorical,
         resample_s=spec.commands.resample_s,
         randomization=randomization,
-        reset_joint_pos_scale=tuple(spec.robot.reset_joint_pos_scale),
+        reset_joint_pos_scale=spec.robot.reset_joint_pos_scale,
         reset_joint_pos_noise=spec.robot.reset_joint_pos_noise,
         joint_pos_limits=tuple(
             (j.lower, j.upper) if j.lower is not None and j.upper is not None else None
@@ -68,7 +75,7 @@ def env_config(task: CheckedTask, num_envs: int | None = None):
     )
 
 
-def ppo_config(task: CheckedTask):
+def ppo_config(task: CheckedTask) -> PPOConfig:
     from specc.runtime.config import PPOConfig
 
     values = task.spec.ppo.model_dump()
@@ -77,7 +84,9 @@ def ppo_config(task: CheckedTask):
     return PPOConfig(**values)
 
 
-def backend_options(task: CheckedTask, num_envs: int, device: str, num_threads: int | None = None):
+def backend_options(
+    task: CheckedTask, num_envs: int, device: str, num_threads: int | None = None
+) -> BackendOptions:
     """Everything a backend reads from the spec, as plain data."""
     from specc.runtime.backends.base import BackendOptions
 

@@ -43,13 +43,14 @@ def load_checked_task(spec: Path, overrides: dict[str, Any] | None = None, run_o
         arguments = overrides.arguments if isinstance(overrides, SetOverrides) else {}
         lines = []
         for problem in err.problems:
-            key = problem.override.key if problem.override is not None else None
-            given = arguments.get(key) if key else None
-            what = (
-                f"--set {given}"
-                if given
-                else (f"{key} = {problem.override.value!r}" if key else "the overrides")
-            )
+            override = problem.override
+            given = arguments.get(override.key) if override is not None else None
+            if given:
+                what = f"--set {given}"
+            elif override is not None:
+                what = f"{override.key} = {override.value!r}"
+            else:
+                what = "the overrides"
             lines.append(f"{what}: {problem.message}" + (f" ({problem.fix})" if problem.fix else ""))
         raise click.UsageError("\n".join(lines)) from None
     if sink.items:

@@ -157,6 +157,8 @@ def _check_document(
     path: Path, document: SpecDocument, sink: DiagnosticSink, within: Path | None = None
 ) -> CheckedTask | None:
     spec = document.spec
+    if spec is None:  # the schema pass reported why
+        return None
     if not _within_expression_budget(document, spec, sink):
         return None
     robot = _check_robot(document, spec, sink, within)
@@ -310,13 +312,13 @@ def _check_robot(
         for i, pattern in enumerate(patterns):
             hits = [link for link in links if fnmatch.fnmatchcase(link, pattern)]
             if not hits:
-                where = path if group == "base" else path + (i,)
+                at = path if group == "base" else path + (i,)
                 guess = _closest(pattern, links)
                 document.report(
                     sink,
                     "SPC304",
                     f"no link of {urdf_path.name} matches '{pattern}'",
-                    where,
+                    at,
                     fix=f"did you mean '{guess}'?" if guess else None,
                 )
             matched.extend(h for h in hits if h not in matched)
@@ -335,10 +337,10 @@ def _check_robot(
     return RobotModel(
         urdf=urdf,
         joints=joints,
-        default_joint_pos=[float(d) for d in default],  # type: ignore[arg-type]
-        stiffness=[g.stiffness for g in gains],  # type: ignore[union-attr]
-        damping=[g.damping for g in gains],  # type: ignore[union-attr]
-        effort=[_effort(j, g.effort, sink, document) for j, g in zip(joints, gains)],  # type: ignore[union-attr]
+        default_joint_pos=[float(d) for d in default],
+        stiffness=[g.stiffness for g in gains],
+        damping=[g.damping for g in gains],
+        effort=[_effort(j, g.effort, sink, document) for j, g in zip(joints, gains)],
         body_groups=groups,
     )
 

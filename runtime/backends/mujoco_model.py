@@ -116,9 +116,10 @@ def route_engine_log(path: Path | None) -> None:
     if hasattr(mujoco, "MjLogConfig"):
         config = mujoco.MjLogConfig.get()
         config.logto_console = False
-        config.logto_file = path is not None and len(str(path.absolute()).encode()) < 1000
+        logfile = str(path.absolute()) if path is not None else ""
+        config.logto_file = 0 < len(logfile.encode()) < 1000
         if config.logto_file:
-            config.logfile = str(path.absolute())
+            config.logfile = logfile
         config.set()
         return
 

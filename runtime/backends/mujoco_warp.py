@@ -100,7 +100,7 @@ class MujocoWarpBackend(CompiledRobot):
             torch.zeros(n, 3, device=dev),
             torch.zeros(n, 3, device=dev),
         )
-        self._targets: torch.Tensor | None = None
+        self._targets = torch.empty(0, device=dev)  # PD targets of the step; sized by the first step
         self._graph = None
         self.graph_mode = "none"
         self._outer_captures: list = []
@@ -177,7 +177,7 @@ class MujocoWarpBackend(CompiledRobot):
             masked_write(p[name], env_mask, values)
 
     def step(self, targets: torch.Tensor) -> None:
-        if self._targets is None or self._targets.shape != targets.shape:
+        if self._targets.shape != targets.shape:
             self._targets = torch.empty_like(targets)
             self._graph = None
         self._targets.copy_(targets)

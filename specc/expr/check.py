@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from specc.diagnostics import suggest
 from specc.expr import ast
@@ -64,7 +65,7 @@ class Checker:
         self.terms_read: set[str] = set()
         self.signals_read: set[str] = set()
 
-    def fail(self, code: str, message: str, span: ast.Span, fix: str | None = None) -> None:
+    def fail(self, code: str, message: str, span: ast.Span, fix: str | None = None) -> NoReturn:
         self.errors.append(CheckError(code, message, span, fix))
         raise _Abort
 
@@ -320,10 +321,11 @@ class Checker:
             t = self.number(node.args[0], "clamp()")
             low = self.number(node.args[1], "clamp()")
             high = self.number(node.args[2], "clamp()")
-            for arg, bound in ((node.args[1], low), (node.args[2], high)):
-                if bound.const is None:
-                    self.fail("SPC215", "clamp() bounds must be constant numbers", arg.span)
-            lo, hi = float(low.const), float(high.const)  # type: ignore[arg-type]
+            if low.const is None:
+                self.fail("SPC215", "clamp() bounds must be constant numbers", node.args[1].span)
+            if high.const is None:
+                self.fail("SPC215", "clamp() bounds must be constant numbers", node.args[2].span)
+            lo, hi = float(low.const), float(high.const)
             if lo > hi:
                 self.fail("SPC104", "clamp() low bound is above its high bound", node.span)
             const = None if t.const is None else min(max(float(t.const), lo), hi)
@@ -345,18 +347,19 @@ class Checker:
 
 
 def _fold_call(func: str, x: float) -> float | None:
+    table: dict[str, Callable[[float], float]] = {
+        "abs": abs,
+        "sign": lambda v: float((v > 0) - (v < 0)),
+        "exp": math.exp,
+        "log": math.log,
+        "sqrt": math.sqrt,
+        "square": lambda v: v * v,
+        "sin": math.sin,
+        "cos": math.cos,
+        "tanh": math.tanh,
+    }
     try:
-        value = {
-            "abs": abs,
-            "sign": lambda v: float((v > 0) - (v < 0)),
-            "exp": math.exp,
-            "log": math.log,
-            "sqrt": math.sqrt,
-            "square": lambda v: v * v,
-            "sin": math.sin,
-            "cos": math.cos,
-            "tanh": math.tanh,
-        }[func](x)
+        value = table[func](x)
     except (ValueError, OverflowError):
         return None
     return value if math.isfinite(value) else None

@@ -8,6 +8,7 @@ from importlib import resources
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.tree import Meta
 
 from specc.expr import ast
 
@@ -33,10 +34,11 @@ def _parser() -> Lark:
     return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
 
 
-def _span(meta_or_token: object) -> ast.Span:
-    if isinstance(meta_or_token, Token):
-        return ast.Span(meta_or_token.start_pos, meta_or_token.end_pos)
-    return ast.Span(meta_or_token.start_pos, meta_or_token.end_pos)  # type: ignore[attr-defined]
+def _span(meta_or_token: Meta | Token) -> ast.Span:
+    start, end = meta_or_token.start_pos, meta_or_token.end_pos
+    # Always set: the parser propagates positions, and every token comes from the source text.
+    assert start is not None and end is not None
+    return ast.Span(start, end)
 
 
 @v_args(meta=True)
@@ -115,7 +117,8 @@ def parse_expression(source: str) -> ast.Node | ParseError:
     try:
         tree = _parser().parse(source)
     except UnexpectedCharacters as err:
-        return ParseError(f"unexpected character {source[err.pos_in_stream]!r}", err.pos_in_stream)
+        offset = err.pos_in_stream or 0  # always set for a character the lexer stopped at
+        return ParseError(f"unexpected character {source[offset]!r}", offset)
     except UnexpectedEOF:
         return ParseError(
             "expression ends early", len(source), "complete the expression or close its brackets"

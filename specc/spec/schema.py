@@ -51,17 +51,10 @@ Real = Annotated[float, StrictType()]
 Integer = Annotated[int, StrictType()]
 Flag = Annotated[bool, StrictType()]
 
-# The largest magnitude any spec number may have. Fields declare tighter physical bounds; this
-# one only keeps products of bounded fields far from float32 overflow.
-MAX_MAGNITUDE = 1e6
 
+def _ordered(low_min: float | None = None, low_exclusive: bool = False) -> AfterValidator:
+    """Checks a [low, high] pair: low <= high, and low >= low_min (> when exclusive)."""
 
-def bounded(low: float = -MAX_MAGNITUDE, high: float = MAX_MAGNITUDE) -> Any:
-    """A finite float within [low, high], for elements of arrays and tables."""
-    return Annotated[float, StrictType(), Field(ge=low, le=high)]
-
-
-def _ordered(low_min: float | None = None, low_exclusive: bool = False):
     def check(value: tuple[float, float]) -> tuple[float, float]:
         low, high = value
         if low > high:
@@ -74,17 +67,21 @@ def _ordered(low_min: float | None = None, low_exclusive: bool = False):
     return AfterValidator(check)
 
 
-def range_of(
-    low: float = -MAX_MAGNITUDE, high: float = MAX_MAGNITUDE, low_exclusive: bool = False, signed: bool = True
-) -> Any:
-    """A [low, high] pair of finite numbers within the bounds, low <= high (low > bound when exclusive)."""
-    element = bounded(low, high)
-    return Annotated[tuple[element, element], _ordered(None if signed else low, low_exclusive)]
+# Finite floats within bounds, for elements of arrays and tables (fields declare their own bounds).
+Real1e3 = Annotated[float, StrictType(), Field(ge=-1e3, le=1e3)]
+Real100 = Annotated[float, StrictType(), Field(ge=-100.0, le=100.0)]
+Real0To10 = Annotated[float, StrictType(), Field(ge=0.0, le=10.0)]
+Real0To100 = Annotated[float, StrictType(), Field(ge=0.0, le=100.0)]
+Real0To1e4 = Annotated[float, StrictType(), Field(ge=0.0, le=1e4)]
+Real0To1 = Annotated[float, StrictType(), Field(ge=0.0, le=1.0)]
 
-
-Range = range_of(-1e3, 1e3)  # commands: m/s, rad/s, ids
-NonNegativeRange = range_of(0.0, 1e4, signed=False)
-ScaleRange = range_of(0.0, 100.0, low_exclusive=True, signed=False)
+# [low, high] pairs of those, low <= high; unsigned ranges also keep low at or above the lower bound.
+Range = Annotated[tuple[Real1e3, Real1e3], _ordered()]  # commands: m/s, rad/s, ids; added mass [kg]
+NonNegativeRange = Annotated[tuple[Real0To1e4, Real0To1e4], _ordered(0.0)]
+ScaleRange = Annotated[tuple[Real0To100, Real0To100], _ordered(0.0, low_exclusive=True)]
+UnitRange = Annotated[tuple[Real0To10, Real0To10], _ordered(0.0)]  # friction, reset scales
+PositiveUnitRange = Annotated[tuple[Real0To10, Real0To10], _ordered(0.0, low_exclusive=True)]
+LatencyRange = Annotated[tuple[Real0To1, Real0To1], _ordered(0.0)]
 
 
 def cross_field(
@@ -126,12 +123,12 @@ class RobotSection(Strict):
         default_factory=list, description="Links whose contact is penalized (the `penalize_contacts` group)."
     )
     init_height: Real = Field(gt=0, le=10.0, description="Initial base height above the ground [m].")
-    default_joint_pos: dict[NamePattern, bounded(-100.0, 100.0)] = Field(
+    default_joint_pos: dict[NamePattern, Real100] = Field(
         default_factory=dict,
         description="Default joint positions [rad or m] by joint name or glob pattern; later entries win. "
         "Each must lie within the joint's URDF limits.",
     )
-    reset_joint_pos_scale: range_of(0.0, 10.0, signed=False) = Field(
+    reset_joint_pos_scale: UnitRange = Field(
         (1.0, 1.0),
         description="A reset draws each joint's position as default × U(low, high) + U(-noise, noise), "
         "clamped into the joint's URDF limits. legged_gym draws [0.5, 1.5].",
@@ -187,7 +184,7 @@ class CategoricalCommand(Strict):
     choices: list[Name] = Field(
         min_length=1, max_length=256, description="Names of the categories, e.g. gaits."
     )
-    values: dict[Name, list[bounded(-1e3, 1e3)]] = Field(
+    values: dict[Name, list[Real1e3]] = Field(
         default_factory=dict,
         description="Per-choice value of other commands, e.g. lin_vel_x = [0.5, 1.5, 3.0].",
     )
@@ -271,18 +268,12 @@ class PushSection(Strict):
 
 class RandomizationSection(Strict):
     enabled: Flag = Field(True, description="Master switch (eval can turn it off).")
-    base_mass_add: range_of(-1e3, 1e3) | None = Field(None, description="Added base mass [kg].")
+    base_mass_add: Range | None = Field(None, description="Added base mass [kg].")
     link_mass_scale: ScaleRange | None = Field(None, description="Scale of every other link's mass.")
-    friction: range_of(0.0, 10.0, signed=False) | None = Field(
-        None, description="Ground-contact friction coefficient."
-    )
-    motor_strength: range_of(0.0, 10.0, low_exclusive=True, signed=False) | None = Field(
-        None, description="Scale of the PD torque."
-    )
+    friction: UnitRange | None = Field(None, description="Ground-contact friction coefficient.")
+    motor_strength: PositiveUnitRange | None = Field(None, description="Scale of the PD torque.")
     joint_damping: NonNegativeRange | None = Field(None, description="Passive joint damping [N·m·s/rad].")
-    latency_s: range_of(0.0, 1.0, signed=False) | None = Field(
-        None, description="Control latency [s], rounded to physics steps."
-    )
+    latency_s: LatencyRange | None = Field(None, description="Control latency [s], rounded to physics steps.")
     observation_noise: Flag = Field(True, description="Apply the observation terms' noise.")
     push: PushSection | None = Field(None, description="Random pushes of the base.")
 
@@ -329,7 +320,7 @@ class EvalSection(Strict):
     require_no_termination: Flag = Field(
         True, description="... and no termination term fired (time-outs are fine)."
     )
-    commands: dict[Name, bounded(-1e3, 1e3)] = Field(
+    commands: dict[Name, Real1e3] = Field(
         default_factory=dict, description="Commands held fixed during evaluation, e.g. lin_vel_x = 1.5."
     )
 
