@@ -169,7 +169,7 @@ def _check_against_reference(tmp_path, expressions: list[str], kind: str, seed: 
     kernels = load_kernels(render_module(task), task.spec.task.name, kind, tmp_path / "cache")
     generator = torch.Generator().manual_seed(seed)
     inputs = random_inputs(task, 9, generator)
-    total, terms = kernels.compute_rewards(*[inputs[name] for name in KERNEL_INPUTS])
+    _, total, terms, _, _ = kernels.compute_step(*[inputs[name] for name in KERNEL_INPUTS])
     torch.testing.assert_close(total, terms.sum(dim=-1), rtol=1e-5, atol=1e-5, equal_nan=True)
     signals = derived_signals(inputs)
     _, groups = contact_layout(task)

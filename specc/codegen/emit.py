@@ -7,12 +7,17 @@ is numbers, through `repr(float)`. Every identifier it writes is its own (`o0`,
 Common subexpressions are computed once per kernel: a node whose code appears more
 than once among the kernel's terms is assigned to a temporary at its first use.
 Derived signals (the base-frame rotations) are computed once at the top.
+
+The code comes out as `ruff format` writes it: no parentheses around a whole right-hand side, and
+no line longer than the project's 110 columns (a subexpression that would make one longer is
+assigned to a temporary first), so the generated module is formatted by construction.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from specc.expr import ast
@@ -51,8 +56,38 @@ REDUCE = {
     "all": "torch.all({}, dim=-1)",
     "count": "torch.sum({}.to(torch.float32), dim=-1)",
 }
+# An expression longer than this is split: its longest subexpressions become temporaries. With the
+# indent, `c12 = ` and a wrapper of the caller (scale, clip) a line stays within 110 columns.
+MAX_INLINE = 80
 FLIPPED = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
 TRIVIAL = (ast.Number, ast.Boolean, ast.Name)
+
+
+def _fill(template: str, argument: str) -> str:
+    """`template` with `argument` in its one slot, without parentheses where the slot is a whole
+    call argument (`torch.exp(x / 2.0)`, not `torch.exp((x / 2.0))`)."""
+    whole = "({})" in template or "({}," in template
+    return template.format(unparenthesized(argument) if whole else argument)
+
+
+def unparenthesized(code: str) -> str:
+    """`code` without parentheses around all of it (ruff format drops them on a right-hand side)."""
+    while code.startswith("(") and _closing_paren(code) == len(code) - 1:
+        code = code[1:-1]
+    return code
+
+
+def _closing_paren(code: str) -> int:
+    depth = 0
+    for index, ch in enumerate(code):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0:
+            return index
+    return -1
+
+
+def assignment(name: str, code: str) -> str:
+    return f"{name} = {unparenthesized(code)}"
 
 
 def literal(value: float | bool) -> str:
@@ -81,6 +116,7 @@ class KernelEmitter:
     derived_used: list[str] = field(default_factory=list)
     _counts: Counter[str] = field(default_factory=Counter)
     _temps: dict[str, str] = field(default_factory=dict)
+    _temp_count: int = 0
     _canon: dict[int, str] = field(default_factory=dict)
     _lines: list[str] = field(default_factory=list)
 
@@ -102,6 +138,13 @@ class KernelEmitter:
             value = self.constant_tensor(t.const, t.dtype)
         return TermCode(self._lines, value)
 
+    def temporary(self, code: str, lines: list[str]) -> str:
+        """Assign `code` to a new temporary, appending the assignment to `lines`; return its name."""
+        name = f"c{self._temp_count}"
+        self._temp_count += 1
+        lines.append(assignment(name, code))
+        return name
+
     # -- the canonical code of a node (no temporaries), used as the key for sharing ---------------
     def _canonical(self, node: ast.Node, checked: Checked) -> str:
         key = id(node)
@@ -112,16 +155,34 @@ class KernelEmitter:
         return self._canon[key]
 
     def _emit(self, node: ast.Node, checked: Checked) -> str:
-        code = self._code(node, checked, lambda child: self._emit(child, checked), track_derived=True)
+        children: dict[int, str] = {}  # id(child) -> its code, each child emitted once
+        hoisted: dict[int, str] = {}  # id(child) -> the temporary holding it
+        computed: set[int] = set()  # children worth a temporary: neither leaves nor constants
+
+        def sub(child: ast.Node) -> str:
+            if id(child) in hoisted:
+                return hoisted[id(child)]
+            if id(child) not in children:
+                children[id(child)] = self._emit(child, checked)
+                if not isinstance(child, TRIVIAL) and checked.types[child].const is None:
+                    computed.add(id(child))
+            return children[id(child)]
+
+        code = self._code(node, checked, sub, track_derived=True)
+        while len(code) > MAX_INLINE:  # too long for one line: hoist the longest subexpression
+            candidates = [(len(children[key]), key) for key in computed - hoisted.keys()]
+            if not candidates:
+                break
+            _, key = max(candidates)
+            hoisted[key] = self.temporary(children[key], self._lines)
+            code = self._code(node, checked, sub, track_derived=True)
         if isinstance(node, TRIVIAL) or checked.types[node].const is not None:
             return code
         canon = self._canonical(node, checked)
         if self._counts[canon] < 2:
             return code
         if canon not in self._temps:
-            name = f"c{len(self._temps)}"
-            self._temps[canon] = name
-            self._lines.append(f"{name} = {code}")
+            self._temps[canon] = self.temporary(code, self._lines)
         return self._temps[canon]
 
     def constant_tensor(self, value: float | bool, dtype: str) -> str:
@@ -130,7 +191,9 @@ class KernelEmitter:
             return f"(torch.full_like(episode_time, {literal(value)}) > 0.5)"
         return f"torch.full_like(episode_time, {literal(value)})"
 
-    def _code(self, node: ast.Node, checked: Checked, sub, track_derived: bool) -> str:
+    def _code(
+        self, node: ast.Node, checked: Checked, sub: Callable[[ast.Node], str], track_derived: bool
+    ) -> str:
         types = checked.types
         t = types[node]
         if t.const is not None:
@@ -165,7 +228,7 @@ class KernelEmitter:
             return self._call(node, types, sub)
         raise AssertionError(type(node).__name__)
 
-    def _tensor(self, node: ast.Node, types: dict[ast.Node, Type], sub) -> str:
+    def _tensor(self, node: ast.Node, types: dict[ast.Node, Type], sub: Callable[[ast.Node], str]) -> str:
         t = types[node]
         return self.constant_tensor(t.const, t.dtype) if t.const is not None else sub(node)
 
@@ -175,7 +238,12 @@ class KernelEmitter:
             code = f"{code}.unsqueeze(1)"
         return code
 
-    def _binary(self, node, types, sub) -> str:
+    def _binary(
+        self,
+        node: ast.Binary | ast.Compare | ast.Logic,
+        types: dict[ast.Node, Type],
+        sub: Callable[[ast.Node], str],
+    ) -> str:
         result = types[node]
         left_t, right_t = types[node.left], types[node.right]
         shape = result.shape
@@ -201,25 +269,27 @@ class KernelEmitter:
             return f"torch.pow({left}, {right})"
         return f"({left} {node.op} {right})"
 
-    def _call(self, node: ast.Call, types, sub) -> str:
+    def _call(self, node: ast.Call, types: dict[ast.Node, Type], sub: Callable[[ast.Node], str]) -> str:
         func = FUNCTIONS[node.func]
         args = node.args
         if func.kind == "elementwise":
-            return ELEMENTWISE[node.func].format(sub(args[0]))
+            return _fill(ELEMENTWISE[node.func], sub(args[0]))
         if func.kind in ("reduce", "bool_reduce", "count") or (func.kind == "min_max" and len(args) == 1):
-            return REDUCE[node.func].format(sub(args[0]))
+            return _fill(REDUCE[node.func], sub(args[0]))
         if func.kind == "min_max":
             a_t, b_t = types[args[0]], types[args[1]]
             bound = "max" if node.func == "min" else "min"
-            if a_t.const is not None or b_t.const is not None:
-                tensor, const = (args[1], a_t.const) if a_t.const is not None else (args[0], b_t.const)
-                return f"torch.clamp({sub(tensor)}, {bound}={literal(const)})"
+            if a_t.const is not None:
+                return f"torch.clamp({sub(args[1])}, {bound}={literal(a_t.const)})"
+            if b_t.const is not None:
+                return f"torch.clamp({sub(args[0])}, {bound}={literal(b_t.const)})"
             shape = types[node].shape
             a = self._broadcast(sub(args[0]), a_t.shape, shape)
             b = self._broadcast(sub(args[1]), b_t.shape, shape)
             return f"torch.{'minimum' if node.func == 'min' else 'maximum'}({a}, {b})"
         if func.kind == "clamp":
             low, high = types[args[1]].const, types[args[2]].const
+            assert low is not None and high is not None  # the checker requires constant bounds (SPC215)
             return f"torch.clamp({sub(args[0])}, {literal(low)}, {literal(high)})"
         if func.kind == "where":
             shape = types[node].shape

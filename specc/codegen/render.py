@@ -1,9 +1,10 @@
 """Render a checked task into one Python module of fused torch kernels (jinja2 template).
 
-The module has `compute_observations`, `compute_rewards`, `compute_terminations` and
-`compute_step` (all three fused, sharing derived signals and subexpressions), plus data
-tables the runtime reads (layout, names, effective weights, noise). Spec names appear
-in the module only inside those tables, written with `repr()` of validated strings.
+The module has `compute_step` (observations, rewards and terminations fused in one function,
+sharing derived signals and subexpressions) and `compute_observations` (for resets), plus data
+tables the runtime reads (layout, names, effective weights, noise). Spec names appear in the
+module only inside those tables, written as validated strings. The source comes out formatted
+(`ruff format` leaves it unchanged): tables through `pysource`, kernel lines through the emitter.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from functools import lru_cache
 import jinja2
 
 from specc import __version__
-from specc.codegen.emit import DERIVED_CODE, KernelEmitter, literal
-from specc.expr.signals import KERNEL_INPUTS
+from specc.codegen import pysource
+from specc.codegen.emit import DERIVED_CODE, KernelEmitter, assignment, literal
+from specc.expr.signals import KERNEL_INPUTS, SIGNALS
 from specc.task import CheckedTask, CheckedTerm
 
 TEMPLATE = "task_module.py.j2"
@@ -32,6 +34,7 @@ class Kernel:
     name: str
     doc: str
     returns_type: str
+    parameters: list[str] = field(default_factory=list)  # after the inputs, with their defaults
     derived: list[str] = field(default_factory=list)
     blocks: list[Block] = field(default_factory=list)
     tail: list[str] = field(default_factory=list)
@@ -47,7 +50,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters["pyrepr"] = repr
+    env.filters["assign"] = pysource.assign
     return env
 
 
@@ -69,24 +72,46 @@ def contact_layout(task: CheckedTask) -> tuple[list[str], dict[str, tuple[int, i
 
 
 def effective_weights(task: CheckedTask) -> list[float]:
+    """Each reward term's weight as the runtime applies it (what `weight_code` writes, evaluated)."""
     rewards = task.spec.rewards
-    policy_dt = task.spec.sim.dt * task.spec.sim.decimation
+    policy_dt = task.spec.sim.policy_dt
     return [rewards.terms[t.name].weight * (policy_dt if rewards.scale_by_dt else 1.0) for t in task.rewards]
+
+
+def weight_code(task: CheckedTask, term: CheckedTerm) -> str:
+    """A reward term's effective weight as source: the spec's number, times the policy step when
+    the spec scales by dt (`-2.5e-07 * policy_dt`, not `-5.000000000000001e-07`)."""
+    weight = literal(task.spec.rewards.terms[term.name].weight)
+    return f"{weight} * policy_dt" if task.spec.rewards.scale_by_dt else weight
+
+
+def input_shapes(task: CheckedTask) -> dict[str, str]:
+    """Each kernel input's shape, the catalog's symbolic sizes resolved for this task: `(N, 12)`."""
+    bodies, _ = contact_layout(task)
+    sizes = {
+        "J": len(task.robot.joint_names),
+        "C": len(task.command_names),
+        "F": len(task.robot.body_groups["feet"]),
+        "G": len(bodies),  # the input holds every contact body; a group selects its slice
+    }
+    shapes = {}
+    for name in KERNEL_INPUTS:
+        dims = ["N"] + [str(sizes[d]) if isinstance(d, str) else str(d) for d in SIGNALS[name].shape]
+        shapes[name] = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+    return shapes
 
 
 def render_module(task: CheckedTask) -> str:
     bodies, slices = contact_layout(task)
-    weights = effective_weights(task)
     kernels = [
-        _kernel(task, slices, weights, "compute_observations", observations=True),
-        _kernel(task, slices, weights, "compute_rewards", rewards=True),
-        _kernel(task, slices, weights, "compute_terminations", terminations=True),
-        _kernel(task, slices, weights, "compute_step", observations=True, rewards=True, terminations=True),
+        _kernel(task, slices, "compute_observations", observations=True),
+        _kernel(task, slices, "compute_step", observations=True, rewards=True, terminations=True),
     ]
     noise: list[float] = []
     for slot in task.observation_layout:
         noise.extend([slot.noise] * slot.size)
     spec = task.spec
+    weights = [pysource.Code(weight_code(task, t).replace("policy_dt", "POLICY_DT")) for t in task.rewards]
     return (
         _environment()
         .get_template(TEMPLATE)
@@ -96,11 +121,13 @@ def render_module(task: CheckedTask) -> str:
             spec_file=task.path.name,
             spec_hash=task.spec_hash,
             inputs=KERNEL_INPUTS,
+            input_shapes=input_shapes(task),
             joint_names=task.robot.joint_names,
             feet=task.robot.body_groups["feet"],
             contact_bodies=bodies,
             contact_groups=slices,
             command_names=list(task.command_names),
+            policy_dt=spec.sim.policy_dt,
             observation_layout=[(s.name, s.offset, s.size, s.scale) for s in task.observation_layout],
             num_observations=task.num_observations,
             observation_noise=noise,
@@ -108,7 +135,6 @@ def render_module(task: CheckedTask) -> str:
             reward_weights=weights,
             scale_by_dt=spec.rewards.scale_by_dt,
             only_positive=spec.rewards.only_positive,
-            policy_dt=spec.sim.dt * spec.sim.decimation,
             termination_names=[t.name for t in task.terminations],
             kernels=kernels,
             derived_code=DERIVED_CODE,
@@ -118,8 +144,7 @@ def render_module(task: CheckedTask) -> str:
 
 def _kernel(
     task: CheckedTask,
-    slices,
-    weights,
+    slices: dict[str, tuple[int, int]],
     name: str,
     observations: bool = False,
     rewards: bool = False,
@@ -137,6 +162,9 @@ def _kernel(
         for term in terms:
             emitter.count(term.checked)
     kernel = Kernel(name, "", "")
+    if rewards:
+        # TorchScript reads no module-level floats: the policy step comes in as a defaulted argument.
+        kernel.parameters.append("policy_dt: float = POLICY_DT")
     returns: list[str] = []
     for section, terms in sections:
         prefix = {"observation": "o", "reward": "r", "termination": "d"}[section]
@@ -147,24 +175,22 @@ def _kernel(
             lines = list(code.lines)
             value = code.value
             if section == "observation":
-                value = f"({value} * {literal(term.scale)})" if term.scale != 1.0 else value
-                if term.clip is not None:
-                    value = f"torch.clamp({value}, {literal(-term.clip)}, {literal(term.clip)})"
-                if not term.checked.type.shape:
-                    value = f"{value}.unsqueeze(-1)"
-            lines.append(f"{var} = {value}")
+                value = _observation_value(term, value)
+                if len(pysource.INDENT + assignment(var, value)) > pysource.LINE_LENGTH:
+                    value = _observation_value(term, emitter.temporary(code.value, lines))
+            lines.append(assignment(var, value))
             emitter.term_values[term.name] = var
             title = f"{section} {term.name!r}: {term.source.strip()}"
             if section == "reward":
-                title += f"  (weight {weights[index]:g})"
+                title += f"  (weight {weight_code(task, term)})"
             kernel.blocks.append(Block(_one_line(title), lines))
             values.append(var)
-        returns.extend(_section_tail(task, section, values, weights, kernel.tail))
+        returns.extend(_section_tail(task, section, values, kernel.tail))
     kernel.derived = [d for d in DERIVED_CODE if d in emitter.derived_used]
-    kernel.tail.append("return " + (returns[0] if len(returns) == 1 else "(" + ", ".join(returns) + ")"))
+    kernel.tail.append("return " + ", ".join(returns))
     kinds = {"observation": ["Tensor"], "reward": ["Tensor", "Tensor"], "termination": ["Tensor", "Tensor"]}
     types = [t for section, _ in sections for t in kinds[section]]
-    kernel.returns_type = types[0] if len(types) == 1 else f"Tuple[{', '.join(types)}]"
+    kernel.returns_type = types[0] if len(types) == 1 else f"tuple[{', '.join(types)}]"
     docs = {
         "observation": "observations (N, NUM_OBSERVATIONS), scaled and clipped, before noise",
         "reward": "the reward total (N,) and each weighted term (N, len(REWARD_NAMES))",
@@ -174,23 +200,34 @@ def _kernel(
     return kernel
 
 
-def _section_tail(
-    task: CheckedTask, section: str, values: list[str], weights: list[float], tail: list[str]
-) -> list[str]:
+def _observation_value(term: CheckedTerm, value: str) -> str:
+    """An observation's value scaled, clipped and given its feature axis."""
+    value = f"({value} * {literal(term.scale)})" if term.scale != 1.0 else value
+    if term.clip is not None:
+        value = f"torch.clamp({value}, {literal(-term.clip)}, {literal(term.clip)})"
+    if not term.checked.type.shape:
+        value = f"{value}.unsqueeze(-1)"
+    return value
+
+
+def _section_tail(task: CheckedTask, section: str, values: list[str], tail: list[str]) -> list[str]:
     if section == "observation":
-        tail.append(f"obs = torch.cat([{', '.join(values)}], dim=-1)")
+        tail.extend(pysource.lines([pysource.Code(v) for v in values], "", "observations = ").copy())
+        tail.append("obs = torch.cat(observations, dim=-1)")
         return ["obs"]
     if section == "reward":
+        weighted = [pysource.Code(f"{v} * ({weight_code(task, t)})") for v, t in zip(values, task.rewards)]
+        tail.extend(pysource.lines(weighted, "", "weighted = "))
+        tail.append("reward_terms = torch.stack(weighted, dim=-1)")
         # The total adds the weighted terms directly instead of reducing the stacked (N, terms)
         # tensor: inductor then computes it in the kernel that computes the terms (bench/kernels.py).
-        weighted = [f"{v} * {literal(w)}" for v, w in zip(values, weights)]
-        tail.append(f"reward_terms = torch.stack([{', '.join(weighted)}], dim=-1)")
-        tail.append(f"reward = {' + '.join(weighted)}")
+        tail.extend(_sum_lines("reward", [f"weighted[{i}]" for i in range(len(values))]))
         if task.spec.rewards.only_positive:
             tail.append("reward = torch.clamp(reward, min=0.0)")
         return ["reward", "reward_terms"]
     if values:
-        tail.append(f"reasons = torch.stack([{', '.join(values)}], dim=-1)")
+        tail.extend(pysource.lines([pysource.Code(v) for v in values], "", "flags = "))
+        tail.append("reasons = torch.stack(flags, dim=-1)")
         tail.append("done = torch.any(reasons, dim=-1)")
     else:
         tail.append(
@@ -198,6 +235,21 @@ def _section_tail(
         )
         tail.append("done = torch.zeros_like(episode_time, dtype=torch.bool)")
     return ["done", "reasons"]
+
+
+def _sum_lines(name: str, operands: list[str]) -> list[str]:
+    """`name = a + b + ...`, continued as `name = name + ...` so that no line passes the limit."""
+    out: list[str] = []
+    current: list[str] = []
+    for operand in operands:
+        head = f"{name} = " + (f"{name} + " if out else "")
+        if current and len(pysource.INDENT + head + " + ".join(current + [operand])) > pysource.LINE_LENGTH:
+            out.append(head + " + ".join(current))
+            current = []
+        current.append(operand)
+    head = f"{name} = " + (f"{name} + " if out else "")
+    out.append(head + " + ".join(current))
+    return out
 
 
 def _one_line(text: str) -> str:

@@ -167,6 +167,11 @@ class SimSection(Strict):
         None, ge=1, le=65536, description="GPU backends: constraint rows per env (default: from contacts)."
     )
 
+    @property
+    def policy_dt(self) -> float:
+        """The policy step [s]: physics steps per policy step times the physics step."""
+        return self.dt * self.decimation
+
     @model_validator(mode="after")
     def _episode_at_least_one_step(self) -> SimSection:
         if self.episode_length_s < self.dt * self.decimation:
