@@ -21,8 +21,9 @@ from specc.expr.check import Checked, Context, check_expression
 from specc.expr.parse import ParseError, parse_expression
 from specc.expr.signals import TERM_NAMESPACE
 from specc.expr.types import Type
+from specc.model.urdf import Joint, Urdf
 from specc.robot.resolve import resolve_uri
-from specc.robot.urdf import Joint, Urdf, UrdfError, read_urdf
+from specc.robot.urdf import UrdfError, read_urdf
 from specc.spec.load import OverrideError, SpecDocument, load_spec, profile_note
 from specc.spec.positions import KeyPath
 from specc.spec.schema import Spec

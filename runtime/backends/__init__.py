@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from specc.runtime.backends.base import Backend, BackendOptions
 
-from specc.robot.urdf import Urdf
+from specc.model.urdf import Urdf
 
 BACKENDS = ("mujoco", "mujoco-warp", "isaacgym")
 

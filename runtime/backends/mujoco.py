@@ -21,7 +21,7 @@ from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, CompiledRobot
 from specc.runtime.divergence import EXPLODING
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
 
-from specc.robot.urdf import Urdf
+from specc.model.urdf import Urdf
 
 FULL = int(mujoco.mjtState.mjSTATE_FULLPHYSICS)
 

@@ -22,7 +22,7 @@ import mujoco
 import numpy as np
 from specc.runtime.divergence import JointStability
 
-from specc.robot.urdf import Geometry, Urdf, repaired_moments
+from specc.model.urdf import Geometry, Urdf, repaired_moments
 
 GROUND = "ground"
 

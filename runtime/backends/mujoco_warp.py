@@ -24,7 +24,7 @@ from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, CompiledRobot
 from specc.runtime.backends.mujoco_warp_contacts import ContactForces
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
 
-from specc.robot.urdf import Urdf
+from specc.model.urdf import Urdf
 
 # Overflows that mean lost contacts or constraints; iteration limits are the solver's business.
 BUFFER_OVERFLOWS = (

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from specc.robot.urdf import Geometry, Joint, Urdf
+from specc.model.urdf import Geometry, Joint, Urdf
 from specc.untrusted_files import FileRefused, read_limited
 
 Matrix = tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]

@@ -1,0 +1,91 @@
+"""The generated module is the seam: the runtime imports nothing of the compiler but leaf packages.
+
+The runtime (runtime/**/*.py, installed as specc.runtime) may import `specc.runtime.*`, the
+package's `__version__`, and the leaf modules below, which themselves import no other part of specc.
+Anything else it needs about a task travels in the generated module. Checked on the source with
+`ast`, lazy imports inside functions included, so a violation fails here before it ships.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# Leaf modules both sides may import: plain data and bounded file reading, no compiler passes.
+LEAVES = ("specc.model", "specc.untrusted_files")
+
+
+def _specc_imports(path: Path, package: str) -> list[tuple[int, str]]:
+    """(line, module) of every `specc...` import in the file, relative imports resolved."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                module = f"{base}.{module}" if module else base
+            if (
+                module == "specc" or not node.module
+            ):  # `from specc import x`, `from . import x`: x may be a module
+                found += [(node.lineno, f"{module}.{alias.name}") for alias in node.names]
+            else:
+                found.append((node.lineno, module))
+    return [(line, m) for line, m in found if m == "specc" or m.startswith("specc.")]
+
+
+def _allowed(module: str) -> bool:
+    return (
+        module.startswith("specc.runtime")
+        or module == "specc.__version__"
+        or any(module == leaf or module.startswith(leaf + ".") for leaf in LEAVES)
+    )
+
+
+def _package_of(path: Path, root: Path, name: str) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join((name, *parts[:-1])) if path.name != "__init__.py" else ".".join((name, *parts))
+
+
+def test_the_runtime_imports_only_leaf_packages_of_the_compiler() -> None:
+    offending = []
+    for path in sorted((ROOT / "runtime").rglob("*.py")):
+        package = _package_of(path, ROOT / "runtime", "specc.runtime")
+        for line, module in _specc_imports(path, package):
+            if not _allowed(module):
+                offending.append(f"{path.relative_to(ROOT)}:{line}: imports {module}")
+    assert not offending, "the runtime reaches into the compiler:\n" + "\n".join(offending)
+
+
+def test_the_leaf_packages_import_no_other_part_of_specc() -> None:
+    offending = []
+    for leaf in LEAVES:
+        relative = Path(*leaf.split(".")[1:])
+        folder = ROOT / "specc" / relative
+        files = sorted(folder.rglob("*.py")) if folder.is_dir() else [folder.with_suffix(".py")]
+        assert files and all(f.exists() for f in files), f"leaf {leaf} not found"
+        for path in files:
+            package = _package_of(path, ROOT / "specc", "specc")
+            for line, module in _specc_imports(path, package):
+                if not any(module == x or module.startswith(x + ".") for x in LEAVES):
+                    offending.append(f"{path.relative_to(ROOT)}:{line}: imports {module}")
+    assert not offending, "a leaf package imports the compiler:\n" + "\n".join(offending)
+
+
+def test_the_import_walk_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "from . import env\nfrom ..task import x\nimport specc.robot.urdf\n"
+        "def f():\n    from specc.codegen.render import render_module\n"
+    )
+    imports = [m for _, m in _specc_imports(module, "specc.runtime")]
+    assert imports == ["specc.runtime.env", "specc.task", "specc.robot.urdf", "specc.codegen.render"]
+    assert [m for m in imports if not _allowed(m)] == [
+        "specc.task",
+        "specc.robot.urdf",
+        "specc.codegen.render",
+    ]
