@@ -3,6 +3,11 @@
 A checkpoint holds the policy, the optimizer, the adaptive learning rate, the observation
 normalizer, the iteration counter, every random generator and the env's full state, so a
 resumed run continues exactly where the checkpoint was written (tests/test_runner.py).
+
+Across several processes (runtime/distributed.py) every rank runs this loop on its own envs;
+the hooks here keep the ranks in step: rank 0's initial parameters, per-rank generator seeds,
+episode statistics and samples/s summed over the ranks for rank 0's log, a stop request that stops
+all ranks at the same iteration, and checkpoints that rank 0 writes with every rank's env state.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from specc.runtime import distributed
 from specc.runtime.actor_critic import ActorCritic
 from specc.runtime.checkpoint import load_checkpoint, save_checkpoint
 from specc.runtime.config import PPOConfig
@@ -46,13 +52,15 @@ class Runner:
             config.activation,
             config.init_noise_std,
         ).to(self.device)
+        distributed.broadcast_module(self.policy)  # several processes: all start from rank 0's parameters
         self.normalizer = EmpiricalNormalizer(env.num_obs).to(self.device)
         self.ppo = PPO(self.policy, config)
         self.storage = RolloutStorage(
             config.num_steps_per_env, env.num_envs, env.num_obs, env.num_actions, self.device
         )
-        self.generator = torch.Generator().manual_seed(seed + 1)
-        self.action_generator = torch.Generator(device=self.device).manual_seed(seed + 2)
+        rank_seed = distributed.rank_seed(seed)  # seed itself in a single process
+        self.generator = torch.Generator().manual_seed(rank_seed + 1)
+        self.action_generator = torch.Generator(device=self.device).manual_seed(rank_seed + 2)
         self.iteration = 0
         self.metadata = metadata or {}
         env.spread_episode_starts()
@@ -108,7 +116,8 @@ class Runner:
             )
             elapsed = time.perf_counter() - start
             self.iteration += 1
-            episode = self.env.stats.read_and_clear()
+            episode = distributed.sum_tensors(self.env.stats.read_and_clear())  # over all ranks
+            mean_reward = distributed.average_number(mean_reward)
             log = self._log(mean_reward, stats, episode, elapsed, collect_time)
             if on_iteration:
                 on_iteration(log)
@@ -116,11 +125,11 @@ class Runner:
                 self.iteration % self.config.save_interval == 0 or self.iteration == end
             ):
                 self.save(checkpoint_dir / f"model_{self.iteration:06d}.pt")
-            if should_stop is not None and should_stop():
+            if should_stop is not None and distributed.any_rank(should_stop()):
                 break
 
     def _log(self, mean_reward, stats, episode, elapsed, collect_time) -> IterationLog:
-        samples = self.config.num_steps_per_env * self.env.num_envs
+        samples = self.config.num_steps_per_env * self.env.num_envs * distributed.world_size()
         count = episode["episodes"].item()
         scalars = {
             "Loss/surrogate": stats.surrogate,
@@ -163,17 +172,41 @@ class Runner:
             "metadata": self.metadata,
         }
 
-    def save(self, path: Path) -> Path:
-        return save_checkpoint(path, self.state_dict())
+    # What differs between the ranks of a run; the rest (the learner) is the same on every rank.
+    RANK_STATE = ("generator", "action_generator", "torch_rng", "env")
 
-    def load(self, path: Path, restore_env: bool = True) -> None:
+    def save(self, path: Path) -> Path:
+        """Write a checkpoint; across several processes every rank calls this and rank 0 writes.
+
+        Rank 0's file is a single-process checkpoint (its own env and generators at the top level)
+        plus "other_ranks": the RANK_STATE of ranks 1..N-1, so a resume restores every rank.
+        """
+        state = self.state_dict()
+        if distributed.world_size() > 1:
+            ranks = distributed.gather_to_main({key: state[key] for key in self.RANK_STATE})
+            if ranks is None:
+                return path  # not rank 0: rank 0 writes
+            state["other_ranks"] = ranks[1:]
+        return save_checkpoint(path, state)
+
+    def load(self, path: Path, restore_env: bool = True) -> int:
+        """Restore a checkpoint; returns how many ranks it holds the state of (1: a single process).
+
+        The learner comes from the top level on every rank; rank r takes its env and generators
+        from "other_ranks" and, when the checkpoint was written by fewer ranks, keeps its fresh ones.
+        """
         state = load_checkpoint(path, self.device)
         self.iteration = int(state["iteration"])
         self.policy.load_state_dict(state["policy"])
         self.normalizer.load_state_dict(state["normalizer"])
         self.ppo.load_state_dict(state["ppo"])
-        self.generator.set_state(state["generator"].cpu())
-        self.action_generator.set_state(state["action_generator"].cpu())
-        torch.set_rng_state(state["torch_rng"].cpu())
-        if restore_env:
-            self.env.load_state_dict(state["env"])
+        others = state.get("other_ranks", [])
+        rank = distributed.rank()
+        own = state if rank == 0 else (others[rank - 1] if rank - 1 < len(others) else None)
+        if own is not None:
+            self.generator.set_state(own["generator"].cpu())
+            self.action_generator.set_state(own["action_generator"].cpu())
+            torch.set_rng_state(own["torch_rng"].cpu())
+            if restore_env:
+                self.env.load_state_dict(own["env"])
+        return 1 + len(others)

@@ -7,6 +7,7 @@ imports torch and the runtime only then.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import sys
@@ -94,6 +95,13 @@ def _load_policy(runner, checkpoint: Path) -> None:
     help="Continue from a checkpoint: optimizer, learning rate, normalizer, iteration and env state.",
 )
 @click.option("--no-tensorboard", is_flag=True, help="Write metrics.jsonl only.")
+@click.option(
+    "--gpus",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Train with N processes, one per GPU of this host, started through torchrun; "
+    "sim.num_envs is per process. With --device cpu: N CPU processes (gloo), for tests.",
+)
 def run(
     spec: Path,
     backend,
@@ -107,6 +115,7 @@ def run(
     run_dir,
     resume,
     no_tensorboard,
+    gpus,
 ) -> None:
     """Train a policy for SPEC with PPO."""
     started = time.monotonic()
@@ -116,31 +125,44 @@ def run(
     if max_iterations is not None:
         extra["ppo.max_iterations"] = max_iterations
     task = _task(spec, device, sets, extra)
+    rank, place = _join_processes(gpus, device or task.spec.sim.device, started)
+    if rank.world_size > 1:  # wall time from the `--gpus` command's start, before torchrun
+        started = min(started, float(os.environ.get("SPECC_RUN_STARTED", started)))
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from specc.assemble import assemble
     from specc.codegen.render import render_module
+    from specc.runtime import distributed
     from specc.runtime.backends.base import PhysicsLost
     from specc.runtime.run_log import RunLog
     from specc.runtime.runner import Runner
 
-    console = Console(stderr=True)
-    parts = assemble(task, backend=backend, device=device, kernels=kernels, seed=seed, num_threads=threads)
+    console = Console(stderr=True, quiet=not rank.is_main)  # rank 0 speaks for all
+    parts = assemble(
+        task,
+        backend=backend,
+        device=place,
+        kernels=kernels,
+        seed=distributed.rank_seed(seed),
+        num_threads=threads,
+    )
     env = parts.env
     runner = Runner(
         env, parts.ppo_config, seed=seed, metadata={"spec_hash": task.spec_hash, "task": task.spec.task.name}
     )
     if resume is not None:
         try:
-            runner.load(resume)
+            saved_ranks = runner.load(resume)
         except FileNotFoundError:
             _fail(f"checkpoint not found: {resume}")
         console.print(f"resumed from {resume} at iteration {runner.iteration}")
+        if saved_ranks != rank.world_size:
+            console.print(
+                f"[yellow]the checkpoint holds the envs of {saved_ranks} process(es), this run has "
+                f"{rank.world_size}: ranks beyond {saved_ranks - 1} start fresh envs[/yellow]"
+            )
     run_dir = run_dir or Path("runs") / task.spec.task.name / time.strftime("%Y-%m-%d_%H-%M-%S")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(spec, run_dir / "spec.toml")
-    (run_dir / "kernels.py").write_text(render_module(task), encoding="utf-8")
     resolved = {
         "specc": __version__,
         "spec": str(spec),
@@ -154,11 +176,17 @@ def run(
         "joint_names": task.robot.joint_names,
         "observation_layout": [vars(s) for s in task.observation_layout],
         "inertia_repairs": getattr(parts.backend, "repairs", []),
+        "processes": rank.world_size,  # sim.num_envs envs each
     }
-    (run_dir / "config.json").write_text(json.dumps(resolved, indent=2), encoding="utf-8")
+    log = None
+    if rank.is_main:  # the run folder is rank 0's
+        run_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(spec, run_dir / "spec.toml")
+        (run_dir / "kernels.py").write_text(render_module(task), encoding="utf-8")
+        (run_dir / "config.json").write_text(json.dumps(resolved, indent=2), encoding="utf-8")
+        log = RunLog(run_dir, tensorboard=not no_tensorboard)
     for repair in resolved["inertia_repairs"]:
         console.print(f"[yellow]inertia repaired[/yellow] {repair}")
-    log = RunLog(run_dir, tensorboard=not no_tensorboard)
     total = parts.ppo_config.max_iterations
     stop = {"requested": False}
 
@@ -178,8 +206,9 @@ def run(
         TimeElapsedColumn(),
         TextColumn("{task.fields[info]}"),
     ]
+    processes = f" x {rank.world_size} processes" if rank.world_size > 1 else ""
     console.print(
-        f"training {task.spec.task.name}: {env.num_envs} envs on {parts.backend.__class__.__name__} "
+        f"training {task.spec.task.name}: {env.num_envs} envs{processes} on {parts.backend.__class__.__name__} "
         f"({env.device}), {parts.kernels.kind} kernels, {env.num_obs} observations, "
         f"{env.num_actions} actions -> {run_dir}"
     )
@@ -193,7 +222,8 @@ def run(
                 "iterations", total=start_iteration + total, completed=start_iteration, info=""
             )
 
-            def on_iteration(entry) -> None:
+            def on_iteration(entry) -> None:  # rank 0 only
+                assert log is not None
                 # Wall time from the command's start (compilation and set-up included): time-to-result.
                 log.write(entry.iteration, {**entry.scalars, "Perf/wall_s": time.monotonic() - started})
                 ret = (
@@ -211,16 +241,52 @@ def run(
                     f"return {ret}  length {length}",
                 )
 
-            runner.train(total, on_iteration, checkpoints, should_stop=lambda: stop["requested"])
+            runner.train(
+                total,
+                on_iteration if rank.is_main else None,
+                checkpoints,
+                should_stop=lambda: stop["requested"],
+            )
     except PhysicsLost as err:
         _fail(f"{spec}: {err} (the last checkpoint in {checkpoints} is intact; --resume from it)")
     finally:
         signal.signal(signal.SIGINT, previous)
-        log.close()
+        if log is not None:
+            log.close()
     final = runner.save(checkpoints / f"model_{runner.iteration:06d}.pt")
     console.print(f"checkpoint {final}")
+    distributed.teardown()
     if stop["requested"]:
         sys.exit(130)
+
+
+def _join_processes(gpus: int | None, device: str, started: float):
+    """`run --gpus N`: start N processes through torchrun, or, inside one of them, join the others.
+
+    Returns this process's RankInfo and device (cuda:LOCAL_RANK on GPUs); a plain single-process
+    run gets rank 0 of 1 and `device` unchanged, with no process group.
+    """
+    from specc.runtime import distributed
+
+    try:
+        rank = distributed.rank_info()
+    except ValueError as err:
+        _fail(str(err), 2)
+    launched = "TORCHELASTIC_RUN_ID" in os.environ or rank.world_size > 1
+    if gpus is not None and gpus > 1 and not launched:
+        if device.startswith("cuda"):
+            import torch
+
+            if torch.cuda.device_count() < gpus:
+                _fail(f"--gpus {gpus}, but this host has {torch.cuda.device_count()} CUDA device(s)", 2)
+        os.environ["SPECC_RUN_STARTED"] = repr(started)  # time.monotonic() is one clock for the host
+        distributed.launch(gpus, sys.argv[1:])
+    if gpus is not None and launched and gpus != rank.world_size:
+        _fail(f"--gpus {gpus}, but torchrun started {rank.world_size} processes", 2)
+    try:
+        return distributed.setup(device)
+    except RuntimeError as err:
+        _fail(str(err))
 
 
 def _evaluation_env(spec: Path, device, backend, kernels, sets, threads, episodes, randomize):
