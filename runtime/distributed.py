@@ -89,8 +89,12 @@ def setup(device: str) -> tuple[RankInfo, str]:
 
 
 def teardown() -> None:
-    """Leave the process group (a no-op in a single process)."""
+    """Leave the process group (a no-op in a single process).
+
+    All ranks leave together: a rank tearing down while another still talks through gloo aborts.
+    """
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
@@ -205,6 +209,12 @@ def broadcast_module(module: torch.nn.Module) -> None:
         staged = tensor.detach().to(wire)
         dist.broadcast(staged, src=0)
         tensor.copy_(staged)
+
+
+def barrier() -> None:
+    """Wait until every rank gets here (a no-op in a single process)."""
+    if _active():
+        dist.barrier()
 
 
 def gather_to_main(obj: dict[str, Any]) -> list[dict[str, Any]] | None:

@@ -182,12 +182,13 @@ class Runner:
         plus "other_ranks": the RANK_STATE of ranks 1..N-1, so a resume restores every rank.
         """
         state = self.state_dict()
-        if distributed.world_size() > 1:
-            ranks = distributed.gather_to_main({key: state[key] for key in self.RANK_STATE})
-            if ranks is None:
-                return path  # not rank 0: rank 0 writes
-            state["other_ranks"] = ranks[1:]
-        return save_checkpoint(path, state)
+        if distributed.world_size() == 1:
+            return save_checkpoint(path, state)
+        ranks = distributed.gather_to_main({key: state[key] for key in self.RANK_STATE})
+        if ranks is not None:  # rank 0
+            save_checkpoint(path, {**state, "other_ranks": ranks[1:]})
+        distributed.barrier()  # on every rank the file exists once save returns
+        return path
 
     def load(self, path: Path, restore_env: bool = True) -> int:
         """Restore a checkpoint; returns how many ranks it holds the state of (1: a single process).
