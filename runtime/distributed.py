@@ -183,7 +183,7 @@ def any_rank(flag: bool) -> bool:
 
 
 def pooled_moments(
-    count: int | torch.Tensor, mean: torch.Tensor, var: torch.Tensor
+    count: int, mean: torch.Tensor, var: torch.Tensor
 ) -> tuple[int | torch.Tensor, torch.Tensor, torch.Tensor]:
     """Count, mean and (biased) variance of the union of every rank's batch.
 
@@ -193,7 +193,8 @@ def pooled_moments(
     """
     if not _active():
         return count, mean, var
-    n = torch.as_tensor(count, dtype=mean.dtype, device=mean.device).reshape(1)
+    # torch.full, not torch.tensor: no host-to-device copy, so no stream sync in the collection loop.
+    n = torch.full((1,), float(count), dtype=mean.dtype, device=mean.device)
     sums = _all_reduce_sum(torch.cat([n, mean * n]))
     total, pooled_mean = sums[0], sums[1:] / sums[0]
     spread = _all_reduce_sum(n * (var + (mean - pooled_mean).square()))
