@@ -2,7 +2,12 @@
 
 A checkpoint holds the policy, the optimizer, the adaptive learning rate, the observation
 normalizer, the iteration counter, every random generator and the env's full state, so a
-resumed run continues exactly where the checkpoint was written (tests/test_runner.py).
+resumed run continues exactly where the checkpoint was written (tests/test_runner.py). It is
+stamped with the runner's `identity()` and verified on load (`runtime/checkpoint.py`).
+
+Every iteration counts the env steps whose physics diverged (the env resets those envs); a run
+in which most steps diverge for several iterations in a row learns nothing, so it stops with
+`PhysicsDiverged` and the env's diagnosis instead of training on resets.
 
 Across several processes (runtime/distributed.py) every rank runs this loop on its own envs;
 the hooks here keep the ranks in step: rank 0's initial parameters, per-rank generator seeds,
@@ -20,12 +25,17 @@ from pathlib import Path
 import torch
 from specc.runtime import distributed
 from specc.runtime.actor_critic import ActorCritic
-from specc.runtime.checkpoint import load_checkpoint, save_checkpoint
+from specc.runtime.checkpoint import CheckpointError, CheckpointIdentity, load_checkpoint, save_checkpoint
 from specc.runtime.config import PPOConfig
+from specc.runtime.divergence import PhysicsDiverged
 from specc.runtime.env import TaskEnv
 from specc.runtime.normalizer import EmpiricalNormalizer
 from specc.runtime.ppo import PPO
 from specc.runtime.storage import RolloutStorage
+
+# A run stops when more than this share of its env steps diverged in each of this many iterations in a row.
+DIVERGED_SHARE_LIMIT = 0.5
+DIVERGED_ITERATIONS_LIMIT = 3
 
 
 @dataclass
@@ -36,6 +46,7 @@ class IterationLog:
     mean_episode_return: float | None
     mean_episode_length: float | None
     scalars: dict[str, float] = field(default_factory=dict)
+    diverged_share: float = 0.0  # share of the iteration's env steps whose physics diverged
 
 
 class Runner:
@@ -63,6 +74,7 @@ class Runner:
         self.action_generator = torch.Generator(device=self.device).manual_seed(rank_seed + 2)
         self.iteration = 0
         self.metadata = metadata or {}
+        self.diverged_streak = 0  # iterations in a row with most env steps diverged
         env.spread_episode_starts()
 
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
@@ -121,12 +133,23 @@ class Runner:
             log = self._log(mean_reward, stats, episode, elapsed, collect_time)
             if on_iteration:
                 on_iteration(log)
+            self._watch_divergence(log.diverged_share)
             if checkpoint_dir is not None and (
                 self.iteration % self.config.save_interval == 0 or self.iteration == end
             ):
                 self.save(checkpoint_dir / f"model_{self.iteration:06d}.pt")
             if should_stop is not None and distributed.any_rank(should_stop()):
                 break
+
+    def _watch_divergence(self, share: float) -> None:
+        """Stop a run whose physics keeps blowing up: every diverged env is reset, so it learns nothing."""
+        self.diverged_streak = self.diverged_streak + 1 if share > DIVERGED_SHARE_LIMIT else 0
+        if self.diverged_streak >= DIVERGED_ITERATIONS_LIMIT:
+            raise PhysicsDiverged(
+                f"the physics diverged in {share:.0%} of the env steps of iteration {self.iteration} "
+                f"(over {DIVERGED_SHARE_LIMIT:.0%} for {self.diverged_streak} iterations in a row; every "
+                f"diverged env is reset, so the run learns nothing). {self.env.divergence_diagnosis()}"
+            )
 
     def _log(self, mean_reward, stats, episode, elapsed, collect_time) -> IterationLog:
         samples = self.config.num_steps_per_env * self.env.num_envs * distributed.world_size()
@@ -143,6 +166,7 @@ class Runner:
             "Perf/learning_s": elapsed - collect_time,
             "Train/mean_reward": mean_reward,
             "Episode/nan_resets": episode["nan_resets"].item(),
+            "Physics/diverged_share": episode["nan_resets"].item() / samples,
         }
         mean_return = mean_length = None
         if count > 0:
@@ -156,7 +180,15 @@ class Runner:
             for name, value in zip(self.env.termination_names, episode["termination_counts"].tolist()):
                 scalars[f"Episode_Termination/{name}"] = value / count
             scalars["Episode_Termination/time_out"] = episode["time_outs"].item() / count
-        return IterationLog(self.iteration, samples / elapsed, mean_reward, mean_return, mean_length, scalars)
+        return IterationLog(
+            self.iteration,
+            samples / elapsed,
+            mean_reward,
+            mean_return,
+            mean_length,
+            scalars,
+            scalars["Physics/diverged_share"],
+        )
 
     # -- checkpoints ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -172,6 +204,19 @@ class Runner:
             "metadata": self.metadata,
         }
 
+    def identity(self) -> CheckpointIdentity:
+        """What this runner's checkpoints fit: its spec, sizes, network, env count and backend."""
+        return CheckpointIdentity(
+            spec_hash=self.metadata.get("spec_hash"),
+            task=self.metadata.get("task"),
+            num_obs=self.env.num_obs,
+            num_actions=self.env.num_actions,
+            actor_hidden_dims=tuple(self.config.actor_hidden_dims),
+            critic_hidden_dims=tuple(self.config.critic_hidden_dims),
+            num_envs=self.env.num_envs,
+            backend=type(self.env.backend).__name__,
+        )
+
     # What differs between the ranks of a run; the rest (the learner) is the same on every rank.
     RANK_STATE = ("generator", "action_generator", "torch_rng", "env")
 
@@ -183,31 +228,48 @@ class Runner:
         """
         state = self.state_dict()
         if distributed.world_size() == 1:
-            return save_checkpoint(path, state)
+            return save_checkpoint(path, self.identity(), state)
         ranks = distributed.gather_to_main({key: state[key] for key in self.RANK_STATE})
         if ranks is not None:  # rank 0
-            save_checkpoint(path, {**state, "other_ranks": ranks[1:]})
+            save_checkpoint(path, self.identity(), {**state, "other_ranks": ranks[1:]})
         distributed.barrier()  # on every rank the file exists once save returns
         return path
 
-    def load(self, path: Path, restore_env: bool = True) -> int:
-        """Restore a checkpoint; returns how many ranks it holds the state of (1: a single process).
-
-        The learner comes from the top level on every rank; rank r takes its env and generators
-        from "other_ranks" and, when the checkpoint was written by fewer ranks, keeps its fresh ones.
-        """
-        state = load_checkpoint(path, self.device)
-        self.iteration = int(state["iteration"])
-        self.policy.load_state_dict(state["policy"])
-        self.normalizer.load_state_dict(state["normalizer"])
-        self.ppo.load_state_dict(state["ppo"])
+    def _own_rank_state(self, state: dict, notes: list[str]) -> dict | None:
+        """This rank's env and generators in a checkpoint; None when it was written by fewer ranks."""
         others = state.get("other_ranks", [])
-        rank = distributed.rank()
-        own = state if rank == 0 else (others[rank - 1] if rank - 1 < len(others) else None)
-        if own is not None:
-            self.generator.set_state(own["generator"].cpu())
-            self.action_generator.set_state(own["action_generator"].cpu())
-            torch.set_rng_state(own["torch_rng"].cpu())
+        rank, world = distributed.rank(), distributed.world_size()
+        if 1 + len(others) != world:
+            notes.append(
+                f"the checkpoint holds the envs of {1 + len(others)} process(es), this run has {world}: "
+                "ranks it lacks start fresh envs"
+            )
+        return state if rank == 0 else (others[rank - 1] if rank - 1 < len(others) else None)
+
+    def load(self, path: Path, restore_env: bool = True, allow_spec_change: bool = False) -> list[str]:
+        """Continue from a checkpoint (`restore_env`: a resume) or take its policy only (eval, play).
+
+        Raises `CheckpointError` for any file that cannot serve; returns notes worth printing.
+        """
+        loaded = load_checkpoint(
+            path, self.identity(), device=self.device, allow_spec_change=allow_spec_change, resume=restore_env
+        )
+        state = loaded.state
+        notes = list(loaded.notes)
+        try:
+            self.policy.load_state_dict(state["policy"])
+            self.normalizer.load_state_dict(state["normalizer"])
             if restore_env:
-                self.env.load_state_dict(own["env"])
-        return 1 + len(others)
+                self.ppo.load_state_dict(state["ppo"])
+                own = self._own_rank_state(state, notes)  # several processes: this rank's part
+                if own is not None:
+                    self.generator.set_state(own["generator"].cpu())
+                    self.action_generator.set_state(own["action_generator"].cpu())
+                    torch.set_rng_state(own["torch_rng"].cpu())
+                    self.env.load_state_dict(own["env"])
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as err:
+            reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+            raise CheckpointError(f"{path}: the checkpoint does not fit this run ({reason})") from None
+        if restore_env:
+            self.iteration = state["iteration"]
+        return notes

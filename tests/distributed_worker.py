@@ -77,7 +77,7 @@ def main() -> None:
     interrupted = cartpole_runner(seed=3, num_envs=NUM_ENVS)
     interrupted.train(2, checkpoint_dir=out)
     resumed = cartpole_runner(seed=99, num_envs=NUM_ENVS)  # everything must come from the checkpoint
-    saved_ranks = resumed.load(out / "model_000002.pt")
+    notes = resumed.load(out / "model_000002.pt")
     resumed.train(2)
     result = {
         "world_size": info.world_size,
@@ -85,7 +85,7 @@ def main() -> None:
         "initial_policy": start,
         "straight": report(straight),
         "resumed": report(resumed),
-        "saved_ranks": saved_ranks,
+        "notes": notes,
     }
     (out / f"rank{info.rank}.json").write_text(json.dumps(result, indent=2))
     distributed.teardown()
