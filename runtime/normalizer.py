@@ -1,7 +1,5 @@
 """Empirical observation normalization: running mean and variance over everything seen in training."""
 
-from __future__ import annotations
-
 import torch
 from specc.runtime import distributed
 from torch import nn
@@ -10,6 +8,8 @@ from torch import nn
 class EmpiricalNormalizer(nn.Module):
     """(x - mean) / (std + eps) with statistics updated from training batches (Chan et al.'s parallel update)."""
 
+    # Buffers, declared for type checkers. This module has no `from __future__ import annotations`:
+    # TorchScript (export) reads these annotations and resolves only real types, not strings.
     mean: torch.Tensor
     var: torch.Tensor
     count: torch.Tensor  # float64: counts pass 2^24 within a long run

@@ -22,6 +22,7 @@ import click
 
 from specc import __version__
 from specc.cli import load_checked_task, main, parse_set
+from specc.model.backends import BACKENDS
 
 MAX_SEED = 2**32 - 1  # numpy's and most simulators' seed range; the runner derives seed + 1 and seed + 2
 MAX_NUM_ENVS = 1 << 22  # the schema's bound of sim.num_envs
@@ -49,7 +50,7 @@ def _common(function):
     options = [
         click.option(
             "--backend",
-            type=click.Choice(["mujoco", "mujoco-warp", "isaacgym"]),
+            type=click.Choice(BACKENDS),
             default=None,
             help="Physics backend (default: the spec's sim.backend).",
         ),

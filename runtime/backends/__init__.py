@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from specc.runtime.backends.base import Backend, BackendOptions
 
+from specc.model.backends import RUNTIME_BACKENDS
 from specc.model.urdf import Urdf
-
-BACKENDS = ("mujoco", "mujoco-warp", "isaacgym")
 
 
 def create_backend(name: str, urdf: Urdf, joint_names: list[str], options: BackendOptions) -> Backend:
@@ -21,8 +20,4 @@ def create_backend(name: str, urdf: Urdf, joint_names: list[str], options: Backe
         from specc.runtime.backends.mujoco_warp import MujocoWarpBackend
 
         return MujocoWarpBackend(urdf, joint_names, options)
-    if name == "isaacgym":
-        from specc.runtime.backends.isaacgym import IsaacGymBackend
-
-        return IsaacGymBackend(urdf, joint_names, options)
-    raise ValueError(f"unknown backend '{name}'; choose one of {', '.join(BACKENDS)}")
+    raise ValueError(f"specc's runtime has no backend '{name}'; choose one of {', '.join(RUNTIME_BACKENDS)}")

@@ -27,6 +27,8 @@ from pydantic import (
 from pydantic import Strict as StrictType
 from pydantic_core import PydanticCustomError
 
+from specc.model.backends import BackendName
+
 IDENTIFIER_PATTERN = r"^[a-z_][a-z0-9_]{0,63}$"
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 # Joint and link names as URDF allows them, plus glob wildcards: * ? [ ] and '!' inside brackets.
@@ -158,7 +160,7 @@ class SimSection(Strict):
     episode_length_s: Real = Field(
         20.0, gt=0, le=3600.0, description="Episode length before a time-out [s]; at least one policy step."
     )
-    backend: Literal["mujoco", "mujoco-warp", "isaacgym"] = Field("mujoco", description="Physics backend.")
+    backend: BackendName = Field("mujoco", description="Physics backend.")
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$", description="Torch device of the runtime.")
     max_contacts_per_env: Integer | None = Field(
         None, ge=1, le=4096, description="GPU backends: contact buffer per env (default: from the model)."
