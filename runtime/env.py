@@ -326,6 +326,7 @@ class TaskEnv:
             "feet_contact": feet_contact,
             "feet_first_contact": feet_first_contact,
             "episode_time": self.episode_step.float() * dt,
+            "episode_start_pos": self.start_pos,
         }
 
     def _observe(self) -> torch.Tensor:

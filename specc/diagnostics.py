@@ -65,6 +65,8 @@ CODES: dict[str, str] = {
     "SPC213": "unknown or cyclic term reference",
     "SPC214": "expression too long or too deeply nested",
     "SPC215": "argument must be a constant",
+    "SPC216": "argument is not a quaternion or vector of the needed length",
+    "SPC217": "unknown or cyclic value reference",
     "SPC301": "URDF not found",
     "SPC302": "URDF is not valid",
     "SPC303": "joint pattern matches no joint",

@@ -7,6 +7,7 @@ neither reads the spec's raw data again.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from specc.diagnostics import DiagnosticSink, Position, Severity
 from specc.expr import ast
 from specc.expr.check import Checked, Context, check_expression
 from specc.expr.parse import ParseError, parse_expression
-from specc.expr.signals import TERM_NAMESPACE
+from specc.expr.signals import TERM_NAMESPACE, VALUE_NAMESPACE
 from specc.expr.types import Type
 from specc.robot.resolve import resolve_uri
 from specc.robot.urdf import Joint, Urdf, UrdfError, read_urdf
@@ -30,7 +31,7 @@ BODY_GROUPS = ("base", "feet", "terminate_contacts", "penalize_contacts")
 
 @dataclass(frozen=True)
 class CheckedTerm:
-    section: str  # observations | rewards | terminations
+    section: str  # values | observations | rewards | terminations | eval | commands
     name: str
     source: str
     checked: Checked
@@ -82,6 +83,9 @@ class CheckedTask:
     terminations: list[CheckedTerm]
     spec_hash: str
     warnings: list[str] = field(default_factory=list)
+    values: list[CheckedTerm] = field(default_factory=list)  # [values], each after the values it reads
+    # Vector commands (targets): name -> (first index in the commands vector, component names).
+    command_vectors: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
 
     @property
     def observation_layout(self) -> list[ObservationSlot]:
@@ -116,7 +120,15 @@ def check_task(
     if robot is None:
         return None
     groups = {name: len(bodies) for name, bodies in robot.body_groups.items() if bodies}
-    base_ctx = Context(tuple(robot.joint_names), tuple(robot.body_groups["feet"]), command_names, groups)
+    base_ctx = Context(
+        tuple(robot.joint_names),
+        tuple(robot.body_groups["feet"]),
+        command_names,
+        groups,
+        value_names=tuple(spec.values),
+    )
+    values = _check_values(document, sink, base_ctx, spec.values)
+    base_ctx = dataclasses.replace(base_ctx, value_types={v.name: v.checked.type for v in values})
     observations = [
         _check_term(
             document,
@@ -161,6 +173,7 @@ def check_task(
         rewards,
         terminations,
         digest.hexdigest()[:16],
+        values=values,
     )
 
 
@@ -363,14 +376,7 @@ def _check_section(document, sink, base_ctx: Context, section: str, terms: dict[
         ):
             broken.add(name)
             continue
-        ctx = Context(
-            base_ctx.joint_names,
-            base_ctx.feet_names,
-            base_ctx.command_names,
-            base_ctx.body_groups,
-            dict(types),
-            section,
-        )
+        ctx = dataclasses.replace(base_ctx, term_types=dict(types), term_section=section)
         term = _check_term(
             document,
             sink,
@@ -381,6 +387,96 @@ def _check_section(document, sink, base_ctx: Context, section: str, terms: dict[
             (section, "terms", name, "expr"),
             node=parsed[name],
             **extra,
+        )
+        if term is not None:
+            types[name] = term.checked.type
+            out.append(term)
+    return out
+
+
+def _value_refs(node: ast.Node) -> list[tuple[str, ast.Span]]:
+    """The `value.<name>` references of an expression, with the span of each name."""
+    refs: list[tuple[str, ast.Span]] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if (
+            isinstance(current, ast.Component)
+            and isinstance(current.base, ast.Name)
+            and current.base.name == VALUE_NAMESPACE
+        ):
+            refs.append((current.name, current.name_span))
+        stack.extend(ast.children(current))
+    return refs
+
+
+def dependency_order(
+    reads: dict[str, list[tuple[str, ast.Span]]],
+) -> tuple[list[str], list[tuple[str, ast.Span, list[str]]]]:
+    """Names ordered so that each comes after the names it reads, and the cycles met on the way.
+
+    A depth-first search with an explicit stack (a spec's chain of references can be as long as
+    the spec: no recursion limit to hit). Each cycle is (the name whose reference closes it,
+    that reference's span, the cycle from the name read back to itself). References to names
+    outside `reads` are left to the checker.
+    """
+    order: list[str] = []
+    state: dict[str, str] = {}
+    cycles: list[tuple[str, ast.Span, list[str]]] = []
+    for root in reads:
+        if root in state:
+            continue
+        state[root] = "active"
+        path = [root]
+        stack = [iter(reads[root])]
+        while stack:
+            for ref, span in stack[-1]:
+                if ref not in reads or state.get(ref) == "done":
+                    continue
+                if state.get(ref) == "active":
+                    cycles.append((path[-1], span, [*path[path.index(ref) :], ref]))
+                    continue
+                state[ref] = "active"
+                path.append(ref)
+                stack.append(iter(reads[ref]))
+                break
+            else:
+                stack.pop()
+                name = path.pop()
+                state[name] = "done"
+                order.append(name)
+    return order, cycles
+
+
+def _check_values(document, sink, base_ctx: Context, values: dict[str, str]) -> list[CheckedTerm]:
+    """Check [values] in dependency order: each value sees the values it reads, never itself."""
+    parsed: dict[str, ast.Node] = {}
+    for name, source in values.items():
+        node = _parse(document, sink, source, ("values", name))
+        if node is not None:
+            parsed[name] = node
+    reads = {name: _value_refs(node) for name, node in parsed.items()}
+    order, cycles = dependency_order(reads)
+    broken: set[str] = set()
+    for name, span, cycle in cycles:
+        _report(
+            document,
+            sink,
+            ("values", name),
+            span,
+            "SPC217",
+            f"values read each other in a cycle: {' -> '.join(cycle)}",
+            None,
+        )
+        broken.update(cycle)
+    out: list[CheckedTerm] = []
+    types: dict[str, Type] = {}
+    for name in order:
+        if name in broken:
+            continue
+        ctx = dataclasses.replace(base_ctx, value_types=dict(types))
+        term = _check_term(
+            document, sink, ctx, "values", name, values[name], ("values", name), node=parsed[name]
         )
         if term is not None:
             types[name] = term.checked.type
@@ -443,6 +539,8 @@ SECTION_RESULTS = {
 def _result_problem(section: str, name: str, t: Type) -> tuple[str, str, str | None] | None:
     """Why a term's value does not fit its section (reward: a number per env, termination: a boolean
     per env, observation: a number or a vector per env); None when it fits."""
+    if section not in SECTION_RESULTS:  # a named value may be anything but empty
+        return ("SPC209", f"value '{name}' has size zero", None) if 0 in t.shape else None
     kind, dtype, scalar = SECTION_RESULTS[section]
     if dtype == "float" and t.dtype == "bool":
         return "SPC206", f"{kind} '{name}' is a boolean", "convert it explicitly: float(...)"

@@ -125,7 +125,7 @@ def _kernel(
     rewards: bool = False,
     terminations: bool = False,
 ) -> Kernel:
-    emitter = KernelEmitter(slices)
+    emitter = new_emitter(task, slices)
     sections: list[tuple[str, list[CheckedTerm]]] = []
     if observations:
         sections.append(("observation", task.observations))
@@ -133,10 +133,11 @@ def _kernel(
         sections.append(("reward", task.rewards))
     if terminations:
         sections.append(("termination", task.terminations))
-    for _, terms in sections:
-        for term in terms:
-            emitter.count(term.checked)
     kernel = Kernel(name, "", "")
+    values = values_needed(task, [t for _, terms in sections for t in terms])
+    for term in [*values, *(t for _, terms in sections for t in terms)]:
+        emitter.count(term.checked)
+    kernel.blocks.extend(value_blocks(emitter, values))
     returns: list[str] = []
     for section, terms in sections:
         prefix = {"observation": "o", "reward": "r", "termination": "d"}[section]
@@ -172,6 +173,40 @@ def _kernel(
     }
     kernel.doc = "Return " + "; ".join(docs[s] for s, _ in sections) + "."
     return kernel
+
+
+def new_emitter(task: CheckedTask, slices: dict[str, tuple[int, int]]) -> KernelEmitter:
+    """An emitter that knows the task's value variables and vector commands."""
+    return KernelEmitter(
+        slices,
+        value_vars={value.name: f"v{i}" for i, value in enumerate(task.values)},
+        command_vectors={
+            name: (start, len(components)) for name, (start, components) in task.command_vectors.items()
+        },
+    )
+
+
+def values_needed(task: CheckedTask, terms: list[CheckedTerm]) -> list[CheckedTerm]:
+    """The [values] that `terms` read, directly or through other values, in dependency order."""
+    by_name = {value.name: value for value in task.values}
+    needed: set[str] = set()
+    stack = [name for term in terms for name in term.checked.values_read]
+    while stack:
+        name = stack.pop()
+        if name not in needed:
+            needed.add(name)
+            stack.extend(by_name[name].checked.values_read)
+    return [value for value in task.values if value.name in needed]
+
+
+def value_blocks(emitter: KernelEmitter, values: list[CheckedTerm]) -> list[Block]:
+    """Each value computed once, before the terms that read it."""
+    blocks = []
+    for value in values:
+        code = emitter.term(value.checked)
+        lines = [*code.lines, f"{emitter.value_vars[value.name]} = {code.value}"]
+        blocks.append(Block(_one_line(f"value {value.name!r}: {value.source.strip()}"), lines))
+    return blocks
 
 
 def _section_tail(

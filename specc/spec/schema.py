@@ -239,6 +239,9 @@ class EvalSection(Strict):
     )
 
 
+ValueExpression = Annotated[str, StringConstraints(max_length=4000)]
+
+
 class Spec(Strict):
     """A whole task spec file."""
 
@@ -246,6 +249,10 @@ class Spec(Strict):
     robot: RobotSection
     sim: SimSection = SimSection()
     commands: CommandsSection = CommandsSection()
+    values: dict[Name, ValueExpression] = Field(
+        default_factory=dict,
+        description="Named intermediate values: name = expression; read as value.<name> in any expression.",
+    )
     observations: list[ObservationTerm] = Field(min_length=1)
     rewards: RewardsSection
     terminations: TerminationsSection = TerminationsSection()
