@@ -42,6 +42,9 @@ class StepResult:
     base_lin_vel: torch.Tensor  # (N, 3) base-frame linear velocity before resets
     base_ang_vel: torch.Tensor  # (N, 3) base-frame angular velocity before resets
     commands: torch.Tensor  # (N, C) commands the step was taken under
+    reward_terms: torch.Tensor | None = None  # (N, R) each weighted reward term of this step
+    success: torch.Tensor | None = None  # (N,) bool: [eval] success on the pre-reset state (judging envs)
+    failure: torch.Tensor | None = None  # (N,) bool: [eval] failure on the pre-reset state (judging envs)
 
 
 class TaskEnv:
@@ -71,8 +74,11 @@ class TaskEnv:
         seed: int = 0,
         randomize: bool = True,
         capture_graph: bool = True,
+        judge: bool = False,
     ) -> None:
         self.config = config
+        # Evaluation envs also compute the [eval] criteria each step; training envs never do.
+        self.judge = judge
         self.kernels = kernels
         self.backend = backend
         self.device = backend.device
@@ -237,9 +243,9 @@ class TaskEnv:
         feet_contact, first_contact = self._feet(state)
         self.feet_air_time += cfg.policy_dt  # the kernels read the air time a landing foot had
         signals = self._signals(state, feet_contact, first_contact)
-        terminal_obs, reward, reward_terms, terminated, reasons = self.kernels.compute_step(
-            *[signals[name] for name in self.inputs_order]
-        )
+        inputs = [signals[name] for name in self.inputs_order]
+        terminal_obs, reward, reward_terms, terminated, reasons = self.kernels.compute_step(*inputs)
+        success, failure = self.kernels.compute_success(*inputs) if self.judge else (None, None)
         self.feet_air_time *= ~(feet_contact | self.last_feet_contact)
         self.last_feet_contact.copy_(feet_contact)
         self.last_joint_vel.copy_(state.joint_vel)
@@ -272,6 +278,9 @@ class TaskEnv:
             base_lin_vel,
             base_ang_vel,
             commands,
+            reward_terms,
+            success,
+            failure,
         )
 
     def check_health(self) -> None:

@@ -106,6 +106,7 @@ def assemble(
     randomize: bool = True,
     num_threads: int | None = None,
     capture_graph: bool = True,
+    judge: bool = False,
 ) -> Assembly:
     """Compile (or reuse) the kernels, create the backend and the env for `task`."""
     from specc.runtime.backends import create_backend
@@ -120,5 +121,7 @@ def assemble(
     )
     options = backend_options(task, config.num_envs, device, num_threads)
     physics = create_backend(backend or spec.sim.backend, task.robot.urdf, task.robot.joint_names, options)
-    env = TaskEnv(config, compiled, physics, seed=seed, randomize=randomize, capture_graph=capture_graph)
+    env = TaskEnv(
+        config, compiled, physics, seed=seed, randomize=randomize, capture_graph=capture_graph, judge=judge
+    )
     return Assembly(env=env, ppo_config=ppo_config(task), kernels=compiled, backend=physics)

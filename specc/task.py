@@ -86,6 +86,9 @@ class CheckedTask:
     values: list[CheckedTerm] = field(default_factory=list)  # [values], each after the values it reads
     # Vector commands (targets): name -> (first index in the commands vector, component names).
     command_vectors: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
+    # [eval]'s criteria; None where the spec gives none (success: "did not fail"; failure: never).
+    success: CheckedTerm | None = None
+    failure: CheckedTerm | None = None
 
     @property
     def observation_layout(self) -> list[ObservationSlot]:
@@ -158,6 +161,11 @@ def check_task(
         "terminations",
         {n: (t.expr, {}) for n, t in spec.terminations.terms.items()},
     )
+    criteria = {
+        name: _check_term(document, sink, base_ctx, "eval", name, source, ("eval", name))
+        for name, source in (("success", spec.eval.success), ("failure", spec.eval.failure))
+        if source is not None
+    }
     if sink.has_errors:
         return None
     digest = hashlib.sha256()
@@ -174,6 +182,8 @@ def check_task(
         terminations,
         digest.hexdigest()[:16],
         values=values,
+        success=criteria.get("success"),
+        failure=criteria.get("failure"),
     )
 
 
@@ -533,6 +543,7 @@ SECTION_RESULTS = {
     "rewards": ("reward", "float", True),
     "terminations": ("termination", "bool", True),
     "observations": ("observation", "float", False),
+    "eval": ("eval criterion", "bool", True),
 }
 
 

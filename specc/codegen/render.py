@@ -82,6 +82,7 @@ def render_module(task: CheckedTask) -> str:
         _kernel(task, slices, weights, "compute_rewards", rewards=True),
         _kernel(task, slices, weights, "compute_terminations", terminations=True),
         _kernel(task, slices, weights, "compute_step", observations=True, rewards=True, terminations=True),
+        _success_kernel(task, slices),
     ]
     noise: list[float] = []
     for slot in task.observation_layout:
@@ -112,6 +113,8 @@ def render_module(task: CheckedTask) -> str:
             termination_names=[t.name for t in task.terminations],
             kernels=kernels,
             derived_code=DERIVED_CODE,
+            eval_judge=spec.eval.judge,
+            eval_termination_fails=spec.eval.termination_fails,
         )
     )
 
@@ -172,6 +175,40 @@ def _kernel(
         "termination": "done flags (N,) and each termination's flag (N, len(TERMINATION_NAMES))",
     }
     kernel.doc = "Return " + "; ".join(docs[s] for s, _ in sections) + "."
+    return kernel
+
+
+def _success_kernel(task: CheckedTask, slices: dict[str, tuple[int, int]]) -> Kernel:
+    """`compute_success`: the [eval] criteria per env. Only evaluation calls it, never training."""
+    emitter = new_emitter(task, slices)
+    criteria = [c for c in (task.success, task.failure) if c is not None]
+    values = values_needed(task, criteria)
+    for term in [*values, *criteria]:
+        emitter.count(term.checked)
+    kernel = Kernel(
+        "compute_success",
+        "Return the [eval] criteria on this state: success (N,) and failure (N,), booleans.",
+        "Tuple[Tensor, Tensor]",
+    )
+    kernel.blocks.extend(value_blocks(emitter, values))
+    results = []
+    for name, criterion, otherwise in (
+        ("success", task.success, True),
+        ("failure", task.failure, False),
+    ):
+        if criterion is None:
+            kernel.tail.append(f"{name} = {emitter.constant_tensor(otherwise, 'bool')}")
+        else:
+            code = emitter.term(criterion.checked)
+            kernel.blocks.append(
+                Block(
+                    _one_line(f"eval {name}: {criterion.source.strip()}"),
+                    [*code.lines, f"{name} = {code.value}"],
+                )
+            )
+        results.append(name)
+    kernel.derived = [d for d in DERIVED_CODE if d in emitter.derived_used]
+    kernel.tail.append(f"return ({', '.join(results)})")
     return kernel
 
 

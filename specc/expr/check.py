@@ -221,11 +221,7 @@ class Checker:
         target = self.ctx.value_types.get(node.name)
         if target is None:
             if node.name in self.ctx.value_names:
-                self.fail(
-                    "SPC217",
-                    f"value '{node.name}' cannot be read here: it reads this one, or it has an error",
-                    node.name_span,
-                )
+                raise _Abort  # the value has an error of its own (or is in a cycle), reported there
             guess = difflib.get_close_matches(node.name, list(self.ctx.value_names), n=1, cutoff=0.5)
             fix = (
                 f"did you mean '{guess[0]}'?"

@@ -227,12 +227,27 @@ class PPOSection(Strict):
 
 
 class EvalSection(Strict):
+    """How `specc eval` judges an episode: success and failure are boolean expressions per env."""
+
     episodes: int = Field(100, ge=1, description="Episodes to evaluate.")
-    min_distance_m: NonNegativeFloat = Field(
-        10.0, description="Success: the base travelled at least this far in the xy plane ..."
+    success: str | None = Field(
+        None,
+        max_length=4000,
+        description="Boolean expression: the episode succeeded (judged as `judge` says). "
+        "Absent: an episode succeeds when it does not fail.",
     )
-    require_no_termination: bool = Field(
-        True, description="... and no termination term fired (time-outs are fine)."
+    failure: str | None = Field(
+        None,
+        max_length=4000,
+        description="Boolean expression: the episode failed the first step it is true (nothing can undo it).",
+    )
+    judge: Literal["end", "first"] = Field(
+        "end",
+        description="'end': success is read on the episode's last state; "
+        "'first': the episode succeeds at the first step success is true, unless it failed before.",
+    )
+    termination_fails: bool = Field(
+        True, description="A termination term ending the episode is a failure (a time-out never is)."
     )
     commands: dict[Name, float] = Field(
         default_factory=dict, description="Commands held fixed during evaluation, e.g. lin_vel_x = 1.5."
