@@ -32,6 +32,7 @@ KERNEL_FUNCTIONS = (
     "compute_terminations",
     "compute_step",
     "compute_success",
+    "compute_commands",
 )
 # Inductor options per device type, from bench/kernels.py. On CUDA, torch's default lowering
 # writes each piece of the observation cat and of the reward-term stack into a strided slice of
@@ -68,6 +69,7 @@ class TaskKernels:
     compute_terminations: Callable[..., tuple[torch.Tensor, torch.Tensor]]
     compute_step: Callable[..., tuple[torch.Tensor, ...]]
     compute_success: Callable[..., tuple[torch.Tensor, torch.Tensor]]  # [eval] criteria: evaluation only
+    compute_commands: Callable[..., torch.Tensor]  # commands with the computed ones filled in
     path: Path
 
 

@@ -21,7 +21,7 @@ class Assembly:
 
 
 def env_config(task: CheckedTask, num_envs: int | None = None):
-    from specc.runtime.config import CategoricalConfig, EnvConfig, RandomizationConfig
+    from specc.runtime.config import CategoricalConfig, EnvConfig, RandomizationConfig, TargetConfig
 
     spec = task.spec
     r = spec.randomization
@@ -59,6 +59,11 @@ def env_config(task: CheckedTask, num_envs: int | None = None):
         categorical=categorical,
         resample_s=spec.commands.resample_s,
         randomization=randomization,
+        resample=spec.commands.resample,
+        targets=tuple(
+            TargetConfig(name, target.is_orientation, target.frame, tuple(target.bounds()))
+            for name, target in spec.commands.targets.items()
+        ),
     )
 
 

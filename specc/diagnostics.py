@@ -67,6 +67,7 @@ CODES: dict[str, str] = {
     "SPC215": "argument must be a constant",
     "SPC216": "argument is not a quaternion or vector of the needed length",
     "SPC217": "unknown or cyclic value reference",
+    "SPC218": "computed command reads computed commands",
     "SPC301": "URDF not found",
     "SPC302": "URDF is not valid",
     "SPC303": "joint pattern matches no joint",

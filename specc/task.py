@@ -18,7 +18,7 @@ from specc.diagnostics import DiagnosticSink, Position, Severity
 from specc.expr import ast
 from specc.expr.check import Checked, Context, check_expression
 from specc.expr.parse import ParseError, parse_expression
-from specc.expr.signals import TERM_NAMESPACE, VALUE_NAMESPACE
+from specc.expr.signals import TERM_NAMESPACE, VALUE_NAMESPACE, WXYZ, XYZ
 from specc.expr.types import Type
 from specc.robot.resolve import resolve_uri
 from specc.robot.urdf import Joint, Urdf, UrdfError, read_urdf
@@ -86,6 +86,7 @@ class CheckedTask:
     values: list[CheckedTerm] = field(default_factory=list)  # [values], each after the values it reads
     # Vector commands (targets): name -> (first index in the commands vector, component names).
     command_vectors: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
+    computed_commands: list[CheckedTerm] = field(default_factory=list)  # [commands.computed]
     # [eval]'s criteria; None where the spec gives none (success: "did not fail"; failure: never).
     success: CheckedTerm | None = None
     failure: CheckedTerm | None = None
@@ -119,7 +120,7 @@ def check_task(
         return None
     spec = document.spec
     robot = _check_robot(document, spec, sink)
-    command_names = tuple(spec.commands.ranges) + tuple(spec.commands.categorical)
+    command_names, command_vectors = command_layout(spec)
     if robot is None:
         return None
     groups = {name: len(bodies) for name, bodies in robot.body_groups.items() if bodies}
@@ -129,9 +130,11 @@ def check_task(
         command_names,
         groups,
         value_names=tuple(spec.values),
+        command_vectors=command_vectors,
     )
     values = _check_values(document, sink, base_ctx, spec.values)
     base_ctx = dataclasses.replace(base_ctx, value_types={v.name: v.checked.type for v in values})
+    computed = _check_computed_commands(document, sink, base_ctx, spec.commands.computed, values)
     observations = [
         _check_term(
             document,
@@ -184,7 +187,57 @@ def check_task(
         values=values,
         success=criteria.get("success"),
         failure=criteria.get("failure"),
+        command_vectors=command_vectors,
+        computed_commands=computed,
     )
+
+
+def command_layout(spec: Spec) -> tuple[tuple[str, ...], dict[str, tuple[int, tuple[str, ...]]]]:
+    """The commands vector: ranges, categorical, targets (one entry per component, named
+    `<target>.<component>`), computed; and each target's first index and component names."""
+    names = [*spec.commands.ranges, *spec.commands.categorical]
+    vectors: dict[str, tuple[int, tuple[str, ...]]] = {}
+    for name, target in spec.commands.targets.items():
+        components = WXYZ if target.is_orientation else XYZ
+        vectors[name] = (len(names), components)
+        names.extend(f"{name}.{c}" for c in components)
+    names.extend(spec.commands.computed)
+    return tuple(names), vectors
+
+
+def _check_computed_commands(
+    document, sink, ctx: Context, computed: dict[str, str], values: list[CheckedTerm]
+) -> list[CheckedTerm]:
+    """Computed commands: one number per env each, read from the state, never from computed commands
+    (the generated module computes them all at once, before anything reads them)."""
+    reads_through_values = {v.name: set(v.checked.commands_read) for v in values}
+    for value in values:  # values come in dependency order: fold in what the values they read read
+        for name in value.checked.values_read:
+            reads_through_values[value.name] |= reads_through_values.get(name, set())
+    out = []
+    for name, source in computed.items():
+        path = ("commands", "computed", name)
+        term = _check_term(document, sink, ctx, "commands", name, source, path)
+        if term is None:
+            continue
+        reads = set(term.checked.commands_read)
+        for value in term.checked.values_read:
+            reads |= reads_through_values.get(value, set())
+        circular = sorted(r for r in reads if r in computed or r == "*")
+        if circular:
+            what = "the whole commands vector" if "*" in circular else f"commands.{circular[0]}"
+            _report(
+                document,
+                sink,
+                path,
+                term.checked.root.span,
+                "SPC218",
+                f"computed command '{name}' reads {what}, which is (or includes) a computed command",
+                "read sampled commands and signals only, e.g. commands.heading",
+            )
+            continue
+        out.append(term)
+    return out
 
 
 # -- robot ------------------------------------------------------------------------------------------
@@ -544,6 +597,7 @@ SECTION_RESULTS = {
     "terminations": ("termination", "bool", True),
     "observations": ("observation", "float", False),
     "eval": ("eval criterion", "bool", True),
+    "commands": ("computed command", "float", True),
 }
 
 

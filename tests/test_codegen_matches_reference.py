@@ -31,8 +31,10 @@ init_height = 1.0
 [commands.ranges]
 vx = [0.0, 1.0]
 vy = [-1.0, 1.0]
-qa = [-1.0, 1.0]
-qb = [-1.0, 1.0]
+[commands.targets.goal]
+x = [0.0, 1.0]
+[commands.targets.facing]
+yaw = [-1.0, 1.0]
 [[observations]]
 name = "o"
 expr = "joint_pos"
@@ -58,7 +60,7 @@ SCALARS = st.sampled_from(
     ]
 )
 VEC3 = st.sampled_from(
-    ["base_lin_vel", "base_ang_vel", "projected_gravity", "base_pos", "base_lin_vel_world"]
+    ["base_lin_vel", "base_ang_vel", "projected_gravity", "base_pos", "base_lin_vel_world", "commands.goal"]
 )
 VECJ = st.sampled_from(
     ["joint_pos", "joint_vel", "joint_acc", "actions", "last_actions", "torques", "feet_air_time"]
@@ -79,10 +81,10 @@ ELEMENTWISE = st.sampled_from(
         "wrap_angle({} * 5.0)",
     ]
 )
-# Unit quaternions for functions whose formulas assume one; `commands` (4 entries, not unit) only where
-# the result does not depend on the norm.
+# Unit quaternions for functions whose formulas assume one; the `facing` command (random, not unit, in
+# these tests) only where the result does not depend on the norm.
 QUATERNIONS = st.sampled_from(["base_quat", "(-base_quat)"])
-ANY_QUATERNIONS = st.sampled_from(["base_quat", "(-base_quat)", "commands", "(commands * 2.0)"])
+ANY_QUATERNIONS = st.sampled_from(["base_quat", "(-base_quat)", "commands.facing", "(commands.facing * 2.0)"])
 BINOPS = st.sampled_from(
     [
         "({} + {})",
@@ -206,12 +208,13 @@ def _check_against_reference(tmp_path, expressions: list[str], kind: str, seed: 
     torch.testing.assert_close(total, terms.sum(dim=-1), rtol=1e-5, atol=1e-5, equal_nan=True)
     signals = derived_signals(inputs)
     _, groups = contact_layout(task)
+    vectors = {name: (start, len(parts)) for name, (start, parts) in task.command_vectors.items()}
     named: dict[str, torch.Tensor] = {}
     for value in task.values:
-        named[value.name] = evaluate(value.checked, signals, groups, values=named)
+        named[value.name] = evaluate(value.checked, signals, groups, values=named, command_vectors=vectors)
     values: dict[str, torch.Tensor] = {}
     for index, term in enumerate(task.rewards):
-        expected = evaluate(term.checked, signals, groups, values, named)
+        expected = evaluate(term.checked, signals, groups, values, named, vectors)
         values[term.name] = expected
         torch.testing.assert_close(
             terms[:, index],

@@ -83,6 +83,7 @@ def render_module(task: CheckedTask) -> str:
         _kernel(task, slices, weights, "compute_terminations", terminations=True),
         _kernel(task, slices, weights, "compute_step", observations=True, rewards=True, terminations=True),
         _success_kernel(task, slices),
+        _commands_kernel(task, slices),
     ]
     noise: list[float] = []
     for slot in task.observation_layout:
@@ -102,6 +103,7 @@ def render_module(task: CheckedTask) -> str:
             contact_bodies=bodies,
             contact_groups=slices,
             command_names=list(task.command_names),
+            computed_commands=[c.name for c in task.computed_commands],
             observation_layout=[(s.name, s.offset, s.size, s.scale) for s in task.observation_layout],
             num_observations=task.num_observations,
             observation_noise=noise,
@@ -209,6 +211,40 @@ def _success_kernel(task: CheckedTask, slices: dict[str, tuple[int, int]]) -> Ke
         results.append(name)
     kernel.derived = [d for d in DERIVED_CODE if d in emitter.derived_used]
     kernel.tail.append(f"return ({', '.join(results)})")
+    return kernel
+
+
+def _commands_kernel(task: CheckedTask, slices: dict[str, tuple[int, int]]) -> Kernel:
+    """`compute_commands`: the commands vector with each computed command replaced by its value on this
+    state. The env calls it (only when there are computed commands) before anything reads commands."""
+    emitter = new_emitter(task, slices)
+    computed = task.computed_commands
+    values = values_needed(task, computed)
+    for term in [*values, *computed]:
+        emitter.count(term.checked)
+    kernel = Kernel(
+        "compute_commands",
+        "Return the commands (N, len(COMMAND_NAMES)) with the computed commands computed on this state.",
+        "Tensor",
+    )
+    kernel.blocks.extend(value_blocks(emitter, values))
+    columns = {}
+    for index, command in enumerate(computed):
+        code = emitter.term(command.checked)
+        var = f"k{index}"
+        kernel.blocks.append(
+            Block(
+                _one_line(f"command {command.name!r}: {command.source.strip()}"),
+                [*code.lines, f"{var} = {code.value}"],
+            )
+        )
+        columns[task.command_names.index(command.name)] = var
+    kernel.derived = [d for d in DERIVED_CODE if d in emitter.derived_used]
+    if columns:
+        parts = [columns.get(i, f"commands[:, {i}]") for i in range(len(task.command_names))]
+        kernel.tail.append(f"return torch.stack([{', '.join(parts)}], dim=-1)")
+    else:
+        kernel.tail.append("return commands")
     return kernel
 
 

@@ -129,11 +129,70 @@ class CategoricalCommand(Strict):
         return self
 
 
+POSITION_AXES = ("x", "y", "z")
+ORIENTATION_AXES = ("roll", "pitch", "yaw")
+
+
+class TargetCommand(Strict):
+    """A target drawn uniformly per env: a position (x, y, z ranges) or an orientation (roll, pitch,
+    yaw ranges, z-y-x Euler angles). The spec reads it as one vector: `commands.<name>` is a 3-vector
+    (x, y, z) or a quaternion (w, x, y, z), always in world coordinates."""
+
+    frame: Literal["world", "base"] = Field(
+        "world",
+        description="'world': the ranges are world coordinates; 'base': they are in the robot base's frame "
+        "at the moment of the draw (at reset: the base's initial pose), stored as world coordinates.",
+    )
+    x: Range | None = Field(None, description="Position range along x [m] (0 when absent).")
+    y: Range | None = Field(None, description="Position range along y [m] (0 when absent).")
+    z: Range | None = Field(None, description="Position range along z [m] (0 when absent).")
+    roll: Range | None = Field(None, description="Orientation: roll range [rad] (0 when absent).")
+    pitch: Range | None = Field(None, description="Orientation: pitch range [rad] (0 when absent).")
+    yaw: Range | None = Field(None, description="Orientation: yaw range [rad] (0 when absent).")
+
+    @model_validator(mode="after")
+    def _position_or_orientation(self) -> TargetCommand:
+        position = [a for a in POSITION_AXES if getattr(self, a) is not None]
+        orientation = [a for a in ORIENTATION_AXES if getattr(self, a) is not None]
+        if position and orientation:
+            raise ValueError(
+                "a target is a position (x, y, z) or an orientation (roll, pitch, yaw), not both; "
+                "declare two targets"
+            )
+        if not position and not orientation:
+            raise ValueError(
+                "a target needs ranges: x, y, z for a position or roll, pitch, yaw for an orientation"
+            )
+        return self
+
+    @property
+    def is_orientation(self) -> bool:
+        return any(getattr(self, a) is not None for a in ORIENTATION_AXES)
+
+    def bounds(self) -> list[tuple[float, float]]:
+        """The range of each axis in order (x, y, z or roll, pitch, yaw); an absent axis is [0, 0]."""
+        axes = ORIENTATION_AXES if self.is_orientation else POSITION_AXES
+        return [tuple(getattr(self, a) or (0.0, 0.0)) for a in axes]  # type: ignore[misc]
+
+
 class CommandsSection(Strict):
+    resample: Literal["reset", "interval", "both"] = Field(
+        "both",
+        description="When commands are drawn: 'reset' at each episode's start (held for the episode), "
+        "'interval' every resample_s of the episode (kept across resets), 'both'.",
+    )
     resample_s: PositiveFloat = Field(10.0, description="Commands are resampled every resample_s seconds.")
     ranges: dict[Name, Range] = Field(default_factory=dict, description="Uniform command ranges [low, high].")
     categorical: dict[Name, CategoricalCommand] = Field(
         default_factory=dict, description="Categorical commands (e.g. a gait id) and the values they set."
+    )
+    targets: dict[Name, TargetCommand] = Field(
+        default_factory=dict,
+        description="Target commands: positions or orientations drawn in a frame, read as vectors.",
+    )
+    computed: dict[Name, Annotated[str, StringConstraints(max_length=4000)]] = Field(
+        default_factory=dict,
+        description="Commands computed from the state each step by an expression (e.g. a yaw rate from a heading).",
     )
 
     @model_validator(mode="after")
@@ -146,6 +205,16 @@ class CommandsSection(Strict):
                     raise ValueError(
                         f"categorical.{cat_name}.values.{name} sets a command that [commands.ranges] does not define"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> CommandsSection:
+        seen: dict[str, str] = {}
+        for kind in ("ranges", "categorical", "targets", "computed"):
+            for name in getattr(self, kind):
+                if name in seen and not (kind == "categorical" and seen[name] == "ranges"):
+                    raise ValueError(f"command '{name}' is defined twice: in {seen[name]} and in {kind}")
+                seen.setdefault(name, kind)
         return self
 
 
