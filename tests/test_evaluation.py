@@ -100,3 +100,15 @@ def test_evaluate_refuses_an_env_that_does_not_judge(tmp_path):
     env = assemble(task, num_envs=2, kernels="eager").env
     with pytest.raises(ValueError, match="judge"):
         evaluate(env, lambda obs: torch.zeros(obs.shape[0], env.num_actions))
+
+
+def test_the_removed_distance_keys_say_what_replaces_them(tmp_path):
+    text = CARTPOLE.read_text().replace("../robots", str(CARTPOLE.parent.parent / "robots"))
+    head, _ = text.split("[eval]")
+    path = tmp_path / "old.toml"
+    path.write_text(head + "[eval]\nmin_distance_m = 10.0\nrequire_no_termination = true\n")
+    sink = DiagnosticSink(str(path))
+    assert check_task(path, sink) is None
+    fixes = {d.message: d.fix for d in sink.items if d.code == "SPC101"}
+    assert "episode_start_pos" in fixes["unknown key 'eval.min_distance_m'"]
+    assert "termination_fails" in fixes["unknown key 'eval.require_no_termination'"]

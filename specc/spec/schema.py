@@ -323,6 +323,18 @@ class EvalSection(Strict):
     )
 
 
+# Keys of earlier specc versions and what replaces them: the unknown-key diagnostic says so.
+REMOVED_KEYS: dict[tuple[str, ...], str] = {
+    (
+        "eval",
+        "min_distance_m",
+    ): 'write the criterion: success = "norm(base_pos.xy - episode_start_pos.xy) >= 10.0"',
+    (
+        "eval",
+        "require_no_termination",
+    ): "terminations fail by default (termination_fails = true); remove the key",
+}
+
 ValueExpression = Annotated[str, StringConstraints(max_length=4000)]
 
 
