@@ -129,7 +129,6 @@ def test_generated_code_calls_only_torch_and_its_own_helpers(tmp_path):
     allowed_names = {
         "quat_rotate_inverse",
         "gravity_in_base_frame",
-        "cross3",
         "quat_rotate",
         "wrap_angle",
         "quat_roll",

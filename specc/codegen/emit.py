@@ -255,7 +255,7 @@ class KernelEmitter:
         if func.kind == "dot":
             return f"torch.sum({a} * {b}, dim=-1)"
         if func.kind == "cross":
-            return f"cross3({a}, {b})"
+            return f"torch.cross({a}, {b}, dim=-1)"
         if func.kind == "rotate":
             return f"{ROTATE[node.func]}({a}, {b})"
         raise AssertionError(func.kind)
