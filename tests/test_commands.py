@@ -126,18 +126,22 @@ def test_interval_commands_carry_over_a_reset(tmp_path):
 def test_computed_heading_command_is_a_yaw_rate(tmp_path):
     env = cartpole_env(
         tmp_path,
-        """[commands.ranges]
+        """[values]
+heading_error = "wrap_angle(commands.heading - yaw(base_quat))"
+[commands.ranges]
 heading = [-3.1, 3.1]
 [commands.computed]
-ang_vel_yaw = "clamp(0.5 * wrap_angle(commands.heading - yaw(base_quat)), -1.0, 1.0)"
+ang_vel_yaw = "clamp(0.5 * value.heading_error, -1.0, 1.0)"
 """,
-        '[[observations]]\nname = "yaw_rate"\nexpr = "commands.ang_vel_yaw"\n',
+        '[[observations]]\nname = "yaw_rate"\nexpr = "commands.ang_vel_yaw"\n'
+        '[[observations]]\nname = "error"\nexpr = "value.heading_error"\n',
         num_envs=64,
     )
     heading = column(env, "heading")
     expected = torch.clamp(0.5 * heading, -1.0, 1.0)  # the rail does not turn: yaw(base_quat) = 0
     assert torch.allclose(column(env, "ang_vel_yaw"), expected, atol=1e-6)
     assert torch.allclose(env.obs[:, 0], expected, atol=1e-6)  # observations read the computed value
+    assert torch.allclose(env.obs[:, 1], heading, atol=1e-6)  # and the named value it was computed from
     assert (expected.abs() == 1.0).any() and (expected.abs() < 1.0).any()
     env.step(torch.zeros(64, env.num_actions))
     assert torch.allclose(column(env, "ang_vel_yaw"), torch.clamp(0.5 * column(env, "heading"), -1.0, 1.0))
