@@ -1,9 +1,12 @@
 """Render a checked task into one Python module of fused torch kernels (jinja2 template).
 
 The module has `compute_observations`, `compute_rewards`, `compute_terminations` and
-`compute_step` (all three fused, sharing derived signals and subexpressions), plus data
-tables the runtime reads (layout, names, effective weights, noise). Spec names appear
-in the module only inside those tables, written with `repr()` of validated strings.
+`compute_step` (all three fused, sharing derived signals and subexpressions), `compute_success`
+(the [eval] criteria, called by evaluation envs only) and `compute_commands` (the computed
+commands, called by the env only when a spec has some), plus data tables the runtime reads
+(layout, names, effective weights, noise, eval judge). Each kernel computes the [values] its
+terms read, once, before them. Spec names appear in the module only inside those tables,
+written with `repr()` of validated strings.
 """
 
 from __future__ import annotations
