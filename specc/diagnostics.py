@@ -74,6 +74,7 @@ CODES: dict[str, str] = {
     "SPC307": "unsupported URDF element",
     "SPC308": "joint has no PD gains",
     "SPC309": "massless moving link",
+    "SPC401": "feature the compile target cannot express",
 }
 
 
