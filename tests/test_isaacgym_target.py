@@ -126,35 +126,45 @@ def test_emitted_package_type_checks_against_the_isaacgym_stubs_for_python_3_8(e
     assert "Success" in done.stdout
 
 
-@pytest.mark.parametrize(
-    "original, misuse, complaint",
-    [
-        ("self.gym.simulate(self.sim)", "self.gym.simulate()", 'Missing positional argument "arg0"'),
-        (
-            "options.default_dof_drive_mode = int(gymapi.DOF_MODE_POS)",
-            "options.default_dof_drive_mode = gymapi.DOF_MODE_POS",
-            "Incompatible types in assignment",
-        ),
-        ("options.fix_base_link = data.FIXED_BASE", "options.fix_base = data.FIXED_BASE", "has no attribute"),
-        (
-            "gymtorch.unwrap_tensor(dof_ids), len(dof_ids)",
-            "gymtorch.unwrap_tensor(dof_ids)",
-            "Missing positional argument",
-        ),
-    ],
-)
-def test_type_check_catches_gym_api_misuse(emitted, tmp_path, original, misuse, complaint):
+# Each line is a misuse of the gym API that Isaac Gym would reject at run time; mypy must say so.
+MISUSES = [
+    ("self.gym.simulate(self.sim)", "self.gym.simulate()", 'Missing positional argument "arg0"'),
+    (
+        "options.default_dof_drive_mode = int(gymapi.DOF_MODE_POS)",
+        "options.default_dof_drive_mode = gymapi.DOF_MODE_POS",
+        "Incompatible types in assignment",
+    ),
+    (
+        "options.fix_base_link = data.FIXED_BASE",
+        "options.fix_base = data.FIXED_BASE",
+        '"AssetOptions" has no attribute "fix_base"',
+    ),
+    (
+        "self.gym.add_ground(sim, plane)",
+        "self.gym.add_ground(sim, gymapi.Vec3(0.0, 0.0, 1.0))",
+        'Argument 2 to "add_ground" of "Gym" has incompatible type "Vec3"',
+    ),
+]
+
+
+def test_type_check_catches_gym_api_misuse(emitted, tmp_path):
     import shutil
 
     broken = tmp_path / "broken"
     shutil.copytree(emitted / "anymal_walk_isaacgym", broken / "anymal_walk_isaacgym")
     task_py = broken / "anymal_walk_isaacgym" / "task.py"
     source = task_py.read_text()
-    assert original in source
-    task_py.write_text(source.replace(original, misuse, 1))
+    for original, misuse, _ in MISUSES:
+        assert source.count(original) == 1
+        source = source.replace(original, misuse)
+    task_py.write_text(source)
+    lines = source.splitlines()
     done = mypy(broken, write_stub_tree(tmp_path / "stubs"), "anymal_walk_isaacgym")
     assert done.returncode == 1
-    assert complaint in done.stdout, done.stdout
+    for _, misuse, complaint in MISUSES:
+        line = next(i for i, text in enumerate(lines, 1) if misuse in text)
+        assert f"task.py:{line}: error: {complaint}" in done.stdout, done.stdout
+    assert done.stdout.count(": error:") == len(MISUSES), done.stdout
 
 
 # -- the task class against the stand-in ------------------------------------------------------------

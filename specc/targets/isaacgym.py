@@ -72,6 +72,18 @@ FEATURES: tuple[Feature, ...] = (
         "the repaired inertia tensors are written into the emitted URDF",
         "same",
     ),
+    Feature(
+        "URDF joint velocity limits",
+        "written into the emitted URDF; PhysX enforces them (Isaac Gym reads them into the DOF `velocity` "
+        "property), specc's MuJoCo import does not",
+        "differs",
+    ),
+    Feature(
+        "URDF joint friction",
+        "the DOF `friction` property, which PhysX treats as its own joint friction; specc's MuJoCo import "
+        "makes it a friction-loss torque",
+        "differs",
+    ),
     Feature("robot.fixed_base", "`AssetOptions.fix_base_link`", "same"),
     Feature(
         "robot.self_collision",
@@ -248,6 +260,18 @@ def check_target(task: CheckedTask, positions: PositionMap, sink: DiagnosticSink
                     positions.value(("robot", "urdf")),
                     fix="convert it to STL or OBJ",
                 )
+    for name, joints in (
+        ("URDF joint velocity limits", [j.name for j in task.robot.joints if j.velocity]),
+        ("URDF joint friction", [j.name for j in task.robot.joints if j.friction > 0]),
+    ):
+        if joints:
+            sink.add(
+                "SPC401",
+                f"{name} ({', '.join(joints[:3])}{', ...' if len(joints) > 3 else ''}) differ on Isaac Gym: "
+                + feature(name).isaacgym,
+                positions.value(("robot", "urdf")),
+                severity=Severity.WARNING,
+            )
     if spec.sim.max_constraints_per_env is not None:
         sink.add(
             "SPC401",
@@ -294,6 +318,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["literal"] = python_literal
     env.filters["xmlattr"] = quoteattr
+    env.filters["xmlcomment"] = lambda text: str(text).replace("--", "- -")
     env.filters["xmlnum"] = _xml_numbers
     return env
 
