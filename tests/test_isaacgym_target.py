@@ -19,7 +19,8 @@ import torch
 from kernel_support import load_task, random_inputs
 from specc.runtime.kernels import import_module, load_kernels
 
-from specc.targets.isaacgym import FEATURES, feature_table_markdown, render_package
+from specc.codegen.render import render_module
+from specc.targets.isaacgym import FEATURES, feature_table_markdown
 
 ROOT = Path(__file__).parent.parent
 TASKS = ROOT / "tasks"
@@ -91,6 +92,35 @@ def test_every_emitted_python_file_parses_with_the_python_3_8_grammar(emitted):
         ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 8))
 
 
+def test_emitted_package_imports_only_torch_isaacgym_and_the_standard_library(emitted):
+    allowed = {"isaacgym", "torch", "argparse", "math", "os", "sys", "time", "typing"}
+    for path in (emitted / "anymal_walk_isaacgym").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""] if node.level == 0 else []
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                assert top in allowed | {"anymal_walk_isaacgym", "rsl_rl"}, f"{path.name} imports {module}"
+
+
+def test_train_script_says_how_to_install_rsl_rl_when_it_is_missing(emitted):
+    done = subprocess.run(
+        [sys.executable, "-m", "anymal_walk_isaacgym.train", "--sim-device", "cpu", "--num-envs", "2"],
+        capture_output=True,
+        text=True,
+        cwd=emitted,
+        env={"PYTHONPATH": f"{STANDIN}:{emitted}", "PATH": ""},
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "rsl_rl is not installed" in done.stderr
+    assert "git+https://github.com/leggedrobotics/rsl_rl.git@v1.0.2" in done.stderr
+
+
 def test_task_data_is_only_literals(emitted):
     tree = ast.parse((emitted / "anymal_walk_isaacgym" / "task_data.py").read_text())
     assert isinstance(tree.body[1], ast.ImportFrom) and tree.body[1].module == "typing"
@@ -102,13 +132,13 @@ def test_task_data_is_only_literals(emitted):
 def test_emitted_kernels_are_specc_s_generated_module(emitted):
     task = load_task(TASKS / "anymal_walk.toml")
     emitted_source = (emitted / "anymal_walk_isaacgym" / "kernels.py").read_text()
-    assert emitted_source == render_package(task)["kernels.py"]
+    assert emitted_source == render_module(task)
 
 
 def test_emitted_kernels_equal_specc_s_own_in_torchscript(emitted, tmp_path):
     task = load_task(TASKS / "anymal_walk.toml")
     theirs = import_module(emitted / "anymal_walk_isaacgym" / "kernels.py")
-    ours = load_kernels(render_package(task)["kernels.py"], "anymal_walk", "torchscript", folder=tmp_path)
+    ours = load_kernels(render_module(task), "anymal_walk", "torchscript", folder=tmp_path)
     inputs = random_inputs(task, 64, torch.Generator().manual_seed(3))
     args = [inputs[name] for name in theirs.INPUTS]
     for name in ("compute_observations", "compute_step"):
@@ -168,22 +198,28 @@ def test_type_check_catches_gym_api_misuse(emitted, tmp_path):
 
 
 # -- the task class against the stand-in ------------------------------------------------------------
-@pytest.fixture
-def task_module(emitted, monkeypatch):
-    """`anymal_walk_isaacgym.task` imported against the stand-in, with its call record cleared."""
+def import_task(emitted: Path, package: str, monkeypatch):
+    """`<package>.task` imported fresh against the stand-in, with the stand-in's call record cleared."""
     monkeypatch.syspath_prepend(str(STANDIN))
     monkeypatch.syspath_prepend(str(emitted))
-    for name in list(sys.modules):
-        if name.startswith(("anymal_walk_isaacgym", "isaacgym")):
-            del sys.modules[name]
-    module = importlib.import_module("anymal_walk_isaacgym.task")
+    forget_modules(package)
+    module = importlib.import_module(f"{package}.task")
     gymapi = importlib.import_module("isaacgym.gymapi")
     assert gymapi.__file__.startswith(str(STANDIN))
     gymapi.CALLS.clear()
-    yield module
+    return module
+
+
+def forget_modules(package: str) -> None:
     for name in list(sys.modules):
-        if name.startswith(("anymal_walk_isaacgym", "isaacgym")):
+        if name.startswith((package, "isaacgym")):
             del sys.modules[name]
+
+
+@pytest.fixture
+def task_module(emitted, monkeypatch):
+    yield import_task(emitted, "anymal_walk_isaacgym", monkeypatch)
+    forget_modules("anymal_walk_isaacgym")
 
 
 def make_task(module, randomize: bool = False, num_envs: int = 4):
@@ -402,25 +438,35 @@ def test_a_feature_the_target_cannot_express_is_an_error_at_its_position(tmp_pat
     assert not (tmp_path / "out").exists()
 
 
+def test_categorical_commands_set_their_values(emitted, monkeypatch):
+    module = import_task(emitted, "anymal_multigait_isaacgym", monkeypatch)
+    try:
+        task = make_task(module, num_envs=16)
+        names = module.data.COMMAND_NAMES
+        gait = task.commands[:, names.index("gait")]
+        speed = task.commands[:, names.index("lin_vel_x")]
+        table = torch.tensor(module.data.CATEGORICAL_COMMANDS[0]["values"]["lin_vel_x"])
+        assert set(gait.tolist()) <= {0.0, 1.0, 2.0} and len(set(gait.tolist())) > 1
+        assert torch.equal(speed, table[gait.long()])
+    finally:
+        forget_modules("anymal_multigait_isaacgym")
+
+
 def test_cartpole_fixed_base_compiles_and_steps(tmp_path, monkeypatch):
     done = compile_isaacgym(ROOT / "tests" / "specs" / "cartpole.toml", tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    monkeypatch.syspath_prepend(str(STANDIN))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for name in list(sys.modules):
-        if name.startswith(("cartpole_isaacgym", "isaacgym")):
-            del sys.modules[name]
-    module = importlib.import_module("cartpole_isaacgym.task")
+    module = import_task(tmp_path, "cartpole_isaacgym", monkeypatch)
     from isaacgym import gymapi
 
-    task = module.SpeccTask(num_envs=3, sim_device="cpu", randomize=False)
-    assert task.sim.asset.options.fix_base_link is True
-    start = len(gymapi.CALLS)
-    task.sim.dof.view(3, 2, 2)[1, :, 0] = 3.0  # env 1 ends the step with its pole beyond 0.4 rad
-    task.step(torch.zeros(3, 2))
-    names = calls_since(gymapi, start)
-    assert "set_actor_root_state_tensor_indexed" not in names  # a fixed base has no root state to write
-    assert "set_dof_state_tensor_indexed" in names
-    for name in list(sys.modules):
-        if name.startswith(("cartpole_isaacgym", "isaacgym")):
-            del sys.modules[name]
+    try:
+        task = module.SpeccTask(num_envs=3, sim_device="cpu", randomize=False)
+        assert task.sim.asset.options.fix_base_link is True
+        start = len(gymapi.CALLS)
+        task.sim.dof.view(3, 2, 2)[1, :, 0] = 3.0  # env 1 ends the step with its pole beyond 0.4 rad
+        task.step(torch.zeros(3, 2))
+        names = calls_since(gymapi, start)
+        assert "set_actor_root_state_tensor_indexed" not in names  # a fixed base has no root state to write
+        assert "set_dof_state_tensor_indexed" in names
+        assert task.reset_buf.tolist() == [False, True, False]
+    finally:
+        forget_modules("cartpole_isaacgym")

@@ -524,14 +524,14 @@ def _rotation_from_rpy(rpy):
     return rz @ ry @ rx
 
 
-def render_package(task: CheckedTask) -> dict[str, str]:
-    """Every text file of the emitted package, by path relative to the package folder."""
+def render_package(task: CheckedTask) -> tuple[dict[str, str], dict[str, Path]]:
+    """Every text file of the emitted package by path relative to the package folder, and the mesh
+    files to copy (path in the package -> source)."""
     from specc.codegen.render import render_module
 
-    data = task_data(task)
     env = _environment()
     context = {
-        "data": data,
+        "data": task_data(task),
         "package": package_name(task),
         "task_name": task.spec.task.name,
         "spec_file": task.path.name,
@@ -543,8 +543,8 @@ def render_package(task: CheckedTask) -> dict[str, str]:
     }
     files = {path: env.get_template(template).render(**context) for path, template in TEMPLATES.items()}
     files["kernels.py"] = render_module(task)
-    files["assets/robot.urdf"], _ = robot_urdf(task)
-    return files
+    files["assets/robot.urdf"], meshes = robot_urdf(task)
+    return files, {f"assets/{path}": source for path, source in meshes.items()}
 
 
 def emit_package(task: CheckedTask, folder: Path) -> Path:
@@ -552,14 +552,13 @@ def emit_package(task: CheckedTask, folder: Path) -> Path:
     import shutil
 
     root = folder / package_name(task)
-    files = render_package(task)
-    _, meshes = robot_urdf(task)
+    files, meshes = render_package(task)
     for relative, text in files.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     for relative, source in meshes.items():
-        target = root / "assets" / relative
+        target = root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
     return root
