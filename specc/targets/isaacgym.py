@@ -26,6 +26,7 @@ import jinja2
 
 from specc import __version__
 from specc.diagnostics import DiagnosticSink, Severity
+from specc.robot.urdf import Inertial
 from specc.spec.positions import PositionMap
 from specc.task import CheckedTask
 
@@ -62,9 +63,10 @@ FEATURES: tuple[Feature, ...] = (
         "except links the task tracks contact on, whose fixed joints are marked `dont_collapse`",
         "same",
     ),
+    Feature("robot.urdf collision meshes (STL, OBJ)", "copied into `assets/meshes/`", "same"),
     Feature(
-        "robot.urdf collision meshes",
-        "copied into `assets/meshes/` (STL, OBJ, DAE); MuJoCo `.msh` meshes cannot be loaded",
+        "robot.urdf collision meshes in MuJoCo's .msh format",
+        "none: Isaac Gym's importer reads STL, OBJ and DAE",
         "unavailable",
     ),
     Feature(
@@ -484,7 +486,7 @@ def robot_urdf(task: CheckedTask) -> tuple[str, dict[str, Path]]:
     return text, meshes
 
 
-def _inertial(inertial, repair: str) -> dict[str, Any]:
+def _inertial(inertial: Inertial, repair: str) -> dict[str, Any]:
     """One link's inertial: as written, or (repaired) the link-frame tensor with the nearest physical moments."""
     from specc.robot.urdf import repaired_moments
 
@@ -514,7 +516,8 @@ def _inertial(inertial, repair: str) -> dict[str, Any]:
     }
 
 
-def _rotation_from_rpy(rpy):
+def _rotation_from_rpy(rpy: tuple[float, float, float]) -> Any:
+    """The rotation matrix of URDF roll-pitch-yaw angles (numpy, as the MuJoCo import computes it)."""
     import numpy as np
 
     r, p, y = rpy
