@@ -470,3 +470,26 @@ def test_cartpole_fixed_base_compiles_and_steps(tmp_path, monkeypatch):
         assert task.reset_buf.tolist() == [False, True, False]
     finally:
         forget_modules("cartpole_isaacgym")
+
+
+def test_anymal_walk_gets_a_positioned_warning_for_each_difference_it_uses():
+    from specc.diagnostics import DiagnosticSink, Severity
+    from specc.spec.load import load_spec
+    from specc.targets.isaacgym import check_target
+
+    path = TASKS / "anymal_walk.toml"
+    task = load_task(path)
+    sink = DiagnosticSink(str(path))
+    check_target(task, load_spec(path, DiagnosticSink(str(path))).positions, sink)
+    lines = path.read_text().splitlines()
+
+    def line_of(prefix: str) -> int:
+        return next(i for i, text in enumerate(lines, 1) if text.startswith(prefix))
+
+    found = {(d.position.line, d.message.split(" ")[0]) for d in sink.items}
+    assert all(d.code == "SPC401" and d.severity is Severity.WARNING for d in sink.items)
+    assert found == {
+        (line_of("urdf ="), "URDF"),  # the URDF's joint velocity limits
+        (line_of("base_mass_add"), "Isaac"),  # physical parameters sampled at creation
+        (line_of("[ppo]"), "rsl_rl"),  # no empirical normalization in rsl_rl 1.0.2
+    }
