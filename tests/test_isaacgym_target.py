@@ -493,3 +493,17 @@ def test_anymal_walk_gets_a_positioned_warning_for_each_difference_it_uses():
         (line_of("base_mass_add"), "Isaac"),  # physical parameters sampled at creation
         (line_of("[ppo]"), "rsl_rl"),  # no empirical normalization in rsl_rl 1.0.2
     }
+
+
+def test_reset_pose_follows_the_spec_s_distribution_inside_the_joint_limits(task_module):
+    task = make_task(task_module, num_envs=64)
+    data = task_module.data
+    pose = task.sim.dof.view(64, -1, 2)[:, task.dof_index, 0]  # what the reset wrote to the simulator
+    default = torch.tensor(data.DEFAULT_JOINT_POS)
+    low, high = data.RESET_JOINT_POS_SCALE
+    bounds = torch.stack([default * low, default * high])
+    assert bool((pose >= bounds.min(0).values - 1e-6).all() and (pose <= bounds.max(0).values + 1e-6).all())
+    limits = torch.tensor(data.JOINT_POS_LIMITS)
+    assert bool((pose >= limits[:, 0]).all() and (pose <= limits[:, 1]).all())
+    moving = default != 0
+    assert bool((pose[:, moving] != default[moving]).all())  # drawn, not the default itself

@@ -92,10 +92,16 @@ FEATURES: tuple[Feature, ...] = (
         "the actor's collision filter: 0 (self collisions on) or 1 (off) in `gym.create_actor`",
         "same",
     ),
+    Feature(
+        "robot.reset_joint_pos_scale, robot.reset_joint_pos_noise",
+        "resets write default x U(scale) + U(-noise, noise), clamped into the joint limits, to the DOF state "
+        "tensor (`set_dof_state_tensor_indexed`)",
+        "same",
+    ),
     Feature("robot.init_height", "the actor's start pose and the root state written at resets", "same"),
     Feature(
         "robot.default_joint_pos",
-        "PD targets are default + action_scale x action; resets scale the default pose by U(0.5, 1.5)",
+        "PD targets are default + action_scale x action",
         "same",
     ),
     Feature(
@@ -399,6 +405,9 @@ def task_data(task: CheckedTask) -> dict[str, Any]:
         "BASE_GROUP": base_group,
         "CONTACT_BODIES": bodies,
         "FEET": list(robot.body_groups["feet"]),
+        "RESET_JOINT_POS_SCALE": list(config["reset_joint_pos_scale"]),
+        "RESET_JOINT_POS_NOISE": config["reset_joint_pos_noise"],
+        "JOINT_POS_LIMITS": [list(limits) if limits else None for limits in config["joint_pos_limits"]],
         "INIT_HEIGHT": spec.robot.init_height,
         "FIXED_BASE": spec.robot.fixed_base,
         "SELF_COLLISION": spec.robot.self_collision,
