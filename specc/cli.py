@@ -53,7 +53,7 @@ def load_checked_task(spec: Path, overrides: dict[str, Any] | None = None, run_o
             lines.append(f"{what}: {problem.message}" + (f" ({problem.fix})" if problem.fix else ""))
         raise click.UsageError("\n".join(lines)) from None
     if sink.items:
-        sources = {sink.path: spec.read_text(encoding="utf-8", errors="replace")} if spec.is_file() else {}
+        sources = {sink.path: sink.source} if sink.source is not None else {}  # what the loader read
         _echo_diagnostics(sink.items, sources, 1)
     if task is None:
         sys.exit(1)
@@ -206,9 +206,13 @@ def compile_(spec: Path, emit: Path, target: str) -> None:
 
     task = load_checked_task(spec)
     source = render_module(task)
-    emit.mkdir(parents=True, exist_ok=True)
     target_path = emit / f"{task.spec.task.name}_kernels.py"
-    target_path.write_text(source, encoding="utf-8")
+    try:
+        emit.mkdir(parents=True, exist_ok=True)
+        target_path.write_text(source, encoding="utf-8")
+    except OSError as err:  # a file in the way, a read-only or full disk: one line, no traceback
+        click.echo(f"error: cannot write {target_path}: {err.strerror or err}", err=True)
+        sys.exit(1)
     click.echo(f"wrote {target_path} ({len(source.splitlines())} lines, spec hash {task.spec_hash})")
 
 
@@ -220,16 +224,19 @@ def _compile_isaacgym(spec: Path, emit: Path) -> None:
 
     task = load_checked_task(spec, run_on="cuda")
     sink = DiagnosticSink(display_path(spec))
-    document = load_spec(
-        spec, DiagnosticSink(sink.path), run_on="cuda"
-    )  # positions for the target's findings
-    assert document is not None  # the spec was just checked
+    # The positions of the target's findings (the spec was just checked, so it loads).
+    document = load_spec(spec, DiagnosticSink(sink.path), run_on="cuda")
+    assert document is not None
     check_target(task, document.positions, sink)
     if sink.items:
         _echo_diagnostics(sink.items, {sink.path: document.text}, 1)
     if sink.has_errors:
         sys.exit(1)
-    root = emit_package(task, emit)
+    try:
+        root = emit_package(task, emit)
+    except OSError as err:  # as for the kernel module: one line, no traceback
+        click.echo(f"error: cannot write the package under {emit}: {err.strerror or err}", err=True)
+        sys.exit(1)
     click.echo(f"wrote {root} (Isaac Gym Preview 4 package, spec hash {task.spec_hash}); train it with:")
     click.echo(f"    cd {emit} && python -m {root.name}.train --headless")
 
