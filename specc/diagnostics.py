@@ -84,6 +84,7 @@ CODES: dict[str, str] = {
     "SPC310": "default joint position outside the joint limits",
     "SPC311": "robot starts inside the ground",
     "SPC312": "URDF exceeds a size limit",
+    "SPC401": "feature the compile target cannot express",
 }
 
 
