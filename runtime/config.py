@@ -17,6 +17,16 @@ class CategoricalConfig:
 
 
 @dataclass(frozen=True)
+class TargetConfig:
+    """A target command: uniform ranges per axis (x, y, z or roll, pitch, yaw) drawn in a frame."""
+
+    name: str
+    orientation: bool  # a quaternion (w, x, y, z) from z-y-x Euler angles; else a position (x, y, z)
+    frame: str  # "world" or "base" (the base's pose at the draw)
+    bounds: tuple[tuple[float, float], ...]  # one (low, high) per axis
+
+
+@dataclass(frozen=True)
 class RandomizationConfig:
     base_mass_add: tuple[float, float] | None = None
     link_mass_scale: tuple[float, float] | None = None
@@ -45,6 +55,8 @@ class EnvConfig:
     categorical: tuple[CategoricalConfig, ...]
     resample_s: float
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
+    resample: str = "both"  # "reset", "interval" or "both"
+    targets: tuple[TargetConfig, ...] = ()
     # Reset pose: default × U(scale) + U(-noise, noise), clamped into each joint's limits
     # (None: unlimited, e.g. a continuous joint). Defaults: exactly the default pose.
     reset_joint_pos_scale: tuple[float, float] = (1.0, 1.0)

@@ -28,7 +28,7 @@ class Assembly:
 
 
 def env_config(task: CheckedTask, num_envs: int | None = None) -> EnvConfig:
-    from specc.runtime.config import CategoricalConfig, EnvConfig, RandomizationConfig
+    from specc.runtime.config import CategoricalConfig, EnvConfig, RandomizationConfig, TargetConfig
 
     spec = task.spec
     r = spec.randomization
@@ -66,6 +66,11 @@ def env_config(task: CheckedTask, num_envs: int | None = None) -> EnvConfig:
         categorical=categorical,
         resample_s=spec.commands.resample_s,
         randomization=randomization,
+        resample=spec.commands.resample,
+        targets=tuple(
+            TargetConfig(name, target.is_orientation, target.frame, tuple(target.bounds()))
+            for name, target in spec.commands.targets.items()
+        ),
         reset_joint_pos_scale=spec.robot.reset_joint_pos_scale,
         reset_joint_pos_noise=spec.robot.reset_joint_pos_noise,
         joint_pos_limits=tuple(
@@ -121,6 +126,7 @@ def assemble(
     randomize: bool = True,
     num_threads: int | None = None,
     capture_graph: bool = True,
+    judge: bool = False,
 ) -> Assembly:
     """Compile (or reuse) the kernels, create the backend and the env for `task`."""
     from specc.runtime.backends import create_backend
@@ -135,5 +141,7 @@ def assemble(
     )
     options = backend_options(task, config.num_envs, device, num_threads)
     physics = create_backend(backend or spec.sim.backend, task.robot.urdf, task.robot.joint_names, options)
-    env = TaskEnv(config, compiled, physics, seed=seed, randomize=randomize, capture_graph=capture_graph)
+    env = TaskEnv(
+        config, compiled, physics, seed=seed, randomize=randomize, capture_graph=capture_graph, judge=judge
+    )
     return Assembly(env=env, ppo_config=ppo_config(task), kernels=compiled, backend=physics)

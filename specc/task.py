@@ -19,7 +19,7 @@ from specc.diagnostics import DiagnosticSink, Position, Severity, suggest
 from specc.expr import ast
 from specc.expr.check import Checked, Context, check_expression
 from specc.expr.parse import ParseError, parse_expression
-from specc.expr.signals import TERM_NAMESPACE
+from specc.expr.signals import TERM_NAMESPACE, VALUE_NAMESPACE, WXYZ, XYZ
 from specc.expr.types import Type
 from specc.model.urdf import Joint, Urdf
 from specc.robot.resolve import resolve_uri
@@ -37,7 +37,7 @@ MAX_SPEC_EXPRESSION_CHARS = 32_768
 
 @dataclass(frozen=True)
 class CheckedTerm:
-    section: str  # observations | rewards | terminations
+    section: str  # values | observations | rewards | terminations | eval | commands
     name: str
     source: str
     checked: Checked
@@ -89,6 +89,13 @@ class CheckedTask:
     terminations: list[CheckedTerm]
     spec_hash: str
     warnings: list[str] = field(default_factory=list)
+    values: list[CheckedTerm] = field(default_factory=list)  # [values], each after the values it reads
+    # Vector commands (targets): name -> (first index in the commands vector, component names).
+    command_vectors: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
+    computed_commands: list[CheckedTerm] = field(default_factory=list)  # [commands.computed]
+    # [eval]'s criteria; None where the spec gives none (success: "did not fail"; failure: never).
+    success: CheckedTerm | None = None
+    failure: CheckedTerm | None = None
 
     @property
     def observation_layout(self) -> list[ObservationSlot]:
@@ -133,8 +140,10 @@ def check_task(
 
 
 # Sections the passes after the schema read (robot binding, expressions): a profile entry in one
-# of them is checked by those passes too; one elsewhere (sim, ppo, eval) is the schema's alone.
-FRONT_END_SECTIONS = frozenset({"robot", "observations", "rewards", "terminations", "commands"})
+# of them is checked by those passes too; one elsewhere (sim, ppo, randomization) is the schema's alone.
+FRONT_END_SECTIONS = frozenset(
+    {"robot", "observations", "rewards", "terminations", "commands", "values", "eval"}
+)
 
 
 def _check_profile_layer(
@@ -163,11 +172,21 @@ def _check_document(
     if not _within_expression_budget(document, spec, sink):
         return None
     robot = _check_robot(document, spec, sink, within)
-    command_names = tuple(spec.commands.ranges) + tuple(spec.commands.categorical)
+    command_names, command_vectors = command_layout(spec)
     if robot is None:
         return None
     groups = {name: len(bodies) for name, bodies in robot.body_groups.items() if bodies}
-    base_ctx = Context(tuple(robot.joint_names), tuple(robot.body_groups["feet"]), command_names, groups)
+    base_ctx = Context(
+        tuple(robot.joint_names),
+        tuple(robot.body_groups["feet"]),
+        command_names,
+        groups,
+        value_names=tuple(spec.values),
+        command_vectors=command_vectors,
+    )
+    values = _check_values(document, sink, base_ctx, spec.values)
+    base_ctx = dataclasses.replace(base_ctx, value_types={v.name: v.checked.type for v in values})
+    computed = _check_computed_commands(document, sink, base_ctx, spec.commands.computed, values)
     observations = [
         _check_term(
             document,
@@ -197,6 +216,11 @@ def _check_document(
         "terminations",
         {n: (t.expr, {}) for n, t in spec.terminations.terms.items()},
     )
+    criteria = {
+        name: _check_term(document, sink, base_ctx, "eval", name, source, ("eval", name))
+        for name, source in (("success", spec.eval.success), ("failure", spec.eval.failure))
+        if source is not None
+    }
     if _failed(document, sink):
         return None
     digest = hashlib.sha256()
@@ -212,7 +236,60 @@ def _check_document(
         rewards,
         terminations,
         digest.hexdigest()[:16],
+        values=values,
+        success=criteria.get("success"),
+        failure=criteria.get("failure"),
+        command_vectors=command_vectors,
+        computed_commands=computed,
     )
+
+
+def command_layout(spec: Spec) -> tuple[tuple[str, ...], dict[str, tuple[int, tuple[str, ...]]]]:
+    """The commands vector: ranges, categorical, targets (one entry per component, named
+    `<target>.<component>`), computed; and each target's first index and component names."""
+    names = [*spec.commands.ranges, *spec.commands.categorical]
+    vectors: dict[str, tuple[int, tuple[str, ...]]] = {}
+    for name, target in spec.commands.targets.items():
+        components = WXYZ if target.is_orientation else XYZ
+        vectors[name] = (len(names), components)
+        names.extend(f"{name}.{c}" for c in components)
+    names.extend(spec.commands.computed)
+    return tuple(names), vectors
+
+
+def _check_computed_commands(
+    document, sink, ctx: Context, computed: dict[str, str], values: list[CheckedTerm]
+) -> list[CheckedTerm]:
+    """Computed commands: one number per env each, read from the state, never from computed commands
+    (the generated module computes them all at once, before anything reads them)."""
+    reads_through_values = {v.name: set(v.checked.commands_read) for v in values}
+    for value in values:  # values come in dependency order: fold in what the values they read read
+        for name in value.checked.values_read:
+            reads_through_values[value.name] |= reads_through_values.get(name, set())
+    out = []
+    for name, source in computed.items():
+        path = ("commands", "computed", name)
+        term = _check_term(document, sink, ctx, "commands", name, source, path)
+        if term is None:
+            continue
+        reads = set(term.checked.commands_read)
+        for read in term.checked.values_read:
+            reads |= reads_through_values.get(read, set())
+        circular = sorted(r for r in reads if r in computed or r == "*")
+        if circular:
+            what = "the whole commands vector" if "*" in circular else f"commands.{circular[0]}"
+            _report(
+                document,
+                sink,
+                path,
+                term.checked.root.span,
+                "SPC218",
+                f"computed command '{name}' reads {what}, which is (or includes) a computed command",
+                "read sampled commands and signals only, e.g. commands.heading",
+            )
+            continue
+        out.append(term)
+    return out
 
 
 def _within_expression_budget(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> bool:
@@ -223,6 +300,9 @@ def _within_expression_budget(document: SpecDocument, spec: Spec, sink: Diagnost
     ]
     located += [(("rewards", "terms", n, "expr"), t.expr) for n, t in spec.rewards.terms.items()]
     located += [(("terminations", "terms", n, "expr"), t.expr) for n, t in spec.terminations.terms.items()]
+    located += [(("values", n), source) for n, source in spec.values.items()]
+    located += [(("commands", "computed", n), source) for n, source in spec.commands.computed.items()]
+    located += [(("eval", n), getattr(spec.eval, n)) for n in ("success", "failure") if getattr(spec.eval, n)]
     for path, source in located:
         total += len(source)
         if total > MAX_SPEC_EXPRESSION_CHARS:
@@ -488,14 +568,7 @@ def _check_section(document, sink, base_ctx: Context, section: str, terms: dict[
         ):
             broken.add(name)
             continue
-        ctx = Context(
-            base_ctx.joint_names,
-            base_ctx.feet_names,
-            base_ctx.command_names,
-            base_ctx.body_groups,
-            types,  # not copied: it holds only terms checked before this one (linear, not quadratic)
-            section,
-        )
+        ctx = dataclasses.replace(base_ctx, term_types=types, term_section=section)  # types: not copied
         term = _check_term(
             document,
             sink,
@@ -506,6 +579,96 @@ def _check_section(document, sink, base_ctx: Context, section: str, terms: dict[
             (section, "terms", name, "expr"),
             node=parsed[name],
             **extra,
+        )
+        if term is not None:
+            types[name] = term.checked.type
+            out.append(term)
+    return out
+
+
+def _value_refs(node: ast.Node) -> list[tuple[str, ast.Span]]:
+    """The `value.<name>` references of an expression, with the span of each name."""
+    refs: list[tuple[str, ast.Span]] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if (
+            isinstance(current, ast.Component)
+            and isinstance(current.base, ast.Name)
+            and current.base.name == VALUE_NAMESPACE
+        ):
+            refs.append((current.name, current.name_span))
+        stack.extend(ast.children(current))
+    return refs
+
+
+def dependency_order(
+    reads: dict[str, list[tuple[str, ast.Span]]],
+) -> tuple[list[str], list[tuple[str, ast.Span, list[str]]]]:
+    """Names ordered so that each comes after the names it reads, and the cycles met on the way.
+
+    A depth-first search with an explicit stack (a spec's chain of references can be as long as
+    the spec: no recursion limit to hit). Each cycle is (the name whose reference closes it,
+    that reference's span, the cycle from the name read back to itself). References to names
+    outside `reads` are left to the checker.
+    """
+    order: list[str] = []
+    state: dict[str, str] = {}
+    cycles: list[tuple[str, ast.Span, list[str]]] = []
+    for root in reads:
+        if root in state:
+            continue
+        state[root] = "active"
+        path = [root]
+        stack = [iter(reads[root])]
+        while stack:
+            for ref, span in stack[-1]:
+                if ref not in reads or state.get(ref) == "done":
+                    continue
+                if state.get(ref) == "active":
+                    cycles.append((path[-1], span, [*path[path.index(ref) :], ref]))
+                    continue
+                state[ref] = "active"
+                path.append(ref)
+                stack.append(iter(reads[ref]))
+                break
+            else:
+                stack.pop()
+                name = path.pop()
+                state[name] = "done"
+                order.append(name)
+    return order, cycles
+
+
+def _check_values(document, sink, base_ctx: Context, values: dict[str, str]) -> list[CheckedTerm]:
+    """Check [values] in dependency order: each value sees the values it reads, never itself."""
+    parsed: dict[str, ast.Node] = {}
+    for name, source in values.items():
+        node = _parse(document, sink, source, ("values", name))
+        if node is not None:
+            parsed[name] = node
+    reads = {name: _value_refs(node) for name, node in parsed.items()}
+    order, cycles = dependency_order(reads)
+    broken: set[str] = set()
+    for name, span, cycle in cycles:
+        _report(
+            document,
+            sink,
+            ("values", name),
+            span,
+            "SPC217",
+            f"values read each other in a cycle: {' -> '.join(cycle)}",
+            None,
+        )
+        broken.update(cycle)
+    out: list[CheckedTerm] = []
+    types: dict[str, Type] = {}
+    for name in order:
+        if name in broken:
+            continue
+        ctx = dataclasses.replace(base_ctx, value_types=types)  # not copied: holds only values checked so far
+        term = _check_term(
+            document, sink, ctx, "values", name, values[name], ("values", name), node=parsed[name]
         )
         if term is not None:
             types[name] = term.checked.type
@@ -618,12 +781,16 @@ SECTION_RESULTS = {
     "rewards": ("reward", "float", True),
     "terminations": ("termination", "bool", True),
     "observations": ("observation", "float", False),
+    "eval": ("eval criterion", "bool", True),
+    "commands": ("computed command", "float", True),
 }
 
 
 def _result_problem(section: str, name: str, t: Type) -> tuple[str, str, str | None] | None:
     """Why a term's value does not fit its section (reward: a number per env, termination: a boolean
     per env, observation: a number or a vector per env); None when it fits."""
+    if section not in SECTION_RESULTS:  # a named value may be anything but empty
+        return ("SPC209", f"value '{name}' has size zero", None) if 0 in t.shape else None
     kind, dtype, scalar = SECTION_RESULTS[section]
     if dtype == "float" and t.dtype == "bool":
         return "SPC206", f"{kind} '{name}' is a boolean", "convert it explicitly: float(...)"

@@ -61,6 +61,7 @@ def random_inputs(task: CheckedTask, n: int, generator: torch.Generator) -> dict
         "feet_contact": torch.rand(n, f, generator=generator) > 0.5,
         "feet_first_contact": torch.rand(n, f, generator=generator) > 0.5,
         "episode_time": torch.rand(n, generator=generator) * 20,
+        "episode_start_pos": r(n, 3),
     }
     assert tuple(values) == KERNEL_INPUTS
     return values

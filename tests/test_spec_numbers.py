@@ -52,7 +52,6 @@ FIELDS: list[tuple[str, bool, float, float, bool]] = [
     ("ppo.init_noise_std", False, 0.0, 100.0, True),
     ("ppo.desired_kl", False, 0.0, 10.0, True),
     ("eval.episodes", True, 1, 1_000_000, False),
-    ("eval.min_distance_m", False, 0.0, 1e4, False),
 ]
 NON_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
 

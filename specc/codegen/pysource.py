@@ -51,7 +51,12 @@ def lines(value: Value, indent: str = "", head: str = "", tail: str = "") -> lis
     one = indent + head + flat(value) + tail
     if len(one) <= LINE_LENGTH or not isinstance(value, (list, tuple, dict)) or not value:
         return [one]
-    opening, closing = "{}" if isinstance(value, dict) else "()" if isinstance(value, tuple) else "[]"
+    if isinstance(value, dict):
+        opening, closing = "{", "}"
+    elif isinstance(value, tuple):
+        opening, closing = "(", ")"
+    else:
+        opening, closing = "[", "]"
     inner = indent + INDENT
     out = [indent + head + opening]
     if isinstance(value, dict):

@@ -1,10 +1,13 @@
 """Render a checked task into one Python module of fused torch kernels (jinja2 template).
 
 The module has `compute_step` (observations, rewards and terminations fused in one function,
-sharing derived signals and subexpressions) and `compute_observations` (for resets), plus data
-tables the runtime reads (layout, names, effective weights, noise). Spec names appear in the
-module only inside those tables, written as validated strings. The source comes out formatted
-(`ruff format` leaves it unchanged): tables through `pysource`, kernel lines through the emitter.
+sharing derived signals and subexpressions), `compute_observations` (for resets),
+`compute_success` (the [eval] criteria, called by evaluation envs only) and `compute_commands`
+(the computed commands, called by the env only when a spec has some), plus data tables the
+runtime reads (layout, names, effective weights, noise, eval judge). Each kernel computes the
+[values] its terms read, once, before them. Spec names appear in the module only inside those
+tables, written as validated strings. The source comes out formatted (`ruff format` leaves it
+unchanged): tables through `pysource`, kernel lines through the emitter.
 """
 
 from __future__ import annotations
@@ -106,6 +109,8 @@ def render_module(task: CheckedTask) -> str:
     kernels = [
         _kernel(task, slices, "compute_observations", observations=True),
         _kernel(task, slices, "compute_step", observations=True, rewards=True, terminations=True),
+        _success_kernel(task, slices),
+        _commands_kernel(task, slices),
     ]
     noise: list[float] = []
     for slot in task.observation_layout:
@@ -128,6 +133,7 @@ def render_module(task: CheckedTask) -> str:
             contact_groups=slices,
             command_names=list(task.command_names),
             policy_dt=spec.sim.policy_dt,
+            computed_commands=[c.name for c in task.computed_commands],
             observation_layout=[(s.name, s.offset, s.size, s.scale) for s in task.observation_layout],
             num_observations=task.num_observations,
             observation_noise=noise,
@@ -138,6 +144,8 @@ def render_module(task: CheckedTask) -> str:
             termination_names=[t.name for t in task.terminations],
             kernels=kernels,
             derived_code=DERIVED_CODE,
+            eval_judge=spec.eval.judge,
+            eval_termination_fails=spec.eval.termination_fails,
         )
     )
 
@@ -150,7 +158,7 @@ def _kernel(
     rewards: bool = False,
     terminations: bool = False,
 ) -> Kernel:
-    emitter = KernelEmitter(slices)
+    emitter = new_emitter(task, slices)
     sections: list[tuple[str, list[CheckedTerm]]] = []
     if observations:
         sections.append(("observation", task.observations))
@@ -158,13 +166,14 @@ def _kernel(
         sections.append(("reward", task.rewards))
     if terminations:
         sections.append(("termination", task.terminations))
-    for _, terms in sections:
-        for term in terms:
-            emitter.count(term.checked)
     kernel = Kernel(name, "", "")
     if rewards:
         # TorchScript reads no module-level floats: the policy step comes in as a defaulted argument.
         kernel.parameters.append("policy_dt: float = POLICY_DT")
+    needed = values_needed(task, [t for _, terms in sections for t in terms])
+    for term in [*needed, *(t for _, terms in sections for t in terms)]:
+        emitter.count(term.checked)
+    kernel.blocks.extend(value_blocks(emitter, needed))
     returns: list[str] = []
     for section, terms in sections:
         prefix = {"observation": "o", "reward": "r", "termination": "d"}[section]
@@ -208,6 +217,109 @@ def _observation_value(term: CheckedTerm, value: str) -> str:
     if not term.checked.type.shape:
         value = f"{value}.unsqueeze(-1)"
     return value
+
+
+def _success_kernel(task: CheckedTask, slices: dict[str, tuple[int, int]]) -> Kernel:
+    """`compute_success`: the [eval] criteria per env. Only evaluation calls it, never training."""
+    emitter = new_emitter(task, slices)
+    criteria = [c for c in (task.success, task.failure) if c is not None]
+    values = values_needed(task, criteria)
+    for term in [*values, *criteria]:
+        emitter.count(term.checked)
+    kernel = Kernel(
+        "compute_success",
+        "Return the [eval] criteria on this state: success (N,) and failure (N,), booleans.",
+        "tuple[Tensor, Tensor]",
+    )
+    kernel.blocks.extend(value_blocks(emitter, values))
+    results = []
+    for name, criterion, otherwise in (
+        ("success", task.success, True),
+        ("failure", task.failure, False),
+    ):
+        if criterion is None:
+            kernel.tail.append(assignment(name, emitter.constant_tensor(otherwise, "bool")))
+        else:
+            code = emitter.term(criterion.checked)
+            kernel.blocks.append(
+                Block(
+                    _one_line(f"eval {name}: {criterion.source.strip()}"),
+                    [*code.lines, assignment(name, code.value)],
+                )
+            )
+        results.append(name)
+    kernel.derived = [d for d in DERIVED_CODE if d in emitter.derived_used]
+    kernel.tail.append(f"return {', '.join(results)}")
+    return kernel
+
+
+def _commands_kernel(task: CheckedTask, slices: dict[str, tuple[int, int]]) -> Kernel:
+    """`compute_commands`: the commands vector with each computed command replaced by its value on this
+    state. The env calls it (only when there are computed commands) before anything reads commands."""
+    emitter = new_emitter(task, slices)
+    computed = task.computed_commands
+    values = values_needed(task, computed)
+    for term in [*values, *computed]:
+        emitter.count(term.checked)
+    kernel = Kernel(
+        "compute_commands",
+        "Return the commands (N, len(COMMAND_NAMES)) with the computed commands computed on this state.",
+        "Tensor",
+    )
+    kernel.blocks.extend(value_blocks(emitter, values))
+    columns = {}
+    for index, command in enumerate(computed):
+        code = emitter.term(command.checked)
+        var = f"k{index}"
+        kernel.blocks.append(
+            Block(
+                _one_line(f"command {command.name!r}: {command.source.strip()}"),
+                [*code.lines, assignment(var, code.value)],
+            )
+        )
+        columns[task.command_names.index(command.name)] = var
+    kernel.derived = [d for d in DERIVED_CODE if d in emitter.derived_used]
+    if columns:
+        parts = [columns.get(i, f"commands[:, {i}]") for i in range(len(task.command_names))]
+        kernel.tail.extend(pysource.lines([pysource.Code(p) for p in parts], "", "columns = "))
+        kernel.tail.append("return torch.stack(columns, dim=-1)")
+    else:
+        kernel.tail.append("return commands")
+    return kernel
+
+
+def new_emitter(task: CheckedTask, slices: dict[str, tuple[int, int]]) -> KernelEmitter:
+    """An emitter that knows the task's value variables and vector commands."""
+    return KernelEmitter(
+        slices,
+        value_vars={value.name: f"v{i}" for i, value in enumerate(task.values)},
+        command_vectors={
+            name: (start, len(components)) for name, (start, components) in task.command_vectors.items()
+        },
+    )
+
+
+def values_needed(task: CheckedTask, terms: list[CheckedTerm]) -> list[CheckedTerm]:
+    """The [values] that `terms` read, directly or through other values, in dependency order."""
+    by_name = {value.name: value for value in task.values}
+    needed: set[str] = set()
+    stack = [name for term in terms for name in term.checked.values_read]
+    while stack:
+        name = stack.pop()
+        if name not in needed:
+            needed.add(name)
+            stack.extend(by_name[name].checked.values_read)
+    return [value for value in task.values if value.name in needed]
+
+
+def value_blocks(emitter: KernelEmitter, values: list[CheckedTerm]) -> list[Block]:
+    """Each value computed once, before the terms that read it."""
+    blocks = []
+    for value in values:
+        code = emitter.term(value.checked)
+        lines = [*code.lines, assignment(emitter.value_vars[value.name], code.value)]
+        blocks.append(Block(_one_line(f"value {value.name!r}: {value.source.strip()}"), lines))
+    return blocks
 
 
 def _section_tail(task: CheckedTask, section: str, values: list[str], tail: list[str]) -> list[str]:
