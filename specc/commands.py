@@ -734,8 +734,8 @@ def export(spec, checkpoint, output, sets, allow_spec_change) -> None:
         ],
         "num_observations": task.num_observations,
         "command_names": list(task.command_names),
-        "control_dt": task.spec.sim.dt * task.spec.sim.decimation,
-        "control_rate_hz": 1.0 / (task.spec.sim.dt * task.spec.sim.decimation),
+        "control_dt": task.spec.sim.policy_dt,
+        "control_rate_hz": 1.0 / task.spec.sim.policy_dt,
         "pd_targets": "default_joint_pos + action_scale * actions",
     }
     generator = torch.Generator().manual_seed(0)

@@ -176,11 +176,11 @@ class SimSection(Strict):
 
     @model_validator(mode="after")
     def _episode_at_least_one_step(self) -> SimSection:
-        if self.episode_length_s < self.dt * self.decimation:
+        if self.episode_length_s < self.policy_dt:
             raise cross_field(
                 ("episode_length_s",),
                 f"an episode of {self.episode_length_s} s is shorter than one policy step "
-                f"(dt × decimation = {self.dt * self.decimation:g} s)",
+                f"(dt × decimation = {self.policy_dt:g} s)",
                 ("dt",),
                 ("decimation",),
             )
