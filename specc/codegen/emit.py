@@ -179,10 +179,11 @@ class KernelEmitter:
 
         code = self._code(node, checked, sub, track_derived=True)
         while len(code) > MAX_INLINE:  # too long for one line: hoist the longest subexpression
-            candidates = [(len(children[key]), key) for key in computed - hoisted.keys()]
+            # The longest first; of equal ones the first written (dicts keep order: output is deterministic).
+            candidates = [key for key in children if key in computed and key not in hoisted]
             if not candidates:
                 break
-            _, key = max(candidates)
+            key = max(candidates, key=lambda k: len(children[k]))
             hoisted[key] = self.temporary(children[key], self._lines)
             code = self._code(node, checked, sub, track_derived=True)
         if isinstance(node, TRIVIAL) or checked.types[node].const is not None:

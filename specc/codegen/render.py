@@ -199,7 +199,7 @@ def _kernel(
     kernel.tail.append("return " + ", ".join(returns))
     kinds = {"observation": ["Tensor"], "reward": ["Tensor", "Tensor"], "termination": ["Tensor", "Tensor"]}
     types = [t for section, _ in sections for t in kinds[section]]
-    kernel.returns_type = types[0] if len(types) == 1 else f"tuple[{', '.join(types)}]"
+    kernel.returns_type = types[0] if len(types) == 1 else f"Tuple[{', '.join(types)}]"
     docs = {
         "observation": "observations (N, NUM_OBSERVATIONS), scaled and clipped, before noise",
         "reward": "the reward total (N,) and each weighted term (N, len(REWARD_NAMES))",
@@ -229,7 +229,7 @@ def _success_kernel(task: CheckedTask, slices: dict[str, tuple[int, int]]) -> Ke
     kernel = Kernel(
         "compute_success",
         "Return the [eval] criteria on this state: success (N,) and failure (N,), booleans.",
-        "tuple[Tensor, Tensor]",
+        "Tuple[Tensor, Tensor]",
     )
     kernel.blocks.extend(value_blocks(emitter, values))
     results = []

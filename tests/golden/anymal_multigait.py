@@ -5,6 +5,11 @@ Every function takes the primitive signals in INPUTS order; per-env tensors have
 batch N as their first axis. The code is plain torch in the TorchScript subset.
 """
 
+# The module also runs on Python 3.8 (the Isaac Gym target): typing's generics, not the builtins'.
+# ruff: noqa: UP006, UP035
+
+from typing import List, Tuple
+
 import torch
 from torch import Tensor
 
@@ -67,7 +72,7 @@ COMMAND_NAMES = ["lin_vel_x", "lin_vel_y", "ang_vel_yaw", "gait"]
 # The policy step [s]: sim.dt × sim.decimation.
 POLICY_DT = 0.02
 # Commands computed from the state each step by compute_commands (before observations and rewards).
-COMPUTED_COMMANDS = []
+COMPUTED_COMMANDS: List[str] = []
 
 # Observation layout: (name, offset, size, scale); noise amplitude per observation entry.
 OBSERVATION_LAYOUT = [
@@ -295,7 +300,7 @@ def compute_step(
     episode_time: Tensor,  # (N,)
     episode_start_pos: Tensor,  # (N, 3)
     policy_dt: float = POLICY_DT,
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Return observations (N, NUM_OBSERVATIONS), scaled and clipped, before noise; the reward total (N,) and each weighted term (N, len(REWARD_NAMES)); done flags (N,) and each termination's flag (N, len(TERMINATION_NAMES))."""
     base_lin_vel = quat_rotate_inverse(base_quat, base_lin_vel_world)
     base_ang_vel = quat_rotate_inverse(base_quat, base_ang_vel_world)
@@ -326,8 +331,8 @@ def compute_step(
     # reward 'tracking_lin_vel': exp(-(square(commands.lin_vel_x - base_lin_vel.x) + square(commands.lin_vel_y - base_lin_vel.y)) / 0.25) (weight 1.0 * policy_dt)
     c0 = commands[..., 0]
     c1 = commands[..., 1]
-    c2 = torch.square(c1 - base_lin_vel[..., 1])
-    r0 = torch.exp((-(torch.square(c0 - base_lin_vel[..., 0]) + c2)) / 0.25)
+    c2 = torch.square(c0 - base_lin_vel[..., 0])
+    r0 = torch.exp((-(c2 + torch.square(c1 - base_lin_vel[..., 1]))) / 0.25)
 
     # reward 'tracking_ang_vel': exp(-square(commands.ang_vel_yaw - base_ang_vel.z) / 0.25) (weight 0.5 * policy_dt)
     r1 = torch.exp((-torch.square(commands[..., 2] - base_ang_vel[..., 2])) / 0.25)
@@ -406,7 +411,7 @@ def compute_success(
     feet_first_contact: Tensor,  # (N, 4)
     episode_time: Tensor,  # (N,)
     episode_start_pos: Tensor,  # (N, 3)
-) -> tuple[Tensor, Tensor]:
+) -> Tuple[Tensor, Tensor]:
     """Return the [eval] criteria on this state: success (N,) and failure (N,), booleans."""
 
     # eval success: norm(base_pos.xy - episode_start_pos.xy) >= 8.0
