@@ -16,10 +16,19 @@ ROOT = Path(__file__).resolve().parents[1]
 LEAVES = ("specc.model", "specc.untrusted_files")
 
 
-def _specc_imports(path: Path, package: str) -> list[tuple[int, str]]:
-    """(line, module) of every `specc...` import in the file, relative imports resolved."""
+def _specc_imports(path: Path, package: str, executed_only: bool = False) -> list[tuple[int, str]]:
+    """(line, module) of every `specc...` import in the file, relative imports resolved; with
+    `executed_only`, not those under `if TYPE_CHECKING:` (annotations only: no import at run time)."""
     found: list[tuple[int, str]] = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    skipped: set[int] = set()
+    if executed_only:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                skipped |= {id(child) for statement in node.body for child in ast.walk(statement)}
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -27,12 +36,8 @@ def _specc_imports(path: Path, package: str) -> list[tuple[int, str]]:
             if node.level:
                 base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                 module = f"{base}.{module}" if module else base
-            if (
-                module == "specc" or not node.module
-            ):  # `from specc import x`, `from . import x`: x may be a module
-                found += [(node.lineno, f"{module}.{alias.name}") for alias in node.names]
-            else:
-                found.append((node.lineno, module))
+            # `from m import x`: x may be a module of package m, so each is recorded as m.x.
+            found += [(node.lineno, f"{module}.{alias.name}") for alias in node.names]
     return [(line, m) for line, m in found if m == "specc" or m.startswith("specc.")]
 
 
@@ -83,9 +88,50 @@ def test_the_import_walk_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
         "def f():\n    from specc.codegen.render import render_module\n"
     )
     imports = [m for _, m in _specc_imports(module, "specc.runtime")]
-    assert imports == ["specc.runtime.env", "specc.task", "specc.robot.urdf", "specc.codegen.render"]
-    assert [m for m in imports if not _allowed(m)] == [
-        "specc.task",
-        "specc.robot.urdf",
-        "specc.codegen.render",
-    ]
+    expected = ["specc.runtime.env", "specc.task.x", "specc.robot.urdf", "specc.codegen.render.render_module"]
+    assert imports == expected
+    assert [m for m in imports if not _allowed(m)] == expected[1:]
+
+
+def _module_name(path: Path) -> str:
+    """The import name of a file of the checkout (runtime/ is specc.runtime)."""
+    if path.is_relative_to(ROOT / "runtime"):
+        parts = ("specc", "runtime", *path.relative_to(ROOT / "runtime").with_suffix("").parts)
+    else:
+        parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_no_module_of_specc_imports_itself_through_others() -> None:
+    """No import cycle among specc's modules (the compiler's and the runtime's), lazy imports included."""
+    files = sorted((ROOT / "specc").rglob("*.py")) + sorted((ROOT / "runtime").rglob("*.py"))
+    names = {_module_name(path): path for path in files}
+    graph: dict[str, set[str]] = {}
+    for name, path in names.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for _, module in _specc_imports(path, package, executed_only=True):
+            while module not in names and "." in module:  # `from m import name`: the module m
+                module = module.rpartition(".")[0]
+            if module != name:
+                targets.add(module)
+        graph[name] = targets
+    cycles = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in sorted(graph):
+        if state.get(start):
+            continue
+        path, stack = [start], [iter(sorted(graph[start]))]
+        state[start] = 1
+        while stack:  # iterative depth-first search
+            following = next(stack[-1], None)
+            if following is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(following) == 1:
+                cycles.append(" -> ".join(path[path.index(following) :] + [following]))
+            elif not state.get(following):
+                state[following] = 1
+                path.append(following)
+                stack.append(iter(sorted(graph.get(following, ()))))
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)

@@ -284,7 +284,7 @@ def test_a_bad_set_is_a_usage_error_naming_the_argument(tmp_path, command, argum
 
 
 def test_set_indexes_arrays():
-    from specc.cli import parse_set
+    from specc.cli.app import parse_set
 
     task = check_task(
         ROOT / "specs" / "cartpole.toml",

@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from specc import __version__
-from specc.cli import load_checked_task, main, parse_set
+from specc.cli.app import load_checked_task, main, parse_set
 from specc.model.backends import BACKENDS
 
 MAX_SEED = 2**32 - 1  # numpy's and most simulators' seed range; the runner derives seed + 1 and seed + 2
