@@ -36,15 +36,20 @@ class EnvConfig:
     decimation: int
     episode_length_s: float
     time_out: bool
-    action_scale: float
+    action_scale: tuple[float, ...]  # (A,) per driven joint: rad (m) or N·m (N) per unit action
+    action_offset: tuple[float, ...]  # (A,) control of a zero action: the default position, or no torque
+    action_joints: tuple[int, ...]  # (A,) index of each driven joint among the simulated joints
+    action_is_position: tuple[bool, ...]  # (A,) PD actuator (else effort)
     clip_actions: float
-    default_joint_pos: tuple[float, ...]
+    default_joint_pos: tuple[float, ...]  # (J,) per simulated joint
     init_height: float
     fixed_base: bool
     command_ranges: dict[str, tuple[float, float]]
     categorical: tuple[CategoricalConfig, ...]
     resample_s: float
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
+    reset_joint_offset: tuple[tuple[float, float], ...] = ()  # (J,) uniform offset at reset; () for none
+    reset_joint_vel: tuple[tuple[float, float], ...] = ()  # (J,) uniform velocity at reset; () for none
 
     @property
     def policy_dt(self) -> float:

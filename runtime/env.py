@@ -2,8 +2,9 @@
 
 Everything task-specific comes from the generated kernels (observations, rewards,
 terminations) and from `EnvConfig` (ranges and sizes); the physics comes from a backend.
-One policy step: PD targets around the default pose (with per-env control latency as a
-shift of the per-physics-step targets), `decimation` physics steps, bookkeeping signals
+One policy step: actuator controls from the actions (PD targets around the default pose,
+or torques, scaled per joint group; per-env control latency is a shift of the
+per-physics-step controls), `decimation` physics steps, bookkeeping signals
 (joint acceleration, feet air time, episode time), the fused kernel on the pre-reset
 state, resets of finished envs (new commands, new randomized parameters), and the
 observations of the post-reset state. No step waits on the host: finished envs are
@@ -80,15 +81,28 @@ class TaskEnv:
         self.randomize = randomize
         module = kernels.module
         self.num_obs = int(module.NUM_OBSERVATIONS)
-        self.num_actions = len(module.JOINT_NAMES)
+        self.num_joints = len(module.JOINT_NAMES)
+        self.num_actions = len(module.ACTION_NAMES)
         self.reward_names = list(module.REWARD_NAMES)
         self.termination_names = list(module.TERMINATION_NAMES)
         self.command_names = list(module.COMMAND_NAMES)
         if list(backend.contact_bodies) != list(module.CONTACT_BODIES):
             raise ValueError("backend and kernels disagree on the contact bodies")
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
-        n, j, dev = self.num_envs, self.num_actions, self.device
+        n, a, dev = self.num_envs, self.num_actions, self.device
         self.default_joint_pos = torch.tensor(config.default_joint_pos, device=dev)
+        self.action_offset = torch.tensor(config.action_offset, device=dev)
+        self.action_scale = torch.tensor(config.action_scale, device=dev)
+        # The controls that hold a reset pose: its positions for PD joints, no torque for effort ones.
+        # When every joint is a driven PD joint they are the pose itself (no gather in the step).
+        self._rest_controls = None
+        if list(config.action_joints) != list(range(self.num_joints)) or not all(config.action_is_position):
+            self._rest_controls = (
+                torch.tensor(config.action_joints, dtype=torch.long, device=dev),
+                torch.tensor(config.action_is_position, dtype=torch.float32, device=dev),
+            )
+        self._reset_offset = self._range_tensors(config.reset_joint_offset)
+        self._reset_vel = self._range_tensors(config.reset_joint_vel)
         self.feet_index = torch.tensor(
             [list(module.CONTACT_BODIES).index(f) for f in module.FEET] if module.FEET else [],
             dtype=torch.long,
@@ -115,10 +129,10 @@ class TaskEnv:
         self._substep = torch.arange(config.decimation, device=dev)
         self._resample_every = max(1, round(config.resample_s / config.policy_dt))
         # State carried from step to step; always updated in place, so a captured step keeps its addresses.
-        self.actions = torch.zeros(n, j, device=dev)
-        self.last_actions = torch.zeros(n, j, device=dev)
-        self.last_targets = self.default_joint_pos.repeat(n, 1)
-        self.last_joint_vel = torch.zeros(n, j, device=dev)
+        self.actions = torch.zeros(n, a, device=dev)
+        self.last_actions = torch.zeros(n, a, device=dev)
+        self.last_targets = self.action_offset.repeat(n, 1)
+        self.last_joint_vel = torch.zeros(n, self.num_joints, device=dev)
         self.commands = torch.zeros(n, len(self.command_names), device=dev)
         self.episode_step = torch.zeros(n, dtype=torch.long, device=dev)
         self.feet_air_time = torch.zeros(n, len(self.feet_index), device=dev)
@@ -136,6 +150,19 @@ class TaskEnv:
     def _uniform(self, low: float, high: float, *shape: int) -> torch.Tensor:
         """Uniform draws for every env; masks decide which envs use them (no host sync to find ids)."""
         return low + (high - low) * torch.rand(shape, generator=self.generator, device=self.device)
+
+    def _range_tensors(self, ranges) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Per-joint [low, high] ranges as two (J,) tensors; None when there are none."""
+        if not ranges:
+            return None
+        low, high = zip(*ranges)
+        return torch.tensor(low, device=self.device), torch.tensor(high, device=self.device)
+
+    def _uniform_per_joint(self, bounds: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        low, high = bounds
+        return low + (high - low) * torch.rand(
+            self.num_envs, self.num_joints, generator=self.generator, device=self.device
+        )
 
     def _sample_commands(self, mask: torch.Tensor) -> None:
         n = self.num_envs
@@ -198,18 +225,27 @@ class TaskEnv:
 
     def _reset(self, mask: torch.Tensor) -> None:
         """Start new episodes in the masked envs: a new pose, new physical parameters, new commands."""
-        joint_pos = self.default_joint_pos * self._uniform(0.5, 1.5, self.num_envs, self.num_actions)
-        self._randomize(mask)
-        self.backend.reset(
-            mask, self._init_root_pos, self._init_root_quat, joint_pos, torch.zeros_like(joint_pos)
+        joint_pos = self.default_joint_pos * self._uniform(0.5, 1.5, self.num_envs, self.num_joints)
+        if self._reset_offset is not None:
+            joint_pos = joint_pos + self._uniform_per_joint(self._reset_offset)
+        joint_vel = (
+            torch.zeros_like(joint_pos)
+            if self._reset_vel is None
+            else self._uniform_per_joint(self._reset_vel)
         )
+        self._randomize(mask)
+        self.backend.reset(mask, self._init_root_pos, self._init_root_quat, joint_pos, joint_vel)
         rows = mask[:, None]
         for buffer in (self.actions, self.last_actions, self.last_joint_vel, self.feet_air_time):
             buffer.masked_fill_(rows, 0.0)
         self.last_feet_contact.masked_fill_(rows, False)
         self.episode_sums.masked_fill_(rows, 0.0)
         self.episode_step.masked_fill_(mask, 0)
-        masked_write(self.last_targets, mask, joint_pos)
+        if self._rest_controls is None:
+            masked_write(self.last_targets, mask, joint_pos)
+        else:
+            index, is_position = self._rest_controls
+            masked_write(self.last_targets, mask, joint_pos[:, index] * is_position)
         masked_write(self.start_pos, mask, self._init_root_pos)
         self._sample_commands(mask)
 
@@ -224,7 +260,7 @@ class TaskEnv:
         clip = cfg.clip_actions
         self.last_actions.copy_(self.actions)
         self.actions.copy_(torch.clamp(actions.detach().to(self.device), -clip, clip))
-        targets = self.default_joint_pos + cfg.action_scale * self.actions
+        targets = self.action_offset + self.action_scale * self.actions
         # Control latency: each env applies its previous targets for its first `latency` physics steps.
         delayed = (self._substep[None, :] < self.latency_steps[:, None]).unsqueeze(-1)
         controls = torch.where(delayed, self.last_targets.unsqueeze(1), targets.unsqueeze(1))

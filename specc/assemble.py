@@ -24,6 +24,7 @@ def env_config(task: CheckedTask, num_envs: int | None = None):
     from specc.runtime.config import CategoricalConfig, EnvConfig, RandomizationConfig
 
     spec = task.spec
+    robot = task.robot
     r = spec.randomization
     randomization = (
         RandomizationConfig(
@@ -50,16 +51,26 @@ def env_config(task: CheckedTask, num_envs: int | None = None):
         decimation=spec.sim.decimation,
         episode_length_s=spec.sim.episode_length_s,
         time_out=spec.terminations.time_out,
-        action_scale=spec.robot.action_scale,
+        action_scale=tuple(robot.action_scale),
+        action_offset=tuple(robot.action_offset),
+        action_joints=tuple(robot.driven),
+        action_is_position=tuple(a.kind == "position" for a in robot.actuators),
         clip_actions=spec.ppo.clip_actions,
-        default_joint_pos=tuple(task.robot.default_joint_pos),
+        default_joint_pos=tuple(robot.default_joint_pos),
         init_height=spec.robot.init_height,
         fixed_base=spec.robot.fixed_base,
         command_ranges={k: tuple(v) for k, v in spec.commands.ranges.items()},
         categorical=categorical,
         resample_s=spec.commands.resample_s,
         randomization=randomization,
+        reset_joint_offset=_ranges_or_none(robot.reset_joint_offset),
+        reset_joint_vel=_ranges_or_none(robot.reset_joint_vel),
     )
+
+
+def _ranges_or_none(ranges: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    """Per-joint reset ranges, or () when every one is [0, 0] (the env then draws nothing)."""
+    return tuple(ranges) if any(r != (0.0, 0.0) for r in ranges) else ()
 
 
 def ppo_config(task: CheckedTask):
@@ -73,7 +84,7 @@ def ppo_config(task: CheckedTask):
 
 def backend_options(task: CheckedTask, num_envs: int, device: str, num_threads: int | None = None):
     """Everything a backend reads from the spec, as plain data."""
-    from specc.runtime.backends.base import BackendOptions
+    from specc.runtime.backends.base import ActuatorOptions, BackendOptions
 
     spec = task.spec
     bodies, _ = contact_layout(task)
@@ -85,9 +96,11 @@ def backend_options(task: CheckedTask, num_envs: int, device: str, num_threads: 
         self_collision=spec.robot.self_collision,
         repair_inertia=spec.robot.repair_inertia,
         contact_bodies=tuple(bodies),
-        stiffness=tuple(task.robot.stiffness),
-        damping=tuple(task.robot.damping),
-        effort=tuple(task.robot.effort),
+        actuators=tuple(
+            ActuatorOptions(name, a.kind, a.stiffness, a.damping, a.effort)
+            for name, a in zip(task.robot.action_names, task.robot.actuators)
+        ),
+        locked=tuple(task.robot.locked.items()),
         device=device,
         num_threads=num_threads,
         max_contacts_per_env=spec.sim.max_contacts_per_env,

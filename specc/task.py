@@ -7,6 +7,7 @@ neither reads the spec's raw data again.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 from dataclasses import dataclass, field
@@ -54,21 +55,56 @@ class ObservationSlot:
     noise: float
 
 
+@dataclass(frozen=True)
+class Actuator:
+    """How the policy drives one joint: a PD position target or a torque."""
+
+    kind: str  # "position" | "torque"
+    scale: float  # position: rad (m) per unit action; torque: N·m (N) per unit action
+    stiffness: float  # position only
+    damping: float  # position only
+    effort: float  # torque limit [N·m or N]
+
+
 @dataclass
 class RobotModel:
-    """The robot as the spec uses it: joints in action order, their defaults and gains, body groups."""
+    """The robot as the spec uses it.
+
+    `joints` are the simulated joints (URDF order, locked ones removed): `joint_pos`, `joint_vel`,
+    `joint_acc` and `torques` have one entry per simulated joint. `driven` lists the indices of the
+    joints the policy drives, in action order, with one actuator each; the others are passive.
+    Locked joints are welded at their default position and are no joints of the simulation.
+    """
 
     urdf: Urdf
     joints: list[Joint]
     default_joint_pos: list[float]
-    stiffness: list[float]
-    damping: list[float]
-    effort: list[float]
+    driven: list[int]
+    actuators: list[Actuator]
+    locked: dict[str, float]
     body_groups: dict[str, list[str]]
+    reset_joint_offset: list[tuple[float, float]] = field(default_factory=list)
+    reset_joint_vel: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def joint_names(self) -> list[str]:
         return [j.name for j in self.joints]
+
+    @property
+    def action_names(self) -> list[str]:
+        return [self.joints[i].name for i in self.driven]
+
+    @property
+    def action_scale(self) -> list[float]:
+        return [a.scale for a in self.actuators]
+
+    @property
+    def action_offset(self) -> list[float]:
+        """What an action of zero commands: the default position for PD joints, no torque for effort ones."""
+        return [
+            self.default_joint_pos[i] if a.kind == "position" else 0.0
+            for i, a in zip(self.driven, self.actuators)
+        ]
 
 
 @dataclass
@@ -97,7 +133,7 @@ class CheckedTask:
 
     @property
     def num_actions(self) -> int:
-        return len(self.robot.joints)
+        return len(self.robot.driven)
 
 
 def check_task(
@@ -116,7 +152,13 @@ def check_task(
     if robot is None:
         return None
     groups = {name: len(bodies) for name, bodies in robot.body_groups.items() if bodies}
-    base_ctx = Context(tuple(robot.joint_names), tuple(robot.body_groups["feet"]), command_names, groups)
+    base_ctx = Context(
+        tuple(robot.joint_names),
+        tuple(robot.body_groups["feet"]),
+        command_names,
+        groups,
+        action_names=tuple(robot.action_names),
+    )
     observations = [
         _check_term(
             document,
@@ -200,19 +242,52 @@ def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> Ro
             fix=issue.fix,
         )
 
-    joints = urdf.movable_joints
-    names = [j.name for j in joints]
-    default = _by_pattern(
-        names, spec.robot.default_joint_pos, ("robot", "default_joint_pos"), document, sink, 0.0
+    movable = urdf.movable_joints
+    all_names = [j.name for j in movable]
+    locked_hits = _listed(all_names, spec.robot.locked, ("robot", "locked"), document, sink)
+    passive_hits = _listed(all_names, spec.robot.passive, ("robot", "passive"), document, sink)
+    for name in sorted(locked_hits & passive_hits):
+        sink.add(
+            "SPC308",
+            f"joint '{name}' is both locked and passive",
+            positions.key(("robot", "passive")),
+            fix="remove it from one of the two lists",
+        )
+    all_default = _by_pattern(
+        all_names, spec.robot.default_joint_pos, ("robot", "default_joint_pos"), document, sink, 0.0
     )
-    gains = _by_pattern(names, spec.robot.pd, ("robot", "pd"), document, sink, None)
-    missing = [n for n, g in zip(names, gains) if g is None]
+    joints = [j for j in movable if j.name not in locked_hits]
+    names = [j.name for j in joints]
+    default = [float(d) for j, d in zip(movable, all_default) if j.name not in locked_hits]
+    locked = {j.name: float(d) for j, d in zip(movable, all_default) if j.name in locked_hits}
+    gains = _by_pattern(names, spec.robot.pd, ("robot", "pd"), document, sink, None, skip=passive_hits)
+    torques = _by_pattern(
+        names, spec.robot.torque, ("robot", "torque"), document, sink, None, skip=passive_hits
+    )
+    offsets = _by_pattern(
+        names, spec.robot.reset_joint_offset, ("robot", "reset_joint_offset"), document, sink, (0.0, 0.0)
+    )
+    velocities = _by_pattern(
+        names, spec.robot.reset_joint_vel, ("robot", "reset_joint_vel"), document, sink, (0.0, 0.0)
+    )
+    both = [n for n, g, t in zip(names, gains, torques) if g is not None and t is not None]
+    if both:
+        sink.add(
+            "SPC308",
+            f"joint{'s' if len(both) > 1 else ''} {', '.join(both)} match both [robot.pd] and [robot.torque]",
+            positions.key(("robot", "torque")),
+            fix="a joint has one actuator: narrow one of the patterns",
+        )
+    missing = [
+        n for n, g, t in zip(names, gains, torques) if g is None and t is None and n not in passive_hits
+    ]
     if missing and not sink.has_errors:  # an unmatched pattern above is the likelier cause
         sink.add(
             "SPC308",
-            f"no PD gains for joint{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
+            f"no actuator for joint{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
             positions.key(("robot", "pd")),
-            fix='add a pattern that matches them, e.g. "*" = { ... }',
+            fix='give it PD gains ([robot.pd] "*" = { ... }) or a torque actuator, or list it in '
+            "robot.passive or robot.locked",
         )
         return None
     links = list(urdf.links)
@@ -247,18 +322,44 @@ def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> Ro
         )
     if sink.has_errors:
         return None
+    driven: list[int] = []
+    actuators: list[Actuator] = []
+    for i, (joint, g, t) in enumerate(zip(joints, gains, torques)):
+        if joint.name in passive_hits or (g is None and t is None):
+            continue
+        driven.append(i)
+        if g is not None:
+            scale = g.scale if g.scale is not None else spec.robot.action_scale
+            effort = _effort(joint, g.effort, ("robot", "pd"), sink, document)
+            actuators.append(Actuator("position", scale, g.stiffness, g.damping, effort))
+        else:
+            effort = _effort(joint, t.effort, ("robot", "torque"), sink, document)
+            actuators.append(Actuator("torque", t.scale, 0.0, 0.0, effort))
+    if not driven:
+        sink.add(
+            "SPC308",
+            "the policy drives no joint",
+            positions.key(("robot",)),
+            fix="give some joints an actuator in [robot.pd] or [robot.torque]",
+        )
+    if sink.has_errors:
+        return None
     return RobotModel(
         urdf=urdf,
         joints=joints,
-        default_joint_pos=[float(d) for d in default],  # type: ignore[arg-type]
-        stiffness=[g.stiffness for g in gains],  # type: ignore[union-attr]
-        damping=[g.damping for g in gains],  # type: ignore[union-attr]
-        effort=[_effort(j, g.effort, sink, document) for j, g in zip(joints, gains)],  # type: ignore[union-attr]
+        default_joint_pos=default,
+        driven=driven,
+        actuators=actuators,
+        locked=locked,
         body_groups=groups,
+        reset_joint_offset=[tuple(o) for o in offsets],
+        reset_joint_vel=[tuple(v) for v in velocities],
     )
 
 
-def _effort(joint: Joint, spec_effort: float | None, sink: DiagnosticSink, document: SpecDocument) -> float:
+def _effort(
+    joint: Joint, spec_effort: float | None, table: KeyPath, sink: DiagnosticSink, document: SpecDocument
+) -> float:
     if spec_effort is not None:
         return spec_effort
     if joint.effort and joint.effort > 0:
@@ -266,18 +367,22 @@ def _effort(joint: Joint, spec_effort: float | None, sink: DiagnosticSink, docum
     sink.add(
         "SPC308",
         f"joint '{joint.name}' has no effort limit in the URDF or the spec",
-        document.positions.key(("robot", "pd")),
-        fix="add effort = <N·m> to its [robot.pd] entry",
+        document.positions.key(table),
+        fix=f"add effort = <N·m> to its [{'.'.join(map(str, table))}] entry",
     )
     return 0.0
 
 
-def _by_pattern(names, table, path: KeyPath, document: SpecDocument, sink: DiagnosticSink, default):
-    """Each joint's value from a {pattern: value} table; later patterns win. Reports patterns matching nothing."""
+def _by_pattern(
+    names, table, path: KeyPath, document: SpecDocument, sink: DiagnosticSink, default, skip=frozenset()
+):
+    """Each joint's value from a {pattern: value} table; later patterns win. Reports patterns matching
+    nothing. Joints in `skip` (passive ones, for actuator tables) keep the default."""
     out = [default] * len(names)
     for pattern, value in table.items():
-        hits = [i for i, n in enumerate(names) if fnmatch.fnmatchcase(n, pattern)]
-        if not hits:
+        matched = [i for i, n in enumerate(names) if fnmatch.fnmatchcase(n, pattern)]
+        hits = [i for i in matched if names[i] not in skip]
+        if not matched:
             guess = _closest(pattern, names)
             sink.add(
                 "SPC303",
@@ -288,6 +393,23 @@ def _by_pattern(names, table, path: KeyPath, document: SpecDocument, sink: Diagn
         for i in hits:
             out[i] = value
     return out
+
+
+def _listed(names, patterns, path: KeyPath, document: SpecDocument, sink: DiagnosticSink) -> set[str]:
+    """The joints a list of patterns names (robot.locked, robot.passive); reports patterns matching nothing."""
+    hits: set[str] = set()
+    for index, pattern in enumerate(patterns):
+        matched = {n for n in names if fnmatch.fnmatchcase(n, pattern)}
+        if not matched:
+            guess = _closest(pattern, names)
+            sink.add(
+                "SPC303",
+                f"'{pattern}' matches no movable joint",
+                document.positions.value(path + (index,)),
+                fix=f"did you mean '{guess}'?" if guess else f"joints: {', '.join(names)}",
+            )
+        hits |= matched
+    return hits
 
 
 def _closest(pattern: str, names: list[str]) -> str | None:
@@ -363,14 +485,7 @@ def _check_section(document, sink, base_ctx: Context, section: str, terms: dict[
         ):
             broken.add(name)
             continue
-        ctx = Context(
-            base_ctx.joint_names,
-            base_ctx.feet_names,
-            base_ctx.command_names,
-            base_ctx.body_groups,
-            dict(types),
-            section,
-        )
+        ctx = dataclasses.replace(base_ctx, term_types=dict(types), term_section=section)
         term = _check_term(
             document,
             sink,

@@ -34,7 +34,7 @@ def load_task(path: Path, overrides: dict | None = None) -> CheckedTask:
 
 def random_inputs(task: CheckedTask, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
     """Random values for every kernel input, shaped for `task`."""
-    j = task.num_actions
+    j, a = len(task.robot.joints), task.num_actions
     bodies, _ = contact_layout(task)
     f = len(task.robot.body_groups["feet"])
     c = len(task.command_names)
@@ -53,8 +53,8 @@ def random_inputs(task: CheckedTask, n: int, generator: torch.Generator) -> dict
         "joint_vel": r(n, j, scale=5.0),
         "joint_acc": r(n, j, scale=50.0),
         "torques": r(n, j, scale=40.0),
-        "actions": r(n, j),
-        "last_actions": r(n, j),
+        "actions": r(n, a),
+        "last_actions": r(n, a),
         "commands": r(n, c, scale=2.0),
         "contact_force": r(n, len(bodies), 3, scale=3.0),
         "feet_air_time": torch.rand(n, f, generator=generator),

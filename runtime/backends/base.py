@@ -39,9 +39,9 @@ class RobotState:
     root_quat: torch.Tensor  # (N, 4) base orientation, w first
     root_lin_vel: torch.Tensor  # (N, 3) base linear velocity [m/s]
     root_ang_vel: torch.Tensor  # (N, 3) base angular velocity [rad/s]
-    joint_pos: torch.Tensor  # (N, J) joint positions [rad or m], action order
+    joint_pos: torch.Tensor  # (N, J) positions of the simulated joints [rad or m] (`joint_names` order)
     joint_vel: torch.Tensor  # (N, J) joint velocities
-    joint_torque: torch.Tensor  # (N, J) torque the actuators applied in the last physics step
+    joint_torque: torch.Tensor  # (N, J) actuator torque of the last physics step (zero on passive joints)
     contact_force: torch.Tensor  # (N, B, 3) net contact force on each tracked body [N]
     diverged: torch.Tensor  # (N,) bool: the simulation of this env blew up in the last step
 
@@ -63,7 +63,7 @@ class Backend(Protocol):
     device: torch.device
     """Where every tensor this backend returns or takes lives."""
     joint_names: list[str]
-    """Actuated joints, in action order."""
+    """Simulated joints (driven and passive; locked joints are welded), the order of joint_pos."""
     contact_bodies: list[str]
     """Bodies whose net contact force `state().contact_force` reports, in order."""
     physics_dt: float
@@ -92,9 +92,11 @@ class Backend(Protocol):
     def step(self, targets: torch.Tensor) -> None:
         """Advance all envs by targets.shape[1] physics steps.
 
-        targets: (N, S, J) PD position targets, one row per physics step (the env builds
-        the rows, so control latency is a shift of the rows). The backend computes the PD
-        torque kp * (target - q) - kd * dq every physics step, clipped to the effort limit.
+        targets: (N, S, A) actuator controls, one column per actuator (`BackendOptions.actuators`
+        order) and one row per physics step (the env builds the rows, so control latency is a shift
+        of the rows). A position actuator's control is its PD target: the backend applies
+        kp * (target - q) - kd * dq every physics step; an effort actuator's control is its torque.
+        Both are clipped to the actuator's effort limit.
         """
 
     def state(self) -> RobotState:
@@ -112,6 +114,17 @@ class Backend(Protocol):
 
 
 @dataclass(frozen=True)
+class ActuatorOptions:
+    """One actuator of a driven joint."""
+
+    joint: str
+    kind: str  # "position" (PD) or "torque" (effort)
+    stiffness: float  # position only
+    damping: float  # position only
+    effort: float  # torque limit
+
+
+@dataclass(frozen=True)
 class BackendOptions:
     """What every backend needs from a spec, as plain data."""
 
@@ -122,9 +135,8 @@ class BackendOptions:
     self_collision: bool
     repair_inertia: str
     contact_bodies: tuple[str, ...]
-    stiffness: tuple[float, ...]
-    damping: tuple[float, ...]
-    effort: tuple[float, ...]
+    actuators: tuple[ActuatorOptions, ...]  # one per driven joint, in action order
+    locked: tuple[tuple[str, float], ...] = ()  # joints welded at this position
     device: str = "cpu"
     num_threads: int | None = None
     max_contacts_per_env: int | None = None  # GPU contact buffer per world (None: sized from the model)

@@ -77,6 +77,7 @@ class MujocoBackend(CompiledRobot):
         self._sensors = np.zeros((self.num_envs, self.model.nsensordata))
         self._out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._diverged = np.zeros(self.num_envs, dtype=bool)
+        self._passive_joints = len(self.layout.driven) != len(self.joint_names)
         self._last = self._read()
 
     # -- protocol -----------------------------------------------------------------------------
@@ -210,6 +211,11 @@ class MujocoBackend(CompiledRobot):
             root_quat = state[:, q0 + 3 : q0 + 7]
             lin_vel = state[:, v0 : v0 + 3]
             ang_vel = quat_rotate(root_quat, state[:, v0 + 3 : v0 + 6])
+        torque = sensors[:, torch.from_numpy(lay.torque_sensor_addr)]
+        if self._passive_joints:
+            torque = torch.zeros(n, len(self.joint_names), dtype=torch.float64).index_copy_(
+                1, torch.from_numpy(lay.driven), torque
+            )
         contact = torch.zeros(n, len(self.contact_bodies), 3, dtype=torch.float64)
         for i, addrs in enumerate(lay.contact_sensor_addr):
             for a in addrs:
@@ -222,7 +228,7 @@ class MujocoBackend(CompiledRobot):
             root_ang_vel=ang_vel.to(f32),
             joint_pos=state[:, q0 + torch.from_numpy(lay.qpos_addr)].to(f32),
             joint_vel=state[:, v0 + torch.from_numpy(lay.dof_addr)].to(f32),
-            joint_torque=sensors[:, torch.from_numpy(lay.torque_sensor_addr)].to(f32),
+            joint_torque=torque.to(f32),
             contact_force=contact.to(f32),
             diverged=torch.from_numpy(self._diverged.copy()),
         )

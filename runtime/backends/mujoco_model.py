@@ -3,8 +3,9 @@
 What the file says: bodies, joint axes and limits, masses and inertias as written (a
 link without <inertial> is massless; nothing is inferred from geometry), joint damping
 and friction, collision geometry (visuals are dropped). What RL needs: a floating base
-(unless the spec fixes it), a ground plane, one PD actuator per movable joint with the
-spec's gains and effort limit, and (for backends that read them) torque sensors and
+(unless the spec fixes it), a ground plane, one actuator per driven joint (PD position or
+effort, with the spec's gains and effort limit; passive joints get none; locked joints are
+welded at their default position, so they cost the solver nothing), and (for backends that read them) torque sensors and
 net-contact-force sensors on the bodies that rewards and terminations read.
 
 Fixed links stay bodies of their own, so a foot welded to its shank is still a foot;
@@ -28,12 +29,13 @@ GROUND = "ground"
 class ModelLayout:
     """Where things are in the compiled model, by the names the env uses."""
 
-    qpos_addr: np.ndarray  # (J,) qpos index of each actuated joint
-    dof_addr: np.ndarray  # (J,) qvel index of each actuated joint
-    actuator_ids: np.ndarray  # (J,) actuator of each actuated joint
+    qpos_addr: np.ndarray  # (J,) qpos index of each simulated joint
+    dof_addr: np.ndarray  # (J,) qvel index of each simulated joint
+    actuator_ids: np.ndarray  # (A,) actuator of each driven joint, in action order
+    driven: np.ndarray  # (A,) index into the simulated joints of each driven joint
     contact_members: list[list[int]]  # per tracked body: the body ids whose contact forces it sums
     # Without sensors (build_model(sensors=False)) the next two are empty.
-    torque_sensor_addr: np.ndarray  # (J,) sensordata index of each joint's actuator force
+    torque_sensor_addr: np.ndarray  # (A,) sensordata index of each actuator's force
     contact_sensor_addr: list[list[int]]  # per tracked body: sensordata indices (3 each) to sum
     base_body: int
     robot_geoms: np.ndarray
@@ -125,11 +127,15 @@ def build_model(
     for joint in urdf.joints:
         by_parent.setdefault(joint.parent, []).append(joint)
 
+    locked = dict(options.locked)
+
     def add_link(parent_body, name: str, pos, quat, joint=None) -> None:
+        if joint is not None and joint.name in locked:
+            pos, quat = _welded_pose(joint, pos, quat, locked[joint.name])
         body = parent_body.add_body(name=name, pos=list(pos), quat=list(quat))
         link = urdf.links[name]
         _set_inertial(body, link, options.repair_inertia, repairs)
-        if joint is not None and joint.movable:
+        if joint is not None and joint.movable and joint.name not in locked:
             kind = mujoco.mjtJoint.mjJNT_SLIDE if joint.kind == "prismatic" else mujoco.mjtJoint.mjJNT_HINGE
             j = body.add_joint(name=joint.name, type=kind, axis=list(joint.axis))
             if joint.lower is not None and joint.upper is not None and joint.lower < joint.upper:
@@ -166,20 +172,27 @@ def build_model(
             child_joint,
         )
 
-    for name, kp, kd, effort in zip(joint_names, options.stiffness, options.damping, options.effort):
-        actuator = spec.add_actuator(name=f"pd_{name}", target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
+    for act in options.actuators:
+        actuator = spec.add_actuator(
+            name=f"act_{act.joint}", target=act.joint, trntype=mujoco.mjtTrn.mjTRN_JOINT
+        )
         actuator.gaintype = mujoco.mjtGain.mjGAIN_FIXED
-        actuator.biastype = mujoco.mjtBias.mjBIAS_AFFINE
-        actuator.gainprm = [kp] + [0.0] * 9
-        actuator.biasprm = [0.0, -kp, -kd] + [0.0] * 7
-        actuator.forcerange = [-effort, effort]
+        if act.kind == "position":  # force = kp * ctrl - kp * q - kd * dq
+            actuator.biastype = mujoco.mjtBias.mjBIAS_AFFINE
+            actuator.gainprm = [act.stiffness] + [0.0] * 9
+            actuator.biasprm = [0.0, -act.stiffness, -act.damping] + [0.0] * 7
+        else:  # force = ctrl
+            actuator.biastype = mujoco.mjtBias.mjBIAS_NONE
+            actuator.gainprm = [1.0] + [0.0] * 9
+            actuator.biasprm = [0.0] * 10
+        actuator.forcerange = [-act.effort, act.effort]
         actuator.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
         if sensors:
             spec.add_sensor(
-                name=f"torque_{name}",
+                name=f"torque_{act.joint}",
                 type=mujoco.mjtSensor.mjSENS_ACTUATORFRC,
                 objtype=mujoco.mjtObj.mjOBJ_ACTUATOR,
-                objname=f"pd_{name}",
+                objname=f"act_{act.joint}",
             )
     contact_members = _contact_members(urdf, tracked_bodies)
     sensor_names: list[list[str]] = []
@@ -208,10 +221,14 @@ def build_model(
     layout = ModelLayout(
         qpos_addr=np.array([model.jnt_qposadr[model.joint(n).id] for n in joint_names], dtype=np.int64),
         dof_addr=np.array([model.jnt_dofadr[model.joint(n).id] for n in joint_names], dtype=np.int64),
-        actuator_ids=np.array([model.actuator(f"pd_{n}").id for n in joint_names], dtype=np.int64),
+        actuator_ids=np.array(
+            [model.actuator(f"act_{a.joint}").id for a in options.actuators], dtype=np.int64
+        ),
+        driven=np.array([list(joint_names).index(a.joint) for a in options.actuators], dtype=np.int64),
         contact_members=[[model.body(name).id for name in members] for members in contact_members],
         torque_sensor_addr=np.array(
-            [model.sensor_adr[model.sensor(f"torque_{n}").id] for n in joint_names if sensors], dtype=np.int64
+            [model.sensor_adr[model.sensor(f"torque_{a.joint}").id] for a in options.actuators if sensors],
+            dtype=np.int64,
         ),
         contact_sensor_addr=[
             [int(model.sensor_adr[model.sensor(s).id]) for s in names] for names in sensor_names
@@ -224,6 +241,22 @@ def build_model(
         repairs=repairs,
     )
     return model, layout
+
+
+def _welded_pose(joint, pos, quat, position: float) -> tuple[list[float], list[float]]:
+    """A locked joint's child frame: the joint's origin moved by `position` along (about) its axis."""
+    axis = np.asarray(joint.axis, dtype=float)
+    axis = axis / np.linalg.norm(axis)
+    quat = np.asarray(quat, dtype=float)
+    if joint.kind == "prismatic":
+        offset = np.zeros(3)
+        mujoco.mju_rotVecQuat(offset, axis * position, quat)
+        return (np.asarray(pos, dtype=float) + offset).tolist(), quat.tolist()
+    turn = np.zeros(4)
+    mujoco.mju_axisAngle2Quat(turn, axis, position)
+    out = np.zeros(4)
+    mujoco.mju_mulQuat(out, quat, turn)
+    return list(pos), out.tolist()
 
 
 def _fill_root(spec, base, urdf: Urdf, options, repairs) -> None:

@@ -85,6 +85,12 @@ class MujocoWarpBackend(CompiledRobot):
         self._qpos_addr = torch.as_tensor(self.layout.qpos_addr, device=dev)
         self._dof_addr = torch.as_tensor(self.layout.dof_addr, device=dev)
         self._actuator_ids = torch.as_tensor(self.layout.actuator_ids, device=dev)
+        # Passive joints have no actuator: their torque column stays zero.
+        self._driven = (
+            torch.as_tensor(self.layout.driven, device=dev)
+            if len(self.layout.driven) != len(self.joint_names)
+            else None
+        )
         self._contacts = ContactForces(self.model, d, self.layout.contact_members, dev)
         # What the last physics step's state reports, kept so that checkpoints restore it.
         self.contact_force = torch.zeros(n, len(self.contact_bodies), 3, device=dev)
@@ -132,7 +138,7 @@ class MujocoWarpBackend(CompiledRobot):
         self.time.masked_fill_(env_mask, 0.0)
         self.contact_force.masked_fill_(env_mask[:, None, None], 0.0)
         self.joint_torque.masked_fill_(rows_mask, 0.0)
-        masked_write(self.ctrl, env_mask, joint_pos)
+        self.ctrl.masked_fill_(env_mask[:, None], 0.0)  # each physics step writes its controls first
         self._diverged &= ~env_mask
 
     def set_root_velocity(self, env_mask, lin_vel, ang_vel) -> None:
@@ -193,7 +199,10 @@ class MujocoWarpBackend(CompiledRobot):
             else:
                 self._substeps(count)
         self._contacts.compute(self.contact_force)
-        self.joint_torque.copy_(self._actuator_force[:, self._actuator_ids])
+        if self._driven is None:
+            self.joint_torque.copy_(self._actuator_force[:, self._actuator_ids])
+        else:
+            self.joint_torque[:, self._driven] = self._actuator_force[:, self._actuator_ids]
         state_bad = ~torch.isfinite(self.qvel).all(dim=-1) | ~torch.isfinite(self.qpos).all(dim=-1)
         torch.logical_or(state_bad, self.time < self._start_time, out=self._diverged)
 

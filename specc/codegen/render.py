@@ -97,6 +97,7 @@ def render_module(task: CheckedTask) -> str:
             spec_hash=task.spec_hash,
             inputs=KERNEL_INPUTS,
             joint_names=task.robot.joint_names,
+            action_names=task.robot.action_names,
             feet=task.robot.body_groups["feet"],
             contact_bodies=bodies,
             contact_groups=slices,

@@ -36,6 +36,11 @@ class Context:
     body_groups: Mapping[str, int]  # group name -> number of bodies
     term_types: Mapping[str, Type] = field(default_factory=dict)  # `term.<name>` targets
     term_section: str | None = None  # "rewards" / "terminations": enables term.<name>
+    action_names: tuple[str, ...] | None = None  # driven joints, in action order (None: every joint)
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        return self.joint_names if self.action_names is None else self.action_names
 
 
 @dataclass
@@ -118,10 +123,12 @@ class Checker:
     def component_names(
         self, shape: tuple[str | int, ...], names: tuple[str, ...] | None
     ) -> tuple[str, ...] | None:
-        """Joint-sized vectors are indexed by joint name, feet-sized ones by foot link name."""
+        """Joint- and action-sized vectors are indexed by joint name, feet-sized ones by foot link name."""
         if names is not None or not shape:
             return names
-        return {"J": self.ctx.joint_names, "F": self.ctx.feet_names}.get(str(shape[-1]))
+        return {"J": self.ctx.joint_names, "A": self.ctx.actions, "F": self.ctx.feet_names}.get(
+            str(shape[-1])
+        )
 
     def unknown_name(self, name: str, span: ast.Span) -> None:
         if name in FUNCTIONS:
@@ -134,6 +141,7 @@ class Checker:
     def resolve_shape(self, shape: tuple[str | int, ...], group_size: int) -> tuple[int, ...]:
         sizes = {
             "J": len(self.ctx.joint_names),
+            "A": len(self.ctx.actions),
             "F": len(self.ctx.feet_names),
             "C": len(self.ctx.command_names),
             "G": group_size,

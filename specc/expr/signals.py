@@ -6,7 +6,8 @@ primitives inside the generated kernels, once per step, however many terms use i
 (the base-frame rotation shared by many terms is the typical case).
 
 Shapes are per env, after the batch axis N, with symbolic sizes:
-``J`` joints, ``C`` commands, ``F`` feet, ``G`` bodies of a selected group.
+``J`` simulated joints (every movable joint except the locked ones; passive joints included),
+``A`` actions (the driven joints, in action order), ``C`` commands, ``F`` feet, ``G`` bodies of a selected group.
 The README's signal table is generated from this one (`specc signals`).
 """
 
@@ -75,9 +76,9 @@ SIGNALS: dict[str, Signal] = {
             ("J",),
             "Joint accelerations, finite difference over one policy step [rad/s²].",
         ),
-        Signal("torques", "float", ("J",), "Applied joint torques [N·m]."),
-        Signal("actions", "float", ("J",), "The policy's current actions (clipped)."),
-        Signal("last_actions", "float", ("J",), "The policy's actions one step earlier."),
+        Signal("torques", "float", ("J",), "Applied joint torques [N·m]; zero for passive joints."),
+        Signal("actions", "float", ("A",), "The policy's current actions (clipped), one per driven joint."),
+        Signal("last_actions", "float", ("A",), "The policy's actions one step earlier."),
         Signal("commands", "float", ("C",), "Commands, by name: commands.lin_vel_x.", components=None),
         Signal(
             "contact_force",

@@ -60,9 +60,22 @@ class TaskSection(Strict):
 
 
 class JointGains(Strict):
+    """A position (PD) actuator: torque = kp (default + scale × action − q) − kd q̇, clipped to effort."""
+
     stiffness: NonNegativeFloat = Field(description="PD stiffness kp [N·m/rad].")
     damping: NonNegativeFloat = Field(description="PD damping kd [N·m·s/rad].")
     effort: PositiveFloat | None = Field(None, description="Torque limit [N·m]; the URDF's when absent.")
+    scale: PositiveFloat | None = Field(
+        None,
+        description="Action scale of these joints [rad per unit action]; robot.action_scale when absent.",
+    )
+
+
+class TorqueActuator(Strict):
+    """An effort actuator: torque = scale × action, clipped to ±effort."""
+
+    scale: PositiveFloat = Field(description="Torque per unit action [N·m or N].")
+    effort: PositiveFloat | None = Field(None, description="Torque limit [N·m or N]; the URDF's when absent.")
 
 
 class RobotSection(Strict):
@@ -85,9 +98,31 @@ class RobotSection(Strict):
         description="Default joint positions [rad] by joint name or glob pattern; later entries win.",
     )
     pd: dict[NamePattern, JointGains] = Field(
-        description="PD gains by joint name or glob pattern; later entries win."
+        default_factory=dict,
+        description="Position (PD) actuators: gains by joint name or glob pattern; later entries win.",
     )
-    action_scale: PositiveFloat = Field(0.5, description="PD target = default + action_scale × action.")
+    torque: dict[NamePattern, TorqueActuator] = Field(
+        default_factory=dict,
+        description="Effort actuators by joint name or glob pattern: torque = scale × action; later entries win.",
+    )
+    locked: list[NamePattern] = Field(
+        default_factory=list,
+        description="Joints welded at their default position: not simulated, not in the action.",
+    )
+    passive: list[NamePattern] = Field(
+        default_factory=list,
+        description="Joints without an actuator: simulated (in joint_pos) but not in the action.",
+    )
+    reset_joint_offset: dict[NamePattern, Range] = Field(
+        default_factory=dict,
+        description="Uniform offset [low, high] added to these joints' positions at reset [rad or m].",
+    )
+    reset_joint_vel: dict[NamePattern, Range] = Field(
+        default_factory=dict, description="Uniform joint velocity [low, high] at reset [rad/s or m/s]."
+    )
+    action_scale: PositiveFloat = Field(
+        0.5, description="PD target = default + action_scale × action (a [robot.pd] entry's scale wins)."
+    )
     self_collision: bool = Field(False, description="Collide the robot's links with each other.")
     fixed_base: bool = Field(False, description="Weld the base link to the world (arms, cart-poles).")
     repair_inertia: Literal["none", "diagonal"] = Field(
