@@ -17,6 +17,19 @@ class CategoricalConfig:
 
 
 @dataclass(frozen=True)
+class ObjectResetConfig:
+    """How a free object is placed at reset (all ranges uniform, per env)."""
+
+    position: tuple[float, float, float]
+    position_range: tuple[tuple[float, float], ...]  # offset per axis
+    yaw_range: tuple[float, float]
+    lin_vel_range: tuple[tuple[float, float], ...]
+    nominal_friction: float = 1.0
+    mass_scale: tuple[float, float] | None = None
+    friction: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
 class RandomizationConfig:
     base_mass_add: tuple[float, float] | None = None
     link_mass_scale: tuple[float, float] | None = None
@@ -50,6 +63,10 @@ class EnvConfig:
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
     reset_joint_offset: tuple[tuple[float, float], ...] = ()  # (J,) uniform offset at reset; () for none
     reset_joint_vel: tuple[tuple[float, float], ...] = ()  # (J,) uniform velocity at reset; () for none
+    joint_lower: tuple[float, ...] = ()  # (J,) position limits relative to the default (-inf: none)
+    joint_upper: tuple[float, ...] = ()  # (J,)
+    objects: tuple[ObjectResetConfig, ...] = ()  # every object, in the backend's order
+    free_objects: tuple[int, ...] = ()  # indices of the free ones among `objects`
 
     @property
     def policy_dt(self) -> float:

@@ -86,8 +86,12 @@ class TaskEnv:
         self.reward_names = list(module.REWARD_NAMES)
         self.termination_names = list(module.TERMINATION_NAMES)
         self.command_names = list(module.COMMAND_NAMES)
-        if list(backend.contact_bodies) != list(module.CONTACT_BODIES):
+        if list(backend.contact_bodies) != list(module.CONTACT_BODIES) or [
+            tuple(p) for p in backend.contact_pairs
+        ] != [tuple(p) for p in module.CONTACT_PAIRS]:
             raise ValueError("backend and kernels disagree on the contact bodies")
+        if list(backend.frames) != [f[0] for f in module.FRAMES]:
+            raise ValueError("backend and kernels disagree on the frames")
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         n, a, dev = self.num_envs, self.num_actions, self.device
         self.default_joint_pos = torch.tensor(config.default_joint_pos, device=dev)
@@ -103,6 +107,14 @@ class TaskEnv:
             )
         self._reset_offset = self._range_tensors(config.reset_joint_offset)
         self._reset_vel = self._range_tensors(config.reset_joint_vel)
+        j = self.num_joints
+        lower = config.joint_lower or (0.0,) * j
+        upper = config.joint_upper or (0.0,) * j
+        self._joint_limits = (
+            torch.tensor(lower, device=dev).expand(n, j),
+            torch.tensor(upper, device=dev).expand(n, j),
+        )
+        self._objects = ObjectSampler(config, self.generator, dev) if config.free_objects else None
         self.feet_index = torch.tensor(
             [list(module.CONTACT_BODIES).index(f) for f in module.FEET] if module.FEET else [],
             dtype=torch.long,
@@ -189,6 +201,7 @@ class TaskEnv:
         def draw(bounds):
             return None if bounds is None else self._uniform(bounds[0], bounds[1], n)
 
+        objects = self.config.objects
         self.backend.set_params(
             mask,
             PhysicsParams(
@@ -197,6 +210,10 @@ class TaskEnv:
                 friction=draw(r.friction),
                 motor_strength=draw(r.motor_strength),
                 joint_damping=draw(r.joint_damping),
+                object_mass_scale=self._per_object([o.mass_scale for o in objects], [1.0] * len(objects)),
+                object_friction=self._per_object(
+                    [o.friction for o in objects], [o.nominal_friction for o in objects]
+                ),
             ),
         )
         if r.latency_s is not None:
@@ -204,6 +221,16 @@ class TaskEnv:
             masked_write(self.latency_steps, mask, steps.clamp(0, self.config.decimation))
         else:
             self.latency_steps.masked_fill_(mask, 0)
+
+    def _per_object(
+        self, ranges: list[tuple[float, float] | None], nominal: list[float]
+    ) -> torch.Tensor | None:
+        """(N, M) draws, one column per object; an object without a range keeps its nominal value.
+        None when no object has a range."""
+        if all(r is None for r in ranges):
+            return None
+        columns = [self._uniform(*(r or (v, v)), self.num_envs) for r, v in zip(ranges, nominal)]
+        return torch.stack(columns, dim=-1)
 
     def spread_episode_starts(self) -> None:
         """Start each env at a random point of its episode, so time-outs do not all fall on one step."""
@@ -234,7 +261,10 @@ class TaskEnv:
             else self._uniform_per_joint(self._reset_vel)
         )
         self._randomize(mask)
-        self.backend.reset(mask, self._init_root_pos, self._init_root_quat, joint_pos, joint_vel)
+        pose, velocity = self._objects.sample() if self._objects is not None else (None, None)
+        self.backend.reset(
+            mask, self._init_root_pos, self._init_root_quat, joint_pos, joint_vel, pose, velocity
+        )
         rows = mask[:, None]
         for buffer in (self.actions, self.last_actions, self.last_joint_vel, self.feet_air_time):
             buffer.masked_fill_(rows, 0.0)
@@ -362,6 +392,12 @@ class TaskEnv:
             "feet_contact": feet_contact,
             "feet_first_contact": feet_first_contact,
             "episode_time": self.episode_step.float() * dt,
+            "frame_pos": state.frame_pos,
+            "frame_quat": state.frame_quat,
+            "frame_lin_vel": state.frame_lin_vel,
+            "frame_ang_vel": state.frame_ang_vel,
+            "joint_lower": self._joint_limits[0],
+            "joint_upper": self._joint_limits[1],
         }
 
     def _observe(self) -> torch.Tensor:
@@ -390,6 +426,32 @@ class TaskEnv:
             getattr(self, name).copy_(value)
         self.generator.set_state(state["generator"].cpu())
         self.backend.load_state(state["backend"])
+
+
+class ObjectSampler:
+    """Draws the free objects' reset poses (position offsets, yaw) and velocities for every env."""
+
+    def __init__(self, config: EnvConfig, generator: torch.Generator, device: torch.device) -> None:
+        free = [config.objects[i] for i in config.free_objects]
+        self._generator, self._device = generator, device
+        self._n = config.num_envs
+        self._position = torch.tensor([o.position for o in free], device=device)
+        self._offset = torch.tensor([o.position_range for o in free], device=device)  # (M, 3, 2)
+        self._yaw = torch.tensor([o.yaw_range for o in free], device=device)  # (M, 2)
+        self._velocity = torch.tensor([o.lin_vel_range for o in free], device=device)  # (M, 3, 2)
+
+    def _draw(self, ranges: torch.Tensor) -> torch.Tensor:
+        u = torch.rand((self._n, *ranges.shape[:-1]), generator=self._generator, device=self._device)
+        return ranges[..., 0] + (ranges[..., 1] - ranges[..., 0]) * u
+
+    def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, M, 7) poses and (N, M, 6) world velocities (no spin)."""
+        position = self._position + self._draw(self._offset)
+        half_yaw = self._draw(self._yaw) / 2
+        zeros = torch.zeros_like(half_yaw)
+        quat = torch.stack([torch.cos(half_yaw), zeros, zeros, torch.sin(half_yaw)], dim=-1)
+        velocity = torch.cat([self._draw(self._velocity), torch.zeros_like(position)], dim=-1)
+        return torch.cat([position, quat], dim=-1), velocity
 
 
 class EpisodeStats:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from specc.codegen.render import contact_layout, render_module
+from specc.codegen.render import contact_layout, contact_pairs, frame_table, render_module
 from specc.task import CheckedTask
 
 
@@ -21,7 +21,7 @@ class Assembly:
 
 
 def env_config(task: CheckedTask, num_envs: int | None = None):
-    from specc.runtime.config import CategoricalConfig, EnvConfig, RandomizationConfig
+    from specc.runtime.config import CategoricalConfig, EnvConfig, ObjectResetConfig, RandomizationConfig
 
     spec = task.spec
     robot = task.robot
@@ -65,7 +65,34 @@ def env_config(task: CheckedTask, num_envs: int | None = None):
         randomization=randomization,
         reset_joint_offset=_ranges_or_none(robot.reset_joint_offset),
         reset_joint_vel=_ranges_or_none(robot.reset_joint_vel),
+        joint_lower=tuple(_limits(j)[0] - d for j, d in zip(robot.joints, robot.default_joint_pos)),
+        joint_upper=tuple(_limits(j)[1] - d for j, d in zip(robot.joints, robot.default_joint_pos)),
+        objects=tuple(
+            ObjectResetConfig(
+                tuple(o.position),
+                tuple(tuple(r) for r in o.position_range),
+                tuple(o.yaw_range),
+                tuple(tuple(r) for r in o.lin_vel_range),
+                nominal_friction=o.friction,
+                mass_scale=tuple(o.mass_scale) if o.mass_scale and r.enabled else None,
+                friction=tuple(o.friction_range) if o.friction_range and r.enabled else None,
+            )
+            for o in spec.scene.objects.values()
+        ),
+        free_objects=tuple(i for i, o in enumerate(spec.scene.objects.values()) if not o.fixed),
     )
+
+
+# What `joint_lower` / `joint_upper` report for a joint without limits: far, but finite (an infinite
+# observation would read as a diverged simulation).
+NO_LIMIT = 1000.0
+
+
+def _limits(joint) -> tuple[float, float]:
+    """A joint's position limits as the backends simulate them, or +-NO_LIMIT (continuous joints)."""
+    if joint.lower is not None and joint.upper is not None and joint.lower < joint.upper:
+        return joint.lower, joint.upper
+    return -NO_LIMIT, NO_LIMIT
 
 
 def _ranges_or_none(ranges: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
@@ -84,7 +111,7 @@ def ppo_config(task: CheckedTask):
 
 def backend_options(task: CheckedTask, num_envs: int, device: str, num_threads: int | None = None):
     """Everything a backend reads from the spec, as plain data."""
-    from specc.runtime.backends.base import ActuatorOptions, BackendOptions
+    from specc.runtime.backends.base import ActuatorOptions, BackendOptions, FrameOptions, ObjectOptions
 
     spec = task.spec
     bodies, _ = contact_layout(task)
@@ -101,6 +128,18 @@ def backend_options(task: CheckedTask, num_envs: int, device: str, num_threads: 
             for name, a in zip(task.robot.action_names, task.robot.actuators)
         ),
         locked=tuple(task.robot.locked.items()),
+        default_joint_pos=tuple(task.robot.default_joint_pos),
+        objects=tuple(
+            ObjectOptions(
+                name, o.shape, tuple(o.size), o.mass, o.friction, tuple(o.color), o.fixed, tuple(o.position)
+            )
+            for name, o in spec.scene.objects.items()
+        ),
+        contact_pairs=tuple(contact_pairs(task).values()),
+        frames=tuple(
+            FrameOptions(name, body, offset, quat) for name, body, offset, quat in frame_table(task)
+        ),
+        frame_velocities=task.frame_velocities_read,
         device=device,
         num_threads=num_threads,
         max_contacts_per_env=spec.sim.max_contacts_per_env,

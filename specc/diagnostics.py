@@ -74,6 +74,10 @@ CODES: dict[str, str] = {
     "SPC307": "unsupported URDF element",
     "SPC308": "joint has no PD gains",
     "SPC309": "massless moving link",
+    "SPC401": "unknown frame body or scene name",
+    "SPC402": "object spawns below the ground",
+    "SPC403": "object spawns inside the robot",
+    "SPC404": "name used twice",
 }
 
 

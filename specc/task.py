@@ -18,7 +18,7 @@ from specc.diagnostics import DiagnosticSink, Position, Severity
 from specc.expr import ast
 from specc.expr.check import Checked, Context, check_expression
 from specc.expr.parse import ParseError, parse_expression
-from specc.expr.signals import TERM_NAMESPACE
+from specc.expr.signals import FRAME_SIGNALS, TERM_NAMESPACE
 from specc.expr.types import Type
 from specc.robot.resolve import resolve_uri
 from specc.robot.urdf import Joint, Urdf, UrdfError, read_urdf
@@ -107,12 +107,36 @@ class RobotModel:
         ]
 
 
+@dataclass(frozen=True)
+class FrameModel:
+    """A named frame: a body of the model (robot link or object) and a fixed offset in its frame."""
+
+    body: str
+    offset: tuple[float, float, float]
+    quat: tuple[float, float, float, float]  # w first
+
+
+@dataclass
+class SceneModel:
+    """Objects, named frames (each object is one too, by its name) and contact pairs, checked."""
+
+    objects: dict[str, object]  # name -> schema.SceneObject
+    frames: dict[str, FrameModel]
+    pairs: dict[str, tuple[str, str]]  # name -> (body, other): model body names
+
+    def group_body(self, name: str) -> str | None:
+        """The body a `contact_force[<name>]` of an object or a frame reads."""
+        frame = self.frames.get(name)
+        return frame.body if frame else None
+
+
 @dataclass
 class CheckedTask:
     path: Path
     spec: Spec
     robot: RobotModel
     command_names: tuple[str, ...]
+    scene: SceneModel
     observations: list[CheckedTerm]
     rewards: list[CheckedTerm]  # in dependency order: a term comes after the terms it reads
     terminations: list[CheckedTerm]
@@ -135,6 +159,35 @@ class CheckedTask:
     def num_actions(self) -> int:
         return len(self.robot.driven)
 
+    def _selected(self, signals: tuple[str, ...]) -> set[str]:
+        return {
+            name
+            for term in (*self.observations, *self.rewards, *self.terminations)
+            for signal, name in term.checked.selections
+            if signal in signals
+        }
+
+    @property
+    def frames_read(self) -> list[str]:
+        """The named frames some term reads, in declaration order: the only ones the backend computes."""
+        read = self._selected(FRAME_SIGNALS)
+        return [name for name in self.scene.frames if name in read]
+
+    @property
+    def frame_velocities_read(self) -> bool:
+        return any(
+            s in ("frame_lin_vel", "frame_ang_vel")
+            for term in (*self.observations, *self.rewards, *self.terminations)
+            for s, _ in term.checked.selections
+        )
+
+    @property
+    def contact_groups_read(self) -> list[str]:
+        """Objects, frames and pairs whose contact force some term reads (robot groups are always tracked)."""
+        read = self._selected(("contact_force",))
+        names = [*self.scene.frames, *self.scene.pairs]
+        return [n for n in names if n in read and n not in self.robot.body_groups]
+
 
 def check_task(
     path: Path, sink: DiagnosticSink, overrides: dict[str, object] | None = None, *, run_on: str | None = None
@@ -151,13 +204,18 @@ def check_task(
     command_names = tuple(spec.commands.ranges) + tuple(spec.commands.categorical)
     if robot is None:
         return None
+    scene = _check_scene(document, spec, robot, sink)
+    if scene is None:
+        return None
     groups = {name: len(bodies) for name, bodies in robot.body_groups.items() if bodies}
+    groups.update({name: 1 for name in [*scene.frames, *scene.pairs] if name not in groups})
     base_ctx = Context(
         tuple(robot.joint_names),
         tuple(robot.body_groups["feet"]),
         command_names,
         groups,
         action_names=tuple(robot.action_names),
+        frame_names=tuple(scene.frames),
     )
     observations = [
         _check_term(
@@ -199,6 +257,7 @@ def check_task(
         spec,
         robot,
         command_names,
+        scene,
         [o for o in observations if o],
         rewards,
         terminations,
@@ -354,6 +413,89 @@ def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> Ro
         body_groups=groups,
         reset_joint_offset=[tuple(o) for o in offsets],
         reset_joint_vel=[tuple(v) for v in velocities],
+    )
+
+
+# -- scene and frames -------------------------------------------------------------------------------
+def _check_scene(
+    document: SpecDocument, spec: Spec, robot: RobotModel, sink: DiagnosticSink
+) -> SceneModel | None:
+    """Objects (names unique, above the ground), frames (on a link or an object) and contact pairs."""
+    positions = document.positions
+    links = list(robot.urdf.links)
+    objects = dict(spec.scene.objects)
+    frames: dict[str, FrameModel] = {}
+    for name, obj in objects.items():
+        where = ("scene", "objects", name)
+        if name in links or name in spec.frames or name in robot.body_groups:
+            sink.add(
+                "SPC404",
+                f"object '{name}' has the name of a link, a frame or a body group",
+                positions.key(where),
+                fix="rename the object",
+            )
+        lowest = obj.position[2] + obj.position_range[2][0] - obj.half_height
+        if lowest < -1e-6:
+            sink.add(
+                "SPC402",
+                f"object '{name}' can spawn {-lowest:.3g} m below the ground (centre z {obj.position[2]}"
+                f"{obj.position_range[2][0]:+g}, half height {obj.half_height:g})",
+                positions.value(where + ("position",)),
+                fix=f"raise position z to at least {obj.half_height - obj.position_range[2][0]:g}",
+            )
+        frames[name] = FrameModel(name, (0.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0))
+    for name, frame in spec.frames.items():
+        if frame.body not in links and frame.body not in objects:
+            guess = _closest(frame.body, [*links, *objects])
+            sink.add(
+                "SPC401",
+                f"frame '{name}' is attached to '{frame.body}', which is no link of "
+                f"{robot.urdf.path.name} and no object",
+                positions.value(("frames", name, "body")),
+                fix=f"did you mean '{guess}'?" if guess else "name a robot link or a [scene.objects] entry",
+            )
+            continue
+        frames[name] = FrameModel(frame.body, tuple(frame.offset), _quat_from_rpy(frame.rpy))
+    pairs: dict[str, tuple[str, str]] = {}
+    for name, pair in spec.scene.contacts.items():
+        if name in frames or name in robot.body_groups:
+            sink.add(
+                "SPC404",
+                f"contact pair '{name}' has the name of a frame or a body group",
+                positions.key(("scene", "contacts", name)),
+                fix="rename the pair",
+            )
+        bodies = []
+        for key in ("body", "other"):
+            target = getattr(pair, key)
+            if target not in frames:
+                guess = _closest(target, list(frames))
+                sink.add(
+                    "SPC401",
+                    f"'{target}' is no frame or object",
+                    positions.value(("scene", "contacts", name, key)),
+                    fix=f"did you mean '{guess}'?" if guess else "declare it in [frames] or [scene.objects]",
+                )
+            else:
+                bodies.append(frames[target].body)
+        if len(bodies) == 2:
+            pairs[name] = (bodies[0], bodies[1])
+    if sink.has_errors:
+        return None
+    return SceneModel(objects, frames, pairs)
+
+
+def _quat_from_rpy(rpy) -> tuple[float, float, float, float]:
+    """Fixed-axis roll-pitch-yaw (R = Rz Ry Rx) as a w-first quaternion."""
+    import math
+
+    r, p, y = (a / 2 for a in rpy)
+    cr, sr, cp, sp, cy, sy = math.cos(r), math.sin(r), math.cos(p), math.sin(p), math.cos(y), math.sin(y)
+    return (
+        cr * cp * cy + sr * sp * sy,
+        sr * cp * cy - cr * sp * sy,
+        cr * sp * cy + sr * cp * sy,
+        cr * cp * sy - sr * sp * cy,
     )
 
 

@@ -15,7 +15,7 @@ a tracked body's contact force includes the welded links below it that no group 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import mujoco
 import numpy as np
@@ -43,6 +43,15 @@ class ModelLayout:
     base_group_bodies: np.ndarray  # the base link and the links welded to it
     limb_bodies: np.ndarray  # every other link of the robot
     repairs: list[str]
+    object_bodies: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (M,) per object
+    object_geoms: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (M,) per object
+    free_qpos_addr: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64)
+    )  # (M_free,) 7 each
+    free_dof_addr: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (M_free,) 6 each
+    pair_sensor_addr: list[int] = field(default_factory=list)  # per contact pair (sensors only)
+    pair_members: list[tuple[list[int], list[int]]] = field(default_factory=list)  # body ids of each side
+    frame_bodies: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (K,)
 
 
 class ModelError(Exception):
@@ -72,6 +81,8 @@ class CompiledRobot:
         self.num_envs = options.num_envs
         self.joint_names = list(joint_names)
         self.contact_bodies = list(options.contact_bodies)
+        self.contact_pairs = list(options.contact_pairs)
+        self.frames = [f.name for f in options.frames]
         self.physics_dt = options.physics_dt
         self.fixed_base = options.fixed_base
         self.model, self.layout = build_model(
@@ -194,7 +205,14 @@ def build_model(
                 objtype=mujoco.mjtObj.mjOBJ_ACTUATOR,
                 objname=f"act_{act.joint}",
             )
+    object_names = [obj.name for obj in options.objects]
+    for obj in options.objects:
+        _add_object(spec, obj)
     contact_members = _contact_members(urdf, tracked_bodies)
+    pair_members = [
+        (_contact_members(urdf, [body])[0], _contact_members(urdf, [other])[0])
+        for body, other in options.contact_pairs
+    ]
     sensor_names: list[list[str]] = []
     for index, members in enumerate(contact_members if sensors else []):
         names = []
@@ -213,11 +231,30 @@ def build_model(
             ]  # force, netforce, 1 slot
             names.append(sensor_name)
         sensor_names.append(names)
+    pair_sensors: list[str] = []
+    for index in range(len(options.contact_pairs) if sensors else 0):
+        # One sensor per pair of bodies whose contacts it sums (welded links count as their group's).
+        for a in pair_members[index][0]:
+            for b in pair_members[index][1]:
+                sensor_name = f"pair_{index}_{a}_{b}"
+                sensor = spec.add_sensor(
+                    name=sensor_name,
+                    type=mujoco.mjtSensor.mjSENS_CONTACT,
+                    objtype=mujoco.mjtObj.mjOBJ_BODY,
+                    objname=a,
+                    reftype=mujoco.mjtObj.mjOBJ_BODY,
+                    refname=b,
+                )
+                sensor.intprm = [1 << int(mujoco.mjtConDataField.mjCONDATA_FORCE), 3, 1]
+                pair_sensors.append(sensor_name)
     try:
         model = spec.compile()
     except ValueError as err:
         raise ModelError(str(err).replace("\n", " ")) from None
     base_group = [model.body(name).id for name in urdf.rigid_group(urdf.root, stop=set())]
+    object_bodies = [model.body(name).id for name in object_names]
+    free = [obj.name for obj in options.objects if not obj.fixed]
+    free_joints = [model.joint(f"{name}__free").id for name in free]
     layout = ModelLayout(
         qpos_addr=np.array([model.jnt_qposadr[model.joint(n).id] for n in joint_names], dtype=np.int64),
         dof_addr=np.array([model.jnt_dofadr[model.joint(n).id] for n in joint_names], dtype=np.int64),
@@ -234,13 +271,83 @@ def build_model(
             [int(model.sensor_adr[model.sensor(s).id]) for s in names] for names in sensor_names
         ],
         base_body=model.body(urdf.root).id,
-        robot_geoms=np.array([g for g in range(model.ngeom) if model.geom_bodyid[g] != 0], dtype=np.int64),
+        robot_geoms=np.array(
+            [g for g in range(model.ngeom) if model.geom_bodyid[g] not in (0, *object_bodies)], dtype=np.int64
+        ),
         ground_geom=model.geom(GROUND).id,
         base_group_bodies=np.array(base_group, dtype=np.int64),
-        limb_bodies=np.array([b for b in range(2, model.nbody) if b not in base_group], dtype=np.int64),
+        limb_bodies=np.array(
+            [b for b in range(2, model.nbody) if b not in base_group and b not in object_bodies],
+            dtype=np.int64,
+        ),
         repairs=repairs,
+        object_bodies=np.array(object_bodies, dtype=np.int64),
+        object_geoms=np.array([model.body_geomadr[b] for b in object_bodies], dtype=np.int64),
+        free_qpos_addr=np.array([model.jnt_qposadr[j] for j in free_joints], dtype=np.int64),
+        free_dof_addr=np.array([model.jnt_dofadr[j] for j in free_joints], dtype=np.int64),
+        pair_sensor_addr=[int(model.sensor_adr[model.sensor(n).id]) for n in pair_sensors],
+        pair_members=[
+            ([model.body(a).id for a in sa], [model.body(b).id for b in sb]) for sa, sb in pair_members
+        ],
+        frame_bodies=np.array([model.body(f.body).id for f in options.frames], dtype=np.int64),
     )
+    if options.objects:
+        _check_spawn(model, layout, joint_names, options)
     return model, layout
+
+
+def _add_object(spec, obj) -> None:
+    """A primitive body: its geom, explicit mass and inertia of a uniform solid, a free joint unless fixed."""
+    body = spec.worldbody.add_body(name=obj.name, pos=list(obj.position))
+    if not obj.fixed:
+        body.add_freejoint(name=f"{obj.name}__free")
+    geom = body.add_geom(name=obj.name)
+    size = obj.size
+    m = obj.mass
+    if obj.shape == "box":
+        geom.type = mujoco.mjtGeom.mjGEOM_BOX
+        geom.size = [s / 2 for s in size]
+        x, y, z = size
+        inertia = [m * (y * y + z * z) / 12, m * (x * x + z * z) / 12, m * (x * x + y * y) / 12]
+    elif obj.shape == "sphere":
+        geom.type = mujoco.mjtGeom.mjGEOM_SPHERE
+        geom.size = [size[0], 0, 0]
+        inertia = [0.4 * m * size[0] ** 2] * 3
+    else:  # cylinder, capsule (the capsule's inertia is its cylinder's of the full length: close enough)
+        geom.type = (
+            mujoco.mjtGeom.mjGEOM_CYLINDER if obj.shape == "cylinder" else mujoco.mjtGeom.mjGEOM_CAPSULE
+        )
+        radius, length = size
+        geom.size = [radius, length / 2, 0]
+        full = length + (2 * radius if obj.shape == "capsule" else 0.0)
+        side = m * (3 * radius * radius + full * full) / 12
+        inertia = [side, side, m * radius * radius / 2]
+    geom.rgba = list(obj.color)
+    geom.friction = [obj.friction, 0.005, 0.0001]
+    geom.contype, geom.conaffinity = 1, 1
+    body.explicitinertial = True
+    body.mass = m
+    body.ipos = [0.0, 0.0, 0.0]  # MjSpec otherwise places an explicit inertia at the body's position
+    body.iquat = [1.0, 0.0, 0.0, 0.0]
+    body.inertia = inertia
+
+
+def _check_spawn(model: mujoco.MjModel, layout: ModelLayout, joint_names: list[str], options) -> None:
+    """An object whose nominal pose overlaps the robot in its default pose cannot be simulated sensibly."""
+    data = mujoco.MjData(model)
+    if options.default_joint_pos:
+        data.qpos[layout.qpos_addr] = options.default_joint_pos
+    mujoco.mj_forward(model, data)
+    objects = {int(b): name for b, name in zip(layout.object_bodies, [o.name for o in options.objects])}
+    for contact in data.contact[: data.ncon]:
+        bodies = [int(model.geom_bodyid[g]) for g in contact.geom]
+        hit = [objects[b] for b in bodies if b in objects]
+        others = [b for b in bodies if b not in objects and b != 0]
+        if hit and others and contact.dist < -1e-3:
+            raise ModelError(
+                f"object '{hit[0]}' spawns inside the robot: it overlaps link '{model.body(others[0]).name}' "
+                f"by {-contact.dist * 1000:.0f} mm in the default pose; move [scene.objects.{hit[0]}] position"
+            )
 
 
 def _welded_pose(joint, pos, quat, position: float) -> tuple[list[float], list[float]]:
@@ -327,10 +434,14 @@ def _add_geom(spec, body, geom: Geometry, self_collision: bool) -> None:
 
 
 def _contact_members(urdf: Urdf, tracked: list[str]) -> list[list[str]]:
-    """Each tracked body with the welded links below it that no group names, keeping only links with geometry."""
+    """Each tracked body with the welded links below it that no group names, keeping only links with geometry
+    (an object is its own body)."""
     named = set(tracked)
     out = []
     for body in tracked:
+        if body not in urdf.links:
+            out.append([body])
+            continue
         group = urdf.rigid_group(body, stop=named - {body})
         members = [name for name in group if urdf.links[name].collisions]
         out.append(members or [body])

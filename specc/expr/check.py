@@ -37,6 +37,7 @@ class Context:
     term_types: Mapping[str, Type] = field(default_factory=dict)  # `term.<name>` targets
     term_section: str | None = None  # "rewards" / "terminations": enables term.<name>
     action_names: tuple[str, ...] | None = None  # driven joints, in action order (None: every joint)
+    frame_names: tuple[str, ...] = ()  # named frames (objects included): frame_pos[<name>]
 
     @property
     def actions(self) -> tuple[str, ...]:
@@ -51,6 +52,7 @@ class Checked:
     types: dict[ast.Node, Type]
     terms_read: set[str] = field(default_factory=set)
     signals_read: set[str] = field(default_factory=set)
+    selections: set[tuple[str, str]] = field(default_factory=set)  # (signal, group or frame) read
 
     @property
     def type(self) -> Type:
@@ -68,6 +70,7 @@ class Checker:
         self.types: dict[ast.Node, Type] = {}
         self.terms_read: set[str] = set()
         self.signals_read: set[str] = set()
+        self.selections: set[tuple[str, str]] = set()
 
     def fail(self, code: str, message: str, span: ast.Span, fix: str | None = None) -> None:
         self.errors.append(CheckError(code, message, span, fix))
@@ -78,7 +81,7 @@ class Checker:
             self.visit(root)
         except _Abort:
             return None
-        return Checked(root, self.types, self.terms_read, self.signals_read)
+        return Checked(root, self.types, self.terms_read, self.signals_read, self.selections)
 
     def visit(self, node: ast.Node) -> Type:
         method: Callable[[ast.Node], Type] = getattr(self, "visit_" + type(node).__name__)
@@ -108,6 +111,11 @@ class Checker:
         if signal is None:
             self.unknown_name(name, node.span)
         assert signal is not None
+        if signal.selectable and signal.selects == "frame":
+            frames = (
+                ", ".join(self.ctx.frame_names) or "none: declare [frames.<name>] or [scene.objects.<name>]"
+            )
+            self.fail("SPC210", f"'{name}' needs a frame: {name}[<frame>]", node.span, f"frames: {frames}")
         if signal.selectable:
             groups = ", ".join(sorted(self.ctx.body_groups)) or "none defined"
             self.fail(
@@ -156,8 +164,22 @@ class Checker:
             or not SIGNALS[node.base.name].selectable
         ):
             selectable = [n for n, s in SIGNALS.items() if s.selectable]
-            self.fail("SPC210", "only " + ", ".join(selectable) + " takes a body group", node.span)
+            self.fail("SPC210", "only " + ", ".join(selectable) + " take a body group or a frame", node.span)
         signal = SIGNALS[node.base.name]
+        if signal.selects == "frame":
+            if node.group not in self.ctx.frame_names:
+                guess = difflib.get_close_matches(node.group, list(self.ctx.frame_names), n=1, cutoff=0.5)
+                fix = (
+                    f"did you mean '{guess[0]}'?"
+                    if guess
+                    else f"frames: {', '.join(self.ctx.frame_names) or 'none: declare [frames.<name>]'}"
+                )
+                self.fail("SPC210", f"unknown frame '{node.group}'", node.group_span, fix)
+            self.signals_read.add(signal.name)
+            self.selections.add((signal.name, node.group))
+            result = Type(signal.dtype, self.resolve_shape(signal.shape, 1), signal.components)
+            self.types[node.base] = result
+            return result
         size = self.ctx.body_groups.get(node.group)
         if size is None:
             guess = difflib.get_close_matches(node.group, list(self.ctx.body_groups), n=1, cutoff=0.5)
@@ -168,6 +190,7 @@ class Checker:
             )
             self.fail("SPC210", f"unknown body group '{node.group}'", node.group_span, fix)
         self.signals_read.add(signal.name)
+        self.selections.add((signal.name, node.group))
         result = Type(signal.dtype, self.resolve_shape(signal.shape, size), signal.components)
         self.types[node.base] = result
         return result

@@ -132,6 +132,85 @@ class RobotSection(Strict):
     )
 
 
+Vector3 = tuple[float, float, float]
+Range3 = tuple[Range, Range, Range]
+UnitInterval = Annotated[float, Field(ge=0, le=1)]
+
+
+class SceneObject(Strict):
+    """A primitive body beside the robot: fixed to the world, or free (6-DoF) and drawn per env at reset."""
+
+    shape: Literal["box", "sphere", "cylinder", "capsule"] = Field(description="Primitive shape.")
+    size: list[PositiveFloat] = Field(
+        min_length=1,
+        max_length=3,
+        description="box: full extents [x, y, z]; sphere: [radius]; cylinder, capsule: [radius, length] [m].",
+    )
+    mass: PositiveFloat = Field(1.0, description="Mass [kg] (inertia from the shape, uniform density).")
+    friction: NonNegativeFloat = Field(1.0, description="Sliding friction coefficient.")
+    color: tuple[UnitInterval, UnitInterval, UnitInterval, UnitInterval] = Field(
+        (0.8, 0.4, 0.1, 1.0), description="RGBA, each in [0, 1]."
+    )
+    fixed: bool = Field(False, description="Welded to the world at `position` (no joint); else free.")
+    position: Vector3 = Field(description="Nominal position of the centre in the world frame [m].")
+    position_range: Range3 = Field(
+        ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0)),
+        description="Free objects: offset [[xlo, xhi], [ylo, yhi], [zlo, zhi]] added at reset, per env [m].",
+    )
+    yaw_range: Range = Field((0.0, 0.0), description="Free objects: yaw drawn at reset [rad].")
+    lin_vel_range: Range3 = Field(
+        ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0)),
+        description="Free objects: linear velocity drawn at reset [m/s].",
+    )
+    mass_scale: ScaleRange | None = Field(None, description="Randomization: scale of the mass (and inertia).")
+    friction_range: NonNegativeRange | None = Field(None, description="Randomization: friction coefficient.")
+
+    @model_validator(mode="after")
+    def _size_fits_shape(self) -> SceneObject:
+        needed = {"box": 3, "sphere": 1, "cylinder": 2, "capsule": 2}[self.shape]
+        if len(self.size) != needed:
+            raise ValueError(
+                f"a {self.shape} has {needed} size value{'s' if needed > 1 else ''}, not {len(self.size)}"
+            )
+        moving = self.position_range != ((0.0, 0.0),) * 3 or self.yaw_range != (0.0, 0.0)
+        if self.fixed and (moving or self.lin_vel_range != ((0.0, 0.0),) * 3):
+            raise ValueError("a fixed object has one pose: drop position_range, yaw_range and lin_vel_range")
+        return self
+
+    @property
+    def half_height(self) -> float:
+        """Half its vertical extent when upright (cylinders and capsules stand on their axis)."""
+        if self.shape == "box":
+            return self.size[2] / 2
+        if self.shape == "sphere":
+            return self.size[0]
+        return self.size[1] / 2 + (self.size[0] if self.shape == "capsule" else 0.0)
+
+
+class ContactPair(Strict):
+    """The net contact force on one named body from another (`contact_force[<pair name>]`)."""
+
+    body: Name = Field(description="A frame or object name: the body the force acts on.")
+    other: Name = Field(description="A frame or object name: the body that pushes.")
+
+
+class SceneSection(Strict):
+    objects: dict[Name, SceneObject] = Field(default_factory=dict, description="Primitive bodies by name.")
+    contacts: dict[Name, ContactPair] = Field(
+        default_factory=dict, description="Contact forces between two named bodies, by name."
+    )
+
+
+class Frame(Strict):
+    """A named frame: a robot link or an object, optionally with a fixed offset (a fingertip)."""
+
+    body: NamePattern = Field(description="A robot link or a scene object.")
+    offset: Vector3 = Field((0.0, 0.0, 0.0), description="Position in the body's frame [m].")
+    rpy: Vector3 = Field(
+        (0.0, 0.0, 0.0), description="Orientation in the body's frame (roll, pitch, yaw) [rad]."
+    )
+
+
 class SimSection(Strict):
     dt: PositiveFloat = Field(0.005, le=0.05, description="Physics step [s].")
     decimation: int = Field(4, ge=1, le=100, description="Physics steps per policy step.")
@@ -280,6 +359,10 @@ class Spec(Strict):
     task: TaskSection
     robot: RobotSection
     sim: SimSection = SimSection()
+    scene: SceneSection = SceneSection()
+    frames: dict[Name, Frame] = Field(
+        default_factory=dict, description="Named frames: links, objects, offsets."
+    )
     commands: CommandsSection = CommandsSection()
     observations: list[ObservationTerm] = Field(min_length=1)
     rewards: RewardsSection
