@@ -30,6 +30,16 @@ class ObjectResetConfig:
 
 
 @dataclass(frozen=True)
+class TargetConfig:
+    """A target command: uniform ranges per axis (x, y, z or roll, pitch, yaw) drawn in a frame."""
+
+    name: str
+    orientation: bool  # a quaternion (w, x, y, z) from z-y-x Euler angles; else a position (x, y, z)
+    frame: str  # "world" or "base" (the base's pose at the draw)
+    bounds: tuple[tuple[float, float], ...]  # one (low, high) per axis
+
+
+@dataclass(frozen=True)
 class RandomizationConfig:
     base_mass_add: tuple[float, float] | None = None
     link_mass_scale: tuple[float, float] | None = None
@@ -67,6 +77,8 @@ class EnvConfig:
     joint_upper: tuple[float, ...] = ()  # (J,)
     objects: tuple[ObjectResetConfig, ...] = ()  # every object, in the backend's order
     free_objects: tuple[int, ...] = ()  # indices of the free ones among `objects`
+    resample: str = "both"  # "reset", "interval" or "both"
+    targets: tuple[TargetConfig, ...] = ()
 
     @property
     def policy_dt(self) -> float:

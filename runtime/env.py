@@ -21,7 +21,7 @@ import torch
 from specc.runtime.backends.base import Backend, PhysicsParams, masked_write
 from specc.runtime.config import EnvConfig
 from specc.runtime.kernels import TaskKernels
-from specc.runtime.rotations import quat_rotate_inverse
+from specc.runtime.rotations import quat_from_euler, quat_multiply, quat_rotate, quat_rotate_inverse
 from specc.runtime.step_graph import StepGraph
 
 CONTACT_THRESHOLD_N = 1.0
@@ -43,6 +43,9 @@ class StepResult:
     base_lin_vel: torch.Tensor  # (N, 3) base-frame linear velocity before resets
     base_ang_vel: torch.Tensor  # (N, 3) base-frame angular velocity before resets
     commands: torch.Tensor  # (N, C) commands the step was taken under
+    reward_terms: torch.Tensor | None = None  # (N, R) each weighted reward term of this step
+    success: torch.Tensor | None = None  # (N,) bool: [eval] success on the pre-reset state (judging envs)
+    failure: torch.Tensor | None = None  # (N,) bool: [eval] failure on the pre-reset state (judging envs)
 
 
 class TaskEnv:
@@ -72,8 +75,11 @@ class TaskEnv:
         seed: int = 0,
         randomize: bool = True,
         capture_graph: bool = True,
+        judge: bool = False,
     ) -> None:
         self.config = config
+        # Evaluation envs also compute the [eval] criteria each step; training envs never do.
+        self.judge = judge
         self.kernels = kernels
         self.backend = backend
         self.device = backend.device
@@ -134,6 +140,17 @@ class TaskEnv:
             )
             for cat in config.categorical
         ]
+        # Target commands: (first index in the commands, orientation?, drawn in the base frame?, bounds).
+        self._targets = [
+            (
+                self.command_names.index(f"{t.name}.{'w' if t.orientation else 'x'}"),
+                t.orientation,
+                t.frame == "base",
+                torch.tensor(t.bounds, device=dev),
+            )
+            for t in config.targets
+        ]
+        self._computes_commands = bool(getattr(module, "COMPUTED_COMMANDS", ()))
         self._init_root_pos = torch.zeros(n, 3, device=dev)
         self._init_root_pos[:, 2] = config.init_height
         self._init_root_quat = torch.zeros(n, 4, device=dev)
@@ -188,6 +205,21 @@ class TaskEnv:
             fresh[:, index] = choice.float()
             for target, table in tables:
                 fresh[:, target] = table[choice]
+        base = self.backend.state() if any(in_base for _, _, in_base, _ in self._targets) else None
+        for start, orientation, in_base, bounds in self._targets:
+            low, high = bounds[:, 0], bounds[:, 1]
+            draw = low + (high - low) * torch.rand(
+                n, len(bounds), generator=self.generator, device=self.device
+            )
+            if orientation:
+                value = quat_from_euler(draw)
+                if base is not None and in_base:
+                    value = quat_multiply(base.root_quat, value)
+            else:
+                value = draw
+                if base is not None and in_base:
+                    value = base.root_pos + quat_rotate(base.root_quat, draw)
+            fresh[:, start : start + value.shape[-1]] = value
         masked_write(self.commands, mask, fresh)
 
     def _randomize(self, mask: torch.Tensor) -> None:
@@ -246,7 +278,10 @@ class TaskEnv:
 
     # -- reset ----------------------------------------------------------------------------------
     def reset_all(self) -> torch.Tensor:
-        self._reset(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
+        every = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+        self._reset(every)
+        if self.config.resample == "interval":  # resets keep commands; the first episodes need some
+            self._sample_commands(every)
         self.obs.copy_(self._observe())
         return self.obs
 
@@ -277,7 +312,8 @@ class TaskEnv:
             index, is_position = self._rest_controls
             masked_write(self.last_targets, mask, joint_pos[:, index] * is_position)
         masked_write(self.start_pos, mask, self._init_root_pos)
-        self._sample_commands(mask)
+        if self.config.resample != "interval":
+            self._sample_commands(mask)
 
     # -- step -----------------------------------------------------------------------------------
     def step(self, actions: torch.Tensor) -> StepResult:
@@ -303,9 +339,10 @@ class TaskEnv:
         feet_contact, first_contact = self._feet(state)
         self.feet_air_time += cfg.policy_dt  # the kernels read the air time a landing foot had
         signals = self._signals(state, feet_contact, first_contact)
-        terminal_obs, reward, reward_terms, terminated, reasons = self.kernels.compute_step(
-            *[signals[name] for name in self.inputs_order]
-        )
+        self._compute_commands(signals)
+        inputs = [signals[name] for name in self.inputs_order]
+        terminal_obs, reward, reward_terms, terminated, reasons = self.kernels.compute_step(*inputs)
+        success, failure = self.kernels.compute_success(*inputs) if self.judge else (None, None)
         self.feet_air_time *= ~(feet_contact | self.last_feet_contact)
         self.last_feet_contact.copy_(feet_contact)
         self.last_joint_vel.copy_(state.joint_vel)
@@ -325,7 +362,8 @@ class TaskEnv:
         terminal_obs = torch.nan_to_num(terminal_obs, nan=0.0, posinf=0.0, neginf=0.0)
         resample = (self.episode_step % self._resample_every == 0) & ~done
         self._reset(done)
-        self._sample_commands(resample)
+        if self.config.resample != "reset":
+            self._sample_commands(resample)
         self.obs.copy_(self._observe())
         return StepResult(
             self.obs,
@@ -338,6 +376,9 @@ class TaskEnv:
             base_lin_vel,
             base_ang_vel,
             commands,
+            reward_terms,
+            success,
+            failure,
         )
 
     def check_health(self) -> None:
@@ -398,13 +439,20 @@ class TaskEnv:
             "frame_ang_vel": state.frame_ang_vel,
             "joint_lower": self._joint_limits[0],
             "joint_upper": self._joint_limits[1],
+            "episode_start_pos": self.start_pos,
         }
 
     def _observe(self) -> torch.Tensor:
         state = self.backend.state()
         signals = self._signals(state, *self._feet(state))
+        self._compute_commands(signals)
         obs = self.kernels.compute_observations(*[signals[name] for name in self.inputs_order])
         return self._with_noise(torch.nan_to_num(obs, nan=0.0, posinf=0.0, neginf=0.0))
+
+    def _compute_commands(self, signals: dict[str, torch.Tensor]) -> None:
+        """Fill in the computed commands on this state, in place, before anything reads `commands`."""
+        if self._computes_commands:
+            self.commands.copy_(self.kernels.compute_commands(*[signals[name] for name in self.inputs_order]))
 
     def _with_noise(self, obs: torch.Tensor) -> torch.Tensor:
         if not (self.randomize and self.config.randomization.observation_noise):

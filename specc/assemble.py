@@ -21,7 +21,13 @@ class Assembly:
 
 
 def env_config(task: CheckedTask, num_envs: int | None = None):
-    from specc.runtime.config import CategoricalConfig, EnvConfig, ObjectResetConfig, RandomizationConfig
+    from specc.runtime.config import (
+        CategoricalConfig,
+        EnvConfig,
+        ObjectResetConfig,
+        RandomizationConfig,
+        TargetConfig,
+    )
 
     spec = task.spec
     robot = task.robot
@@ -80,6 +86,11 @@ def env_config(task: CheckedTask, num_envs: int | None = None):
             for o in spec.scene.objects.values()
         ),
         free_objects=tuple(i for i, o in enumerate(spec.scene.objects.values()) if not o.fixed),
+        resample=spec.commands.resample,
+        targets=tuple(
+            TargetConfig(name, target.is_orientation, target.frame, tuple(target.bounds()))
+            for name, target in spec.commands.targets.items()
+        ),
     )
 
 
@@ -158,6 +169,7 @@ def assemble(
     randomize: bool = True,
     num_threads: int | None = None,
     capture_graph: bool = True,
+    judge: bool = False,
 ) -> Assembly:
     """Compile (or reuse) the kernels, create the backend and the env for `task`."""
     from specc.runtime.backends import create_backend
@@ -172,5 +184,7 @@ def assemble(
     )
     options = backend_options(task, config.num_envs, device, num_threads)
     physics = create_backend(backend or spec.sim.backend, task.robot.urdf, task.robot.joint_names, options)
-    env = TaskEnv(config, compiled, physics, seed=seed, randomize=randomize, capture_graph=capture_graph)
+    env = TaskEnv(
+        config, compiled, physics, seed=seed, randomize=randomize, capture_graph=capture_graph, judge=judge
+    )
     return Assembly(env=env, ppo_config=ppo_config(task), kernels=compiled, backend=physics)

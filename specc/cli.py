@@ -100,7 +100,7 @@ def schema() -> None:
 @click.option("--markdown", is_flag=True, help="As a Markdown table (the README's).")
 def signals(markdown: bool) -> None:
     """List the signals and functions expressions may use."""
-    from specc.expr.functions import FUNCTIONS
+    from specc.expr.functions import CONSTANTS, FUNCTIONS
     from specc.expr.signals import SIGNALS
 
     def shape(s) -> str:
@@ -117,12 +117,16 @@ def signals(markdown: bool) -> None:
         for f in FUNCTIONS.values():
             arity = str(f.min_args) if f.min_args == f.max_args else f"{f.min_args}-{f.max_args}"
             click.echo(f"| `{f.name}` | {arity} | {f.doc} |")
+        for c in CONSTANTS.values():
+            click.echo(f"| `{c.name}` | constant | {c.doc} |")
         return
     for s in SIGNALS.values():
         click.echo(f"{s.name:<22} {s.dtype:<6} {shape(s):<12} {s.doc}")
     click.echo("")
     for f in FUNCTIONS.values():
         click.echo(f"{f.name + '()':<22} {f.doc}")
+    for c in CONSTANTS.values():
+        click.echo(f"{c.name:<22} {c.doc}")
 
 
 @main.command()

@@ -243,6 +243,7 @@ def _evaluation_env(spec: Path, device, backend, kernels, sets, threads, episode
         seed=12345,
         randomize=randomize,
         num_threads=threads,
+        judge=True,
     )
     return task, parts, Runner(parts.env, parts.ppo_config, seed=0)
 
@@ -285,9 +286,7 @@ def eval_(spec, checkpoints, backend, device, kernels, sets, threads, episodes, 
     for checkpoint in checkpoints:
         _load_policy(runner, checkpoint)
         try:
-            result = evaluate(
-                parts.env, policy, task.spec.eval.min_distance_m, task.spec.eval.require_no_termination
-            )
+            result = evaluate(parts.env, policy)
         except PhysicsLost as err:
             _fail(f"{spec}: {err}")
         reports.append({"checkpoint": str(checkpoint), "randomize": randomize, **result.to_dict()})
@@ -297,20 +296,32 @@ def eval_(spec, checkpoints, backend, device, kernels, sets, threads, episodes, 
         click.echo(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
 
 
+def criterion_text(criteria) -> str:
+    """The [eval] criteria in words, as `specc eval` prints them."""
+    success = f'"{criteria.success}"' if criteria.success else "not failing"
+    when = "at the episode's end" if criteria.judge == "end" else "at the first step it holds"
+    fails = [f'"{criteria.failure}"'] if criteria.failure else []
+    if criteria.termination_fails:
+        fails.append("a termination")
+    return f"success {success} {when}" + (f"; failure: {' or '.join(fails)}" if fails else "")
+
+
 def _print_evaluation(task, checkpoint: Path, result, randomize: bool, several: bool) -> None:
     if several:
         click.echo(f"checkpoint        {checkpoint}")
     click.echo(f"episodes          {result.episodes}  (randomization {'on' if randomize else 'off'})")
-    click.echo(
-        f"success rate      {result.success_rate:.1%}  "
-        f"(>= {task.spec.eval.min_distance_m} m"
-        f"{' without a termination' if task.spec.eval.require_no_termination else ''})"
-    )
+    low, high = result.success_ci95
+    click.echo(f"success rate      {result.success_rate:.1%}  (95% CI {low:.1%} - {high:.1%}, Wilson)")
+    click.echo(f"criterion         {criterion_text(task.spec.eval)}")
+    click.echo(f"failed            {result.failed_rate:.1%}")
+    click.echo(f"terminated        {result.terminated_rate:.1%}")
     click.echo(f"mean return       {result.mean_return:.3f}")
+    width = max((len(name) for name in result.term_returns), default=0)
+    for name, value in result.term_returns.items():
+        click.echo(f"  {name:<{width}}  {value:10.3f}")
     click.echo(f"mean distance     {result.mean_distance_m:.2f} m")
     if result.mean_tracking_error is not None:
         click.echo(f"tracking error    {result.mean_tracking_error:.3f} (mean velocity-command error)")
-    click.echo(f"terminated        {result.terminated_rate:.1%}")
     if several:
         click.echo("")
 

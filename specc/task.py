@@ -18,7 +18,7 @@ from specc.diagnostics import DiagnosticSink, Position, Severity
 from specc.expr import ast
 from specc.expr.check import Checked, Context, check_expression
 from specc.expr.parse import ParseError, parse_expression
-from specc.expr.signals import FRAME_SIGNALS, TERM_NAMESPACE
+from specc.expr.signals import FRAME_SIGNALS, TERM_NAMESPACE, VALUE_NAMESPACE, WXYZ, XYZ
 from specc.expr.types import Type
 from specc.robot.resolve import resolve_uri
 from specc.robot.urdf import Joint, Urdf, UrdfError, read_urdf
@@ -31,7 +31,7 @@ BODY_GROUPS = ("base", "feet", "terminate_contacts", "penalize_contacts")
 
 @dataclass(frozen=True)
 class CheckedTerm:
-    section: str  # observations | rewards | terminations
+    section: str  # values | observations | rewards | terminations | eval | commands
     name: str
     source: str
     checked: Checked
@@ -142,6 +142,13 @@ class CheckedTask:
     terminations: list[CheckedTerm]
     spec_hash: str
     warnings: list[str] = field(default_factory=list)
+    values: list[CheckedTerm] = field(default_factory=list)  # [values], each after the values it reads
+    # Vector commands (targets): name -> (first index in the commands vector, component names).
+    command_vectors: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
+    computed_commands: list[CheckedTerm] = field(default_factory=list)  # [commands.computed]
+    # [eval]'s criteria; None where the spec gives none (success: "did not fail"; failure: never).
+    success: CheckedTerm | None = None
+    failure: CheckedTerm | None = None
 
     @property
     def observation_layout(self) -> list[ObservationSlot]:
@@ -159,12 +166,22 @@ class CheckedTask:
     def num_actions(self) -> int:
         return len(self.robot.driven)
 
+    @property
+    def all_terms(self) -> list[CheckedTerm]:
+        """Every checked expression of the spec: values, computed commands, terms, eval criteria."""
+        criteria = [t for t in (self.success, self.failure) if t is not None]
+        return [
+            *self.values,
+            *self.computed_commands,
+            *self.observations,
+            *self.rewards,
+            *self.terminations,
+            *criteria,
+        ]
+
     def _selected(self, signals: tuple[str, ...]) -> set[str]:
         return {
-            name
-            for term in (*self.observations, *self.rewards, *self.terminations)
-            for signal, name in term.checked.selections
-            if signal in signals
+            name for term in self.all_terms for signal, name in term.checked.selections if signal in signals
         }
 
     @property
@@ -177,7 +194,7 @@ class CheckedTask:
     def frame_velocities_read(self) -> bool:
         return any(
             s in ("frame_lin_vel", "frame_ang_vel")
-            for term in (*self.observations, *self.rewards, *self.terminations)
+            for term in self.all_terms
             for s, _ in term.checked.selections
         )
 
@@ -201,7 +218,7 @@ def check_task(
         return None
     spec = document.spec
     robot = _check_robot(document, spec, sink)
-    command_names = tuple(spec.commands.ranges) + tuple(spec.commands.categorical)
+    command_names, command_vectors = command_layout(spec)
     if robot is None:
         return None
     scene = _check_scene(document, spec, robot, sink)
@@ -216,7 +233,12 @@ def check_task(
         groups,
         action_names=tuple(robot.action_names),
         frame_names=tuple(scene.frames),
+        value_names=tuple(spec.values),
+        command_vectors=command_vectors,
     )
+    values = _check_values(document, sink, base_ctx, spec.values)
+    base_ctx = dataclasses.replace(base_ctx, value_types={v.name: v.checked.type for v in values})
+    computed = _check_computed_commands(document, sink, base_ctx, spec.commands.computed, values)
     observations = [
         _check_term(
             document,
@@ -246,6 +268,11 @@ def check_task(
         "terminations",
         {n: (t.expr, {}) for n, t in spec.terminations.terms.items()},
     )
+    criteria = {
+        name: _check_term(document, sink, base_ctx, "eval", name, source, ("eval", name))
+        for name, source in (("success", spec.eval.success), ("failure", spec.eval.failure))
+        if source is not None
+    }
     if sink.has_errors:
         return None
     digest = hashlib.sha256()
@@ -262,7 +289,60 @@ def check_task(
         rewards,
         terminations,
         digest.hexdigest()[:16],
+        values=values,
+        success=criteria.get("success"),
+        failure=criteria.get("failure"),
+        command_vectors=command_vectors,
+        computed_commands=computed,
     )
+
+
+def command_layout(spec: Spec) -> tuple[tuple[str, ...], dict[str, tuple[int, tuple[str, ...]]]]:
+    """The commands vector: ranges, categorical, targets (one entry per component, named
+    `<target>.<component>`), computed; and each target's first index and component names."""
+    names = [*spec.commands.ranges, *spec.commands.categorical]
+    vectors: dict[str, tuple[int, tuple[str, ...]]] = {}
+    for name, target in spec.commands.targets.items():
+        components = WXYZ if target.is_orientation else XYZ
+        vectors[name] = (len(names), components)
+        names.extend(f"{name}.{c}" for c in components)
+    names.extend(spec.commands.computed)
+    return tuple(names), vectors
+
+
+def _check_computed_commands(
+    document, sink, ctx: Context, computed: dict[str, str], values: list[CheckedTerm]
+) -> list[CheckedTerm]:
+    """Computed commands: one number per env each, read from the state, never from computed commands
+    (the generated module computes them all at once, before anything reads them)."""
+    reads_through_values = {v.name: set(v.checked.commands_read) for v in values}
+    for value in values:  # values come in dependency order: fold in what the values they read read
+        for name in value.checked.values_read:
+            reads_through_values[value.name] |= reads_through_values.get(name, set())
+    out = []
+    for name, source in computed.items():
+        path = ("commands", "computed", name)
+        term = _check_term(document, sink, ctx, "commands", name, source, path)
+        if term is None:
+            continue
+        reads = set(term.checked.commands_read)
+        for value in term.checked.values_read:
+            reads |= reads_through_values.get(value, set())
+        circular = sorted(r for r in reads if r in computed or r == "*")
+        if circular:
+            what = "the whole commands vector" if "*" in circular else f"commands.{circular[0]}"
+            _report(
+                document,
+                sink,
+                path,
+                term.checked.root.span,
+                "SPC218",
+                f"computed command '{name}' reads {what}, which is (or includes) a computed command",
+                "read sampled commands and signals only, e.g. commands.heading",
+            )
+            continue
+        out.append(term)
+    return out
 
 
 # -- robot ------------------------------------------------------------------------------------------
@@ -645,6 +725,96 @@ def _check_section(document, sink, base_ctx: Context, section: str, terms: dict[
     return out
 
 
+def _value_refs(node: ast.Node) -> list[tuple[str, ast.Span]]:
+    """The `value.<name>` references of an expression, with the span of each name."""
+    refs: list[tuple[str, ast.Span]] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if (
+            isinstance(current, ast.Component)
+            and isinstance(current.base, ast.Name)
+            and current.base.name == VALUE_NAMESPACE
+        ):
+            refs.append((current.name, current.name_span))
+        stack.extend(ast.children(current))
+    return refs
+
+
+def dependency_order(
+    reads: dict[str, list[tuple[str, ast.Span]]],
+) -> tuple[list[str], list[tuple[str, ast.Span, list[str]]]]:
+    """Names ordered so that each comes after the names it reads, and the cycles met on the way.
+
+    A depth-first search with an explicit stack (a spec's chain of references can be as long as
+    the spec: no recursion limit to hit). Each cycle is (the name whose reference closes it,
+    that reference's span, the cycle from the name read back to itself). References to names
+    outside `reads` are left to the checker.
+    """
+    order: list[str] = []
+    state: dict[str, str] = {}
+    cycles: list[tuple[str, ast.Span, list[str]]] = []
+    for root in reads:
+        if root in state:
+            continue
+        state[root] = "active"
+        path = [root]
+        stack = [iter(reads[root])]
+        while stack:
+            for ref, span in stack[-1]:
+                if ref not in reads or state.get(ref) == "done":
+                    continue
+                if state.get(ref) == "active":
+                    cycles.append((path[-1], span, [*path[path.index(ref) :], ref]))
+                    continue
+                state[ref] = "active"
+                path.append(ref)
+                stack.append(iter(reads[ref]))
+                break
+            else:
+                stack.pop()
+                name = path.pop()
+                state[name] = "done"
+                order.append(name)
+    return order, cycles
+
+
+def _check_values(document, sink, base_ctx: Context, values: dict[str, str]) -> list[CheckedTerm]:
+    """Check [values] in dependency order: each value sees the values it reads, never itself."""
+    parsed: dict[str, ast.Node] = {}
+    for name, source in values.items():
+        node = _parse(document, sink, source, ("values", name))
+        if node is not None:
+            parsed[name] = node
+    reads = {name: _value_refs(node) for name, node in parsed.items()}
+    order, cycles = dependency_order(reads)
+    broken: set[str] = set()
+    for name, span, cycle in cycles:
+        _report(
+            document,
+            sink,
+            ("values", name),
+            span,
+            "SPC217",
+            f"values read each other in a cycle: {' -> '.join(cycle)}",
+            None,
+        )
+        broken.update(cycle)
+    out: list[CheckedTerm] = []
+    types: dict[str, Type] = {}
+    for name in order:
+        if name in broken:
+            continue
+        ctx = dataclasses.replace(base_ctx, value_types=dict(types))
+        term = _check_term(
+            document, sink, ctx, "values", name, values[name], ("values", name), node=parsed[name]
+        )
+        if term is not None:
+            types[name] = term.checked.type
+            out.append(term)
+    return out
+
+
 def _parse(document: SpecDocument, sink: DiagnosticSink, source: str, path: KeyPath) -> ast.Node | None:
     result = parse_expression(source)
     if isinstance(result, ParseError):
@@ -694,12 +864,16 @@ SECTION_RESULTS = {
     "rewards": ("reward", "float", True),
     "terminations": ("termination", "bool", True),
     "observations": ("observation", "float", False),
+    "eval": ("eval criterion", "bool", True),
+    "commands": ("computed command", "float", True),
 }
 
 
 def _result_problem(section: str, name: str, t: Type) -> tuple[str, str, str | None] | None:
     """Why a term's value does not fit its section (reward: a number per env, termination: a boolean
     per env, observation: a number or a vector per env); None when it fits."""
+    if section not in SECTION_RESULTS:  # a named value may be anything but empty
+        return ("SPC209", f"value '{name}' has size zero", None) if 0 in t.shape else None
     kind, dtype, scalar = SECTION_RESULTS[section]
     if dtype == "float" and t.dtype == "bool":
         return "SPC206", f"{kind} '{name}' is a boolean", "convert it explicitly: float(...)"

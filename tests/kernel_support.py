@@ -68,6 +68,7 @@ def random_inputs(task: CheckedTask, n: int, generator: torch.Generator) -> dict
         "frame_ang_vel": r(n, k, 3),
         "joint_lower": -torch.rand(n, j, generator=generator),
         "joint_upper": torch.rand(n, j, generator=generator),
+        "episode_start_pos": r(n, 3),
     }
     assert set(values) == set(KERNEL_INPUTS)
     return {name: values[name] for name in KERNEL_INPUTS}

@@ -43,6 +43,7 @@ def standing(n: int = 1) -> dict[str, torch.Tensor]:
         "feet_contact": torch.ones(n, 4, dtype=torch.bool),
         "feet_first_contact": zeros(n, 4, dtype=torch.bool),
         "episode_time": zeros(n),
+        "episode_start_pos": zeros(n, 3),
     }
 
 

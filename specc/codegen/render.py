@@ -106,6 +106,8 @@ def render_module(task: CheckedTask) -> str:
         _kernel(task, slices, weights, "compute_rewards", rewards=True),
         _kernel(task, slices, weights, "compute_terminations", terminations=True),
         _kernel(task, slices, weights, "compute_step", observations=True, rewards=True, terminations=True),
+        _success_kernel(task, slices),
+        _commands_kernel(task, slices),
     ]
     noise: list[float] = []
     for slot in task.observation_layout:
@@ -129,6 +131,7 @@ def render_module(task: CheckedTask) -> str:
             frames=frame_table(task),
             frame_velocities=task.frame_velocities_read,
             command_names=list(task.command_names),
+            computed_commands=[c.name for c in task.computed_commands],
             observation_layout=[(s.name, s.offset, s.size, s.scale) for s in task.observation_layout],
             num_observations=task.num_observations,
             observation_noise=noise,
@@ -140,6 +143,8 @@ def render_module(task: CheckedTask) -> str:
             termination_names=[t.name for t in task.terminations],
             kernels=kernels,
             derived_code=DERIVED_CODE,
+            eval_judge=spec.eval.judge,
+            eval_termination_fails=spec.eval.termination_fails,
         )
     )
 
@@ -153,7 +158,7 @@ def _kernel(
     rewards: bool = False,
     terminations: bool = False,
 ) -> Kernel:
-    emitter = KernelEmitter(slices, {name: i for i, name in enumerate(task.frames_read)})
+    emitter = new_emitter(task, slices)
     sections: list[tuple[str, list[CheckedTerm]]] = []
     if observations:
         sections.append(("observation", task.observations))
@@ -161,10 +166,11 @@ def _kernel(
         sections.append(("reward", task.rewards))
     if terminations:
         sections.append(("termination", task.terminations))
-    for _, terms in sections:
-        for term in terms:
-            emitter.count(term.checked)
     kernel = Kernel(name, "", "")
+    values = values_needed(task, [t for _, terms in sections for t in terms])
+    for term in [*values, *(t for _, terms in sections for t in terms)]:
+        emitter.count(term.checked)
+    kernel.blocks.extend(value_blocks(emitter, values))
     returns: list[str] = []
     for section, terms in sections:
         prefix = {"observation": "o", "reward": "r", "termination": "d"}[section]
@@ -200,6 +206,109 @@ def _kernel(
     }
     kernel.doc = "Return " + "; ".join(docs[s] for s, _ in sections) + "."
     return kernel
+
+
+def _success_kernel(task: CheckedTask, slices: dict[str, tuple[int, int]]) -> Kernel:
+    """`compute_success`: the [eval] criteria per env. Only evaluation calls it, never training."""
+    emitter = new_emitter(task, slices)
+    criteria = [c for c in (task.success, task.failure) if c is not None]
+    values = values_needed(task, criteria)
+    for term in [*values, *criteria]:
+        emitter.count(term.checked)
+    kernel = Kernel(
+        "compute_success",
+        "Return the [eval] criteria on this state: success (N,) and failure (N,), booleans.",
+        "Tuple[Tensor, Tensor]",
+    )
+    kernel.blocks.extend(value_blocks(emitter, values))
+    results = []
+    for name, criterion, otherwise in (
+        ("success", task.success, True),
+        ("failure", task.failure, False),
+    ):
+        if criterion is None:
+            kernel.tail.append(f"{name} = {emitter.constant_tensor(otherwise, 'bool')}")
+        else:
+            code = emitter.term(criterion.checked)
+            kernel.blocks.append(
+                Block(
+                    _one_line(f"eval {name}: {criterion.source.strip()}"),
+                    [*code.lines, f"{name} = {code.value}"],
+                )
+            )
+        results.append(name)
+    kernel.derived = [d for d in DERIVED_CODE if d in emitter.derived_used]
+    kernel.tail.append(f"return ({', '.join(results)})")
+    return kernel
+
+
+def _commands_kernel(task: CheckedTask, slices: dict[str, tuple[int, int]]) -> Kernel:
+    """`compute_commands`: the commands vector with each computed command replaced by its value on this
+    state. The env calls it (only when there are computed commands) before anything reads commands."""
+    emitter = new_emitter(task, slices)
+    computed = task.computed_commands
+    values = values_needed(task, computed)
+    for term in [*values, *computed]:
+        emitter.count(term.checked)
+    kernel = Kernel(
+        "compute_commands",
+        "Return the commands (N, len(COMMAND_NAMES)) with the computed commands computed on this state.",
+        "Tensor",
+    )
+    kernel.blocks.extend(value_blocks(emitter, values))
+    columns = {}
+    for index, command in enumerate(computed):
+        code = emitter.term(command.checked)
+        var = f"k{index}"
+        kernel.blocks.append(
+            Block(
+                _one_line(f"command {command.name!r}: {command.source.strip()}"),
+                [*code.lines, f"{var} = {code.value}"],
+            )
+        )
+        columns[task.command_names.index(command.name)] = var
+    kernel.derived = [d for d in DERIVED_CODE if d in emitter.derived_used]
+    if columns:
+        parts = [columns.get(i, f"commands[:, {i}]") for i in range(len(task.command_names))]
+        kernel.tail.append(f"return torch.stack([{', '.join(parts)}], dim=-1)")
+    else:
+        kernel.tail.append("return commands")
+    return kernel
+
+
+def new_emitter(task: CheckedTask, slices: dict[str, tuple[int, int]]) -> KernelEmitter:
+    """An emitter that knows the task's value variables and vector commands."""
+    return KernelEmitter(
+        slices,
+        frame_rows={name: i for i, name in enumerate(task.frames_read)},
+        value_vars={value.name: f"v{i}" for i, value in enumerate(task.values)},
+        command_vectors={
+            name: (start, len(components)) for name, (start, components) in task.command_vectors.items()
+        },
+    )
+
+
+def values_needed(task: CheckedTask, terms: list[CheckedTerm]) -> list[CheckedTerm]:
+    """The [values] that `terms` read, directly or through other values, in dependency order."""
+    by_name = {value.name: value for value in task.values}
+    needed: set[str] = set()
+    stack = [name for term in terms for name in term.checked.values_read]
+    while stack:
+        name = stack.pop()
+        if name not in needed:
+            needed.add(name)
+            stack.extend(by_name[name].checked.values_read)
+    return [value for value in task.values if value.name in needed]
+
+
+def value_blocks(emitter: KernelEmitter, values: list[CheckedTerm]) -> list[Block]:
+    """Each value computed once, before the terms that read it."""
+    blocks = []
+    for value in values:
+        code = emitter.term(value.checked)
+        lines = [*code.lines, f"{emitter.value_vars[value.name]} = {code.value}"]
+        blocks.append(Block(_one_line(f"value {value.name!r}: {value.source.strip()}"), lines))
+    return blocks
 
 
 def _section_tail(

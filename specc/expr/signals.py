@@ -141,6 +141,14 @@ SIGNALS: dict[str, Signal] = {
         Signal("feet_contact", "bool", ("F",), "Each foot touches the ground (vertical force > 1 N)."),
         Signal("feet_first_contact", "bool", ("F",), "Each foot touched down during this step."),
         Signal("episode_time", "float", (), "Time since the env's episode started [s]."),
+        Signal(
+            "episode_start_pos",
+            "float",
+            (3,),
+            "Base position at the episode's start, world frame [m]: walked distance is "
+            "norm(base_pos.xy - episode_start_pos.xy).",
+            XYZ,
+        ),
     ]
 }
 
@@ -148,6 +156,8 @@ FRAME_SIGNALS = tuple(name for name, s in SIGNALS.items() if s.selects == "frame
 
 # Namespaces that are not signals: `term.<name>` reads another term of the same section.
 TERM_NAMESPACE = "term"
+# `value.<name>` reads a named intermediate value of the spec's [values] table.
+VALUE_NAMESPACE = "value"
 
 PRIMITIVE_SIGNALS = tuple(name for name, s in SIGNALS.items() if s.primitive)
 # Every generated kernel takes these primitives, in this order, whether it reads them or not;

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from specc.diagnostics import DiagnosticSink, Position
 from specc.spec.positions import KeyPath, PositionMap, scan_positions
-from specc.spec.schema import Spec
+from specc.spec.schema import REMOVED_KEYS, Spec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -156,6 +156,7 @@ def _report(error: Any, data: dict[str, Any], positions: PositionMap, sink: Diag
             if guess
             else (f"allowed keys: {', '.join(allowed)}" if allowed else None)
         )
+        fix = REMOVED_KEYS.get(tuple(str(p) for p in loc), fix)
         sink.add("SPC101", f"unknown key '{where}'", positions.key(loc), fix=fix)
     elif kind == "missing":
         sink.add("SPC102", f"missing required key '{where}'", positions.key(loc), fix=f"add '{loc[-1]}'")

@@ -243,11 +243,70 @@ class CategoricalCommand(Strict):
         return self
 
 
+POSITION_AXES = ("x", "y", "z")
+ORIENTATION_AXES = ("roll", "pitch", "yaw")
+
+
+class TargetCommand(Strict):
+    """A target drawn uniformly per env: a position (x, y, z ranges) or an orientation (roll, pitch,
+    yaw ranges, z-y-x Euler angles). The spec reads it as one vector: `commands.<name>` is a 3-vector
+    (x, y, z) or a quaternion (w, x, y, z), always in world coordinates."""
+
+    frame: Literal["world", "base"] = Field(
+        "world",
+        description="'world': the ranges are world coordinates; 'base': they are in the robot base's frame "
+        "at the moment of the draw (at reset: the base's initial pose), stored as world coordinates.",
+    )
+    x: Range | None = Field(None, description="Position range along x [m] (0 when absent).")
+    y: Range | None = Field(None, description="Position range along y [m] (0 when absent).")
+    z: Range | None = Field(None, description="Position range along z [m] (0 when absent).")
+    roll: Range | None = Field(None, description="Orientation: roll range [rad] (0 when absent).")
+    pitch: Range | None = Field(None, description="Orientation: pitch range [rad] (0 when absent).")
+    yaw: Range | None = Field(None, description="Orientation: yaw range [rad] (0 when absent).")
+
+    @model_validator(mode="after")
+    def _position_or_orientation(self) -> TargetCommand:
+        position = [a for a in POSITION_AXES if getattr(self, a) is not None]
+        orientation = [a for a in ORIENTATION_AXES if getattr(self, a) is not None]
+        if position and orientation:
+            raise ValueError(
+                "a target is a position (x, y, z) or an orientation (roll, pitch, yaw), not both; "
+                "declare two targets"
+            )
+        if not position and not orientation:
+            raise ValueError(
+                "a target needs ranges: x, y, z for a position or roll, pitch, yaw for an orientation"
+            )
+        return self
+
+    @property
+    def is_orientation(self) -> bool:
+        return any(getattr(self, a) is not None for a in ORIENTATION_AXES)
+
+    def bounds(self) -> list[tuple[float, float]]:
+        """The range of each axis in order (x, y, z or roll, pitch, yaw); an absent axis is [0, 0]."""
+        axes = ORIENTATION_AXES if self.is_orientation else POSITION_AXES
+        return [tuple(getattr(self, a) or (0.0, 0.0)) for a in axes]  # type: ignore[misc]
+
+
 class CommandsSection(Strict):
+    resample: Literal["reset", "interval", "both"] = Field(
+        "both",
+        description="When commands are drawn: 'reset' at each episode's start (held for the episode), "
+        "'interval' every resample_s of the episode (kept across resets), 'both'.",
+    )
     resample_s: PositiveFloat = Field(10.0, description="Commands are resampled every resample_s seconds.")
     ranges: dict[Name, Range] = Field(default_factory=dict, description="Uniform command ranges [low, high].")
     categorical: dict[Name, CategoricalCommand] = Field(
         default_factory=dict, description="Categorical commands (e.g. a gait id) and the values they set."
+    )
+    targets: dict[Name, TargetCommand] = Field(
+        default_factory=dict,
+        description="Target commands: positions or orientations drawn in a frame, read as vectors.",
+    )
+    computed: dict[Name, Annotated[str, StringConstraints(max_length=4000)]] = Field(
+        default_factory=dict,
+        description="Commands computed from the state each step by an expression (e.g. a yaw rate from a heading).",
     )
 
     @model_validator(mode="after")
@@ -260,6 +319,16 @@ class CommandsSection(Strict):
                     raise ValueError(
                         f"categorical.{cat_name}.values.{name} sets a command that [commands.ranges] does not define"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> CommandsSection:
+        seen: dict[str, str] = {}
+        for kind in ("ranges", "categorical", "targets", "computed"):
+            for name in getattr(self, kind):
+                if name in seen and not (kind == "categorical" and seen[name] == "ranges"):
+                    raise ValueError(f"command '{name}' is defined twice: in {seen[name]} and in {kind}")
+                seen.setdefault(name, kind)
         return self
 
 
@@ -341,16 +410,46 @@ class PPOSection(Strict):
 
 
 class EvalSection(Strict):
+    """How `specc eval` judges an episode: success and failure are boolean expressions per env."""
+
     episodes: int = Field(100, ge=1, description="Episodes to evaluate.")
-    min_distance_m: NonNegativeFloat = Field(
-        10.0, description="Success: the base travelled at least this far in the xy plane ..."
+    success: str | None = Field(
+        None,
+        max_length=4000,
+        description="Boolean expression: the episode succeeded (judged as `judge` says). "
+        "Absent: an episode succeeds when it does not fail.",
     )
-    require_no_termination: bool = Field(
-        True, description="... and no termination term fired (time-outs are fine)."
+    failure: str | None = Field(
+        None,
+        max_length=4000,
+        description="Boolean expression: the episode failed the first step it is true (nothing can undo it).",
+    )
+    judge: Literal["end", "first"] = Field(
+        "end",
+        description="'end': success is read on the episode's last state; "
+        "'first': the episode succeeds at the first step success is true, unless it failed before.",
+    )
+    termination_fails: bool = Field(
+        True, description="A termination term ending the episode is a failure (a time-out never is)."
     )
     commands: dict[Name, float] = Field(
         default_factory=dict, description="Commands held fixed during evaluation, e.g. lin_vel_x = 1.5."
     )
+
+
+# Keys of earlier specc versions and what replaces them: the unknown-key diagnostic says so.
+REMOVED_KEYS: dict[tuple[str, ...], str] = {
+    (
+        "eval",
+        "min_distance_m",
+    ): 'write the criterion: success = "norm(base_pos.xy - episode_start_pos.xy) >= 10.0"',
+    (
+        "eval",
+        "require_no_termination",
+    ): "terminations fail by default (termination_fails = true); remove the key",
+}
+
+ValueExpression = Annotated[str, StringConstraints(max_length=4000)]
 
 
 class Spec(Strict):
@@ -364,6 +463,10 @@ class Spec(Strict):
         default_factory=dict, description="Named frames: links, objects, offsets."
     )
     commands: CommandsSection = CommandsSection()
+    values: dict[Name, ValueExpression] = Field(
+        default_factory=dict,
+        description="Named intermediate values: name = expression; read as value.<name> in any expression.",
+    )
     observations: list[ObservationTerm] = Field(min_length=1)
     rewards: RewardsSection
     terminations: TerminationsSection = TerminationsSection()

@@ -113,6 +113,24 @@ CASES: dict[str, tuple[str, str]] = {
         "SPC213",
         edit(ALIVE, 'expr = "term.centered"', edit(CENTERED, f'expr = "term.{M}alive"')),
     ),
+    "not_a_quaternion": ("SPC216", edit(CENTERED, f'expr = "square(yaw({M}base_pos))"')),
+    "rotate_not_a_vector": ("SPC216", edit(CENTERED, f'expr = "norm(rotate(base_quat, {M}joint_pos))"')),
+    "unknown_value": (
+        "SPC217",
+        edit(CENTERED, f'expr = "value.{M}tilt_eror"', BASE + '\n[values]\ntilt = "abs(joint_pos.hinge)"\n'),
+    ),
+    "cyclic_value": (
+        "SPC217",
+        edit(CENTERED, 'expr = "value.a"', BASE + f'\n[values]\na = "value.b + 1.0"\nb = "value.{M}a"\n'),
+    ),
+    "success_not_boolean": (
+        "SPC211",
+        edit('success = "abs(joint_pos.hinge) < 0.4"', f'success = "{M}abs(joint_pos.hinge)"'),
+    ),
+    "success_not_reduced": (
+        "SPC205",
+        edit('success = "abs(joint_pos.hinge) < 0.4"', f'success = "{M}abs(joint_pos) < 0.4"'),
+    ),
     "clamp_bounds_not_constant": (
         "SPC215",
         edit(CENTERED, f'expr = "clamp(joint_pos.slider, {M}joint_pos.hinge, 1.0)"'),
