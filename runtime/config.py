@@ -79,6 +79,11 @@ class EnvConfig:
     free_objects: tuple[int, ...] = ()  # indices of the free ones among `objects`
     resample: str = "both"  # "reset", "interval" or "both"
     targets: tuple[TargetConfig, ...] = ()
+    # Reset pose: default × U(scale) + U(-noise, noise), clamped into each joint's limits
+    # (None: unlimited, e.g. a continuous joint). Defaults: exactly the default pose.
+    reset_joint_pos_scale: tuple[float, float] = (1.0, 1.0)
+    reset_joint_pos_noise: float = 0.0
+    joint_pos_limits: tuple[tuple[float, float] | None, ...] = ()
 
     @property
     def policy_dt(self) -> float:

@@ -15,6 +15,7 @@ step is replayed from one CUDA graph (`step_graph.py`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -121,6 +122,9 @@ class TaskEnv:
             torch.tensor(upper, device=dev).expand(n, j),
         )
         self._objects = ObjectSampler(config, self.generator, dev) if config.free_objects else None
+        limits = list(config.joint_pos_limits) or [None] * self.num_joints
+        self._joint_pos_low = torch.tensor([lim[0] if lim else -math.inf for lim in limits], device=dev)
+        self._joint_pos_high = torch.tensor([lim[1] if lim else math.inf for lim in limits], device=dev)
         self.feet_index = torch.tensor(
             [list(module.CONTACT_BODIES).index(f) for f in module.FEET] if module.FEET else [],
             dtype=torch.long,
@@ -286,10 +290,22 @@ class TaskEnv:
         return self.obs
 
     def _reset(self, mask: torch.Tensor) -> None:
-        """Start new episodes in the masked envs: a new pose, new physical parameters, new commands."""
-        joint_pos = self.default_joint_pos * self._uniform(0.5, 1.5, self.num_envs, self.num_joints)
+        """Start new episodes in the masked envs: a new pose, new physical parameters, new commands.
+
+        The pose is the spec's reset distribution, default × U(scale) + U(-noise, noise) plus each
+        joint's `reset_joint_offset` draw, clamped into the joints' limits so that no episode starts
+        with a joint beyond its stop; velocities are zero or `reset_joint_vel` draws.
+        """
+        cfg, shape = self.config, (self.num_envs, self.num_joints)
+        low, high = cfg.reset_joint_pos_scale
+        joint_pos = self.default_joint_pos * self._uniform(low, high, *shape)
+        if cfg.reset_joint_pos_noise > 0:
+            joint_pos = joint_pos + self._uniform(
+                -cfg.reset_joint_pos_noise, cfg.reset_joint_pos_noise, *shape
+            )
         if self._reset_offset is not None:
             joint_pos = joint_pos + self._uniform_per_joint(self._reset_offset)
+        joint_pos = torch.clamp(joint_pos, self._joint_pos_low, self._joint_pos_high)
         joint_vel = (
             torch.zeros_like(joint_pos)
             if self._reset_vel is None

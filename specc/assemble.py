@@ -91,6 +91,12 @@ def env_config(task: CheckedTask, num_envs: int | None = None):
             TargetConfig(name, target.is_orientation, target.frame, tuple(target.bounds()))
             for name, target in spec.commands.targets.items()
         ),
+        reset_joint_pos_scale=tuple(spec.robot.reset_joint_pos_scale),
+        reset_joint_pos_noise=spec.robot.reset_joint_pos_noise,
+        joint_pos_limits=tuple(
+            (j.lower, j.upper) if j.lower is not None and j.upper is not None else None
+            for j in task.robot.joints
+        ),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import hashlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from specc.expr.signals import FRAME_SIGNALS, TERM_NAMESPACE, VALUE_NAMESPACE, W
 from specc.expr.types import Type
 from specc.robot.resolve import resolve_uri
 from specc.robot.urdf import Joint, Urdf, UrdfError, read_urdf
-from specc.spec.load import SpecDocument, load_spec
+from specc.spec.load import OverrideError, SpecDocument, load_spec, profile_note
 from specc.spec.positions import KeyPath
 from specc.spec.schema import Spec
 
@@ -216,6 +217,36 @@ def check_task(
     document = load_spec(path, sink, overrides, run_on=run_on)
     if document is None or document.spec is None:
         return None
+    task = _check_document(path, document, sink)
+    if document.command_line_problems:  # a value given on the command line is wrong, not the file
+        raise OverrideError(document.command_line_problems)
+    for device, (data, spec, entries) in document.profile_layers.items():
+        if any(e.key.split(".")[0] in FRONT_END_SECTIONS for e in entries):
+            _check_profile_layer(path, document, device, data, spec, entries, sink)
+    return task
+
+
+# Sections the passes after the schema read (robot binding, expressions): a profile entry in one
+# of them is checked by those passes too; one elsewhere (sim, ppo, eval) is the schema's alone.
+FRONT_END_SECTIONS = frozenset({"robot", "observations", "rewards", "terminations", "commands"})
+
+
+def _check_profile_layer(path, document: SpecDocument, device: str, data, spec: Spec, entries, sink) -> None:
+    """Lint: run the later passes on the spec as a [profile.*] table changes it, and report what the
+    profile broke: at its entries' lines when the finding is about a value it set, else where found."""
+    layer = SpecDocument(path, document.text, data, document.positions, spec, entries)
+    scratch = DiagnosticSink(sink.path)
+    _check_document(path, layer, scratch)
+    seen = {(d.code, d.message, d.position) for d in sink.items}
+    for d in scratch.items:
+        if (d.code, d.message, d.position) in seen:
+            continue  # the file's own finding, reported already
+        if not d.message.endswith(profile_note(device)):
+            d = dataclasses.replace(d, message=f"{d.message} (with [profile.{device}])")
+        sink.items.append(d)
+
+
+def _check_document(path: Path, document: SpecDocument, sink: DiagnosticSink) -> CheckedTask | None:
     spec = document.spec
     robot = _check_robot(document, spec, sink)
     command_names, command_vectors = command_layout(spec)
@@ -273,7 +304,7 @@ def check_task(
         for name, source in (("success", spec.eval.success), ("failure", spec.eval.failure))
         if source is not None
     }
-    if sink.has_errors:
+    if _failed(document, sink):
         return None
     digest = hashlib.sha256()
     for part in (__version__.encode(), document.text.encode(), robot.urdf.path.read_bytes()):
@@ -347,13 +378,13 @@ def _check_computed_commands(
 
 # -- robot ------------------------------------------------------------------------------------------
 def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> RobotModel | None:
-    positions = document.positions
     urdf_path = resolve_uri(spec.robot.urdf, document.path.parent)
     if urdf_path is None:
-        sink.add(
+        document.report(
+            sink,
             "SPC301",
             f"no installed package provides '{spec.robot.urdf}'",
-            positions.value(("robot", "urdf")),
+            ("robot", "urdf"),
             fix="install the package (e.g. pip install example-robot-data) or set SPECC_PACKAGE_PATH",
         )
         return None
@@ -361,10 +392,11 @@ def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> Ro
         urdf = read_urdf(urdf_path)
     except UrdfError as err:
         where = f" ({urdf_path.name}:{err.line})" if err.code != "SPC301" else ""
-        sink.add(
+        document.report(
+            sink,
             err.code,
             err.message + where,
-            positions.value(("robot", "urdf")),
+            ("robot", "urdf"),
             fix=err.fix
             or ("check the path; it is relative to the spec file" if err.code == "SPC301" else None),
         )
@@ -373,10 +405,11 @@ def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> Ro
         if issue.code == "SPC305" and spec.robot.repair_inertia != "none":
             continue  # the spec chose an explicit repair; the import reports what it changed
         severity = Severity.ERROR if issue.severity == "error" else Severity.WARNING
-        sink.add(
+        document.report(
+            sink,
             issue.code,
             f"{issue.message} ({urdf_path.name}:{issue.line})",
-            positions.value(("robot", "urdf")),
+            ("robot", "urdf"),
             severity=severity,
             fix=issue.fix,
         )
@@ -386,45 +419,52 @@ def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> Ro
     locked_hits = _listed(all_names, spec.robot.locked, ("robot", "locked"), document, sink)
     passive_hits = _listed(all_names, spec.robot.passive, ("robot", "passive"), document, sink)
     for name in sorted(locked_hits & passive_hits):
-        sink.add(
+        document.report(
+            sink,
             "SPC308",
             f"joint '{name}' is both locked and passive",
-            positions.key(("robot", "passive")),
+            ("robot", "passive"),
+            key=True,
             fix="remove it from one of the two lists",
         )
-    all_default = _by_pattern(
+    all_default, default_from = _by_pattern(
         all_names, spec.robot.default_joint_pos, ("robot", "default_joint_pos"), document, sink, 0.0
     )
+    _check_default_within_limits(movable, all_default, default_from, document, sink)
     joints = [j for j in movable if j.name not in locked_hits]
     names = [j.name for j in joints]
     default = [float(d) for j, d in zip(movable, all_default) if j.name not in locked_hits]
     locked = {j.name: float(d) for j, d in zip(movable, all_default) if j.name in locked_hits}
-    gains = _by_pattern(names, spec.robot.pd, ("robot", "pd"), document, sink, None, skip=passive_hits)
-    torques = _by_pattern(
+    gains, _ = _by_pattern(names, spec.robot.pd, ("robot", "pd"), document, sink, None, skip=passive_hits)
+    torques, _ = _by_pattern(
         names, spec.robot.torque, ("robot", "torque"), document, sink, None, skip=passive_hits
     )
-    offsets = _by_pattern(
+    offsets, _ = _by_pattern(
         names, spec.robot.reset_joint_offset, ("robot", "reset_joint_offset"), document, sink, (0.0, 0.0)
     )
-    velocities = _by_pattern(
+    velocities, _ = _by_pattern(
         names, spec.robot.reset_joint_vel, ("robot", "reset_joint_vel"), document, sink, (0.0, 0.0)
     )
     both = [n for n, g, t in zip(names, gains, torques) if g is not None and t is not None]
     if both:
-        sink.add(
+        document.report(
+            sink,
             "SPC308",
             f"joint{'s' if len(both) > 1 else ''} {', '.join(both)} match both [robot.pd] and [robot.torque]",
-            positions.key(("robot", "torque")),
+            ("robot", "torque"),
+            key=True,
             fix="a joint has one actuator: narrow one of the patterns",
         )
     missing = [
         n for n, g, t in zip(names, gains, torques) if g is None and t is None and n not in passive_hits
     ]
-    if missing and not sink.has_errors:  # an unmatched pattern above is the likelier cause
-        sink.add(
+    if missing and not _failed(document, sink):  # an unmatched pattern above is the likelier cause
+        document.report(
+            sink,
             "SPC308",
             f"no actuator for joint{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
-            positions.key(("robot", "pd")),
+            ("robot", "pd"),
+            key=True,
             fix='give it PD gains ([robot.pd] "*" = { ... }) or a torque actuator, or list it in '
             "robot.passive or robot.locked",
         )
@@ -444,22 +484,24 @@ def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> Ro
             if not hits:
                 where = path if group == "base" else path + (i,)
                 guess = _closest(pattern, links)
-                sink.add(
+                document.report(
+                    sink,
                     "SPC304",
                     f"no link of {urdf_path.name} matches '{pattern}'",
-                    positions.value(where),
+                    where,
                     fix=f"did you mean '{guess}'?" if guess else None,
                 )
             matched.extend(h for h in hits if h not in matched)
         groups[group] = matched
     if groups["base"] and groups["base"][0] != urdf.root:
-        sink.add(
+        document.report(
+            sink,
             "SPC304",
             f"base link '{groups['base'][0]}' is not the URDF's root link '{urdf.root}'",
-            positions.value(("robot", "base")),
+            ("robot", "base"),
             fix=f'set base = "{urdf.root}"',
         )
-    if sink.has_errors:
+    if _failed(document, sink):
         return None
     driven: list[int] = []
     actuators: list[Actuator] = []
@@ -475,14 +517,17 @@ def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> Ro
             effort = _effort(joint, t.effort, ("robot", "torque"), sink, document)
             actuators.append(Actuator("torque", t.scale, 0.0, 0.0, effort))
     if not driven:
-        sink.add(
+        document.report(
+            sink,
             "SPC308",
             "the policy drives no joint",
-            positions.key(("robot",)),
+            ("robot",),
+            key=True,
             fix="give some joints an actuator in [robot.pd] or [robot.torque]",
         )
-    if sink.has_errors:
+    if _failed(document, sink):
         return None
+    _check_initial_height(urdf, dict(zip(all_names, all_default)), spec, document, sink)
     return RobotModel(
         urdf=urdf,
         joints=joints,
@@ -539,10 +584,12 @@ def _check_scene(
     pairs: dict[str, tuple[str, str]] = {}
     for name, pair in spec.scene.contacts.items():
         if name in frames or name in robot.body_groups:
-            sink.add(
+            document.report(
+                sink,
                 "SPC404",
                 f"contact pair '{name}' has the name of a frame or a body group",
-                positions.key(("scene", "contacts", name)),
+                ("scene", "contacts", name),
+                key=True,
                 fix="rename the pair",
             )
         bodies = []
@@ -586,35 +633,102 @@ def _effort(
         return spec_effort
     if joint.effort and joint.effort > 0:
         return joint.effort
-    sink.add(
+    document.report(
+        sink,
         "SPC308",
         f"joint '{joint.name}' has no effort limit in the URDF or the spec",
-        document.positions.key(table),
+        table,
+        key=True,
         fix=f"add effort = <N·m> to its [{'.'.join(map(str, table))}] entry",
     )
     return 0.0
 
 
+# A default pose may sit this far outside a limit (rounding of a limit written in degrees).
+LIMIT_TOLERANCE = 1e-6
+# Collision geometry may start this far inside the ground (a foot resting on it).
+GROUND_TOLERANCE = 1e-3
+
+
+def _check_default_within_limits(
+    joints: list[Joint],
+    default: list[float],
+    source: list[str | None],
+    document: SpecDocument,
+    sink: DiagnosticSink,
+) -> None:
+    """Report each default joint position outside its URDF limits, at the pattern that set it."""
+    by_source: dict[str | None, list[str]] = {}
+    for joint, value, pattern in zip(joints, default, source):
+        if joint.lower is None or joint.upper is None:
+            continue
+        if joint.lower - LIMIT_TOLERANCE <= value <= joint.upper + LIMIT_TOLERANCE:
+            continue
+        by_source.setdefault(pattern, []).append(
+            f"{joint.name} = {value:g} (limits [{joint.lower:g}, {joint.upper:g}])"
+        )
+    for pattern, problems in by_source.items():
+        where = ("robot", "default_joint_pos") + ((pattern,) if pattern is not None else ())
+        what = "default joint position" if pattern is not None else "default joint position (0 when unset)"
+        document.report(
+            sink,
+            "SPC310",
+            f"{what} outside the URDF's joint limits: {'; '.join(problems)}",
+            where,
+            key=True,
+            fix="choose a default within the limits (`specc robot URDF` lists them)"
+            if pattern is not None
+            else "set these joints in [robot.default_joint_pos], within their limits",
+        )
+
+
+def _check_initial_height(
+    urdf: Urdf, joint_pos: dict[str, float], spec: Spec, document: SpecDocument, sink: DiagnosticSink
+) -> None:
+    """Report an init_height that starts some collision geometry below the ground at the default pose."""
+    from specc.robot.kinematics import lowest_point
+
+    height = spec.robot.init_height
+    low = lowest_point(urdf, joint_pos, height)
+    if low is None or low.height >= -GROUND_TOLERANCE:
+        return
+    needed = height - low.height
+    skipped = f"; {low.skipped_meshes} collision meshes not measured" if low.skipped_meshes else ""
+    document.report(
+        sink,
+        "SPC311",
+        f"at init_height = {height:g} and the default pose, link '{low.link}' reaches "
+        f"{-low.height:.3g} m below the ground{skipped}",
+        ("robot", "init_height"),
+        fix=f"raise init_height to at least {math.ceil(needed * 1000 - 1e-6) / 1000:g} or change the default pose",
+    )
+
+
 def _by_pattern(
     names, table, path: KeyPath, document: SpecDocument, sink: DiagnosticSink, default, skip=frozenset()
 ):
-    """Each joint's value from a {pattern: value} table; later patterns win. Reports patterns matching
-    nothing. Joints in `skip` (passive ones, for actuator tables) keep the default."""
+    """Each joint's value from a {pattern: value} table, and the pattern it came from (None: the default);
+    later patterns win. Reports patterns matching nothing. Joints in `skip` (passive ones, for actuator
+    tables) keep the default."""
     out = [default] * len(names)
+    source: list[str | None] = [None] * len(names)
     for pattern, value in table.items():
         matched = [i for i, n in enumerate(names) if fnmatch.fnmatchcase(n, pattern)]
         hits = [i for i in matched if names[i] not in skip]
         if not matched:
             guess = _closest(pattern, names)
-            sink.add(
+            document.report(
+                sink,
                 "SPC303",
                 f"'{pattern}' matches no movable joint",
-                document.positions.key(path + (pattern,)),
+                path + (pattern,),
+                key=True,
                 fix=f"did you mean '{guess}'?" if guess else f"joints: {', '.join(names)}",
             )
         for i in hits:
             out[i] = value
-    return out
+            source[i] = pattern
+    return out, source
 
 
 def _listed(names, patterns, path: KeyPath, document: SpecDocument, sink: DiagnosticSink) -> set[str]:
@@ -903,14 +1017,12 @@ def _report(
     message: str,
     fix: str | None,
 ) -> None:
-    chars = document.positions.string_char_positions(path)
-    if chars:
-        start = chars[min(span.start, len(chars) - 1)]
-        end = chars[min(max(span.end, span.start + 1), len(chars) - 1)]
-        position, end_position = start, end
-    else:
-        position, end_position = document.positions.value(path), None
-    sink.add(code, message, position, fix=fix, end=end_position)
+    document.report(sink, code, message, path, fix=fix, chars=(span.start, span.end))
+
+
+def _failed(document: SpecDocument, sink: DiagnosticSink) -> bool:
+    """Whether any error was found, in the file or in a value given on the command line."""
+    return sink.has_errors or bool(document.command_line_problems)
 
 
 __all__ = ["CheckedTask", "CheckedTerm", "check_task", "Position"]
