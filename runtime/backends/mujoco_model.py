@@ -93,7 +93,8 @@ class CompiledRobot:
         )
         self.total_mass = float(self.model.body_subtreemass[1])
         self.repairs = self.layout.repairs
-        self._stiffness = tuple(options.stiffness)
+        # PD stiffness of each simulated joint (0 for effort-driven and passive ones).
+        self._stiffness = {a.joint: a.stiffness if a.kind == "position" else 0.0 for a in options.actuators}
         # Joint name of every DOF, for reports of where the physics blew up (a free base: its body's name).
         self.dof_joint_names = [
             mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_JOINT, int(j))
@@ -105,7 +106,8 @@ class CompiledRobot:
         )  # joint name -> envs that blew up there (backends fill)
 
     def joint_stability(self) -> list[JointStability]:
-        """Each actuated joint's PD stiffness against the inertia it moves at the initial pose."""
+        """Each simulated joint's PD stiffness (0 when not PD-driven) against the inertia it moves at the
+        initial pose."""
         out = []
         for index, name in enumerate(self.joint_names):
             joint = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, name)
@@ -116,7 +118,7 @@ class CompiledRobot:
                     body=mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_BODY, body) or str(body),
                     mass=float(self.model.body_subtreemass[body]),
                     inertia=float(self.model.dof_M0[self.layout.dof_addr[index]]),
-                    stiffness=float(self._stiffness[index]),
+                    stiffness=float(self._stiffness.get(name, 0.0)),
                     linear=int(self.model.jnt_type[joint]) == int(mujoco.mjtJoint.mjJNT_SLIDE),
                 )
             )
