@@ -61,14 +61,38 @@ def _load_template(name: str) -> str:
 
 
 def contact_layout(task: CheckedTask) -> tuple[list[str], dict[str, tuple[int, int]]]:
-    """The bodies of the `contact_force` input, group after group, and each group's slice."""
+    """The bodies of the `contact_force` input, group after group, and each group's slice.
+
+    The robot's groups are always tracked; an object's or a frame's body only when a term reads its
+    contact force. Contact pairs (`contact_pairs`) follow the bodies in the same input.
+    """
     bodies: list[str] = []
     slices: dict[str, tuple[int, int]] = {}
     for group, members in task.robot.body_groups.items():
         if members:
             slices[group] = (len(bodies), len(bodies) + len(members))
             bodies.extend(members)
+    pairs = contact_pairs(task)
+    for name in task.contact_groups_read:
+        if name in task.scene.frames:
+            slices[name] = (len(bodies), len(bodies) + 1)
+            bodies.append(task.scene.frames[name].body)
+    for index, name in enumerate(pairs):
+        slices[name] = (len(bodies) + index, len(bodies) + index + 1)
     return bodies, slices
+
+
+def contact_pairs(task: CheckedTask) -> dict[str, tuple[str, str]]:
+    """The contact pairs some term reads: name -> (body, other); their forces follow the bodies'."""
+    return {n: task.scene.pairs[n] for n in task.contact_groups_read if n in task.scene.pairs}
+
+
+def frame_table(task: CheckedTask) -> list[tuple[str, str, tuple[float, ...], tuple[float, ...]]]:
+    """The frames some term reads, as (name, body, offset, quat): the `frame_*` inputs' rows."""
+    return [
+        (name, task.scene.frames[name].body, task.scene.frames[name].offset, task.scene.frames[name].quat)
+        for name in task.frames_read
+    ]
 
 
 def effective_weights(task: CheckedTask) -> list[float]:
@@ -102,9 +126,13 @@ def render_module(task: CheckedTask) -> str:
             spec_hash=task.spec_hash,
             inputs=KERNEL_INPUTS,
             joint_names=task.robot.joint_names,
+            action_names=task.robot.action_names,
             feet=task.robot.body_groups["feet"],
             contact_bodies=bodies,
             contact_groups=slices,
+            contact_pairs=list(contact_pairs(task).values()),
+            frames=frame_table(task),
+            frame_velocities=task.frame_velocities_read,
             command_names=list(task.command_names),
             computed_commands=[c.name for c in task.computed_commands],
             observation_layout=[(s.name, s.offset, s.size, s.scale) for s in task.observation_layout],
@@ -255,6 +283,7 @@ def new_emitter(task: CheckedTask, slices: dict[str, tuple[int, int]]) -> Kernel
     """An emitter that knows the task's value variables and vector commands."""
     return KernelEmitter(
         slices,
+        frame_rows={name: i for i, name in enumerate(task.frames_read)},
         value_vars={value.name: f"v{i}" for i, value in enumerate(task.values)},
         command_vectors={
             name: (start, len(components)) for name, (start, components) in task.command_vectors.items()

@@ -261,7 +261,7 @@ def check_target(task: CheckedTask, positions: PositionMap, sink: DiagnosticSink
         for geom in link.collisions:
             if geom.kind == "mesh" and Path(geom.mesh_path or "").suffix.lower() not in MESH_FORMATS:
                 sink.add(
-                    "SPC401",
+                    "SPC501",
                     f"link '{link.name}': collision mesh '{Path(geom.mesh_path or '').name}' "
                     f"({task.robot.urdf.path.name}:{geom.line}) cannot be loaded by Isaac Gym "
                     f"({', '.join(MESH_FORMATS)})",
@@ -274,7 +274,7 @@ def check_target(task: CheckedTask, positions: PositionMap, sink: DiagnosticSink
     ):
         if joints:
             sink.add(
-                "SPC401",
+                "SPC501",
                 f"{name} ({', '.join(joints[:3])}{', ...' if len(joints) > 3 else ''}) differ on Isaac Gym: "
                 + feature(name).isaacgym,
                 positions.value(("robot", "urdf")),
@@ -282,7 +282,7 @@ def check_target(task: CheckedTask, positions: PositionMap, sink: DiagnosticSink
             )
     if spec.sim.max_constraints_per_env is not None:
         sink.add(
-            "SPC401",
+            "SPC501",
             "sim.max_constraints_per_env has no Isaac Gym counterpart: "
             + feature("sim.max_constraints_per_env").isaacgym,
             positions.key(("sim", "max_constraints_per_env")),
@@ -292,7 +292,7 @@ def check_target(task: CheckedTask, positions: PositionMap, sink: DiagnosticSink
     used = [name for name in CREATION_TIME_RANDOMIZATION if r.enabled and getattr(r, name) is not None]
     if used:
         sink.add(
-            "SPC401",
+            "SPC501",
             f"Isaac Gym target samples {', '.join(used)} once per env when the envs are created "
             "(as legged_gym does); specc's runtime samples them again at every reset",
             positions.key(("randomization", used[0])),
@@ -300,7 +300,7 @@ def check_target(task: CheckedTask, positions: PositionMap, sink: DiagnosticSink
         )
     if spec.ppo.empirical_normalization:
         sink.add(
-            "SPC401",
+            "SPC501",
             "rsl_rl 1.0.2 (legged_gym's) has no empirical observation normalization; the emitted train.py "
             "trains without it",
             positions.key(("ppo", "empirical_normalization")),
