@@ -84,7 +84,11 @@ CODES: dict[str, str] = {
     "SPC310": "default joint position outside the joint limits",
     "SPC311": "robot starts inside the ground",
     "SPC312": "URDF exceeds a size limit",
-    "SPC401": "feature the compile target cannot express",
+    "SPC401": "unknown frame body or scene name",
+    "SPC402": "object spawns below the ground",
+    "SPC403": "object spawns inside the robot",
+    "SPC404": "name used twice",
+    "SPC501": "feature the compile target cannot express",
 }
 
 

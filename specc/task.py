@@ -19,14 +19,14 @@ from specc.diagnostics import DiagnosticSink, Position, Severity, suggest
 from specc.expr import ast
 from specc.expr.check import Checked, Context, check_expression
 from specc.expr.parse import ParseError, parse_expression
-from specc.expr.signals import TERM_NAMESPACE, VALUE_NAMESPACE, WXYZ, XYZ
+from specc.expr.signals import FRAME_SIGNALS, TERM_NAMESPACE, VALUE_NAMESPACE, WXYZ, XYZ
 from specc.expr.types import Type
 from specc.model.urdf import Joint, Urdf
 from specc.robot.resolve import resolve_uri
 from specc.robot.urdf import UrdfError, read_urdf
 from specc.spec.load import OverrideError, SpecDocument, load_spec, profile_note
 from specc.spec.positions import KeyPath
-from specc.spec.schema import Spec
+from specc.spec.schema import SceneObject, Spec
 from specc.untrusted_files import escapes_folder
 
 BODY_GROUPS = ("base", "feet", "terminate_contacts", "penalize_contacts")
@@ -61,21 +61,79 @@ class ObservationSlot:
     noise: float
 
 
+@dataclass(frozen=True)
+class Actuator:
+    """How the policy drives one joint: a PD position target or a torque."""
+
+    kind: str  # "position" | "torque"
+    scale: float  # position: rad (m) per unit action; torque: N·m (N) per unit action
+    stiffness: float  # position only
+    damping: float  # position only
+    effort: float  # torque limit [N·m or N]
+
+
 @dataclass
 class RobotModel:
-    """The robot as the spec uses it: joints in action order, their defaults and gains, body groups."""
+    """The robot as the spec uses it.
+
+    `joints` are the simulated joints (URDF order, locked ones removed): `joint_pos`, `joint_vel`,
+    `joint_acc` and `torques` have one entry per simulated joint. `driven` lists the indices of the
+    joints the policy drives, in action order, with one actuator each; the others are passive.
+    Locked joints are welded at their default position and are no joints of the simulation.
+    """
 
     urdf: Urdf
     joints: list[Joint]
     default_joint_pos: list[float]
-    stiffness: list[float]
-    damping: list[float]
-    effort: list[float]
+    driven: list[int]
+    actuators: list[Actuator]
+    locked: dict[str, float]
     body_groups: dict[str, list[str]]
+    reset_joint_offset: list[tuple[float, float]] = field(default_factory=list)
+    reset_joint_vel: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def joint_names(self) -> list[str]:
         return [j.name for j in self.joints]
+
+    @property
+    def action_names(self) -> list[str]:
+        return [self.joints[i].name for i in self.driven]
+
+    @property
+    def action_scale(self) -> list[float]:
+        return [a.scale for a in self.actuators]
+
+    @property
+    def action_offset(self) -> list[float]:
+        """What an action of zero commands: the default position for PD joints, no torque for effort ones."""
+        return [
+            self.default_joint_pos[i] if a.kind == "position" else 0.0
+            for i, a in zip(self.driven, self.actuators)
+        ]
+
+
+@dataclass(frozen=True)
+class FrameModel:
+    """A named frame: a body of the model (robot link or object) and a fixed offset in its frame."""
+
+    body: str
+    offset: tuple[float, float, float]
+    quat: tuple[float, float, float, float]  # w first
+
+
+@dataclass
+class SceneModel:
+    """Objects, named frames (each object is one too, by its name) and contact pairs, checked."""
+
+    objects: dict[str, SceneObject]
+    frames: dict[str, FrameModel]
+    pairs: dict[str, tuple[str, str]]  # name -> (body, other): model body names
+
+    def group_body(self, name: str) -> str | None:
+        """The body a `contact_force[<name>]` of an object or a frame reads."""
+        frame = self.frames.get(name)
+        return frame.body if frame else None
 
 
 @dataclass
@@ -84,6 +142,7 @@ class CheckedTask:
     spec: Spec
     robot: RobotModel
     command_names: tuple[str, ...]
+    scene: SceneModel
     observations: list[CheckedTerm]
     rewards: list[CheckedTerm]  # in dependency order: a term comes after the terms it reads
     terminations: list[CheckedTerm]
@@ -111,7 +170,46 @@ class CheckedTask:
 
     @property
     def num_actions(self) -> int:
-        return len(self.robot.joints)
+        return len(self.robot.driven)
+
+    @property
+    def all_terms(self) -> list[CheckedTerm]:
+        """Every checked expression of the spec: values, computed commands, terms, eval criteria."""
+        criteria = [t for t in (self.success, self.failure) if t is not None]
+        return [
+            *self.values,
+            *self.computed_commands,
+            *self.observations,
+            *self.rewards,
+            *self.terminations,
+            *criteria,
+        ]
+
+    def _selected(self, signals: tuple[str, ...]) -> set[str]:
+        return {
+            name for term in self.all_terms for signal, name in term.checked.selections if signal in signals
+        }
+
+    @property
+    def frames_read(self) -> list[str]:
+        """The named frames some term reads, in declaration order: the only ones the backend computes."""
+        read = self._selected(FRAME_SIGNALS)
+        return [name for name in self.scene.frames if name in read]
+
+    @property
+    def frame_velocities_read(self) -> bool:
+        return any(
+            s in ("frame_lin_vel", "frame_ang_vel")
+            for term in self.all_terms
+            for s, _ in term.checked.selections
+        )
+
+    @property
+    def contact_groups_read(self) -> list[str]:
+        """Objects, frames and pairs whose contact force some term reads (robot groups are always tracked)."""
+        read = self._selected(("contact_force",))
+        names = [*self.scene.frames, *self.scene.pairs]
+        return [n for n in names if n in read and n not in self.robot.body_groups]
 
 
 def check_task(
@@ -175,12 +273,18 @@ def _check_document(
     command_names, command_vectors = command_layout(spec)
     if robot is None:
         return None
+    scene = _check_scene(document, spec, robot, sink)
+    if scene is None:
+        return None
     groups = {name: len(bodies) for name, bodies in robot.body_groups.items() if bodies}
+    groups.update({name: 1 for name in [*scene.frames, *scene.pairs] if name not in groups})
     base_ctx = Context(
         tuple(robot.joint_names),
         tuple(robot.body_groups["feet"]),
         command_names,
         groups,
+        action_names=tuple(robot.action_names),
+        frame_names=tuple(scene.frames),
         value_names=tuple(spec.values),
         command_vectors=command_vectors,
     )
@@ -232,6 +336,7 @@ def _check_document(
         spec,
         robot,
         command_names,
+        scene,
         [o for o in observations if o],
         rewards,
         terminations,
@@ -362,22 +467,59 @@ def _check_robot(
             fix=issue.fix,
         )
 
-    joints = urdf.movable_joints
-    names = [j.name for j in joints]
-    default, default_from = _by_pattern(
-        names, spec.robot.default_joint_pos, ("robot", "default_joint_pos"), document, sink, 0.0
+    movable = urdf.movable_joints
+    all_names = [j.name for j in movable]
+    locked_hits = _listed(all_names, spec.robot.locked, ("robot", "locked"), document, sink)
+    passive_hits = _listed(all_names, spec.robot.passive, ("robot", "passive"), document, sink)
+    for name in sorted(locked_hits & passive_hits):
+        document.report(
+            sink,
+            "SPC308",
+            f"joint '{name}' is both locked and passive",
+            ("robot", "passive"),
+            key=True,
+            fix="remove it from one of the two lists",
+        )
+    all_default, default_from = _by_pattern(
+        all_names, spec.robot.default_joint_pos, ("robot", "default_joint_pos"), document, sink, 0.0
     )
-    gains, _ = _by_pattern(names, spec.robot.pd, ("robot", "pd"), document, sink, None)
-    _check_default_within_limits(joints, default, default_from, document, sink)
-    missing = [n for n, g in zip(names, gains) if g is None]
+    _check_default_within_limits(movable, all_default, default_from, document, sink)
+    joints = [j for j in movable if j.name not in locked_hits]
+    names = [j.name for j in joints]
+    default = [float(d) for j, d in zip(movable, all_default) if j.name not in locked_hits]
+    locked = {j.name: float(d) for j, d in zip(movable, all_default) if j.name in locked_hits}
+    gains, _ = _by_pattern(names, spec.robot.pd, ("robot", "pd"), document, sink, None, skip=passive_hits)
+    torques, _ = _by_pattern(
+        names, spec.robot.torque, ("robot", "torque"), document, sink, None, skip=passive_hits
+    )
+    offsets, _ = _by_pattern(
+        names, spec.robot.reset_joint_offset, ("robot", "reset_joint_offset"), document, sink, (0.0, 0.0)
+    )
+    velocities, _ = _by_pattern(
+        names, spec.robot.reset_joint_vel, ("robot", "reset_joint_vel"), document, sink, (0.0, 0.0)
+    )
+    both = [n for n, g, t in zip(names, gains, torques) if g is not None and t is not None]
+    if both:
+        document.report(
+            sink,
+            "SPC308",
+            f"joint{'s' if len(both) > 1 else ''} {', '.join(both)} match both [robot.pd] and [robot.torque]",
+            ("robot", "torque"),
+            key=True,
+            fix="a joint has one actuator: narrow one of the patterns",
+        )
+    missing = [
+        n for n, g, t in zip(names, gains, torques) if g is None and t is None and n not in passive_hits
+    ]
     if missing and not _failed(document, sink):  # an unmatched pattern above is the likelier cause
         document.report(
             sink,
             "SPC308",
-            f"no PD gains for joint{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
+            f"no actuator for joint{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
             ("robot", "pd"),
             key=True,
-            fix='add a pattern that matches them, e.g. "*" = { ... }',
+            fix='give it PD gains ([robot.pd] "*" = { ... }) or a torque actuator, or list it in '
+            "robot.passive or robot.locked",
         )
         return None
     links = list(urdf.links)
@@ -414,19 +556,132 @@ def _check_robot(
         )
     if _failed(document, sink):
         return None
-    _check_initial_height(urdf, dict(zip(names, default)), spec, document, sink)
+    driven: list[int] = []
+    actuators: list[Actuator] = []
+    for i, (joint, g, t) in enumerate(zip(joints, gains, torques)):
+        if joint.name in passive_hits or (g is None and t is None):
+            continue
+        driven.append(i)
+        if g is not None:
+            scale = g.scale if g.scale is not None else spec.robot.action_scale
+            effort = _effort(joint, g.effort, ("robot", "pd"), sink, document)
+            actuators.append(Actuator("position", scale, g.stiffness, g.damping, effort))
+        else:
+            effort = _effort(joint, t.effort, ("robot", "torque"), sink, document)
+            actuators.append(Actuator("torque", t.scale, 0.0, 0.0, effort))
+    if not driven:
+        document.report(
+            sink,
+            "SPC308",
+            "the policy drives no joint",
+            ("robot",),
+            key=True,
+            fix="give some joints an actuator in [robot.pd] or [robot.torque]",
+        )
+    if _failed(document, sink):
+        return None
+    _check_initial_height(urdf, dict(zip(all_names, all_default)), spec, document, sink)
     return RobotModel(
         urdf=urdf,
         joints=joints,
-        default_joint_pos=[float(d) for d in default],
-        stiffness=[g.stiffness for g in gains],
-        damping=[g.damping for g in gains],
-        effort=[_effort(j, g.effort, sink, document) for j, g in zip(joints, gains)],
+        default_joint_pos=default,
+        driven=driven,
+        actuators=actuators,
+        locked=locked,
         body_groups=groups,
+        reset_joint_offset=[tuple(o) for o in offsets],
+        reset_joint_vel=[tuple(v) for v in velocities],
     )
 
 
-def _effort(joint: Joint, spec_effort: float | None, sink: DiagnosticSink, document: SpecDocument) -> float:
+# -- scene and frames -------------------------------------------------------------------------------
+def _check_scene(
+    document: SpecDocument, spec: Spec, robot: RobotModel, sink: DiagnosticSink
+) -> SceneModel | None:
+    """Objects (names unique, above the ground), frames (on a link or an object) and contact pairs."""
+    positions = document.positions
+    links = list(robot.urdf.links)
+    objects = dict(spec.scene.objects)
+    frames: dict[str, FrameModel] = {}
+    for name, obj in objects.items():
+        where = ("scene", "objects", name)
+        if name in links or name in spec.frames or name in robot.body_groups:
+            sink.add(
+                "SPC404",
+                f"object '{name}' has the name of a link, a frame or a body group",
+                positions.key(where),
+                fix="rename the object",
+            )
+        lowest = obj.position[2] + obj.position_range[2][0] - obj.half_height
+        if lowest < -1e-6:
+            sink.add(
+                "SPC402",
+                f"object '{name}' can spawn {-lowest:.3g} m below the ground (centre z {obj.position[2]}"
+                f"{obj.position_range[2][0]:+g}, half height {obj.half_height:g})",
+                positions.value(where + ("position",)),
+                fix=f"raise position z to at least {obj.half_height - obj.position_range[2][0]:g}",
+            )
+        frames[name] = FrameModel(name, (0.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0))
+    for name, frame in spec.frames.items():
+        if frame.body not in links and frame.body not in objects:
+            guess = _closest(frame.body, [*links, *objects])
+            sink.add(
+                "SPC401",
+                f"frame '{name}' is attached to '{frame.body}', which is no link of "
+                f"{robot.urdf.path.name} and no object",
+                positions.value(("frames", name, "body")),
+                fix=f"did you mean '{guess}'?" if guess else "name a robot link or a [scene.objects] entry",
+            )
+            continue
+        frames[name] = FrameModel(frame.body, frame.offset, _quat_from_rpy(frame.rpy))
+    pairs: dict[str, tuple[str, str]] = {}
+    for name, pair in spec.scene.contacts.items():
+        if name in frames or name in robot.body_groups:
+            document.report(
+                sink,
+                "SPC404",
+                f"contact pair '{name}' has the name of a frame or a body group",
+                ("scene", "contacts", name),
+                key=True,
+                fix="rename the pair",
+            )
+        bodies = []
+        for key in ("body", "other"):
+            target = getattr(pair, key)
+            if target not in frames:
+                guess = _closest(target, list(frames))
+                sink.add(
+                    "SPC401",
+                    f"'{target}' is no frame or object",
+                    positions.value(("scene", "contacts", name, key)),
+                    fix=f"did you mean '{guess}'?" if guess else "declare it in [frames] or [scene.objects]",
+                )
+            else:
+                bodies.append(frames[target].body)
+        if len(bodies) == 2:
+            pairs[name] = (bodies[0], bodies[1])
+    if sink.has_errors:
+        return None
+    return SceneModel(objects, frames, pairs)
+
+
+def _quat_from_rpy(rpy) -> tuple[float, float, float, float]:
+    """Fixed-axis roll-pitch-yaw (R = Rz Ry Rx) as a w-first quaternion."""
+    import math
+
+    r, p, y = (a / 2 for a in rpy)
+    cr, sr, cp, sp, cy, sy = math.cos(r), math.sin(r), math.cos(p), math.sin(p), math.cos(y), math.sin(y)
+    return (
+        cr * cp * cy + sr * sp * sy,
+        sr * cp * cy - cr * sp * sy,
+        cr * sp * cy + sr * cp * sy,
+        cr * cp * sy - sr * sp * cy,
+    )
+
+
+def _effort(
+    joint: Joint, spec_effort: float | None, table: KeyPath, sink: DiagnosticSink, document: SpecDocument
+) -> float:
     if spec_effort is not None:
         return spec_effort
     if joint.effort and joint.effort > 0:
@@ -435,9 +690,9 @@ def _effort(joint: Joint, spec_effort: float | None, sink: DiagnosticSink, docum
         sink,
         "SPC308",
         f"joint '{joint.name}' has no effort limit in the URDF or the spec",
-        ("robot", "pd"),
+        table,
         key=True,
-        fix="add effort = <N·m> to its [robot.pd] entry",
+        fix=f"add effort = <N·m> to its [{'.'.join(map(str, table))}] entry",
     )
     return 0.0
 
@@ -502,14 +757,18 @@ def _check_initial_height(
     )
 
 
-def _by_pattern(names, table, path: KeyPath, document: SpecDocument, sink: DiagnosticSink, default):
+def _by_pattern(
+    names, table, path: KeyPath, document: SpecDocument, sink: DiagnosticSink, default, skip=frozenset()
+):
     """Each joint's value from a {pattern: value} table, and the pattern it came from (None: the default);
-    later patterns win. Reports patterns matching nothing."""
+    later patterns win. Reports patterns matching nothing. Joints in `skip` (passive ones, for actuator
+    tables) keep the default."""
     out = [default] * len(names)
     source: list[str | None] = [None] * len(names)
     for pattern, value in table.items():
-        hits = [i for i, n in enumerate(names) if fnmatch.fnmatchcase(n, pattern)]
-        if not hits:
+        matched = [i for i, n in enumerate(names) if fnmatch.fnmatchcase(n, pattern)]
+        hits = [i for i in matched if names[i] not in skip]
+        if not matched:
             guess = _closest(pattern, names)
             document.report(
                 sink,
@@ -523,6 +782,23 @@ def _by_pattern(names, table, path: KeyPath, document: SpecDocument, sink: Diagn
             out[i] = value
             source[i] = pattern
     return out, source
+
+
+def _listed(names, patterns, path: KeyPath, document: SpecDocument, sink: DiagnosticSink) -> set[str]:
+    """The joints a list of patterns names (robot.locked, robot.passive); reports patterns matching nothing."""
+    hits: set[str] = set()
+    for index, pattern in enumerate(patterns):
+        matched = {n for n in names if fnmatch.fnmatchcase(n, pattern)}
+        if not matched:
+            guess = _closest(pattern, names)
+            sink.add(
+                "SPC303",
+                f"'{pattern}' matches no movable joint",
+                document.positions.value(path + (index,)),
+                fix=f"did you mean '{guess}'?" if guess else f"joints: {', '.join(names)}",
+            )
+        hits |= matched
+    return hits
 
 
 def _closest(pattern: str, names: list[str]) -> str | None:
@@ -602,6 +878,62 @@ def _value_refs(node: ast.Node) -> list[tuple[str, ast.Span]]:
     return refs
 
 
+def _dependency_order(
+    document: SpecDocument, sink: DiagnosticSink, section: str, parsed: dict[str, ast.Node]
+) -> tuple[list[str], set[str]]:
+    """Terms in dependency order, and the terms in a cycle (each cycle reported once, at the reference).
+
+    An iterative depth-first search with an explicit stack: a chain of thousands of terms each
+    reading the next cannot overflow the interpreter's stack.
+    """
+    order: list[str] = []
+    state: dict[str, str] = {}
+    broken: set[str] = set()  # in a cycle, or reading a term that failed: reported once, not checked
+    for first in parsed:
+        if state.get(first) is not None:
+            continue
+        state[first] = "active"
+        chain: list[str] = [first]  # the active path; chain_index locates a name on it
+        chain_index: dict[str, int] = {first: 0}
+        stack = [iter(_term_refs(parsed[first]))]
+        while stack:
+            name = chain[-1]
+            step = next(stack[-1], None)
+            if step is None:
+                stack.pop()
+                chain.pop()
+                del chain_index[name]
+                state[name] = "done"
+                order.append(name)
+                continue
+            ref, span = step
+            if ref not in parsed or state.get(ref) == "done":
+                continue
+            if state.get(ref) == "active":
+                cycle = chain[chain_index[ref] :]
+                _report(
+                    document,
+                    sink,
+                    (section, "terms", name, "expr"),
+                    span,
+                    "SPC213",
+                    f"terms read each other in a cycle: {' -> '.join([*_shorten(cycle), ref])}",
+                    None,
+                )
+                broken.update(cycle)
+                continue
+            state[ref] = "active"
+            chain_index[ref] = len(chain)
+            chain.append(ref)
+            stack.append(iter(_term_refs(parsed[ref])))
+    return order, broken
+
+
+def _shorten(cycle: list[str], keep: int = 8) -> list[str]:
+    """A long cycle as its first and last names around an ellipsis: a message, not a dump."""
+    return cycle if len(cycle) <= keep else [*cycle[: keep // 2], "...", *cycle[-keep // 2 :]]
+
+
 def dependency_order(
     reads: dict[str, list[tuple[str, ast.Span]]],
 ) -> tuple[list[str], list[tuple[str, ast.Span, list[str]]]]:
@@ -674,62 +1006,6 @@ def _check_values(document, sink, base_ctx: Context, values: dict[str, str]) -> 
             types[name] = term.checked.type
             out.append(term)
     return out
-
-
-def _dependency_order(
-    document: SpecDocument, sink: DiagnosticSink, section: str, parsed: dict[str, ast.Node]
-) -> tuple[list[str], set[str]]:
-    """Terms in dependency order, and the terms in a cycle (each cycle reported once, at the reference).
-
-    An iterative depth-first search with an explicit stack: a chain of thousands of terms each
-    reading the next cannot overflow the interpreter's stack.
-    """
-    order: list[str] = []
-    state: dict[str, str] = {}
-    broken: set[str] = set()  # in a cycle, or reading a term that failed: reported once, not checked
-    for first in parsed:
-        if state.get(first) is not None:
-            continue
-        state[first] = "active"
-        chain: list[str] = [first]  # the active path; chain_index locates a name on it
-        chain_index: dict[str, int] = {first: 0}
-        stack = [iter(_term_refs(parsed[first]))]
-        while stack:
-            name = chain[-1]
-            step = next(stack[-1], None)
-            if step is None:
-                stack.pop()
-                chain.pop()
-                del chain_index[name]
-                state[name] = "done"
-                order.append(name)
-                continue
-            ref, span = step
-            if ref not in parsed or state.get(ref) == "done":
-                continue
-            if state.get(ref) == "active":
-                cycle = chain[chain_index[ref] :]
-                _report(
-                    document,
-                    sink,
-                    (section, "terms", name, "expr"),
-                    span,
-                    "SPC213",
-                    f"terms read each other in a cycle: {' -> '.join([*_shorten(cycle), ref])}",
-                    None,
-                )
-                broken.update(cycle)
-                continue
-            state[ref] = "active"
-            chain_index[ref] = len(chain)
-            chain.append(ref)
-            stack.append(iter(_term_refs(parsed[ref])))
-    return order, broken
-
-
-def _shorten(cycle: list[str], keep: int = 8) -> list[str]:
-    """A long cycle as its first and last names around an ellipsis: a message, not a dump."""
-    return cycle if len(cycle) <= keep else [*cycle[: keep // 2], "...", *cycle[-keep // 2 :]]
 
 
 def _parse(document: SpecDocument, sink: DiagnosticSink, source: str, path: KeyPath) -> ast.Node | None:

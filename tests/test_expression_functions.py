@@ -60,7 +60,9 @@ class _Sizes:
 
     num_actions = 2
     command_names = ("heading",)
-    robot = type("R", (), {"body_groups": {"feet": []}})()
+    robot = type("R", (), {"body_groups": {"feet": []}, "joints": [None, None]})()
+    frames_read: list[str] = []  # no named frames, no contact pairs
+    contact_groups_read: list[str] = []
 
 
 kernels_task_sizes = _Sizes()

@@ -432,9 +432,9 @@ def test_a_feature_the_target_cannot_express_is_an_error_at_its_position(tmp_pat
     constraints_line = next(
         i for i, line in enumerate(lines, 1) if line.startswith("max_constraints_per_env")
     )
-    assert f"cartpole.toml:{urdf_line}:8: SPC401 [error]" in done.stdout
+    assert f"cartpole.toml:{urdf_line}:8: SPC501 [error]" in done.stdout
     assert "pole.msh" in done.stdout
-    assert f"cartpole.toml:{constraints_line}:1: SPC401 [warning]" in done.stdout
+    assert f"cartpole.toml:{constraints_line}:1: SPC501 [warning]" in done.stdout
     assert not (tmp_path / "out").exists()
 
 
@@ -487,7 +487,7 @@ def test_anymal_walk_gets_a_positioned_warning_for_each_difference_it_uses():
         return next(i for i, text in enumerate(lines, 1) if text.startswith(prefix))
 
     found = {(d.position.line, d.message.split(" ")[0]) for d in sink.items}
-    assert all(d.code == "SPC401" and d.severity is Severity.WARNING for d in sink.items)
+    assert all(d.code == "SPC501" and d.severity is Severity.WARNING for d in sink.items)
     assert found == {
         (line_of("urdf ="), "URDF"),  # the URDF's joint velocity limits
         (line_of("base_mass_add"), "Isaac"),  # physical parameters sampled at creation

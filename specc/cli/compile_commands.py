@@ -93,7 +93,7 @@ def layout(spec: Path, as_json: bool) -> None:
                     "observations": [
                         {"name": s.name, "offset": s.offset, "size": s.size, "scale": s.scale} for s in slots
                     ],
-                    "actions": task.robot.joint_names,
+                    "actions": task.robot.action_names,
                 },
                 indent=2,
             )
@@ -103,7 +103,7 @@ def layout(spec: Path, as_json: bool) -> None:
     for s in slots:
         click.echo(f"{s.offset:>6} {s.size:>4}  {s.name}")
     click.echo(
-        f"{task.num_observations:>6}        total\n\nactions ({task.num_actions}): {', '.join(task.robot.joint_names)}"
+        f"{task.num_observations:>6}        total\n\nactions ({task.num_actions}): {', '.join(task.robot.action_names)}"
     )
 
 

@@ -349,6 +349,7 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
             "env": env.config.to_dict(),
             "ppo": parts.ppo_config.to_dict(),
             "joint_names": task.robot.joint_names,
+            "action_names": task.robot.action_names,
             "observation_layout": [vars(s) for s in task.observation_layout],
             "inertia_repairs": getattr(parts.backend, "repairs", []),
             "processes": rank.world_size,  # sim.num_envs envs each
@@ -723,10 +724,13 @@ def export(spec, checkpoint, output, sets, allow_spec_change) -> None:
         "spec_hash": task.spec_hash,
         "joint_names": robot.joint_names,
         "default_joint_pos": robot.default_joint_pos,
-        "stiffness": robot.stiffness,
-        "damping": robot.damping,
-        "effort": robot.effort,
-        "action_scale": task.spec.robot.action_scale,
+        "action_names": robot.action_names,
+        "actuator_kinds": [a.kind for a in robot.actuators],
+        "stiffness": [a.stiffness for a in robot.actuators],
+        "damping": [a.damping for a in robot.actuators],
+        "effort": [a.effort for a in robot.actuators],
+        "action_scale": robot.action_scale,
+        "action_offset": robot.action_offset,
         "clip_actions": task.spec.ppo.clip_actions,
         "observation_layout": [
             {"name": s.name, "offset": s.offset, "size": s.size, "scale": s.scale}
@@ -736,7 +740,8 @@ def export(spec, checkpoint, output, sets, allow_spec_change) -> None:
         "command_names": list(task.command_names),
         "control_dt": task.spec.sim.policy_dt,
         "control_rate_hz": 1.0 / task.spec.sim.policy_dt,
-        "pd_targets": "default_joint_pos + action_scale * actions",
+        "controls": "action_offset + action_scale * actions (PD targets for position actuators, "
+        "torques for torque actuators)",
     }
     generator = torch.Generator().manual_seed(0)
     mean = normalizer.mean

@@ -115,6 +115,7 @@ class KernelEmitter:
     """Emits the terms of one kernel function, sharing temporaries and derived signals between them."""
 
     group_slices: dict[str, tuple[int, int]]  # body group -> slice of the contact_force input
+    frame_rows: dict[str, int] = field(default_factory=dict)  # frame -> row of the frame_* inputs
     term_values: dict[str, str] = field(default_factory=dict)  # term name -> variable holding its value
     # [values] name -> the variable holding it (fixed for the whole module: v0, v1, ...)
     value_vars: dict[str, str] = field(default_factory=dict)
@@ -213,6 +214,9 @@ class KernelEmitter:
                 self.derived_used.append(node.name)
             return node.name
         if isinstance(node, ast.Select):
+            assert isinstance(node.base, ast.Name)
+            if SIGNALS[node.base.name].selects == "frame":
+                return f"{node.base.name}[:, {self.frame_rows[node.group]}]"
             start, end = self.group_slices[node.group]
             return f"contact_force[:, {start}:{end}]"
         if isinstance(node, ast.Component):

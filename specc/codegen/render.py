@@ -64,14 +64,40 @@ def _load_template(name: str) -> str:
 
 
 def contact_layout(task: CheckedTask) -> tuple[list[str], dict[str, tuple[int, int]]]:
-    """The bodies of the `contact_force` input, group after group, and each group's slice."""
+    """The bodies of the `contact_force` input, group after group, and each group's slice.
+
+    The robot's groups are always tracked; an object's or a frame's body only when a term reads its
+    contact force. Contact pairs (`contact_pairs`) follow the bodies in the same input.
+    """
     bodies: list[str] = []
     slices: dict[str, tuple[int, int]] = {}
     for group, members in task.robot.body_groups.items():
         if members:
             slices[group] = (len(bodies), len(bodies) + len(members))
             bodies.extend(members)
+    pairs = contact_pairs(task)
+    for name in task.contact_groups_read:
+        if name in task.scene.frames:
+            slices[name] = (len(bodies), len(bodies) + 1)
+            bodies.append(task.scene.frames[name].body)
+    for index, name in enumerate(pairs):
+        slices[name] = (len(bodies) + index, len(bodies) + index + 1)
     return bodies, slices
+
+
+def contact_pairs(task: CheckedTask) -> dict[str, tuple[str, str]]:
+    """The contact pairs some term reads: name -> (body, other); their forces follow the bodies'."""
+    return {n: task.scene.pairs[n] for n in task.contact_groups_read if n in task.scene.pairs}
+
+
+def frame_table(
+    task: CheckedTask,
+) -> list[tuple[str, str, tuple[float, float, float], tuple[float, float, float, float]]]:
+    """The frames some term reads, as (name, body, offset, quat): the `frame_*` inputs' rows."""
+    return [
+        (name, task.scene.frames[name].body, task.scene.frames[name].offset, task.scene.frames[name].quat)
+        for name in task.frames_read
+    ]
 
 
 def effective_weights(task: CheckedTask) -> list[float]:
@@ -93,13 +119,17 @@ def input_shapes(task: CheckedTask) -> dict[str, str]:
     bodies, _ = contact_layout(task)
     sizes = {
         "J": len(task.robot.joint_names),
+        "A": len(task.robot.action_names),
         "C": len(task.command_names),
         "F": len(task.robot.body_groups["feet"]),
         "G": len(bodies),  # the input holds every contact body; a group selects its slice
     }
     shapes = {}
     for name in KERNEL_INPUTS:
-        dims = ["N"] + [str(sizes[d]) if isinstance(d, str) else str(d) for d in SIGNALS[name].shape]
+        signal = SIGNALS[name]
+        # A frame signal holds one row per frame the task reads; a frame selects its row.
+        rows = [str(len(task.frames_read))] if signal.selects == "frame" else []
+        dims = ["N", *rows, *(str(sizes[d]) if isinstance(d, str) else str(d) for d in signal.shape)]
         shapes[name] = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
     return shapes
 
@@ -128,9 +158,13 @@ def render_module(task: CheckedTask) -> str:
             inputs=KERNEL_INPUTS,
             input_shapes=input_shapes(task),
             joint_names=task.robot.joint_names,
+            action_names=task.robot.action_names,
             feet=task.robot.body_groups["feet"],
             contact_bodies=bodies,
             contact_groups=slices,
+            contact_pairs=list(contact_pairs(task).values()),
+            frames=frame_table(task),
+            frame_velocities=task.frame_velocities_read,
             command_names=list(task.command_names),
             policy_dt=spec.sim.policy_dt,
             computed_commands=[c.name for c in task.computed_commands],
@@ -292,6 +326,7 @@ def new_emitter(task: CheckedTask, slices: dict[str, tuple[int, int]]) -> Kernel
     """An emitter that knows the task's value variables and vector commands."""
     return KernelEmitter(
         slices,
+        frame_rows={name: i for i, name in enumerate(task.frames_read)},
         value_vars={value.name: f"v{i}" for i, value in enumerate(task.values)},
         command_vectors={
             name: (start, len(components)) for name, (start, components) in task.command_vectors.items()

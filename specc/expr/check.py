@@ -37,6 +37,13 @@ class Context:
     body_groups: Mapping[str, int]  # group name -> number of bodies
     term_types: Mapping[str, Type] = field(default_factory=dict)  # `term.<name>` targets
     term_section: str | None = None  # "rewards" / "terminations": enables term.<name>
+    action_names: tuple[str, ...] | None = None  # driven joints, in action order (None: every joint)
+    frame_names: tuple[str, ...] = ()  # named frames (objects included): frame_pos[<name>]
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        return self.joint_names if self.action_names is None else self.action_names
+
     # `value.<name>` targets: the [values] checked so far (a value sees those it may depend on).
     value_types: Mapping[str, Type] = field(default_factory=dict)
     value_names: tuple[str, ...] = ()  # every value of the spec, for did-you-mean and cycle messages
@@ -54,6 +61,7 @@ class Checked:
     signals_read: set[str] = field(default_factory=set)
     values_read: set[str] = field(default_factory=set)
     commands_read: set[str] = field(default_factory=set)  # command names; "*": the whole vector
+    selections: set[tuple[str, str]] = field(default_factory=set)  # (signal, group or frame) read
 
     @property
     def type(self) -> Type:
@@ -71,6 +79,7 @@ class Checker:
         self.types: dict[ast.Node, Type] = {}
         self.terms_read: set[str] = set()
         self.signals_read: set[str] = set()
+        self.selections: set[tuple[str, str]] = set()
         self.values_read: set[str] = set()
         self.commands_read: set[str] = set()
 
@@ -84,7 +93,13 @@ class Checker:
         except _Abort:
             return None
         return Checked(
-            root, self.types, self.terms_read, self.signals_read, self.values_read, self.commands_read
+            root,
+            self.types,
+            self.terms_read,
+            self.signals_read,
+            self.values_read,
+            self.commands_read,
+            self.selections,
         )
 
     def visit(self, node: ast.Node) -> Type:
@@ -120,6 +135,11 @@ class Checker:
         if signal is None:
             self.unknown_name(name, node.span)
         assert signal is not None
+        if signal.selectable and signal.selects == "frame":
+            frames = (
+                ", ".join(self.ctx.frame_names) or "none: declare [frames.<name>] or [scene.objects.<name>]"
+            )
+            self.fail("SPC210", f"'{name}' needs a frame: {name}[<frame>]", node.span, f"frames: {frames}")
         if signal.selectable:
             groups = ", ".join(sorted(self.ctx.body_groups)) or "none defined"
             self.fail(
@@ -135,10 +155,12 @@ class Checker:
     def component_names(
         self, shape: tuple[str | int, ...], names: tuple[str, ...] | None
     ) -> tuple[str, ...] | None:
-        """Joint-sized vectors are indexed by joint name, feet-sized ones by foot link name."""
+        """Joint- and action-sized vectors are indexed by joint name, feet-sized ones by foot link name."""
         if names is not None or not shape:
             return names
-        return {"J": self.ctx.joint_names, "F": self.ctx.feet_names}.get(str(shape[-1]))
+        return {"J": self.ctx.joint_names, "A": self.ctx.actions, "F": self.ctx.feet_names}.get(
+            str(shape[-1])
+        )
 
     def unknown_name(self, name: str, span: ast.Span) -> None:
         if name in FUNCTIONS:
@@ -151,6 +173,7 @@ class Checker:
     def resolve_shape(self, shape: tuple[str | int, ...], group_size: int) -> tuple[int, ...]:
         sizes = {
             "J": len(self.ctx.joint_names),
+            "A": len(self.ctx.actions),
             "F": len(self.ctx.feet_names),
             "C": len(self.ctx.command_names),
             "G": group_size,
@@ -165,8 +188,22 @@ class Checker:
             or not SIGNALS[node.base.name].selectable
         ):
             selectable = [n for n, s in SIGNALS.items() if s.selectable]
-            self.fail("SPC210", "only " + ", ".join(selectable) + " takes a body group", node.span)
+            self.fail("SPC210", "only " + ", ".join(selectable) + " take a body group or a frame", node.span)
         signal = SIGNALS[node.base.name]
+        if signal.selects == "frame":
+            if node.group not in self.ctx.frame_names:
+                guess = suggest(node.group, list(self.ctx.frame_names), cutoff=0.5)
+                fix = (
+                    f"did you mean '{guess}'?"
+                    if guess
+                    else f"frames: {', '.join(self.ctx.frame_names) or 'none: declare [frames.<name>]'}"
+                )
+                self.fail("SPC210", f"unknown frame '{node.group}'", node.group_span, fix)
+            self.signals_read.add(signal.name)
+            self.selections.add((signal.name, node.group))
+            result = Type(signal.dtype, self.resolve_shape(signal.shape, 1), signal.components)
+            self.types[node.base] = result
+            return result
         size = self.ctx.body_groups.get(node.group)
         if size is None:
             guess = suggest(node.group, list(self.ctx.body_groups), cutoff=0.5)
@@ -177,6 +214,7 @@ class Checker:
             )
             self.fail("SPC210", f"unknown body group '{node.group}'", node.group_span, fix)
         self.signals_read.add(signal.name)
+        self.selections.add((signal.name, node.group))
         result = Type(signal.dtype, self.resolve_shape(signal.shape, size), signal.components)
         self.types[node.base] = result
         return result

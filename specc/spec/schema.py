@@ -108,6 +108,21 @@ class JointGains(Strict):
     stiffness: Real = Field(ge=0, le=1e5, description="PD stiffness kp [N·m/rad].")
     damping: Real = Field(ge=0, le=1e4, description="PD damping kd [N·m·s/rad].")
     effort: Real | None = Field(None, gt=0, le=1e5, description="Torque limit [N·m]; the URDF's when absent.")
+    scale: Real | None = Field(
+        None,
+        gt=0,
+        le=100.0,
+        description="Action scale of these joints [rad per unit action]; robot.action_scale when absent.",
+    )
+
+
+class TorqueActuator(Strict):
+    """An effort actuator: torque = scale × action, clipped to ±effort."""
+
+    scale: Real = Field(gt=0, le=1e5, description="Torque per unit action [N·m or N].")
+    effort: Real | None = Field(
+        None, gt=0, le=1e5, description="Torque limit [N·m or N]; the URDF's when absent."
+    )
 
 
 class RobotSection(Strict):
@@ -139,10 +154,33 @@ class RobotSection(Strict):
         0.0, ge=0, le=10.0, description="Additive uniform reset noise of each joint position [rad or m]."
     )
     pd: dict[NamePattern, JointGains] = Field(
-        description="PD gains by joint name or glob pattern; later entries win."
+        default_factory=dict,
+        description="Position (PD) actuators: gains by joint name or glob pattern; later entries win.",
+    )
+    torque: dict[NamePattern, TorqueActuator] = Field(
+        default_factory=dict,
+        description="Effort actuators by joint name or glob pattern: torque = scale × action; later entries win.",
+    )
+    locked: list[NamePattern] = Field(
+        default_factory=list,
+        description="Joints welded at their default position: not simulated, not in the action.",
+    )
+    passive: list[NamePattern] = Field(
+        default_factory=list,
+        description="Joints without an actuator: simulated (in joint_pos) but not in the action.",
+    )
+    reset_joint_offset: dict[NamePattern, Range] = Field(
+        default_factory=dict,
+        description="Uniform offset [low, high] added to these joints' positions at reset [rad or m].",
+    )
+    reset_joint_vel: dict[NamePattern, Range] = Field(
+        default_factory=dict, description="Uniform joint velocity [low, high] at reset [rad/s or m/s]."
     )
     action_scale: Real = Field(
-        0.5, gt=0, le=100.0, description="PD target = default + action_scale × action."
+        0.5,
+        gt=0,
+        le=100.0,
+        description="PD target = default + action_scale × action (a [robot.pd] entry's scale wins).",
     )
     self_collision: Flag = Field(False, description="Collide the robot's links with each other.")
     fixed_base: Flag = Field(False, description="Weld the base link to the world (arms, cart-poles).")
@@ -150,6 +188,87 @@ class RobotSection(Strict):
         "none",
         description="How to repair a link inertia that is not physical: 'none' reports an error, "
         "'diagonal' keeps the principal moments made to satisfy the triangle inequality and says so.",
+    )
+
+
+Vector3 = tuple[Real1e3, Real1e3, Real1e3]
+Range3 = tuple[Range, Range, Range]
+UnitInterval = Real0To1
+PositiveFloat = Annotated[float, StrictType(), Field(gt=0, le=1e4)]
+NonNegativeFloat = Annotated[float, StrictType(), Field(ge=0, le=1e4)]
+
+
+class SceneObject(Strict):
+    """A primitive body beside the robot: fixed to the world, or free (6-DoF) and drawn per env at reset."""
+
+    shape: Literal["box", "sphere", "cylinder", "capsule"] = Field(description="Primitive shape.")
+    size: list[PositiveFloat] = Field(
+        min_length=1,
+        max_length=3,
+        description="box: full extents [x, y, z]; sphere: [radius]; cylinder, capsule: [radius, length] [m].",
+    )
+    mass: PositiveFloat = Field(1.0, description="Mass [kg] (inertia from the shape, uniform density).")
+    friction: NonNegativeFloat = Field(1.0, description="Sliding friction coefficient.")
+    color: tuple[UnitInterval, UnitInterval, UnitInterval, UnitInterval] = Field(
+        (0.8, 0.4, 0.1, 1.0), description="RGBA, each in [0, 1]."
+    )
+    fixed: Flag = Field(False, description="Welded to the world at `position` (no joint); else free.")
+    position: Vector3 = Field(description="Nominal position of the centre in the world frame [m].")
+    position_range: Range3 = Field(
+        ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0)),
+        description="Free objects: offset [[xlo, xhi], [ylo, yhi], [zlo, zhi]] added at reset, per env [m].",
+    )
+    yaw_range: Range = Field((0.0, 0.0), description="Free objects: yaw drawn at reset [rad].")
+    lin_vel_range: Range3 = Field(
+        ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0)),
+        description="Free objects: linear velocity drawn at reset [m/s].",
+    )
+    mass_scale: ScaleRange | None = Field(None, description="Randomization: scale of the mass (and inertia).")
+    friction_range: NonNegativeRange | None = Field(None, description="Randomization: friction coefficient.")
+
+    @model_validator(mode="after")
+    def _size_fits_shape(self) -> SceneObject:
+        needed = {"box": 3, "sphere": 1, "cylinder": 2, "capsule": 2}[self.shape]
+        if len(self.size) != needed:
+            raise ValueError(
+                f"a {self.shape} has {needed} size value{'s' if needed > 1 else ''}, not {len(self.size)}"
+            )
+        moving = self.position_range != ((0.0, 0.0),) * 3 or self.yaw_range != (0.0, 0.0)
+        if self.fixed and (moving or self.lin_vel_range != ((0.0, 0.0),) * 3):
+            raise ValueError("a fixed object has one pose: drop position_range, yaw_range and lin_vel_range")
+        return self
+
+    @property
+    def half_height(self) -> float:
+        """Half its vertical extent when upright (cylinders and capsules stand on their axis)."""
+        if self.shape == "box":
+            return self.size[2] / 2
+        if self.shape == "sphere":
+            return self.size[0]
+        return self.size[1] / 2 + (self.size[0] if self.shape == "capsule" else 0.0)
+
+
+class ContactPair(Strict):
+    """The net contact force on one named body from another (`contact_force[<pair name>]`)."""
+
+    body: Name = Field(description="A frame or object name: the body the force acts on.")
+    other: Name = Field(description="A frame or object name: the body that pushes.")
+
+
+class SceneSection(Strict):
+    objects: dict[Name, SceneObject] = Field(default_factory=dict, description="Primitive bodies by name.")
+    contacts: dict[Name, ContactPair] = Field(
+        default_factory=dict, description="Contact forces between two named bodies, by name."
+    )
+
+
+class Frame(Strict):
+    """A named frame: a robot link or an object, optionally with a fixed offset (a fingertip)."""
+
+    body: NamePattern = Field(description="A robot link or a scene object.")
+    offset: Vector3 = Field((0.0, 0.0, 0.0), description="Position in the body's frame [m].")
+    rpy: Vector3 = Field(
+        (0.0, 0.0, 0.0), description="Orientation in the body's frame (roll, pitch, yaw) [rad]."
     )
 
 
@@ -437,6 +556,10 @@ class Spec(Strict):
     task: TaskSection
     robot: RobotSection
     sim: SimSection = SimSection()
+    scene: SceneSection = SceneSection()
+    frames: dict[Name, Frame] = Field(
+        default_factory=dict, description="Named frames: links, objects, offsets."
+    )
     commands: CommandsSection = CommandsSection()
     values: dict[Name, ValueExpression] = Field(
         default_factory=dict,

@@ -261,7 +261,7 @@ def check_target(task: CheckedTask, positions: PositionMap, sink: DiagnosticSink
         for geom in link.collisions:
             if geom.kind == "mesh" and Path(geom.mesh_path or "").suffix.lower() not in MESH_FORMATS:
                 sink.add(
-                    "SPC401",
+                    "SPC501",
                     f"link '{link.name}': collision mesh '{Path(geom.mesh_path or '').name}' "
                     f"({task.robot.urdf.path.name}:{geom.line}) cannot be loaded by Isaac Gym "
                     f"({', '.join(MESH_FORMATS)})",
@@ -274,7 +274,7 @@ def check_target(task: CheckedTask, positions: PositionMap, sink: DiagnosticSink
     ):
         if joints:
             sink.add(
-                "SPC401",
+                "SPC501",
                 f"{name} ({', '.join(joints[:3])}{', ...' if len(joints) > 3 else ''}) differ on Isaac Gym: "
                 + feature(name).isaacgym,
                 positions.value(("robot", "urdf")),
@@ -282,7 +282,7 @@ def check_target(task: CheckedTask, positions: PositionMap, sink: DiagnosticSink
             )
     if spec.sim.max_constraints_per_env is not None:
         sink.add(
-            "SPC401",
+            "SPC501",
             "sim.max_constraints_per_env has no Isaac Gym counterpart: "
             + feature("sim.max_constraints_per_env").isaacgym,
             positions.key(("sim", "max_constraints_per_env")),
@@ -292,7 +292,7 @@ def check_target(task: CheckedTask, positions: PositionMap, sink: DiagnosticSink
     used = [name for name in CREATION_TIME_RANDOMIZATION if r.enabled and getattr(r, name) is not None]
     if used:
         sink.add(
-            "SPC401",
+            "SPC501",
             f"Isaac Gym target samples {', '.join(used)} once per env when the envs are created "
             "(as legged_gym does); specc's runtime samples them again at every reset",
             positions.key(("randomization", used[0])),
@@ -300,7 +300,7 @@ def check_target(task: CheckedTask, positions: PositionMap, sink: DiagnosticSink
         )
     if spec.ppo.empirical_normalization:
         sink.add(
-            "SPC401",
+            "SPC501",
             "rsl_rl 1.0.2 (legged_gym's) has no empirical observation normalization; the emitted train.py "
             "trains without it",
             positions.key(("ppo", "empirical_normalization")),
@@ -388,6 +388,7 @@ def task_data(task: CheckedTask) -> dict[str, Any]:
     bodies, _ = contact_layout(task)
     base_group = urdf.rigid_group(urdf.root, stop=set())
     r = config["randomization"]
+    actuators = dict(zip(robot.driven, robot.actuators))
     return {
         "TASK_NAME": spec.task.name,
         "SPEC_FILE": task.path.name,
@@ -396,9 +397,10 @@ def task_data(task: CheckedTask) -> dict[str, Any]:
         "URDF_FILE": "robot.urdf",
         "JOINT_NAMES": list(robot.joint_names),
         "DEFAULT_JOINT_POS": list(robot.default_joint_pos),
-        "STIFFNESS": list(robot.stiffness),
-        "DAMPING": list(robot.damping),
-        "EFFORT": list(robot.effort),
+        # Per simulated joint: its actuator's gains, none for a passive joint.
+        "STIFFNESS": [actuators[i].stiffness if i in actuators else 0.0 for i in range(len(robot.joints))],
+        "DAMPING": [actuators[i].damping if i in actuators else 0.0 for i in range(len(robot.joints))],
+        "EFFORT": [actuators[i].effort if i in actuators else 0.0 for i in range(len(robot.joints))],
         "JOINT_PASSIVE_DAMPING": [j.damping for j in robot.joints],
         "JOINT_FRICTION": [j.friction for j in robot.joints],
         "BASE_BODY": urdf.root,

@@ -30,12 +30,12 @@ CASES: dict[str, tuple[str, ...]] = {
     # TOML and schema
     "invalid_toml": ("SPC002", edit('name = "cartpole"', f'name = "cartpole{M}')),
     "unknown_section": ("SPC101", edit("[randomization]", f"[{M}randomisation]")),
-    "unknown_robot_key": ("SPC101", edit("action_scale = 0.25", f"{M}action_scael = 0.25")),
+    "unknown_robot_key": ("SPC101", edit('passive = ["hinge"]', f'{M}pasive = ["hinge"]')),
     "unknown_reward_key": ("SPC101", edit("weight = -0.05", f"{M}wieght = -0.05")),
     "unknown_ppo_key": ("SPC101", edit("learning_rate = 1e-3", f"{M}learning_rat = 1e-3")),
     "unknown_inline_key": (
         "SPC101",
-        edit("slider = { stiffness = 60.0,", f"slider = {{ {M}stifness = 60.0,"),
+        edit("slider = { scale = 10.0,", f"slider = {{ {M}scael = 10.0,"),
     ),
     "missing_task_name": ("SPC102", edit('[task]\nname = "cartpole"\n', f"[{M}task]\n")),
     "missing_observations": (
@@ -157,10 +157,10 @@ CASES: dict[str, tuple[str, ...]] = {
         "SPC302",
         edit('urdf = "../robots/cartpole.urdf"', f'urdf = {M}"../robots/doctype.urdf"'),
     ),
-    "joint_pattern_unmatched": ("SPC303", edit("slider = { stiffness", f"{M}slidr = {{ stiffness")),
+    "joint_pattern_unmatched": ("SPC303", edit("slider = { scale", f"{M}slidr = {{ scale")),
     "default_pos_unmatched": (
         "SPC303",
-        edit("[robot.pd]", f'[robot.default_joint_pos]\n{M}"*_HFE" = 0.4\n\n[robot.pd]'),
+        edit("[robot.torque]", f'[robot.default_joint_pos]\n{M}"*_HFE" = 0.4\n\n[robot.torque]'),
     ),
     "foot_link_missing": (
         "SPC304",
@@ -169,13 +169,11 @@ CASES: dict[str, tuple[str, ...]] = {
     "base_not_root": ("SPC304", edit('base = "rail"', f'base = {M}"cart"')),
     "joint_without_gains": (
         "SPC308",
-        edit("[robot.pd]\nslider", f"[robot.{M}pd]\nslider").replace(
-            "hinge = { stiffness = 0.0, damping = 0.0, effort = 1.0 }\n", ""
-        ),
+        edit("[robot]\nurdf", f"[{M}robot]\nurdf").replace('passive = ["hinge"]\n', ""),
     ),
     "default_pos_outside_limits": (
         "SPC310",
-        edit("[robot.pd]", f"[robot.default_joint_pos]\n{M}slider = 3.5\n\n[robot.pd]"),
+        edit("[robot.torque]", f"[robot.default_joint_pos]\n{M}slider = 3.5\n\n[robot.torque]"),
         "slider = 3.5 (limits [-3, 3])",
     ),
     "init_height_in_ground": (
@@ -187,7 +185,7 @@ CASES: dict[str, tuple[str, ...]] = {
     "non_finite_weight": ("SPC104", edit("weight = -0.05", f"weight = {M}inf"), "inf is not a finite number"),
     "nan_default_pos": (
         "SPC104",
-        edit("[robot.pd]", f"[robot.default_joint_pos]\nslider = {M}nan\n\n[robot.pd]"),
+        edit("[robot.torque]", f"[robot.default_joint_pos]\nslider = {M}nan\n\n[robot.torque]"),
         "nan is not a finite number",
     ),
     "weight_out_of_range": (
@@ -218,7 +216,7 @@ CASES: dict[str, tuple[str, ...]] = {
     ),
     "stiffness_inf": (
         "SPC104",
-        edit("slider = { stiffness = 60.0,", f"slider = {{ stiffness = {M}inf,"),
+        edit("slider = { scale = 10.0,", f"slider = {{ scale = {M}inf,"),
         "inf is not a finite number",
     ),
     # [profile.*] entries, checked like the keys they override, at their own lines

@@ -8,7 +8,7 @@ batch N as their first axis. The code is plain torch in the TorchScript subset.
 # The module also runs on Python 3.8 (the Isaac Gym target): typing's generics, not the builtins'.
 # ruff: noqa: UP006, UP035
 
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 from torch import Tensor
@@ -29,12 +29,19 @@ INPUTS = (
     "last_actions",
     "commands",
     "contact_force",
+    "frame_pos",
+    "frame_quat",
+    "frame_lin_vel",
+    "frame_ang_vel",
+    "joint_lower",
+    "joint_upper",
     "feet_air_time",
     "feet_contact",
     "feet_first_contact",
     "episode_time",
     "episode_start_pos",
 )
+# Simulated joints (the order of joint_pos, joint_vel, torques) and driven joints (the order of actions).
 JOINT_NAMES = [
     "LF_HAA",
     "LF_HFE",
@@ -49,9 +56,23 @@ JOINT_NAMES = [
     "RH_HFE",
     "RH_KFE",
 ]
-FEET = ["LF_FOOT", "RF_FOOT", "LH_FOOT", "RH_FOOT"]
+ACTION_NAMES = [
+    "LF_HAA",
+    "LF_HFE",
+    "LF_KFE",
+    "RF_HAA",
+    "RF_HFE",
+    "RF_KFE",
+    "LH_HAA",
+    "LH_HFE",
+    "LH_KFE",
+    "RH_HAA",
+    "RH_HFE",
+    "RH_KFE",
+]
+FEET: List[str] = ["LF_FOOT", "RF_FOOT", "LH_FOOT", "RH_FOOT"]
 # Bodies whose net contact force is the `contact_force` input, group after group.
-CONTACT_BODIES = [
+CONTACT_BODIES: List[str] = [
     "base",
     "LF_FOOT",
     "RF_FOOT",
@@ -67,8 +88,18 @@ CONTACT_BODIES = [
     "LH_SHANK",
     "RH_SHANK",
 ]
-CONTACT_GROUPS = {"base": (0, 1), "feet": (1, 5), "terminate_contacts": (5, 6), "penalize_contacts": (6, 14)}
-COMMAND_NAMES = ["lin_vel_x", "lin_vel_y", "ang_vel_yaw"]
+CONTACT_GROUPS: Dict[str, Tuple[int, int]] = {
+    "base": (0, 1),
+    "feet": (1, 5),
+    "terminate_contacts": (5, 6),
+    "penalize_contacts": (6, 14),
+}
+# Contact pairs (body, other) whose force on `body` follows the bodies in the `contact_force` input.
+CONTACT_PAIRS: List[Tuple[str, str]] = []
+# Frames the kernels read, rows of the frame_* inputs: (name, body, offset in the body, quat in the body).
+FRAMES: List[Tuple[str, str, Tuple[float, ...], Tuple[float, ...]]] = []
+FRAME_VELOCITIES = False
+COMMAND_NAMES: List[str] = ["lin_vel_x", "lin_vel_y", "ang_vel_yaw"]
 # The policy step [s]: sim.dt × sim.decimation.
 POLICY_DT = 0.02
 # Commands computed from the state each step by compute_commands (before observations and rewards).
@@ -243,6 +274,12 @@ def compute_observations(
     last_actions: Tensor,  # (N, 12)
     commands: Tensor,  # (N, 3)
     contact_force: Tensor,  # (N, 14, 3)
+    frame_pos: Tensor,  # (N, 0, 3)
+    frame_quat: Tensor,  # (N, 0, 4)
+    frame_lin_vel: Tensor,  # (N, 0, 3)
+    frame_ang_vel: Tensor,  # (N, 0, 3)
+    joint_lower: Tensor,  # (N, 12)
+    joint_upper: Tensor,  # (N, 12)
     feet_air_time: Tensor,  # (N, 4)
     feet_contact: Tensor,  # (N, 4)
     feet_first_contact: Tensor,  # (N, 4)
@@ -293,6 +330,12 @@ def compute_step(
     last_actions: Tensor,  # (N, 12)
     commands: Tensor,  # (N, 3)
     contact_force: Tensor,  # (N, 14, 3)
+    frame_pos: Tensor,  # (N, 0, 3)
+    frame_quat: Tensor,  # (N, 0, 4)
+    frame_lin_vel: Tensor,  # (N, 0, 3)
+    frame_ang_vel: Tensor,  # (N, 0, 3)
+    joint_lower: Tensor,  # (N, 12)
+    joint_upper: Tensor,  # (N, 12)
     feet_air_time: Tensor,  # (N, 4)
     feet_contact: Tensor,  # (N, 4)
     feet_first_contact: Tensor,  # (N, 4)
@@ -405,6 +448,12 @@ def compute_success(
     last_actions: Tensor,  # (N, 12)
     commands: Tensor,  # (N, 3)
     contact_force: Tensor,  # (N, 14, 3)
+    frame_pos: Tensor,  # (N, 0, 3)
+    frame_quat: Tensor,  # (N, 0, 4)
+    frame_lin_vel: Tensor,  # (N, 0, 3)
+    frame_ang_vel: Tensor,  # (N, 0, 3)
+    joint_lower: Tensor,  # (N, 12)
+    joint_upper: Tensor,  # (N, 12)
     feet_air_time: Tensor,  # (N, 4)
     feet_contact: Tensor,  # (N, 4)
     feet_first_contact: Tensor,  # (N, 4)
@@ -434,6 +483,12 @@ def compute_commands(
     last_actions: Tensor,  # (N, 12)
     commands: Tensor,  # (N, 3)
     contact_force: Tensor,  # (N, 14, 3)
+    frame_pos: Tensor,  # (N, 0, 3)
+    frame_quat: Tensor,  # (N, 0, 4)
+    frame_lin_vel: Tensor,  # (N, 0, 3)
+    frame_ang_vel: Tensor,  # (N, 0, 3)
+    joint_lower: Tensor,  # (N, 12)
+    joint_upper: Tensor,  # (N, 12)
     feet_air_time: Tensor,  # (N, 4)
     feet_contact: Tensor,  # (N, 4)
     feet_first_contact: Tensor,  # (N, 4)
