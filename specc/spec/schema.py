@@ -474,30 +474,40 @@ class RandomizationSection(Strict):
 
 
 class PPOSection(Strict):
+    """PPO as rsl_rl runs it; the defaults are rsl_rl's (and legged_gym's ANYmal C task's)."""
+
     num_steps_per_env: Integer = Field(24, ge=1, le=4096, description="Rollout length per iteration.")
     max_iterations: Integer = Field(1500, ge=1, le=10_000_000, description="Training iterations.")
     actor_hidden_dims: list[Annotated[int, StrictType(), Field(ge=1, le=8192)]] = Field(
-        [512, 256, 128], min_length=1, max_length=16
+        [512, 256, 128], min_length=1, max_length=16, description="Hidden layer sizes of the policy MLP."
     )
     critic_hidden_dims: list[Annotated[int, StrictType(), Field(ge=1, le=8192)]] = Field(
-        [512, 256, 128], min_length=1, max_length=16
+        [512, 256, 128], min_length=1, max_length=16, description="Hidden layer sizes of the value MLP."
     )
-    activation: Literal["elu", "relu", "tanh"] = "elu"
-    init_noise_std: Real = Field(1.0, gt=0, le=100.0)
-    learning_rate: Real = Field(1e-3, gt=0, le=1.0)
-    schedule: Literal["adaptive", "fixed"] = "adaptive"
-    desired_kl: Real = Field(0.01, gt=0, le=10.0)
-    gamma: Real = Field(0.99, ge=0, le=1)
-    lam: Real = Field(0.95, ge=0, le=1)
-    clip_param: Real = Field(0.2, gt=0, le=10.0)
-    value_loss_coef: Real = Field(1.0, ge=0, le=1e3)
-    use_clipped_value_loss: Flag = True
-    entropy_coef: Real = Field(0.01, ge=0, le=10.0)
-    num_learning_epochs: Integer = Field(5, ge=1, le=1000)
+    activation: Literal["elu", "relu", "tanh"] = Field("elu", description="Activation of both MLPs.")
+    init_noise_std: Real = Field(
+        1.0, gt=0, le=100.0, description="Initial standard deviation of the Gaussian policy, per action."
+    )
+    learning_rate: Real = Field(1e-3, gt=0, le=1.0, description="Adam learning rate (the adaptive start).")
+    schedule: Literal["adaptive", "fixed"] = Field(
+        "adaptive", description="'adaptive' scales the learning rate to keep the KL near desired_kl."
+    )
+    desired_kl: Real = Field(
+        0.01, gt=0, le=10.0, description="Target KL divergence per update of the adaptive schedule."
+    )
+    gamma: Real = Field(0.99, ge=0, le=1, description="Discount factor.")
+    lam: Real = Field(0.95, ge=0, le=1, description="GAE lambda.")
+    clip_param: Real = Field(0.2, gt=0, le=10.0, description="PPO's clip range of the probability ratio.")
+    value_loss_coef: Real = Field(1.0, ge=0, le=1e3, description="Weight of the value loss.")
+    use_clipped_value_loss: Flag = Field(
+        True, description="Clip the value update to clip_param around the old value, as rsl_rl does."
+    )
+    entropy_coef: Real = Field(0.01, ge=0, le=10.0, description="Weight of the entropy bonus.")
+    num_learning_epochs: Integer = Field(5, ge=1, le=1000, description="Passes over each rollout.")
     num_mini_batches: Integer = Field(
         4, ge=1, le=1 << 20, description="Mini-batches per epoch; at most num_envs × num_steps_per_env."
     )
-    max_grad_norm: Real = Field(1.0, gt=0, le=1e3)
+    max_grad_norm: Real = Field(1.0, gt=0, le=1e3, description="Gradient norm clip.")
     empirical_normalization: Flag = Field(True, description="Normalize observations by running statistics.")
     save_interval: Integer = Field(
         50, ge=1, le=10_000_000, description="Checkpoint every save_interval iterations."
