@@ -23,17 +23,18 @@ import click
 from specc import __version__
 from specc.cli.app import load_checked_task, main, parse_set
 from specc.model.backends import BACKENDS
+from specc.spec.schema import DEVICE_PATTERN, PPOSection, SimSection, upper_bound
 
 MAX_SEED = 2**32 - 1  # numpy's and most simulators' seed range; the runner derives seed + 1 and seed + 2
-MAX_NUM_ENVS = 1 << 22  # the schema's bound of sim.num_envs
-MAX_ITERATIONS = 10_000_000  # the schema's bound of ppo.max_iterations
+MAX_NUM_ENVS = int(upper_bound(SimSection, "num_envs"))
+MAX_ITERATIONS = int(upper_bound(PPOSection, "max_iterations"))
 MAX_EPISODES = 1 << 20
-DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")  # the schema's sim.device pattern
+DEVICE = re.compile(DEVICE_PATTERN)
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal's number, as shells report it
 
 
 def _device_option(ctx, param, value: str | None) -> str | None:
-    if value is not None and not DEVICE_PATTERN.match(value):
+    if value is not None and not DEVICE.match(value):
         raise click.BadParameter(f"'{value}' is not a device: cpu, cuda or cuda:N", ctx, param)
     return value
 

@@ -95,6 +95,18 @@ def cross_field(
     )
 
 
+DEVICE_PATTERN = r"^(cpu|cuda(:\d+)?)$"  # a torch device: cpu, cuda or cuda:N
+
+
+def upper_bound(model: type[BaseModel], name: str) -> float:
+    """The `le` bound a field declares: command-line options take their ranges from here."""
+    for constraint in model.model_fields[name].metadata:
+        bound = getattr(constraint, "le", None)
+        if bound is not None:
+            return bound
+    raise LookupError(f"{model.__name__}.{name} declares no upper bound")
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -280,7 +292,7 @@ class SimSection(Strict):
         20.0, gt=0, le=3600.0, description="Episode length before a time-out [s]; at least one policy step."
     )
     backend: BackendName = Field("mujoco", description="Physics backend.")
-    device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$", description="Torch device of the runtime.")
+    device: str = Field("cpu", pattern=DEVICE_PATTERN, description="Torch device of the runtime.")
     max_contacts_per_env: Integer | None = Field(
         None, ge=1, le=4096, description="GPU backends: contact buffer per env (default: from the model)."
     )
