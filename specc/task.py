@@ -29,7 +29,6 @@ from specc.spec.positions import KeyPath
 from specc.spec.schema import SceneObject, Spec
 from specc.untrusted_files import escapes_folder
 
-BODY_GROUPS = ("base", "feet", "terminate_contacts", "penalize_contacts")
 # All expressions of one spec together: parsing costs ~10 us a character, so this bounds lint's time
 # on a hostile 1 MB spec (a real spec's expressions add up to a few kilobytes).
 MAX_SPEC_EXPRESSION_CHARS = 32_768
@@ -41,7 +40,6 @@ class CheckedTerm:
     name: str
     source: str
     checked: Checked
-    weight: float = 1.0
     scale: float = 1.0
     clip: float | None = None
     noise: float = 0.0
@@ -311,7 +309,7 @@ def _check_document(
         sink,
         base_ctx,
         "rewards",
-        {n: (t.expr, {"weight": t.weight}) for n, t in spec.rewards.terms.items()},
+        {n: (t.expr, {}) for n, t in spec.rewards.terms.items()},
     )
     terminations = _check_section(
         document,
