@@ -25,6 +25,7 @@ class Assembly:
     ppo_config: PPOConfig
     kernels: TaskKernels
     backend: Backend
+    module_source: str  # the generated module, rendered once: a run folder keeps it as kernels.py
 
 
 def env_config(task: CheckedTask, num_envs: int | None = None) -> EnvConfig:
@@ -192,12 +193,13 @@ def assemble(
     spec = task.spec
     device = device or spec.sim.device
     config = env_config(task, num_envs)
-    compiled = load_kernels(
-        render_module(task), spec.task.name, kernels or default_kind(device), device=device
-    )
+    source = render_module(task)
+    compiled = load_kernels(source, spec.task.name, kernels or default_kind(device), device=device)
     options = backend_options(task, config.num_envs, device, num_threads)
     physics = create_backend(backend or spec.sim.backend, task.robot.urdf, task.robot.joint_names, options)
     env = TaskEnv(
         config, compiled, physics, seed=seed, randomize=randomize, capture_graph=capture_graph, judge=judge
     )
-    return Assembly(env=env, ppo_config=ppo_config(task), kernels=compiled, backend=physics)
+    return Assembly(
+        env=env, ppo_config=ppo_config(task), kernels=compiled, backend=physics, module_source=source
+    )

@@ -269,7 +269,6 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from specc.assemble import assemble
-    from specc.codegen.render import render_module
     from specc.runtime import distributed
     from specc.runtime.backends.base import PhysicsLost
     from specc.runtime.backends.mujoco_model import route_engine_log
@@ -338,7 +337,7 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
                 if moved is not None:
                     console.print(f"checkpoints after iteration {runner.iteration} moved to {moved}")
         write_atomically(run_dir / "spec.toml", spec.read_bytes())
-        write_atomically(run_dir / "kernels.py", render_module(task).encode())
+        write_atomically(run_dir / "kernels.py", parts.module_source.encode())
         resolved = {
             "specc": __version__,
             "spec": str(spec),
