@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from kernel_support import load_task  # noqa: E402
-from specc.runtime.runner import Runner  # noqa: E402
-from specc.runtime.step_graph import WARMUP_STEPS  # noqa: E402
 
 from specc.assemble import assemble  # noqa: E402
+from specc.runtime.runner import Runner  # noqa: E402
+from specc.runtime.step_graph import WARMUP_STEPS  # noqa: E402
 
 
 def timed(fn, repeats: int) -> float:

@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from kernel_support import load_task, random_inputs  # noqa: E402
-from specc.runtime.kernels import INDUCTOR_OPTIONS, inductor_options, load_kernels  # noqa: E402
 
 from specc.codegen.render import contact_layout, effective_weights, render_module  # noqa: E402
 from specc.expr.signals import KERNEL_INPUTS  # noqa: E402
+from specc.runtime.kernels import INDUCTOR_OPTIONS, inductor_options, load_kernels  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from kernel_support import load_task  # noqa: E402
-from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, build_model  # noqa: E402
 
 from specc.assemble import backend_options  # noqa: E402
 from specc.codegen.render import contact_layout  # noqa: E402
+from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, build_model  # noqa: E402
 
 
 def variants(model: mujoco.MjModel) -> dict[str, tuple[mujoco.MjModel, int, int, bool]]:

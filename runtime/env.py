@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+
 from specc.runtime.backends.base import Backend, PhysicsParams, masked_write
 from specc.runtime.config import EnvConfig
 from specc.runtime.divergence import EXPLODING, diagnose

@@ -15,6 +15,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
+
 from specc.runtime.env import TaskEnv
 
 # Commands that name a base velocity, and the velocity component they command.

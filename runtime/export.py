@@ -15,9 +15,10 @@ import numpy as np
 import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
+from torch import nn
+
 from specc.runtime.actor_critic import ActorCritic
 from specc.runtime.normalizer import EmpiricalNormalizer
-from torch import nn
 
 ONNX_ACTIVATIONS = {nn.ELU: "Elu", nn.ReLU: "Relu", nn.Tanh: "Tanh"}
 

@@ -1,8 +1,9 @@
 """Empirical observation normalization: running mean and variance over everything seen in training."""
 
 import torch
-from specc.runtime import distributed
 from torch import nn
+
+from specc.runtime import distributed
 
 
 class EmpiricalNormalizer(nn.Module):

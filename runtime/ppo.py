@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
+
 from specc.runtime import distributed
 from specc.runtime.actor_critic import ActorCritic
 from specc.runtime.config import PPOConfig
 from specc.runtime.storage import Batch
-from torch import nn
 
 MIN_LR, MAX_LR = 1e-5, 1e-2
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
 from specc.runtime import distributed
 from specc.runtime.actor_critic import ActorCritic
 from specc.runtime.checkpoint import CheckpointError, CheckpointIdentity, load_checkpoint, save_checkpoint

@@ -6,9 +6,9 @@ import dataclasses
 
 import torch
 from kernel_support import TASKS, load_task
-from specc.runtime.backends.mujoco import MujocoBackend
 
 from specc.assemble import backend_options
+from specc.runtime.backends.mujoco import MujocoBackend
 
 
 def anymal_backend(num_envs: int, stiffness_scale: float = 1.0, threads: int | None = None):

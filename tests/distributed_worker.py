@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 from runtime_support import cartpole_runner
+
 from specc.runtime import distributed
 
 NUM_ENVS = 8

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from specc.runtime.runner import Runner
-
 from specc.assemble import assemble
 from specc.diagnostics import DiagnosticSink
+from specc.runtime.runner import Runner
 from specc.task import check_task
 
 CARTPOLE = Path(__file__).parent / "specs" / "cartpole.toml"

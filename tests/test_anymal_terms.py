@@ -10,9 +10,9 @@ import math
 import pytest
 import torch
 from kernel_support import TASKS, load_task, quat_about_x, render_module
-from specc.runtime.kernels import load_kernels
 
 from specc.expr.signals import KERNEL_INPUTS
+from specc.runtime.kernels import load_kernels
 
 DT = 0.02
 

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kernel_support import ROBOTS, random_inputs, render_module, task_from_text
 from reference_eval import derived_signals, evaluate
-from specc.runtime.kernels import INDUCTOR_OPTIONS, inductor_options, load_kernels
 
 from specc.codegen.render import contact_layout
 from specc.expr.signals import KERNEL_INPUTS
+from specc.runtime.kernels import INDUCTOR_OPTIONS, inductor_options, load_kernels
 
 SPEC = f"""
 [task]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 from runtime_support import CARTPOLE, cartpole_runner
+
 from specc.runtime import distributed
 from specc.runtime.checkpoint import load_checkpoint
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 from kernel_support import TASKS, load_task
-from specc.runtime.env import TaskEnv
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from specc.assemble import assemble, backend_options
 from specc.diagnostics import DiagnosticSink
+from specc.runtime.env import TaskEnv
 from specc.task import check_task
 
 # aten ops that make the host wait for the device (or only exist to feed a Python branch), and

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 import torch
 from runtime_support import CARTPOLE
-from specc.runtime.evaluate import evaluate, wilson_interval
 
 from specc.assemble import assemble
 from specc.diagnostics import DiagnosticSink
+from specc.runtime.evaluate import evaluate, wilson_interval
 from specc.task import check_task
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 from kernel_support import ROBOTS, random_inputs, render_module, task_from_text
-from specc.runtime.kernels import load_kernels
 
 from specc.diagnostics import DiagnosticSink
 from specc.expr.signals import KERNEL_INPUTS
+from specc.runtime.kernels import load_kernels
 from specc.task import check_task
 
 SPEC = f"""

@@ -17,6 +17,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 from runtime_support import CARTPOLE, cartpole_runner
+
+from specc.cli import main
 from specc.runtime.checkpoint import (
     CheckpointError,
     WriteFailed,
@@ -27,8 +29,6 @@ from specc.runtime.checkpoint import (
 from specc.runtime.divergence import JointStability, diagnose
 from specc.runtime.run_folder import RunFolderError, lock_run_folder
 from specc.runtime.run_log import read_metrics
-
-from specc.cli import main
 
 RUN = ("--num-envs", "8", "--no-tensorboard", "--seed", "1", "--kernels", "eager")
 

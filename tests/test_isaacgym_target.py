@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 from kernel_support import load_task, random_inputs
-from specc.runtime.kernels import import_module, load_kernels
 
 from specc.codegen.render import render_module
+from specc.runtime.kernels import import_module, load_kernels
 from specc.targets.isaacgym import FEATURES, feature_table_markdown
 
 ROOT = Path(__file__).parent.parent

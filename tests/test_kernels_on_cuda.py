@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 from kernel_support import TASKS, load_task, random_inputs, render_module
-from specc.runtime.kernels import inductor_options, load_kernels
 
 from specc.expr.signals import KERNEL_INPUTS
+from specc.runtime.kernels import inductor_options, load_kernels
 
 if not torch.cuda.is_available():
     pytest.skip("no CUDA device", allow_module_level=True)

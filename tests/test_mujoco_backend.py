@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from backend_support import anymal_backend, hold
+
 from specc.runtime.backends.base import PhysicsParams
 
 G = 9.81

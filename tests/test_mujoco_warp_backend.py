@@ -10,9 +10,9 @@ if not torch.cuda.is_available():
     pytest.skip("no CUDA device", allow_module_level=True)
 
 from kernel_support import TASKS, load_task  # noqa: E402
-from specc.runtime.backends.base import PhysicsParams  # noqa: E402
 
 from specc.assemble import assemble  # noqa: E402
+from specc.runtime.backends.base import PhysicsParams  # noqa: E402
 
 G = 9.81
 
@@ -190,11 +190,11 @@ def test_contact_forces_from_constraint_forces_equal_mujoco_warp_contact_sensors
     the sensors too, both agree for robots dropped in random poses (feet, shanks, thighs and base touching)."""
     import mujoco_warp as mjw
     import warp as wp
-    from specc.runtime.backends.mujoco_model import build_model
-    from specc.runtime.backends.mujoco_warp_contacts import ContactForces
 
     from specc.assemble import backend_options
     from specc.codegen.render import contact_layout
+    from specc.runtime.backends.mujoco_model import build_model
+    from specc.runtime.backends.mujoco_warp_contacts import ContactForces
 
     task = load_task(TASKS / "anymal_walk.toml")
     bodies, _ = contact_layout(task)

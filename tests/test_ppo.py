@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.distributions import Normal, kl_divergence
+
 from specc.runtime.normalizer import EmpiricalNormalizer
 from specc.runtime.ppo import adapt_learning_rate, gaussian_kl, surrogate_loss, value_loss
 from specc.runtime.storage import compute_gae
-from torch.distributions import Normal, kl_divergence
 
 
 def test_gae_with_a_termination_and_a_time_out():

@@ -7,6 +7,7 @@ import pickle
 import pytest
 import torch
 from runtime_support import cartpole_runner
+
 from specc.runtime.checkpoint import CheckpointError, frame_payload, load_checkpoint
 
 

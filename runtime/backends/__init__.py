@@ -5,10 +5,9 @@ Only the backend modules import a simulator, and only when that backend is asked
 
 from __future__ import annotations
 
-from specc.runtime.backends.base import Backend, BackendOptions
-
 from specc.model.backends import RUNTIME_BACKENDS
 from specc.model.urdf import Urdf
+from specc.runtime.backends.base import Backend, BackendOptions
 
 
 def create_backend(name: str, urdf: Urdf, joint_names: list[str], options: BackendOptions) -> Backend:

@@ -9,6 +9,7 @@ v_com + w x (p - subtree_com), as `mj_objectVelocity` computes it.
 from __future__ import annotations
 
 import torch
+
 from specc.runtime.rotations import quat_rotate
 
 

@@ -16,13 +16,13 @@ import mujoco
 import numpy as np
 import torch
 from mujoco import rollout
+
+from specc.model.urdf import Urdf
 from specc.runtime.backends.base import BackendOptions, PhysicsParams, RobotState
 from specc.runtime.backends.frames import frame_pose, frame_velocity
 from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, CompiledRobot
 from specc.runtime.divergence import EXPLODING
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
-
-from specc.model.urdf import Urdf
 
 FULL = int(mujoco.mjtState.mjSTATE_FULLPHYSICS)
 

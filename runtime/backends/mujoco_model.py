@@ -21,9 +21,9 @@ from pathlib import Path
 
 import mujoco
 import numpy as np
-from specc.runtime.divergence import JointStability
 
 from specc.model.urdf import Geometry, Urdf, repaired_moments
+from specc.runtime.divergence import JointStability
 
 GROUND = "ground"
 

@@ -19,13 +19,13 @@ bit-deterministic on a GPU: the same seed gives statistically equal, not identic
 from __future__ import annotations
 
 import torch
+
+from specc.model.urdf import Urdf
 from specc.runtime.backends.base import BackendOptions, PhysicsLost, PhysicsParams, RobotState, masked_write
 from specc.runtime.backends.frames import frame_pose, frame_velocity
 from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, CompiledRobot
 from specc.runtime.backends.mujoco_warp_contacts import ContactForces
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
-
-from specc.model.urdf import Urdf
 
 # Overflows that mean lost contacts or constraints; iteration limits are the solver's business.
 BUFFER_OVERFLOWS = (
