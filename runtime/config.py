@@ -99,29 +99,30 @@ class EnvConfig:
 
 @dataclass(frozen=True)
 class PPOConfig:
-    """rsl_rl's PPO hyper-parameters (see the [ppo] table of the spec for each one's meaning)."""
+    """rsl_rl's PPO hyper-parameters, built from the spec's [ppo] table (specc.assemble.ppo_config):
+    their defaults, bounds and meaning are the schema's (`specc schema`), written there only."""
 
-    num_steps_per_env: int = 24
-    max_iterations: int = 1500
-    actor_hidden_dims: tuple[int, ...] = (512, 256, 128)
-    critic_hidden_dims: tuple[int, ...] = (512, 256, 128)
-    activation: str = "elu"
-    init_noise_std: float = 1.0
-    learning_rate: float = 1e-3
-    schedule: str = "adaptive"
-    desired_kl: float = 0.01
-    gamma: float = 0.99
-    lam: float = 0.95
-    clip_param: float = 0.2
-    value_loss_coef: float = 1.0
-    use_clipped_value_loss: bool = True
-    entropy_coef: float = 0.01
-    num_learning_epochs: int = 5
-    num_mini_batches: int = 4
-    max_grad_norm: float = 1.0
-    empirical_normalization: bool = True
-    save_interval: int = 50
-    clip_actions: float = 100.0
+    num_steps_per_env: int
+    max_iterations: int
+    actor_hidden_dims: tuple[int, ...]
+    critic_hidden_dims: tuple[int, ...]
+    activation: str
+    init_noise_std: float
+    learning_rate: float
+    schedule: str
+    desired_kl: float
+    gamma: float
+    lam: float
+    clip_param: float
+    value_loss_coef: float
+    use_clipped_value_loss: bool
+    entropy_coef: float
+    num_learning_epochs: int
+    num_mini_batches: int
+    max_grad_norm: float
+    empirical_normalization: bool
+    save_interval: int
+    clip_actions: float
 
     def to_dict(self) -> dict:
         return asdict(self)
