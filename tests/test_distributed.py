@@ -35,7 +35,7 @@ def ranks(tmp_path_factory) -> list[dict]:
         env=RANK_ENV,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]

@@ -452,8 +452,34 @@ def test_categorical_commands_set_their_values(emitted, monkeypatch):
         forget_modules("anymal_multigait_isaacgym")
 
 
-def test_cartpole_fixed_base_compiles_and_steps(tmp_path, monkeypatch):
+def pd_cartpole(folder: Path) -> Path:
+    """The test cart-pole with both joints position-driven (the target has no effort or passive joints)."""
+    text = (ROOT / "tests" / "specs" / "cartpole.toml").read_text(encoding="utf-8")
+    text = text.replace(
+        'urdf = "../robots/cartpole.urdf"', f'urdf = "{ROOT / "tests" / "robots" / "cartpole.urdf"}"'
+    )
+    text = text.replace('passive = ["hinge"]\n', "")
+    text = text.replace(
+        "[robot.torque]\nslider = { scale = 10.0, effort = 20.0 }",
+        "[robot.pd]\nslider = { stiffness = 60.0, damping = 6.0, effort = 60.0 }\n"
+        "hinge = { stiffness = 0.0, damping = 0.0, effort = 1.0 }",
+    )
+    path = folder / "cartpole.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_effort_and_passive_joints_are_refused_at_their_positions(tmp_path):
     done = compile_isaacgym(ROOT / "tests" / "specs" / "cartpole.toml", tmp_path)
+    assert done.returncode == 1
+    assert "SPC501 [error] the Isaac Gym target does not implement passive joints yet" in done.stdout
+    assert (
+        "SPC501 [error] the Isaac Gym target does not implement effort (torque) actuators yet" in done.stdout
+    )
+
+
+def test_cartpole_fixed_base_compiles_and_steps(tmp_path, monkeypatch):
+    done = compile_isaacgym(pd_cartpole(tmp_path), tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     module = import_task(tmp_path, "cartpole_isaacgym", monkeypatch)
     from isaacgym import gymapi

@@ -280,6 +280,28 @@ def check_target(task: CheckedTask, positions: PositionMap, sink: DiagnosticSink
                 positions.value(("robot", "urdf")),
                 severity=Severity.WARNING,
             )
+    # Features of this round that the emitted task does not implement yet: refused, never dropped.
+    unsupported: list[tuple[str, tuple[str | int, ...], bool]] = [
+        ("scene objects", ("scene", "objects"), bool(spec.scene.objects)),
+        ("named frames read by the kernels", ("frames",), bool(task.frames_read)),
+        (
+            "effort (torque) actuators",
+            ("robot", "torque"),
+            any(a.kind != "position" for a in task.robot.actuators),
+        ),
+        ("locked joints", ("robot", "locked"), bool(spec.robot.locked)),
+        ("passive joints", ("robot", "passive"), bool(spec.robot.passive)),
+        ("computed commands", ("commands", "computed"), bool(spec.commands.computed)),
+        ("target commands", ("commands", "targets"), bool(spec.commands.targets)),
+    ]
+    for what, path, in_use in unsupported:
+        if in_use:
+            sink.add(
+                "SPC501",
+                f"the Isaac Gym target does not implement {what} yet",
+                positions.key(path),
+                fix="train this spec with specc's own backends (specc run)",
+            )
     if spec.sim.max_constraints_per_env is not None:
         sink.add(
             "SPC501",
