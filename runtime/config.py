@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from specc.runtime.terrain import TerrainConfig
+
 
 @dataclass(frozen=True)
 class CategoricalConfig:
@@ -45,6 +47,7 @@ class EnvConfig:
     categorical: tuple[CategoricalConfig, ...]
     resample_s: float
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
+    terrain: TerrainConfig = field(default_factory=TerrainConfig)
 
     @property
     def policy_dt(self) -> float:

@@ -59,6 +59,29 @@ def env_config(task: CheckedTask, num_envs: int | None = None):
         categorical=categorical,
         resample_s=spec.commands.resample_s,
         randomization=randomization,
+        terrain=terrain_config(task),
+    )
+
+
+def terrain_config(task: CheckedTask):
+    """The [terrain] table as the runtime's plain data."""
+    from specc.runtime.terrain import Difficulty, TerrainConfig
+
+    t = task.spec.terrain
+    return TerrainConfig(
+        kind=t.type,
+        seed=t.seed,
+        tile_length=t.tile_size[0],
+        tile_width=t.tile_size[1],
+        rows=t.rows,
+        cols=t.cols,
+        border=t.border,
+        horizontal_scale=t.horizontal_scale,
+        vertical_scale=t.vertical_scale,
+        proportions=tuple(t.proportions.items()),
+        difficulty=Difficulty(**t.difficulty.model_dump()),
+        curriculum=t.curriculum.enabled and bool(task.curriculum),
+        max_init_level=t.curriculum.max_init_level,
     )
 
 
@@ -92,6 +115,7 @@ def backend_options(task: CheckedTask, num_envs: int, device: str, num_threads: 
         num_threads=num_threads,
         max_contacts_per_env=spec.sim.max_contacts_per_env,
         max_constraints_per_env=spec.sim.max_constraints_per_env,
+        terrain=terrain_config(task),
     )
 
 

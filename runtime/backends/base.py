@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import torch
+from specc.runtime.terrain import TerrainConfig
 
 
 class PhysicsLost(RuntimeError):
@@ -44,6 +45,9 @@ class RobotState:
     joint_torque: torch.Tensor  # (N, J) torque the actuators applied in the last physics step
     contact_force: torch.Tensor  # (N, B, 3) net contact force on each tracked body [N]
     diverged: torch.Tensor  # (N,) bool: the simulation of this env blew up in the last step
+    # (N, B, 3) world position of each contact body, as of the last physics step's start (the feet's
+    # heights above the terrain); None where a backend does not provide it.
+    body_pos: torch.Tensor | None = None
 
 
 @dataclass
@@ -129,3 +133,4 @@ class BackendOptions:
     num_threads: int | None = None
     max_contacts_per_env: int | None = None  # GPU contact buffer per world (None: sized from the model)
     max_constraints_per_env: int | None = None  # GPU constraint rows per world (None: sized from contacts)
+    terrain: TerrainConfig | None = None  # the ground: None or a plane config for flat ground

@@ -225,6 +225,9 @@ class MujocoBackend(CompiledRobot):
             joint_torque=sensors[:, torch.from_numpy(lay.torque_sensor_addr)].to(f32),
             contact_force=contact.to(f32),
             diverged=torch.from_numpy(self._diverged.copy()),
+            body_pos=sensors[:, torch.from_numpy(lay.position_sensor_addr)[:, None] + torch.arange(3)].to(
+                f32
+            ),
         )
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ import jinja2
 
 from specc import __version__
 from specc.codegen.emit import DERIVED_CODE, KernelEmitter, literal
-from specc.expr.signals import KERNEL_INPUTS
+from specc.expr.signals import KERNEL_INPUTS, SIGNALS
 from specc.task import CheckedTask, CheckedTerm
 
 TEMPLATE = "task_module.py.j2"
@@ -82,6 +82,7 @@ def render_module(task: CheckedTask) -> str:
         _kernel(task, slices, weights, "compute_rewards", rewards=True),
         _kernel(task, slices, weights, "compute_terminations", terminations=True),
         _kernel(task, slices, weights, "compute_step", observations=True, rewards=True, terminations=True),
+        _kernel(task, slices, weights, "compute_curriculum", curriculum=True),
     ]
     noise: list[float] = []
     for slot in task.observation_layout:
@@ -112,8 +113,24 @@ def render_module(task: CheckedTask) -> str:
             termination_names=[t.name for t in task.terminations],
             kernels=kernels,
             derived_code=DERIVED_CODE,
+            signals_read=signals_read(task),
+            scan_points=task.spec.terrain.height_scan.points() if task.spec.terrain.height_scan else [],
+            curriculum=bool(task.curriculum),
         )
     )
+
+
+def signals_read(task: CheckedTask) -> list[str]:
+    """The primitive signals some term reads (directly or through a derived signal), in INPUTS order.
+
+    The env computes the costly ones (the height scan, the feet heights) only when they are read.
+    """
+    read: set[str] = set()
+    for term in [*task.observations, *task.rewards, *task.terminations, *task.curriculum]:
+        for name in term.checked.signals_read:
+            read.add(name)
+            read.update(SIGNALS[name].derived_from if name in SIGNALS else ())
+    return [name for name in KERNEL_INPUTS if name in read]
 
 
 def _kernel(
@@ -124,6 +141,7 @@ def _kernel(
     observations: bool = False,
     rewards: bool = False,
     terminations: bool = False,
+    curriculum: bool = False,
 ) -> Kernel:
     emitter = KernelEmitter(slices)
     sections: list[tuple[str, list[CheckedTerm]]] = []
@@ -133,13 +151,15 @@ def _kernel(
         sections.append(("reward", task.rewards))
     if terminations:
         sections.append(("termination", task.terminations))
+    if curriculum:
+        sections.append(("curriculum", task.curriculum))
     for _, terms in sections:
         for term in terms:
             emitter.count(term.checked)
     kernel = Kernel(name, "", "")
     returns: list[str] = []
     for section, terms in sections:
-        prefix = {"observation": "o", "reward": "r", "termination": "d"}[section]
+        prefix = {"observation": "o", "reward": "r", "termination": "d", "curriculum": "p"}[section]
         values: list[str] = []
         for index, term in enumerate(terms):
             code = emitter.term(term.checked)
@@ -162,13 +182,19 @@ def _kernel(
         returns.extend(_section_tail(task, section, values, weights, kernel.tail))
     kernel.derived = [d for d in DERIVED_CODE if d in emitter.derived_used]
     kernel.tail.append("return " + (returns[0] if len(returns) == 1 else "(" + ", ".join(returns) + ")"))
-    kinds = {"observation": ["Tensor"], "reward": ["Tensor", "Tensor"], "termination": ["Tensor", "Tensor"]}
+    kinds = {
+        "observation": ["Tensor"],
+        "reward": ["Tensor", "Tensor"],
+        "termination": ["Tensor", "Tensor"],
+        "curriculum": ["Tensor", "Tensor"],
+    }
     types = [t for section, _ in sections for t in kinds[section]]
     kernel.returns_type = types[0] if len(types) == 1 else f"Tuple[{', '.join(types)}]"
     docs = {
         "observation": "observations (N, NUM_OBSERVATIONS), scaled and clipped, before noise",
         "reward": "the reward total (N,) and each weighted term (N, len(REWARD_NAMES))",
         "termination": "done flags (N,) and each termination's flag (N, len(TERMINATION_NAMES))",
+        "curriculum": "the terrain curriculum's promote and demote flags (N,), read at an episode's end",
     }
     kernel.doc = "Return " + "; ".join(docs[s] for s, _ in sections) + "."
     return kernel
@@ -189,6 +215,11 @@ def _section_tail(
         if task.spec.rewards.only_positive:
             tail.append("reward = torch.clamp(reward, min=0.0)")
         return ["reward", "reward_terms"]
+    if section == "curriculum":
+        if values:
+            return values
+        tail.append("never = torch.zeros_like(episode_time, dtype=torch.bool)")
+        return ["never", "never"]
     if values:
         tail.append(f"reasons = torch.stack([{', '.join(values)}], dim=-1)")
         tail.append("done = torch.any(reasons, dim=-1)")
