@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import mujoco
 import numpy as np
+from specc.runtime.terrain import TerrainConfig, generate
 
 from specc.robot.urdf import Geometry, Urdf, repaired_moments
-from specc.runtime.terrain import TerrainConfig, generate
 
 GROUND = "ground"
 TERRAIN_HFIELD = "terrain"
