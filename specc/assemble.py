@@ -130,6 +130,7 @@ def assemble(
     randomize: bool = True,
     num_threads: int | None = None,
     capture_graph: bool = True,
+    curriculum: bool = True,
 ) -> Assembly:
     """Compile (or reuse) the kernels, create the backend and the env for `task`."""
     from specc.runtime.backends import create_backend
@@ -144,5 +145,13 @@ def assemble(
     )
     options = backend_options(task, config.num_envs, device, num_threads)
     physics = create_backend(backend or spec.sim.backend, task.robot.urdf, task.robot.joint_names, options)
-    env = TaskEnv(config, compiled, physics, seed=seed, randomize=randomize, capture_graph=capture_graph)
+    env = TaskEnv(
+        config,
+        compiled,
+        physics,
+        seed=seed,
+        randomize=randomize,
+        capture_graph=capture_graph,
+        curriculum=curriculum,
+    )
     return Assembly(env=env, ppo_config=ppo_config(task), kernels=compiled, backend=physics)

@@ -274,7 +274,21 @@ def add_ground(spec, terrain: TerrainConfig | None) -> None:
             hfieldname=hfield.name,
             pos=[field.x0 + half_x, field.y0 + half_y, low],
         )
-        ground.rgba = [0.55, 0.55, 0.5, 1.0]
+        # A checker of 1 m squares and a sun: slopes and steps are visible in `specc play`.
+        spec.add_texture(
+            name="terrain_checker",
+            type=mujoco.mjtTexture.mjTEXTURE_2D,
+            builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
+            rgb1=[0.62, 0.6, 0.55],
+            rgb2=[0.5, 0.48, 0.44],
+            width=64,
+            height=64,
+        )
+        material = spec.add_material(name="terrain_material", texrepeat=[1.0, 1.0], texuniform=True)
+        material.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "terrain_checker"
+        ground.material = "terrain_material"
+        sun = spec.worldbody.add_light(pos=[0, 0, 10], dir=[0.3, 0.2, -1.0], diffuse=[0.6] * 3)
+        sun.type = mujoco.mjtLightType.mjLIGHT_DIRECTIONAL
     ground.contype, ground.conaffinity = 0, 1
     ground.friction = [1.0, 0.005, 0.0001]
 
