@@ -294,12 +294,12 @@ class HeightSampler:
             return torch.zeros_like(x)
         u = ((x - self.x0) * self.inverse_scale).clamp(0.0, self.nx - 1.001)
         v = ((y - self.y0) * self.inverse_scale).clamp(0.0, self.ny - 1.001)
-        i, j = u.floor(), v.floor()
+        i, j = u.long(), v.long()  # truncation is floor here: u, v >= 0 (torch.floor is slower on CPUs)
         fu, fv = u - i, v - j
-        index = i.long() * self.ny + j.long()
-        h = self.heights
-        low = h[index] * (1 - fv) + h[index + 1] * fv
-        high = h[index + self.ny] * (1 - fv) + h[index + self.ny + 1] * fv
+        index = i * self.ny + j
+        h = self.heights  # take() on the flat array: CPU advanced indexing is ~100x slower
+        low = torch.take(h, index) * (1 - fv) + torch.take(h, index + 1) * fv
+        high = torch.take(h, index + self.ny) * (1 - fv) + torch.take(h, index + self.ny + 1) * fv
         return low * (1 - fu) + high * fu
 
     def scan(self, base_pos: torch.Tensor, base_quat: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
