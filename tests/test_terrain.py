@@ -13,6 +13,7 @@ import torch
 from kernel_support import TASKS, load_task
 from specc.runtime.backends.base import masked_write
 from specc.runtime.backends.mujoco_model import add_ground
+from specc.runtime.evaluate import terrain_breakdown
 from specc.runtime.terrain import (
     TILE_FUNCTIONS,
     Difficulty,
@@ -253,3 +254,20 @@ def test_evaluation_spreads_envs_over_every_row_and_tile_type():
     cells = set(zip(env_eval.terrain_level.tolist(), env_eval.terrain_types))
     assert cells == {(r, t) for r in range(3) for t in set(env.terrain.column_types)}
     assert not env_eval.curriculum
+
+
+def test_the_eval_breakdown_groups_success_by_type_and_row():
+    episodes = [
+        {"success": True, "terrain_type": "stairs_up", "terrain_row": 0},
+        {"success": False, "terrain_type": "stairs_up", "terrain_row": 3},
+        {"success": True, "terrain_type": "stairs_up", "terrain_row": 3},
+        {"success": False, "terrain_type": "waves", "terrain_row": 0},
+    ]
+    out = terrain_breakdown(episodes, rows=4)
+    assert out["by_type"] == {
+        "stairs_up": {"episodes": 3, "success_rate": 2 / 3},
+        "waves": {"episodes": 1, "success_rate": 0.0},
+    }
+    assert out["by_row"]["3"] == {"episodes": 2, "success_rate": 0.5}
+    assert out["by_type_and_row"] == {"stairs_up": {"0": 1.0, "3": 0.5}, "waves": {"0": 0.0}}
+    assert out["middle_row"] == 2 and out["success_rate_from_middle_row"] == 0.5
