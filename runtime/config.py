@@ -47,6 +47,11 @@ class EnvConfig:
     categorical: tuple[CategoricalConfig, ...]
     resample_s: float
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
+    # Reset pose: default × U(scale) + U(-noise, noise), clamped into each joint's limits
+    # (None: unlimited, e.g. a continuous joint). Defaults: exactly the default pose.
+    reset_joint_pos_scale: tuple[float, float] = (1.0, 1.0)
+    reset_joint_pos_noise: float = 0.0
+    joint_pos_limits: tuple[tuple[float, float] | None, ...] = ()
     terrain: TerrainConfig = field(default_factory=TerrainConfig)
 
     @property

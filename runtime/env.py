@@ -15,6 +15,7 @@ step is replayed from one CUDA graph (`step_graph.py`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -96,6 +97,9 @@ class TaskEnv:
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         n, j, dev = self.num_envs, self.num_actions, self.device
         self.default_joint_pos = torch.tensor(config.default_joint_pos, device=dev)
+        limits = list(config.joint_pos_limits) or [None] * j
+        self._joint_pos_low = torch.tensor([lim[0] if lim else -math.inf for lim in limits], device=dev)
+        self._joint_pos_high = torch.tensor([lim[1] if lim else math.inf for lim in limits], device=dev)
         self.feet_index = torch.tensor(
             [list(module.CONTACT_BODIES).index(f) for f in module.FEET] if module.FEET else [],
             dtype=torch.long,
@@ -264,8 +268,19 @@ class TaskEnv:
         return self.obs
 
     def _reset(self, mask: torch.Tensor) -> None:
-        """Start new episodes in the masked envs: a new pose, new physical parameters, new commands."""
-        joint_pos = self.default_joint_pos * self._uniform(0.5, 1.5, self.num_envs, self.num_actions)
+        """Start new episodes in the masked envs: a new pose, new physical parameters, new commands.
+
+        The pose is the spec's reset distribution, default × U(scale) + U(-noise, noise), clamped
+        into the joints' limits so that no episode starts with a joint beyond its stop.
+        """
+        cfg, shape = self.config, (self.num_envs, self.num_actions)
+        low, high = cfg.reset_joint_pos_scale
+        joint_pos = self.default_joint_pos * self._uniform(low, high, *shape)
+        if cfg.reset_joint_pos_noise > 0:
+            joint_pos = joint_pos + self._uniform(
+                -cfg.reset_joint_pos_noise, cfg.reset_joint_pos_noise, *shape
+            )
+        joint_pos = torch.clamp(joint_pos, self._joint_pos_low, self._joint_pos_high)
         self._randomize(mask)
         start = self._start_positions()
         self.backend.reset(mask, start, self._init_root_quat, joint_pos, torch.zeros_like(joint_pos))

@@ -59,6 +59,12 @@ def env_config(task: CheckedTask, num_envs: int | None = None):
         categorical=categorical,
         resample_s=spec.commands.resample_s,
         randomization=randomization,
+        reset_joint_pos_scale=tuple(spec.robot.reset_joint_pos_scale),
+        reset_joint_pos_noise=spec.robot.reset_joint_pos_noise,
+        joint_pos_limits=tuple(
+            (j.lower, j.upper) if j.lower is not None and j.upper is not None else None
+            for j in task.robot.joints
+        ),
         terrain=terrain_config(task),
     )
 

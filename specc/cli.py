@@ -29,12 +29,29 @@ def load_checked_task(spec: Path, overrides: dict[str, Any] | None = None, run_o
     """Check a spec for a command; on errors print them and exit 1.
 
     `run_on` resolves it for a run on that device, or "spec" for the spec's own (see `load_spec`).
+    An override that does not fit the spec is a usage error (exit 2) naming the option that gave
+    it: `--set KEY=VALUE` as the user typed it, or the key for overrides of other options.
     """
     from specc.diagnostics import DiagnosticSink, display_path
+    from specc.spec.load import OverrideError
     from specc.task import check_task
 
     sink = DiagnosticSink(display_path(spec))
-    task = check_task(spec, sink, overrides, run_on=run_on)
+    try:
+        task = check_task(spec, sink, overrides, run_on=run_on)
+    except OverrideError as err:
+        arguments = overrides.arguments if isinstance(overrides, SetOverrides) else {}
+        lines = []
+        for problem in err.problems:
+            key = problem.override.key if problem.override is not None else None
+            given = arguments.get(key) if key else None
+            what = (
+                f"--set {given}"
+                if given
+                else (f"{key} = {problem.override.value!r}" if key else "the overrides")
+            )
+            lines.append(f"{what}: {problem.message}" + (f" ({problem.fix})" if problem.fix else ""))
+        raise click.UsageError("\n".join(lines)) from None
     if sink.items:
         sources = {sink.path: spec.read_text(encoding="utf-8", errors="replace")} if spec.is_file() else {}
         _echo_diagnostics(sink.items, sources, 1)
@@ -43,20 +60,37 @@ def load_checked_task(spec: Path, overrides: dict[str, Any] | None = None, run_o
     return task
 
 
-def parse_set(values: tuple[str, ...]) -> dict[str, Any]:
-    """`--set key=value`: values are parsed as TOML values (numbers, booleans, strings, arrays)."""
+class SetOverrides(dict):
+    """`--set` overrides by dotted key, remembering each one's argument as typed for error messages."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arguments: dict[str, str] = {}
+
+
+def parse_set(values: tuple[str, ...]) -> SetOverrides:
+    """`--set key=value`: values are parsed as TOML values (numbers, booleans, strings, arrays).
+
+    The key is checked against the spec later (`load_checked_task`); here only the argument's form.
+    """
     from specc.spec.load import tomllib
 
-    out: dict[str, Any] = {}
+    out = SetOverrides()
     for item in values:
         key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"'{item}' is not key=value", param_hint="--set")
+        key = key.strip()
+        if not sep or not key:
+            raise click.BadParameter(f"'{item}' is not KEY=VALUE", param_hint="'--set'")
+        if any(not part.strip() for part in key.split(".")):
+            raise click.BadParameter(
+                f"'{item}': '{key}' has an empty part; write e.g. sim.num_envs=64", param_hint="'--set'"
+            )
         try:
             value = tomllib.loads(f"v = {raw}")["v"]
-        except ValueError:
+        except (ValueError, RecursionError):
             value = raw  # a bare word is a string
-        out[key.strip()] = value
+        out[key] = value
+        out.arguments[key] = item
     return out
 
 

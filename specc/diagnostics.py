@@ -74,6 +74,8 @@ CODES: dict[str, str] = {
     "SPC307": "unsupported URDF element",
     "SPC308": "joint has no PD gains",
     "SPC309": "massless moving link",
+    "SPC310": "default joint position outside the joint limits",
+    "SPC311": "robot starts inside the ground",
 }
 
 

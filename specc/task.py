@@ -7,8 +7,10 @@ neither reads the spec's raw data again.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from specc.expr.signals import TERM_NAMESPACE
 from specc.expr.types import Type
 from specc.robot.resolve import resolve_uri
 from specc.robot.urdf import Joint, Urdf, UrdfError, read_urdf
-from specc.spec.load import SpecDocument, load_spec
+from specc.spec.load import OverrideError, SpecDocument, load_spec, profile_note
 from specc.spec.positions import KeyPath
 from specc.spec.schema import Spec
 
@@ -111,6 +113,36 @@ def check_task(
     document = load_spec(path, sink, overrides, run_on=run_on)
     if document is None or document.spec is None:
         return None
+    task = _check_document(path, document, sink)
+    if document.command_line_problems:  # a value given on the command line is wrong, not the file
+        raise OverrideError(document.command_line_problems)
+    for device, (data, spec, entries) in document.profile_layers.items():
+        if any(e.key.split(".")[0] in FRONT_END_SECTIONS for e in entries):
+            _check_profile_layer(path, document, device, data, spec, entries, sink)
+    return task
+
+
+# Sections the passes after the schema read (robot binding, expressions): a profile entry in one
+# of them is checked by those passes too; one elsewhere (sim, ppo, eval) is the schema's alone.
+FRONT_END_SECTIONS = frozenset({"robot", "observations", "rewards", "terminations", "commands", "terrain"})
+
+
+def _check_profile_layer(path, document: SpecDocument, device: str, data, spec: Spec, entries, sink) -> None:
+    """Lint: run the later passes on the spec as a [profile.*] table changes it, and report what the
+    profile broke: at its entries' lines when the finding is about a value it set, else where found."""
+    layer = SpecDocument(path, document.text, data, document.positions, spec, entries)
+    scratch = DiagnosticSink(sink.path)
+    _check_document(path, layer, scratch)
+    seen = {(d.code, d.message, d.position) for d in sink.items}
+    for d in scratch.items:
+        if (d.code, d.message, d.position) in seen:
+            continue  # the file's own finding, reported already
+        if not d.message.endswith(profile_note(device)):
+            d = dataclasses.replace(d, message=f"{d.message} (with [profile.{device}])")
+        sink.items.append(d)
+
+
+def _check_document(path: Path, document: SpecDocument, sink: DiagnosticSink) -> CheckedTask | None:
     spec = document.spec
     robot = _check_robot(document, spec, sink)
     command_names = tuple(spec.commands.ranges) + tuple(spec.commands.categorical)
@@ -159,7 +191,7 @@ def check_task(
         _check_term(document, sink, base_ctx, "curriculum", name, source, ("terrain", "curriculum", name))
         for name, source in curriculum_rule(spec, command_names).items()
     ]
-    if sink.has_errors:
+    if _failed(document, sink):
         return None
     digest = hashlib.sha256()
     for part in (__version__.encode(), document.text.encode(), robot.urdf.path.read_bytes()):
@@ -216,15 +248,15 @@ def curriculum_rule(spec: Spec, command_names: tuple[str, ...]) -> dict[str, str
 def _check_terrain(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> None:
     """What the schema cannot see alone: the heightfield's size, the scan against a tile, the tile's parts."""
     t = spec.terrain
-    at = document.positions.value
     scan = t.height_scan
     if scan is not None:
         count = scan.shape[0] * scan.shape[1]
         if count > MAX_SCAN_POINTS:
-            sink.add(
+            document.report(
+                sink,
                 "SPC104",
                 f"the height scan has {count} points, more than {MAX_SCAN_POINTS}",
-                at(("terrain", "height_scan", "resolution")),
+                ("terrain", "height_scan", "resolution"),
                 fix="raise terrain.height_scan.resolution or shrink x / y",
             )
         if t.type == "tiles":
@@ -233,72 +265,78 @@ def _check_terrain(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> 
                 ("y", scan.y, t.tile_size[1], "width"),
             ):
                 if extent[1] - extent[0] > side:
-                    sink.add(
+                    document.report(
+                        sink,
                         "SPC104",
                         f"the height scan spans {extent[1] - extent[0]:g} m along {axis}, more than the "
                         f"tile {what} ({side:g} m): it would read the neighbouring tiles",
-                        at(("terrain", "height_scan", axis)),
+                        ("terrain", "height_scan", axis),
                         fix=f"shrink terrain.height_scan.{axis} or enlarge terrain.tile_size",
                     )
     if t.type != "tiles":
         return
     nx, ny = heightfield_points(spec)
     if nx * ny > MAX_HEIGHTFIELD_POINTS:
-        sink.add(
+        document.report(
+            sink,
             "SPC104",
             f"the terrain's heightfield has {nx} x {ny} = {nx * ny} points, more than "
             f"{MAX_HEIGHTFIELD_POINTS} ({MAX_HEIGHTFIELD_POINTS * 4 >> 20} MiB)",
-            at(("terrain", "horizontal_scale")),
+            ("terrain", "horizontal_scale"),
             fix="raise terrain.horizontal_scale, or use fewer rows / cols or a narrower border",
         )
     elif spec.sim.backend == "mujoco" and nx * ny * 4 * spec.sim.num_envs > CPU_HEIGHTFIELD_BUDGET_BYTES:
         total = nx * ny * 4 * spec.sim.num_envs
-        sink.add(
+        document.report(
+            sink,
             "SPC104",
             f"the mujoco backend keeps one model per env: {spec.sim.num_envs} envs x {nx * ny * 4 >> 20} MiB "
             f"of heightfield = {total / (1 << 30):.1f} GiB, more than {CPU_HEIGHTFIELD_BUDGET_BYTES >> 30} GiB",
-            at(("terrain", "rows")),
+            ("terrain", "rows"),
             fix="use fewer rows / cols, a narrower border or a coarser horizontal_scale on the CPU "
             "([profile.cpu]), or fewer envs",
         )
     platform = t.difficulty.platform_size
     if platform > min(t.tile_size):
-        sink.add(
+        document.report(
+            sink,
             "SPC104",
             f"the start platform ({platform:g} m) is larger than a tile ({min(t.tile_size):g} m)",
-            at(("terrain", "difficulty", "platform_size")),
+            ("terrain", "difficulty", "platform_size"),
             fix="shrink terrain.difficulty.platform_size",
         )
     for name in ("step_height", "obstacle_height", "rough_height", "wave_amplitude"):
         low, high = getattr(t.difficulty, name)
         if 0 < max(low, high) < t.vertical_scale:
-            sink.add(
+            document.report(
+                sink,
                 "SPC104",
                 f"terrain.difficulty.{name} ({max(low, high):g} m) is below terrain.vertical_scale "
                 f"({t.vertical_scale:g} m): its heights would round to zero",
-                at(("terrain", "difficulty", name)),
+                ("terrain", "difficulty", name),
                 fix="lower terrain.vertical_scale",
             )
     stone = min(t.difficulty.stone_size)
     if t.proportions.get("stepping_stones", 0) > 0 and stone < 2 * t.horizontal_scale:
-        sink.add(
+        document.report(
+            sink,
             "SPC104",
             f"stepping stones of {stone:g} m are smaller than two heightfield cells "
             f"({2 * t.horizontal_scale:g} m)",
-            at(("terrain", "difficulty", "stone_size")),
+            ("terrain", "difficulty", "stone_size"),
             fix="raise terrain.difficulty.stone_size or lower terrain.horizontal_scale",
         )
 
 
 # -- robot ------------------------------------------------------------------------------------------
 def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> RobotModel | None:
-    positions = document.positions
     urdf_path = resolve_uri(spec.robot.urdf, document.path.parent)
     if urdf_path is None:
-        sink.add(
+        document.report(
+            sink,
             "SPC301",
             f"no installed package provides '{spec.robot.urdf}'",
-            positions.value(("robot", "urdf")),
+            ("robot", "urdf"),
             fix="install the package (e.g. pip install example-robot-data) or set SPECC_PACKAGE_PATH",
         )
         return None
@@ -306,10 +344,11 @@ def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> Ro
         urdf = read_urdf(urdf_path)
     except UrdfError as err:
         where = f" ({urdf_path.name}:{err.line})" if err.code != "SPC301" else ""
-        sink.add(
+        document.report(
+            sink,
             err.code,
             err.message + where,
-            positions.value(("robot", "urdf")),
+            ("robot", "urdf"),
             fix=err.fix
             or ("check the path; it is relative to the spec file" if err.code == "SPC301" else None),
         )
@@ -318,26 +357,30 @@ def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> Ro
         if issue.code == "SPC305" and spec.robot.repair_inertia != "none":
             continue  # the spec chose an explicit repair; the import reports what it changed
         severity = Severity.ERROR if issue.severity == "error" else Severity.WARNING
-        sink.add(
+        document.report(
+            sink,
             issue.code,
             f"{issue.message} ({urdf_path.name}:{issue.line})",
-            positions.value(("robot", "urdf")),
+            ("robot", "urdf"),
             severity=severity,
             fix=issue.fix,
         )
 
     joints = urdf.movable_joints
     names = [j.name for j in joints]
-    default = _by_pattern(
+    default, default_from = _by_pattern(
         names, spec.robot.default_joint_pos, ("robot", "default_joint_pos"), document, sink, 0.0
     )
-    gains = _by_pattern(names, spec.robot.pd, ("robot", "pd"), document, sink, None)
+    gains, _ = _by_pattern(names, spec.robot.pd, ("robot", "pd"), document, sink, None)
+    _check_default_within_limits(joints, default, default_from, document, sink)
     missing = [n for n, g in zip(names, gains) if g is None]
-    if missing and not sink.has_errors:  # an unmatched pattern above is the likelier cause
-        sink.add(
+    if missing and not _failed(document, sink):  # an unmatched pattern above is the likelier cause
+        document.report(
+            sink,
             "SPC308",
             f"no PD gains for joint{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
-            positions.key(("robot", "pd")),
+            ("robot", "pd"),
+            key=True,
             fix='add a pattern that matches them, e.g. "*" = { ... }',
         )
         return None
@@ -356,23 +399,26 @@ def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> Ro
             if not hits:
                 where = path if group == "base" else path + (i,)
                 guess = _closest(pattern, links)
-                sink.add(
+                document.report(
+                    sink,
                     "SPC304",
                     f"no link of {urdf_path.name} matches '{pattern}'",
-                    positions.value(where),
+                    where,
                     fix=f"did you mean '{guess}'?" if guess else None,
                 )
             matched.extend(h for h in hits if h not in matched)
         groups[group] = matched
     if groups["base"] and groups["base"][0] != urdf.root:
-        sink.add(
+        document.report(
+            sink,
             "SPC304",
             f"base link '{groups['base'][0]}' is not the URDF's root link '{urdf.root}'",
-            positions.value(("robot", "base")),
+            ("robot", "base"),
             fix=f'set base = "{urdf.root}"',
         )
-    if sink.has_errors:
+    if _failed(document, sink):
         return None
+    _check_initial_height(urdf, dict(zip(names, default)), spec, document, sink)
     return RobotModel(
         urdf=urdf,
         joints=joints,
@@ -389,31 +435,98 @@ def _effort(joint: Joint, spec_effort: float | None, sink: DiagnosticSink, docum
         return spec_effort
     if joint.effort and joint.effort > 0:
         return joint.effort
-    sink.add(
+    document.report(
+        sink,
         "SPC308",
         f"joint '{joint.name}' has no effort limit in the URDF or the spec",
-        document.positions.key(("robot", "pd")),
+        ("robot", "pd"),
+        key=True,
         fix="add effort = <N·m> to its [robot.pd] entry",
     )
     return 0.0
 
 
+# A default pose may sit this far outside a limit (rounding of a limit written in degrees).
+LIMIT_TOLERANCE = 1e-6
+# Collision geometry may start this far inside the ground (a foot resting on it).
+GROUND_TOLERANCE = 1e-3
+
+
+def _check_default_within_limits(
+    joints: list[Joint],
+    default: list[float],
+    source: list[str | None],
+    document: SpecDocument,
+    sink: DiagnosticSink,
+) -> None:
+    """Report each default joint position outside its URDF limits, at the pattern that set it."""
+    by_source: dict[str | None, list[str]] = {}
+    for joint, value, pattern in zip(joints, default, source):
+        if joint.lower is None or joint.upper is None:
+            continue
+        if joint.lower - LIMIT_TOLERANCE <= value <= joint.upper + LIMIT_TOLERANCE:
+            continue
+        by_source.setdefault(pattern, []).append(
+            f"{joint.name} = {value:g} (limits [{joint.lower:g}, {joint.upper:g}])"
+        )
+    for pattern, problems in by_source.items():
+        where = ("robot", "default_joint_pos") + ((pattern,) if pattern is not None else ())
+        what = "default joint position" if pattern is not None else "default joint position (0 when unset)"
+        document.report(
+            sink,
+            "SPC310",
+            f"{what} outside the URDF's joint limits: {'; '.join(problems)}",
+            where,
+            key=True,
+            fix="choose a default within the limits (`specc robot URDF` lists them)"
+            if pattern is not None
+            else "set these joints in [robot.default_joint_pos], within their limits",
+        )
+
+
+def _check_initial_height(
+    urdf: Urdf, joint_pos: dict[str, float], spec: Spec, document: SpecDocument, sink: DiagnosticSink
+) -> None:
+    """Report an init_height that starts some collision geometry below the ground at the default pose."""
+    from specc.robot.kinematics import lowest_point
+
+    height = spec.robot.init_height
+    low = lowest_point(urdf, joint_pos, height)
+    if low is None or low.height >= -GROUND_TOLERANCE:
+        return
+    needed = height - low.height
+    skipped = f"; {low.skipped_meshes} collision meshes not measured" if low.skipped_meshes else ""
+    document.report(
+        sink,
+        "SPC311",
+        f"at init_height = {height:g} and the default pose, link '{low.link}' reaches "
+        f"{-low.height:.3g} m below the ground{skipped}",
+        ("robot", "init_height"),
+        fix=f"raise init_height to at least {math.ceil(needed * 1000 - 1e-6) / 1000:g} or change the default pose",
+    )
+
+
 def _by_pattern(names, table, path: KeyPath, document: SpecDocument, sink: DiagnosticSink, default):
-    """Each joint's value from a {pattern: value} table; later patterns win. Reports patterns matching nothing."""
+    """Each joint's value from a {pattern: value} table, and the pattern it came from (None: the default);
+    later patterns win. Reports patterns matching nothing."""
     out = [default] * len(names)
+    source: list[str | None] = [None] * len(names)
     for pattern, value in table.items():
         hits = [i for i, n in enumerate(names) if fnmatch.fnmatchcase(n, pattern)]
         if not hits:
             guess = _closest(pattern, names)
-            sink.add(
+            document.report(
+                sink,
                 "SPC303",
                 f"'{pattern}' matches no movable joint",
-                document.positions.key(path + (pattern,)),
+                path + (pattern,),
+                key=True,
                 fix=f"did you mean '{guess}'?" if guess else f"joints: {', '.join(names)}",
             )
         for i in hits:
             out[i] = value
-    return out
+            source[i] = pattern
+    return out, source
 
 
 def _closest(pattern: str, names: list[str]) -> str | None:
@@ -599,14 +712,12 @@ def _report(
     message: str,
     fix: str | None,
 ) -> None:
-    chars = document.positions.string_char_positions(path)
-    if chars:
-        start = chars[min(span.start, len(chars) - 1)]
-        end = chars[min(max(span.end, span.start + 1), len(chars) - 1)]
-        position, end_position = start, end
-    else:
-        position, end_position = document.positions.value(path), None
-    sink.add(code, message, position, fix=fix, end=end_position)
+    document.report(sink, code, message, path, fix=fix, chars=(span.start, span.end))
+
+
+def _failed(document: SpecDocument, sink: DiagnosticSink) -> bool:
+    """Whether any error was found, in the file or in a value given on the command line."""
+    return sink.has_errors or bool(document.command_line_problems)
 
 
 __all__ = ["CheckedTask", "CheckedTerm", "check_task", "Position"]

@@ -12,6 +12,7 @@ from specc.lint import lint_paths
 
 CORPUS = sorted((Path(__file__).parent / "diagnostics").glob("bad_*.toml"))
 EXPECT = re.compile(r"^# expect: (SPC\d{3}) (\d+):(\d+)$", re.M)
+EXPECT_MESSAGE = re.compile(r"^# expect-message: (.+)$", re.M)
 
 
 def test_corpus_has_at_least_forty_cases():
@@ -27,3 +28,6 @@ def test_broken_spec_reports_its_code_at_its_position(path: Path):
         (d.code, d.position.line, d.position.col) for d in result.diagnostics if d.severity is Severity.ERROR
     }
     assert errors == expected
+    messages = [d.message for d in result.diagnostics]
+    for text in EXPECT_MESSAGE.findall(path.read_text()):
+        assert any(text in message for message in messages), (text, messages)

@@ -11,6 +11,7 @@ Derived signals (the base-frame rotations) are computed once at the top.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -55,7 +56,12 @@ TRIVIAL = (ast.Number, ast.Boolean, ast.Name)
 
 
 def literal(value: float | bool) -> str:
-    return repr(float(value))
+    """A number as Python source. Refuses nan and inf: the schema and the checker keep them out of
+    specs, and `repr` would write the bare names `nan` / `inf`, which are no Python literals."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"non-finite number {number!r} cannot be written into generated code")
+    return repr(number)
 
 
 @dataclass

@@ -2,15 +2,30 @@
 
 Every model forbids unknown keys, every name that can reach generated code is an
 identifier checked here, and every range is checked for order and physical sign.
+Every number is finite (no nan or inf, also inside arrays and tables), booleans are
+never numbers nor numbers booleans, integers are never taken from floats, and each
+field carries its physical bounds where it is declared: a value that passes here
+cannot make a run crash, hang or train on garbage. Rules that relate two fields
+raise `cross_field` errors that name the field to point at (`at`) and the fields
+they read (`involves`), so diagnostics and profile overrides land on the right line.
 Defaults of `[ppo]` are rsl_rl's; defaults elsewhere follow legged_gym's ANYmal C
 flat-ground task, which is also the task of the Isaac Gym chapter.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic import Strict as StrictType
+from pydantic_core import PydanticCustomError
 
 IDENTIFIER_PATTERN = r"^[a-z_][a-z0-9_]{0,63}$"
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
@@ -30,6 +45,22 @@ def _not_keyword(name: str) -> str:
 Name = Annotated[Identifier, AfterValidator(_not_keyword)]
 
 
+# Numbers as TOML writes them: a float field takes an integer (`dt = 1`), never a boolean; an
+# integer field takes only an integer (`decimation = 4.0` and `num_mini_batches = 1e9` are errors).
+Real = Annotated[float, StrictType()]
+Integer = Annotated[int, StrictType()]
+Flag = Annotated[bool, StrictType()]
+
+# The largest magnitude any spec number may have. Fields declare tighter physical bounds; this
+# one only keeps products of bounded fields far from float32 overflow.
+MAX_MAGNITUDE = 1e6
+
+
+def bounded(low: float = -MAX_MAGNITUDE, high: float = MAX_MAGNITUDE) -> Any:
+    """A finite float within [low, high], for elements of arrays and tables."""
+    return Annotated[float, StrictType(), Field(ge=low, le=high)]
+
+
 def _ordered(low_min: float | None = None, low_exclusive: bool = False):
     def check(value: tuple[float, float]) -> tuple[float, float]:
         low, high = value
@@ -43,15 +74,30 @@ def _ordered(low_min: float | None = None, low_exclusive: bool = False):
     return AfterValidator(check)
 
 
-Range = Annotated[tuple[float, float], _ordered()]
-NonNegativeRange = Annotated[tuple[float, float], _ordered(0.0)]
-ScaleRange = Annotated[tuple[float, float], _ordered(0.0, low_exclusive=True)]
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegativeFloat = Annotated[float, Field(ge=0)]
+def range_of(
+    low: float = -MAX_MAGNITUDE, high: float = MAX_MAGNITUDE, low_exclusive: bool = False, signed: bool = True
+) -> Any:
+    """A [low, high] pair of finite numbers within the bounds, low <= high (low > bound when exclusive)."""
+    element = bounded(low, high)
+    return Annotated[tuple[element, element], _ordered(None if signed else low, low_exclusive)]
+
+
+Range = range_of(-1e3, 1e3)  # commands: m/s, rad/s, ids
+NonNegativeRange = range_of(0.0, 1e4, signed=False)
+ScaleRange = range_of(0.0, 100.0, low_exclusive=True, signed=False)
+
+
+def cross_field(
+    at: tuple[str | int, ...], message: str, *involves: tuple[str | int, ...]
+) -> PydanticCustomError:
+    """An error of a rule between fields: reported at `at`; `involves` are the other fields it reads."""
+    return PydanticCustomError(
+        "cross_field", message.replace("{", "(").replace("}", ")"), {"at": at, "involves": involves}
+    )
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class TaskSection(Strict):
@@ -60,9 +106,9 @@ class TaskSection(Strict):
 
 
 class JointGains(Strict):
-    stiffness: NonNegativeFloat = Field(description="PD stiffness kp [N·m/rad].")
-    damping: NonNegativeFloat = Field(description="PD damping kd [N·m·s/rad].")
-    effort: PositiveFloat | None = Field(None, description="Torque limit [N·m]; the URDF's when absent.")
+    stiffness: Real = Field(ge=0, le=1e5, description="PD stiffness kp [N·m/rad].")
+    damping: Real = Field(ge=0, le=1e4, description="PD damping kd [N·m·s/rad].")
+    effort: Real | None = Field(None, gt=0, le=1e5, description="Torque limit [N·m]; the URDF's when absent.")
 
 
 class RobotSection(Strict):
@@ -79,17 +125,28 @@ class RobotSection(Strict):
     penalize_contacts: list[NamePattern] = Field(
         default_factory=list, description="Links whose contact is penalized (the `penalize_contacts` group)."
     )
-    init_height: PositiveFloat = Field(description="Initial base height above the ground [m].")
-    default_joint_pos: dict[NamePattern, float] = Field(
+    init_height: Real = Field(gt=0, le=10.0, description="Initial base height above the ground [m].")
+    default_joint_pos: dict[NamePattern, bounded(-100.0, 100.0)] = Field(
         default_factory=dict,
-        description="Default joint positions [rad] by joint name or glob pattern; later entries win.",
+        description="Default joint positions [rad or m] by joint name or glob pattern; later entries win. "
+        "Each must lie within the joint's URDF limits.",
+    )
+    reset_joint_pos_scale: range_of(0.0, 10.0, signed=False) = Field(
+        (1.0, 1.0),
+        description="A reset draws each joint's position as default × U(low, high) + U(-noise, noise), "
+        "clamped into the joint's URDF limits. legged_gym draws [0.5, 1.5].",
+    )
+    reset_joint_pos_noise: Real = Field(
+        0.0, ge=0, le=10.0, description="Additive uniform reset noise of each joint position [rad or m]."
     )
     pd: dict[NamePattern, JointGains] = Field(
         description="PD gains by joint name or glob pattern; later entries win."
     )
-    action_scale: PositiveFloat = Field(0.5, description="PD target = default + action_scale × action.")
-    self_collision: bool = Field(False, description="Collide the robot's links with each other.")
-    fixed_base: bool = Field(False, description="Weld the base link to the world (arms, cart-poles).")
+    action_scale: Real = Field(
+        0.5, gt=0, le=100.0, description="PD target = default + action_scale × action."
+    )
+    self_collision: Flag = Field(False, description="Collide the robot's links with each other.")
+    fixed_base: Flag = Field(False, description="Weld the base link to the world (arms, cart-poles).")
     repair_inertia: Literal["none", "diagonal"] = Field(
         "none",
         description="How to repair a link inertia that is not physical: 'none' reports an error, "
@@ -98,23 +155,39 @@ class RobotSection(Strict):
 
 
 class SimSection(Strict):
-    dt: PositiveFloat = Field(0.005, le=0.05, description="Physics step [s].")
-    decimation: int = Field(4, ge=1, le=100, description="Physics steps per policy step.")
-    num_envs: int = Field(4096, ge=1, le=1 << 22, description="Parallel environments.")
-    episode_length_s: PositiveFloat = Field(20.0, description="Episode length before a time-out [s].")
+    dt: Real = Field(0.005, gt=0, le=0.05, description="Physics step [s].")
+    decimation: Integer = Field(4, ge=1, le=100, description="Physics steps per policy step.")
+    num_envs: Integer = Field(4096, ge=1, le=1 << 22, description="Parallel environments.")
+    episode_length_s: Real = Field(
+        20.0, gt=0, le=3600.0, description="Episode length before a time-out [s]; at least one policy step."
+    )
     backend: Literal["mujoco", "mujoco-warp", "isaacgym"] = Field("mujoco", description="Physics backend.")
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$", description="Torch device of the runtime.")
-    max_contacts_per_env: int | None = Field(
+    max_contacts_per_env: Integer | None = Field(
         None, ge=1, le=4096, description="GPU backends: contact buffer per env (default: from the model)."
     )
-    max_constraints_per_env: int | None = Field(
+    max_constraints_per_env: Integer | None = Field(
         None, ge=1, le=65536, description="GPU backends: constraint rows per env (default: from contacts)."
     )
 
+    @model_validator(mode="after")
+    def _episode_at_least_one_step(self) -> SimSection:
+        if self.episode_length_s < self.dt * self.decimation:
+            raise cross_field(
+                ("episode_length_s",),
+                f"an episode of {self.episode_length_s} s is shorter than one policy step "
+                f"(dt × decimation = {self.dt * self.decimation:g} s)",
+                ("dt",),
+                ("decimation",),
+            )
+        return self
+
 
 class CategoricalCommand(Strict):
-    choices: list[Name] = Field(min_length=1, description="Names of the categories, e.g. gaits.")
-    values: dict[Name, list[float]] = Field(
+    choices: list[Name] = Field(
+        min_length=1, max_length=256, description="Names of the categories, e.g. gaits."
+    )
+    values: dict[Name, list[bounded(-1e3, 1e3)]] = Field(
         default_factory=dict,
         description="Per-choice value of other commands, e.g. lin_vel_x = [0.5, 1.5, 3.0].",
     )
@@ -123,14 +196,18 @@ class CategoricalCommand(Strict):
     def _one_value_per_choice(self) -> CategoricalCommand:
         for name, values in self.values.items():
             if len(values) != len(self.choices):
-                raise ValueError(
-                    f"values.{name} has {len(values)} entries but there are {len(self.choices)} choices"
+                raise cross_field(
+                    ("values", name),
+                    f"values.{name} has {len(values)} entries but there are {len(self.choices)} choices",
+                    ("choices",),
                 )
         return self
 
 
 class CommandsSection(Strict):
-    resample_s: PositiveFloat = Field(10.0, description="Commands are resampled every resample_s seconds.")
+    resample_s: Real = Field(
+        10.0, gt=0, le=3600.0, description="Commands are resampled every resample_s seconds."
+    )
     ranges: dict[Name, Range] = Field(default_factory=dict, description="Uniform command ranges [low, high].")
     categorical: dict[Name, CategoricalCommand] = Field(
         default_factory=dict, description="Categorical commands (e.g. a gait id) and the values they set."
@@ -140,11 +217,17 @@ class CommandsSection(Strict):
     def _categorical_values_name_ranges(self) -> CommandsSection:
         for cat_name, cat in self.categorical.items():
             if cat_name in self.ranges:
-                raise ValueError(f"command '{cat_name}' is both a range and categorical")
+                raise cross_field(
+                    ("categorical", cat_name),
+                    f"command '{cat_name}' is both a range and categorical",
+                    ("ranges", cat_name),
+                )
             for name in cat.values:
                 if name not in self.ranges:
-                    raise ValueError(
-                        f"categorical.{cat_name}.values.{name} sets a command that [commands.ranges] does not define"
+                    raise cross_field(
+                        ("categorical", cat_name, "values", name),
+                        f"categorical.{cat_name}.values.{name} sets a command that [commands.ranges] does not define",
+                        ("ranges",),
                     )
         return self
 
@@ -152,19 +235,19 @@ class CommandsSection(Strict):
 class ObservationTerm(Strict):
     name: Name = Field(description="Name of the term in the observation layout.")
     expr: str = Field(max_length=4000, description="Expression over the signal catalog.")
-    scale: float = Field(1.0, description="Multiplies the value.")
-    clip: PositiveFloat | None = Field(None, description="Clip the scaled value to [-clip, clip].")
-    noise: NonNegativeFloat = Field(0.0, description="Additive uniform noise amplitude, in scaled units.")
+    scale: Real = Field(1.0, ge=-1e4, le=1e4, description="Multiplies the value.")
+    clip: Real | None = Field(None, gt=0, le=1e6, description="Clip the scaled value to [-clip, clip].")
+    noise: Real = Field(0.0, ge=0, le=1e3, description="Additive uniform noise amplitude, in scaled units.")
 
 
 class RewardTerm(Strict):
     expr: str = Field(max_length=4000, description="Expression reducing to one number per env.")
-    weight: float = Field(description="Weight of the term in the total.")
+    weight: Real = Field(ge=-1e4, le=1e4, description="Weight of the term in the total (|weight| <= 1e4).")
 
 
 class RewardsSection(Strict):
-    scale_by_dt: bool = Field(True, description="Multiply every weight by the policy step (legged_gym does).")
-    only_positive: bool = Field(
+    scale_by_dt: Flag = Field(True, description="Multiply every weight by the policy step (legged_gym does).")
+    only_positive: Flag = Field(
         False, description="Clip the total at zero (legged_gym's only_positive_rewards)."
     )
     terms: dict[Name, RewardTerm] = Field(min_length=1, description="Named reward terms.")
@@ -175,28 +258,32 @@ class TerminationTerm(Strict):
 
 
 class TerminationsSection(Strict):
-    time_out: bool = Field(True, description="End episodes after sim.episode_length_s (value bootstrapped).")
+    time_out: Flag = Field(True, description="End episodes after sim.episode_length_s (value bootstrapped).")
     terms: dict[Name, TerminationTerm] = Field(default_factory=dict, description="Named termination rules.")
 
 
 class PushSection(Strict):
-    interval_s: PositiveFloat = Field(15.0, description="Push every env every interval_s seconds.")
-    max_vel: NonNegativeFloat = Field(
-        1.0, description="Pushes set a random base xy velocity up to this [m/s]."
+    interval_s: Real = Field(15.0, gt=0, le=3600.0, description="Push every env every interval_s seconds.")
+    max_vel: Real = Field(
+        1.0, ge=0, le=100.0, description="Pushes set a random base xy velocity up to this [m/s]."
     )
 
 
 class RandomizationSection(Strict):
-    enabled: bool = Field(True, description="Master switch (eval can turn it off).")
-    base_mass_add: Range | None = Field(None, description="Added base mass [kg].")
+    enabled: Flag = Field(True, description="Master switch (eval can turn it off).")
+    base_mass_add: range_of(-1e3, 1e3) | None = Field(None, description="Added base mass [kg].")
     link_mass_scale: ScaleRange | None = Field(None, description="Scale of every other link's mass.")
-    friction: NonNegativeRange | None = Field(None, description="Ground-contact friction coefficient.")
-    motor_strength: ScaleRange | None = Field(None, description="Scale of the PD torque.")
+    friction: range_of(0.0, 10.0, signed=False) | None = Field(
+        None, description="Ground-contact friction coefficient."
+    )
+    motor_strength: range_of(0.0, 10.0, low_exclusive=True, signed=False) | None = Field(
+        None, description="Scale of the PD torque."
+    )
     joint_damping: NonNegativeRange | None = Field(None, description="Passive joint damping [N·m·s/rad].")
-    latency_s: NonNegativeRange | None = Field(
+    latency_s: range_of(0.0, 1.0, signed=False) | None = Field(
         None, description="Control latency [s], rounded to physics steps."
     )
-    observation_noise: bool = Field(True, description="Apply the observation terms' noise.")
+    observation_noise: Flag = Field(True, description="Apply the observation terms' noise.")
     push: PushSection | None = Field(None, description="Random pushes of the base.")
 
 
@@ -216,8 +303,8 @@ TERRAIN_TYPES: tuple[str, ...] = get_args(TerrainType)
 # The tallest feature a tile may have [m]: beyond it a legged robot cannot walk and the heightfield's
 # elevation range (and MuJoCo Warp's per-pair prism budget) is spent on cliffs.
 MAX_FEATURE_HEIGHT_M = 2.0
-Height = Annotated[float, Field(ge=0, le=MAX_FEATURE_HEIGHT_M, allow_inf_nan=False)]
-Length = Annotated[float, Field(gt=0, le=100.0, allow_inf_nan=False)]
+Height = bounded(0.0, MAX_FEATURE_HEIGHT_M)
+Length = Annotated[float, StrictType(), Field(gt=0, le=100.0)]
 # [at difficulty 0, at difficulty 1]: a tile of difficulty d uses the linear interpolation.
 HeightScaling = tuple[Height, Height]
 LengthScaling = tuple[Length, Length]
@@ -230,7 +317,7 @@ class TerrainDifficulty(Strict):
     as in legged_gym, whose numbers are the defaults.
     """
 
-    slope: tuple[Annotated[float, Field(ge=0, le=1.5)], Annotated[float, Field(ge=0, le=1.5)]] = Field(
+    slope: tuple[bounded(0.0, 1.5), bounded(0.0, 1.5)] = Field(
         (0.0, 0.4), description="Slopes: rise over run of the pyramid's faces."
     )
     step_height: HeightScaling = Field((0.05, 0.23), description="Stairs: height of one step [m].")
@@ -259,7 +346,7 @@ class TerrainCurriculum(Strict):
     hardest row is sent to a random row.
     """
 
-    enabled: bool = Field(True, description="Move envs between rows; without it envs keep their first row.")
+    enabled: Flag = Field(True, description="Move envs between rows; without it envs keep their first row.")
     promote: str | None = Field(
         None,
         max_length=4000,
@@ -272,11 +359,12 @@ class TerrainCurriculum(Strict):
         description="Boolean expression; default (legged_gym): walked less than half the commanded "
         "distance, norm(base_pos.xy - episode_start_pos.xy) < 0.5 * episode_length_s * |commanded xy speed|.",
     )
-    max_init_level: int = Field(5, ge=0, le=1000, description="Envs start at a random row up to this one.")
+    max_init_level: Integer = Field(
+        5, ge=0, le=1000, description="Envs start at a random row up to this one."
+    )
 
 
-ScanCoordinate = Annotated[float, Field(ge=-50.0, le=50.0)]
-ScanExtent = Annotated[tuple[ScanCoordinate, ScanCoordinate], _ordered()]
+ScanExtent = range_of(-50.0, 50.0)
 
 
 class HeightScan(Strict):
@@ -284,7 +372,7 @@ class HeightScan(Strict):
 
     x: ScanExtent = Field((-0.8, 0.8), description="Extent along the heading [m].")
     y: ScanExtent = Field((-0.5, 0.5), description="Extent to the left [m].")
-    resolution: Annotated[float, Field(ge=0.01, le=10.0)] = Field(0.1, description="Grid spacing [m].")
+    resolution: Real = Field(0.1, ge=0.01, le=10.0, description="Grid spacing [m].")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -307,24 +395,20 @@ class TerrainSection(Strict):
     type: Literal["plane", "tiles"] = Field(
         "plane", description="'plane': flat ground; 'tiles': a generated heightfield of tiles."
     )
-    seed: int = Field(0, ge=0, lt=1 << 32, description="The same seed gives the same heights.")
+    seed: Integer = Field(0, ge=0, lt=1 << 32, description="The same seed gives the same heights.")
     tile_size: tuple[Length, Length] = Field(
         (8.0, 8.0), description="[length along x (rows), width along y (columns)] of one tile [m]."
     )
-    rows: int = Field(
+    rows: Integer = Field(
         10, ge=1, le=100, description="Difficulty levels, along x: row i has difficulty i / rows."
     )
-    cols: int = Field(20, ge=1, le=200, description="Columns, along y; each holds one tile type.")
-    border: Annotated[float, Field(ge=0, le=100.0)] = Field(
-        5.0, description="Flat ground around the tiles [m]."
+    cols: Integer = Field(20, ge=1, le=200, description="Columns, along y; each holds one tile type.")
+    border: Real = Field(5.0, ge=0, le=100.0, description="Flat ground around the tiles [m].")
+    horizontal_scale: Real = Field(0.1, ge=0.01, le=1.0, description="Heightfield grid spacing [m].")
+    vertical_scale: Real = Field(
+        0.005, gt=0, le=0.1, description="Heights are rounded to multiples of this [m]."
     )
-    horizontal_scale: Annotated[float, Field(ge=0.01, le=1.0)] = Field(
-        0.1, description="Heightfield grid spacing [m]."
-    )
-    vertical_scale: Annotated[float, Field(gt=0, le=0.1)] = Field(
-        0.005, description="Heights are rounded to multiples of this [m]."
-    )
-    proportions: dict[TerrainType, Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]] = Field(
+    proportions: dict[TerrainType, bounded(0.0, MAX_MAGNITUDE)] = Field(
         default_factory=lambda: dict.fromkeys(TERRAIN_TYPES, 1.0),
         description="Share of the columns of each tile type (normalized); default: all types alike.",
     )
@@ -335,45 +419,55 @@ class TerrainSection(Strict):
     @model_validator(mode="after")
     def _some_proportion(self) -> TerrainSection:
         if self.type == "tiles" and not any(v > 0 for v in self.proportions.values()):
-            raise ValueError("terrain.proportions gives every tile type zero share")
+            raise cross_field(
+                ("proportions",), "terrain.proportions gives every tile type zero share", ("type",)
+            )
         return self
 
 
 class PPOSection(Strict):
-    num_steps_per_env: int = Field(24, ge=1, description="Rollout length per iteration.")
-    max_iterations: int = Field(1500, ge=1, description="Training iterations.")
-    actor_hidden_dims: list[Annotated[int, Field(ge=1, le=8192)]] = Field([512, 256, 128], min_length=1)
-    critic_hidden_dims: list[Annotated[int, Field(ge=1, le=8192)]] = Field([512, 256, 128], min_length=1)
+    num_steps_per_env: Integer = Field(24, ge=1, le=4096, description="Rollout length per iteration.")
+    max_iterations: Integer = Field(1500, ge=1, le=10_000_000, description="Training iterations.")
+    actor_hidden_dims: list[Annotated[int, StrictType(), Field(ge=1, le=8192)]] = Field(
+        [512, 256, 128], min_length=1, max_length=16
+    )
+    critic_hidden_dims: list[Annotated[int, StrictType(), Field(ge=1, le=8192)]] = Field(
+        [512, 256, 128], min_length=1, max_length=16
+    )
     activation: Literal["elu", "relu", "tanh"] = "elu"
-    init_noise_std: PositiveFloat = 1.0
-    learning_rate: PositiveFloat = 1e-3
+    init_noise_std: Real = Field(1.0, gt=0, le=100.0)
+    learning_rate: Real = Field(1e-3, gt=0, le=1.0)
     schedule: Literal["adaptive", "fixed"] = "adaptive"
-    desired_kl: PositiveFloat = 0.01
-    gamma: float = Field(0.99, ge=0, le=1)
-    lam: float = Field(0.95, ge=0, le=1)
-    clip_param: PositiveFloat = 0.2
-    value_loss_coef: NonNegativeFloat = 1.0
-    use_clipped_value_loss: bool = True
-    entropy_coef: NonNegativeFloat = 0.01
-    num_learning_epochs: int = Field(5, ge=1)
-    num_mini_batches: int = Field(4, ge=1)
-    max_grad_norm: PositiveFloat = 1.0
-    empirical_normalization: bool = Field(True, description="Normalize observations by running statistics.")
-    save_interval: int = Field(50, ge=1, description="Checkpoint every save_interval iterations.")
-    clip_actions: PositiveFloat = Field(
-        100.0, description="Actions are clipped to [-clip_actions, clip_actions]."
+    desired_kl: Real = Field(0.01, gt=0, le=10.0)
+    gamma: Real = Field(0.99, ge=0, le=1)
+    lam: Real = Field(0.95, ge=0, le=1)
+    clip_param: Real = Field(0.2, gt=0, le=10.0)
+    value_loss_coef: Real = Field(1.0, ge=0, le=1e3)
+    use_clipped_value_loss: Flag = True
+    entropy_coef: Real = Field(0.01, ge=0, le=10.0)
+    num_learning_epochs: Integer = Field(5, ge=1, le=1000)
+    num_mini_batches: Integer = Field(
+        4, ge=1, le=1 << 20, description="Mini-batches per epoch; at most num_envs × num_steps_per_env."
+    )
+    max_grad_norm: Real = Field(1.0, gt=0, le=1e3)
+    empirical_normalization: Flag = Field(True, description="Normalize observations by running statistics.")
+    save_interval: Integer = Field(
+        50, ge=1, le=10_000_000, description="Checkpoint every save_interval iterations."
+    )
+    clip_actions: Real = Field(
+        100.0, gt=0, le=1e3, description="Actions are clipped to [-clip_actions, clip_actions]."
     )
 
 
 class EvalSection(Strict):
-    episodes: int = Field(100, ge=1, description="Episodes to evaluate.")
-    min_distance_m: NonNegativeFloat = Field(
-        10.0, description="Success: the base travelled at least this far in the xy plane ..."
+    episodes: Integer = Field(100, ge=1, le=1_000_000, description="Episodes to evaluate.")
+    min_distance_m: Real = Field(
+        10.0, ge=0, le=1e4, description="Success: the base travelled at least this far in the xy plane ..."
     )
-    require_no_termination: bool = Field(
+    require_no_termination: Flag = Field(
         True, description="... and no termination term fired (time-outs are fine)."
     )
-    commands: dict[Name, float] = Field(
+    commands: dict[Name, bounded(-1e3, 1e3)] = Field(
         default_factory=dict, description="Commands held fixed during evaluation, e.g. lin_vel_x = 1.5."
     )
 
@@ -392,23 +486,43 @@ class Spec(Strict):
     terrain: TerrainSection = TerrainSection()
     ppo: PPOSection = PPOSection()
     eval: EvalSection = EvalSection()
-    profile: dict[Literal["cpu", "cuda"], dict[str, float | int | bool | str]] = Field(
+    profile: dict[Literal["cpu", "cuda"], dict[str, Any]] = Field(
         default_factory=dict,
-        description='Overrides applied by device, as dotted keys: [profile.cpu] "sim.num_envs" = 64.',
+        description='Overrides applied by device, as dotted keys: [profile.cpu] "sim.num_envs" = 64. '
+        "Each is checked like the key it overrides (specc.spec.load).",
     )
 
     @model_validator(mode="after")
     def _eval_commands_exist(self) -> Spec:
         for name in self.eval.commands:
             if name not in self.commands.ranges:
-                raise ValueError(f"eval.commands.{name} is not a command of [commands.ranges]")
+                raise cross_field(
+                    ("eval", "commands", name),
+                    f"eval.commands.{name} is not a command of [commands.ranges]",
+                    ("commands", "ranges"),
+                )
         return self
 
     @model_validator(mode="after")
     def _observation_names_unique(self) -> Spec:
         seen: set[str] = set()
-        for term in self.observations:
+        for index, term in enumerate(self.observations):
             if term.name in seen:
-                raise ValueError(f"observation '{term.name}' is defined twice")
+                raise cross_field(
+                    ("observations", index, "name"), f"observation '{term.name}' is defined twice"
+                )
             seen.add(term.name)
+        return self
+
+    @model_validator(mode="after")
+    def _mini_batches_fit_the_rollout(self) -> Spec:
+        samples = self.sim.num_envs * self.ppo.num_steps_per_env
+        if self.ppo.num_mini_batches > samples:
+            raise cross_field(
+                ("ppo", "num_mini_batches"),
+                f"{self.ppo.num_mini_batches} mini-batches do not fit a rollout of {samples} samples "
+                f"(sim.num_envs × ppo.num_steps_per_env = {self.sim.num_envs} × {self.ppo.num_steps_per_env})",
+                ("sim", "num_envs"),
+                ("ppo", "num_steps_per_env"),
+            )
         return self

@@ -3,7 +3,8 @@
 Each case edits the valid cart-pole spec and puts the marker ⟦ where its diagnostic
 must point. The marker is removed and its line and column written into the file's
 last line (`# expect: CODE LINE:COL`), so the expectation comes from where a person
-placed the marker, never from what the linter printed.
+placed the marker, never from what the linter printed. A case may also name text its
+message must contain (`# expect-message: ...`), written here by a person too.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ CENTERED = 'expr = "square(joint_pos.slider)"'
 POLE = 'expr = "abs(joint_pos.hinge) > 0.4"'
 OBS_POS = 'name = "joint_pos"\nexpr = "joint_pos"'
 
-CASES: dict[str, tuple[str, str]] = {
+CASES: dict[str, tuple[str, ...]] = {
     # TOML and schema
     "invalid_toml": ("SPC002", edit('name = "cartpole"', f'name = "cartpole{M}')),
     "unknown_section": ("SPC101", edit("[randomization]", f"[{M}randomisation]")),
@@ -58,7 +59,7 @@ CASES: dict[str, tuple[str, str]] = {
     "negative_friction": (
         "SPC104",
         edit(
-            "[randomization]\nenabled = false", f"[randomization]\nenabled = false\nfriction = {M}[-0.1, 1.0]"
+            "[randomization]\nenabled = false", f"[randomization]\nenabled = false\nfriction = [{M}-0.1, 1.0]"
         ),
     ),
     "zero_mass_scale": (
@@ -73,8 +74,8 @@ CASES: dict[str, tuple[str, str]] = {
         edit(
             "[rewards]\n",
             "[commands.ranges]\nspeed = [0.0, 1.0]\n\n"
-            f'[commands.categorical.{M}mode]\nchoices = ["a", "b"]\n'
-            "values = { speed = [0.5] }\n\n[rewards]\n",
+            '[commands.categorical.mode]\nchoices = ["a", "b"]\n'
+            f"values = {{ speed = {M}[0.5] }}\n\n[rewards]\n",
         ),
     ),
     "bad_term_name": ("SPC105", edit("[rewards.terms.centered]", f"[rewards.terms.{M}Centered]")),
@@ -154,6 +155,95 @@ CASES: dict[str, tuple[str, str]] = {
             "hinge = { stiffness = 0.0, damping = 0.0, effort = 1.0 }\n", ""
         ),
     ),
+    "default_pos_outside_limits": (
+        "SPC310",
+        edit("[robot.pd]", f"[robot.default_joint_pos]\n{M}slider = 3.5\n\n[robot.pd]"),
+        "slider = 3.5 (limits [-3, 3])",
+    ),
+    "init_height_in_ground": (
+        "SPC311",
+        edit("init_height = 1.0", f"init_height = {M}0.05"),
+        "link 'rail' reaches 0.025 m below the ground",
+    ),
+    # numbers: finite, strictly typed, in their physical range
+    "non_finite_weight": ("SPC104", edit("weight = -0.05", f"weight = {M}inf"), "inf is not a finite number"),
+    "nan_default_pos": (
+        "SPC104",
+        edit("[robot.pd]", f"[robot.default_joint_pos]\nslider = {M}nan\n\n[robot.pd]"),
+        "nan is not a finite number",
+    ),
+    "weight_out_of_range": (
+        "SPC104",
+        edit("weight = -0.05", f"weight = {M}-1e9"),
+        "-1000000000.0 is out of range: input should be greater than or equal to -10000",
+    ),
+    "bool_as_decimation": ("SPC103", edit("decimation = 2", f"decimation = {M}true"), "true is a boolean"),
+    "float_as_integer": (
+        "SPC103",
+        edit("learning_rate = 1e-3", f"learning_rate = 1e-3\nnum_mini_batches = {M}1e9"),
+        "1000000000.0 is not an integer",
+    ),
+    "too_many_mini_batches": (
+        "SPC104",
+        edit("learning_rate = 1e-3", f"learning_rate = 1e-3\nnum_mini_batches = {M}4096"),
+        "4096 mini-batches do not fit a rollout of 2048 samples",
+    ),
+    "episode_too_long": (
+        "SPC104",
+        edit("episode_length_s = 5.0", f"episode_length_s = {M}1e5"),
+        "less than or equal to 3600",
+    ),
+    "learning_rate_above_one": (
+        "SPC104",
+        edit("learning_rate = 1e-3", f"learning_rate = {M}2.0"),
+        "less than or equal to 1",
+    ),
+    "stiffness_inf": (
+        "SPC104",
+        edit("slider = { stiffness = 60.0,", f"slider = {{ stiffness = {M}inf,"),
+        "inf is not a finite number",
+    ),
+    # [profile.*] entries, checked like the keys they override, at their own lines
+    "profile_out_of_range": (
+        "SPC104",
+        BASE + f'\n[profile.cpu]\n"sim.num_envs" = {M}-5\n',
+        "'sim.num_envs': -5 is out of range: input should be greater than or equal to 1 (in [profile.cpu])",
+    ),
+    "profile_unknown_key": (
+        "SPC101",
+        BASE + f'\n[profile.cuda]\n{M}"sim.num_env" = 5\n',
+        "unknown key 'sim.num_env' (in [profile.cuda])",
+    ),
+    "profile_not_a_table": (
+        "SPC103",
+        BASE + f'\n[profile.cpu]\n{M}"sim.dt.x" = 1\n',
+        "'sim.dt' is a number, not a table",
+    ),
+    "profile_index_nan": (
+        "SPC104",
+        BASE + f'\n[profile.cpu]\n"observations.0.scale" = {M}nan\n',
+        "'observations.0.scale': nan is not a finite number (in [profile.cpu])",
+    ),
+    "profile_index_out_of_range": (
+        "SPC104",
+        BASE + f'\n[profile.cpu]\n{M}"observations.5.scale" = 1.0\n',
+        "'observations' is an array of 2; '5' is not an index of it",
+    ),
+    "profile_expression": (
+        "SPC202",
+        BASE + f'\n[profile.cuda]\n"rewards.terms.alive.expr" = "1.0 + {M}foo"\n',
+        "unknown signal 'foo' (in [profile.cuda])",
+    ),
+    "profile_init_height_in_ground": (
+        "SPC311",
+        BASE + f'\n[profile.cpu]\n"robot.init_height" = {M}0.05\n',
+        "link 'rail' reaches 0.025 m below the ground (in [profile.cpu])",
+    ),
+    "profile_nested_table": (
+        "SPC104",
+        BASE + f"\n[profile.cuda.ppo]\ngamma = {M}2.0\n",
+        "'ppo.gamma': 2.0 is out of range",
+    ),
     # terrain
     "terrain_too_large": (
         "SPC104",
@@ -198,11 +288,12 @@ def place(text: str) -> tuple[str, int, int]:
 def main() -> None:
     for old in HERE.glob("bad_*.toml"):
         old.unlink()
-    for name, (code, marked) in CASES.items():
+    for name, (code, marked, *message) in CASES.items():
         text, line, col = place(marked)
         if not text.endswith("\n"):
             text += "\n"
-        (HERE / f"bad_{name}.toml").write_text(text + f"# expect: {code} {line}:{col}\n", encoding="utf-8")
+        expect = f"# expect: {code} {line}:{col}\n" + "".join(f"# expect-message: {m}\n" for m in message)
+        (HERE / f"bad_{name}.toml").write_text(text + expect, encoding="utf-8")
     print(f"wrote {len(CASES)} cases")
 
 

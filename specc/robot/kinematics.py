@@ -1,0 +1,179 @@
+"""Where the robot's collision geometry is at its initial pose, without a simulator.
+
+Lint uses this to find an `init_height` that starts the robot inside the ground: forward
+kinematics of the URDF at the spec's default joint positions, with the base link at
+(0, 0, init_height) and level (as every backend places it), then the lowest point of each
+collision geometry. Boxes, spheres, cylinders and capsules are exact; binary STL meshes are
+read (vertices only, size-bounded, with numpy) and exact too; other meshes (ASCII STL, OBJ, larger
+files) are skipped and counted, so the check never claims more than it saw.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from specc.robot.urdf import Geometry, Joint, Urdf
+
+Matrix = tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]
+Vector = tuple[float, float, float]
+IDENTITY: Matrix = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+
+MAX_MESH_BYTES = 8 << 20  # a binary STL of ~170k triangles; larger meshes are skipped
+
+
+@dataclass(frozen=True)
+class Pose:
+    rotation: Matrix
+    position: Vector
+
+    def then(self, rotation: Matrix, position: Vector) -> Pose:
+        """This pose followed by a motion expressed in its own frame."""
+        return Pose(_matmul(self.rotation, rotation), _add(self.position, _apply(self.rotation, position)))
+
+
+@dataclass(frozen=True)
+class LowestPoint:
+    """The lowest point of the robot's collision geometry: its height and the link it belongs to."""
+
+    height: float
+    link: str
+    skipped_meshes: int  # meshes that could not be measured
+
+
+def link_poses(urdf: Urdf, joint_pos: dict[str, float], base_height: float) -> dict[str, Pose]:
+    """World pose of every link reachable from the root, the root level at (0, 0, base_height)."""
+    by_parent: dict[str, list[Joint]] = {}
+    for joint in urdf.joints:
+        by_parent.setdefault(joint.parent, []).append(joint)
+    poses = {urdf.root: Pose(IDENTITY, (0.0, 0.0, base_height))}
+    stack = [urdf.root]
+    while stack:  # iterative, and each link once: long chains and cycles cannot recurse or loop
+        link = stack.pop()
+        for joint in by_parent.get(link, []):
+            if joint.child in poses:
+                continue
+            origin = poses[link].then(rpy_matrix(joint.origin_rpy), joint.origin_xyz)
+            q = joint_pos.get(joint.name, 0.0)
+            if joint.kind in ("revolute", "continuous"):
+                origin = origin.then(axis_angle(joint.axis, q), (0.0, 0.0, 0.0))
+            elif joint.kind == "prismatic":
+                axis = _unit(joint.axis)
+                origin = origin.then(IDENTITY, (axis[0] * q, axis[1] * q, axis[2] * q))
+            poses[joint.child] = origin
+            stack.append(joint.child)
+    return poses
+
+
+def lowest_point(urdf: Urdf, joint_pos: dict[str, float], base_height: float) -> LowestPoint | None:
+    """The lowest collision point at the given pose; None when no geometry could be measured."""
+    best: tuple[float, str] | None = None
+    skipped = 0
+    mesh_cache: dict[str, Any] = {}
+    for name, pose in link_poses(urdf, joint_pos, base_height).items():
+        for geometry in urdf.links[name].collisions:
+            frame = pose.then(rpy_matrix(geometry.origin_rpy), geometry.origin_xyz)
+            low = _geometry_low(geometry, frame, mesh_cache)
+            if low is None:
+                skipped += 1
+            elif math.isfinite(low) and (best is None or low < best[0]):
+                best = (low, name)
+    return None if best is None else LowestPoint(best[0], best[1], skipped)
+
+
+def _geometry_low(geometry: Geometry, frame: Pose, mesh_cache: dict[str, Any]) -> float | None:
+    z = frame.position[2]
+    row = frame.rotation[2]  # world z of each local axis
+    if geometry.kind == "sphere":
+        return z - geometry.size[0]
+    if geometry.kind == "box":
+        return z - sum(abs(row[i]) * geometry.size[i] / 2 for i in range(3))
+    if geometry.kind in ("cylinder", "capsule"):
+        radius, length = geometry.size
+        axial = abs(row[2]) * length / 2
+        if geometry.kind == "capsule":
+            return z - axial - radius
+        return z - axial - radius * math.sqrt(max(0.0, 1.0 - row[2] * row[2]))
+    if geometry.kind == "mesh" and geometry.mesh_path:
+        if geometry.mesh_path not in mesh_cache:
+            mesh_cache[geometry.mesh_path] = _stl_vertices(Path(geometry.mesh_path))
+        vertices = mesh_cache[geometry.mesh_path]
+        if vertices is None:
+            return None
+        sx, sy, sz = geometry.size
+        return z + float((vertices @ (row[0] * sx, row[1] * sy, row[2] * sz)).min())
+    return None
+
+
+def _stl_vertices(path: Path):
+    """The vertices of a binary STL file as an (n, 3) array, or None for anything else (or too large)."""
+    import numpy as np
+
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_MESH_BYTES:
+            return None
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if len(data) < 84:
+        return None
+    count = int(np.frombuffer(data, dtype="<u4", count=1, offset=80)[0])
+    if len(data) != 84 + 50 * count:  # ASCII STL, or a damaged file
+        return None
+    triangle = np.dtype([("normal", "<f4", (3,)), ("vertices", "<f4", (3, 3)), ("attribute", "<u2")])
+    vertices = np.frombuffer(data, dtype=triangle, count=count, offset=84)["vertices"].reshape(-1, 3)
+    vertices = vertices[np.isfinite(vertices).all(axis=1)].astype(np.float64)
+    return vertices if len(vertices) else None
+
+
+def rpy_matrix(rpy: tuple[float, float, float]) -> Matrix:
+    """URDF's fixed-axis roll, pitch, yaw: Rz(yaw) · Ry(pitch) · Rx(roll)."""
+    roll, pitch, yaw = rpy
+    cr, sr, cp, sp, cy, sy = (
+        math.cos(roll),
+        math.sin(roll),
+        math.cos(pitch),
+        math.sin(pitch),
+        math.cos(yaw),
+        math.sin(yaw),
+    )
+    return (
+        (cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr),
+        (sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr),
+        (-sp, cp * sr, cp * cr),
+    )
+
+
+def axis_angle(axis: Vector, angle: float) -> Matrix:
+    """Rotation by `angle` about `axis` (Rodrigues); the identity for a zero axis."""
+    x, y, z = _unit(axis)
+    if (x, y, z) == (0.0, 0.0, 0.0):
+        return IDENTITY
+    c, s = math.cos(angle), math.sin(angle)
+    t = 1.0 - c
+    return (
+        (t * x * x + c, t * x * y - s * z, t * x * z + s * y),
+        (t * x * y + s * z, t * y * y + c, t * y * z - s * x),
+        (t * x * z - s * y, t * y * z + s * x, t * z * z + c),
+    )
+
+
+def _unit(v: Vector) -> Vector:
+    norm = math.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
+    return (
+        (0.0, 0.0, 0.0) if norm == 0 or not math.isfinite(norm) else (v[0] / norm, v[1] / norm, v[2] / norm)
+    )
+
+
+def _matmul(a: Matrix, b: Matrix) -> Matrix:
+    return tuple(tuple(sum(a[i][k] * b[k][j] for k in range(3)) for j in range(3)) for i in range(3))  # type: ignore[return-value]
+
+
+def _apply(m: Matrix, v: Vector) -> Vector:
+    return tuple(m[i][0] * v[0] + m[i][1] * v[1] + m[i][2] * v[2] for i in range(3))  # type: ignore[return-value]
+
+
+def _add(a: Vector, b: Vector) -> Vector:
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
