@@ -2,7 +2,12 @@
 
 A checkpoint holds the policy, the optimizer, the adaptive learning rate, the observation
 normalizer, the iteration counter, every random generator and the env's full state, so a
-resumed run continues exactly where the checkpoint was written (tests/test_runner.py).
+resumed run continues exactly where the checkpoint was written (tests/test_runner.py). It is
+stamped with the runner's `identity()` and verified on load (`runtime/checkpoint.py`).
+
+Every iteration counts the env steps whose physics diverged (the env resets those envs); a run
+in which most steps diverge for several iterations in a row learns nothing, so it stops with
+`PhysicsDiverged` and the env's diagnosis instead of training on resets.
 """
 
 from __future__ import annotations
@@ -14,12 +19,17 @@ from pathlib import Path
 
 import torch
 from specc.runtime.actor_critic import ActorCritic
-from specc.runtime.checkpoint import load_checkpoint, save_checkpoint
+from specc.runtime.checkpoint import CheckpointError, CheckpointIdentity, load_checkpoint, save_checkpoint
 from specc.runtime.config import PPOConfig
+from specc.runtime.divergence import PhysicsDiverged
 from specc.runtime.env import TaskEnv
 from specc.runtime.normalizer import EmpiricalNormalizer
 from specc.runtime.ppo import PPO
 from specc.runtime.storage import RolloutStorage
+
+# A run stops when more than this share of its env steps diverged in each of this many iterations in a row.
+DIVERGED_SHARE_LIMIT = 0.5
+DIVERGED_ITERATIONS_LIMIT = 3
 
 
 @dataclass
@@ -30,6 +40,7 @@ class IterationLog:
     mean_episode_return: float | None
     mean_episode_length: float | None
     scalars: dict[str, float] = field(default_factory=dict)
+    diverged_share: float = 0.0  # share of the iteration's env steps whose physics diverged
 
 
 class Runner:
@@ -55,6 +66,7 @@ class Runner:
         self.action_generator = torch.Generator(device=self.device).manual_seed(seed + 2)
         self.iteration = 0
         self.metadata = metadata or {}
+        self.diverged_streak = 0  # iterations in a row with most env steps diverged
         env.spread_episode_starts()
 
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
@@ -112,12 +124,23 @@ class Runner:
             log = self._log(mean_reward, stats, episode, elapsed, collect_time)
             if on_iteration:
                 on_iteration(log)
+            self._watch_divergence(log.diverged_share)
             if checkpoint_dir is not None and (
                 self.iteration % self.config.save_interval == 0 or self.iteration == end
             ):
                 self.save(checkpoint_dir / f"model_{self.iteration:06d}.pt")
             if should_stop is not None and should_stop():
                 break
+
+    def _watch_divergence(self, share: float) -> None:
+        """Stop a run whose physics keeps blowing up: every diverged env is reset, so it learns nothing."""
+        self.diverged_streak = self.diverged_streak + 1 if share > DIVERGED_SHARE_LIMIT else 0
+        if self.diverged_streak >= DIVERGED_ITERATIONS_LIMIT:
+            raise PhysicsDiverged(
+                f"the physics diverged in {share:.0%} of the env steps of iteration {self.iteration} "
+                f"(over {DIVERGED_SHARE_LIMIT:.0%} for {self.diverged_streak} iterations in a row; every "
+                f"diverged env is reset, so the run learns nothing). {self.env.divergence_diagnosis()}"
+            )
 
     def _log(self, mean_reward, stats, episode, elapsed, collect_time) -> IterationLog:
         samples = self.config.num_steps_per_env * self.env.num_envs
@@ -134,6 +157,7 @@ class Runner:
             "Perf/learning_s": elapsed - collect_time,
             "Train/mean_reward": mean_reward,
             "Episode/nan_resets": episode["nan_resets"].item(),
+            "Physics/diverged_share": episode["nan_resets"].item() / samples,
         }
         if self.env.terrain is not None:  # the curriculum's progress: legged_gym's terrain_level curve
             scalars["Curriculum/terrain_level"] = self.env.terrain_level.float().mean().item()
@@ -149,7 +173,15 @@ class Runner:
             for name, value in zip(self.env.termination_names, episode["termination_counts"].tolist()):
                 scalars[f"Episode_Termination/{name}"] = value / count
             scalars["Episode_Termination/time_out"] = episode["time_outs"].item() / count
-        return IterationLog(self.iteration, samples / elapsed, mean_reward, mean_return, mean_length, scalars)
+        return IterationLog(
+            self.iteration,
+            samples / elapsed,
+            mean_reward,
+            mean_return,
+            mean_length,
+            scalars,
+            scalars["Physics/diverged_share"],
+        )
 
     # -- checkpoints ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -165,17 +197,43 @@ class Runner:
             "metadata": self.metadata,
         }
 
-    def save(self, path: Path) -> Path:
-        return save_checkpoint(path, self.state_dict())
+    def identity(self) -> CheckpointIdentity:
+        """What this runner's checkpoints fit: its spec, sizes, network, env count and backend."""
+        return CheckpointIdentity(
+            spec_hash=self.metadata.get("spec_hash"),
+            task=self.metadata.get("task"),
+            num_obs=self.env.num_obs,
+            num_actions=self.env.num_actions,
+            actor_hidden_dims=tuple(self.config.actor_hidden_dims),
+            critic_hidden_dims=tuple(self.config.critic_hidden_dims),
+            num_envs=self.env.num_envs,
+            backend=type(self.env.backend).__name__,
+        )
 
-    def load(self, path: Path, restore_env: bool = True) -> None:
-        state = load_checkpoint(path, self.device)
-        self.iteration = int(state["iteration"])
-        self.policy.load_state_dict(state["policy"])
-        self.normalizer.load_state_dict(state["normalizer"])
-        self.ppo.load_state_dict(state["ppo"])
-        self.generator.set_state(state["generator"].cpu())
-        self.action_generator.set_state(state["action_generator"].cpu())
-        torch.set_rng_state(state["torch_rng"].cpu())
+    def save(self, path: Path) -> Path:
+        return save_checkpoint(path, self.identity(), self.state_dict())
+
+    def load(self, path: Path, restore_env: bool = True, allow_spec_change: bool = False) -> list[str]:
+        """Continue from a checkpoint (`restore_env`: a resume) or take its policy only (eval, play).
+
+        Raises `CheckpointError` for any file that cannot serve; returns notes worth printing.
+        """
+        loaded = load_checkpoint(
+            path, self.identity(), device=self.device, allow_spec_change=allow_spec_change, resume=restore_env
+        )
+        state = loaded.state
+        try:
+            self.policy.load_state_dict(state["policy"])
+            self.normalizer.load_state_dict(state["normalizer"])
+            if restore_env:
+                self.ppo.load_state_dict(state["ppo"])
+                self.generator.set_state(state["generator"].cpu())
+                self.action_generator.set_state(state["action_generator"].cpu())
+                torch.set_rng_state(state["torch_rng"].cpu())
+                self.env.load_state_dict(state["env"])
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as err:
+            reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+            raise CheckpointError(f"{path}: the checkpoint does not fit this run ({reason})") from None
         if restore_env:
-            self.env.load_state_dict(state["env"])
+            self.iteration = state["iteration"]
+        return loaded.notes
