@@ -31,6 +31,8 @@ KERNEL_FUNCTIONS = (
     "compute_rewards",
     "compute_terminations",
     "compute_step",
+    "compute_success",
+    "compute_commands",
     "compute_curriculum",
 )
 # Inductor options per device type, from bench/kernels.py. On CUDA, torch's default lowering
@@ -67,6 +69,8 @@ class TaskKernels:
     compute_rewards: Callable[..., tuple[torch.Tensor, torch.Tensor]]
     compute_terminations: Callable[..., tuple[torch.Tensor, torch.Tensor]]
     compute_step: Callable[..., tuple[torch.Tensor, ...]]
+    compute_success: Callable[..., tuple[torch.Tensor, torch.Tensor]]  # [eval] criteria: evaluation only
+    compute_commands: Callable[..., torch.Tensor]  # commands with the computed ones filled in
     compute_curriculum: Callable[..., tuple[torch.Tensor, torch.Tensor]]
     path: Path
 

@@ -8,6 +8,11 @@ stamped with the runner's `identity()` and verified on load (`runtime/checkpoint
 Every iteration counts the env steps whose physics diverged (the env resets those envs); a run
 in which most steps diverge for several iterations in a row learns nothing, so it stops with
 `PhysicsDiverged` and the env's diagnosis instead of training on resets.
+
+Across several processes (runtime/distributed.py) every rank runs this loop on its own envs;
+the hooks here keep the ranks in step: rank 0's initial parameters, per-rank generator seeds,
+episode statistics and samples/s summed over the ranks for rank 0's log, a stop request that stops
+all ranks at the same iteration, and checkpoints that rank 0 writes with every rank's env state.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from specc.runtime import distributed
 from specc.runtime.actor_critic import ActorCritic
 from specc.runtime.checkpoint import CheckpointError, CheckpointIdentity, load_checkpoint, save_checkpoint
 from specc.runtime.config import PPOConfig
@@ -57,13 +63,15 @@ class Runner:
             config.activation,
             config.init_noise_std,
         ).to(self.device)
+        distributed.broadcast_module(self.policy)  # several processes: all start from rank 0's parameters
         self.normalizer = EmpiricalNormalizer(env.num_obs).to(self.device)
         self.ppo = PPO(self.policy, config)
         self.storage = RolloutStorage(
             config.num_steps_per_env, env.num_envs, env.num_obs, env.num_actions, self.device
         )
-        self.generator = torch.Generator().manual_seed(seed + 1)
-        self.action_generator = torch.Generator(device=self.device).manual_seed(seed + 2)
+        rank_seed = distributed.rank_seed(seed)  # seed itself in a single process
+        self.generator = torch.Generator().manual_seed(rank_seed + 1)
+        self.action_generator = torch.Generator(device=self.device).manual_seed(rank_seed + 2)
         self.iteration = 0
         self.metadata = metadata or {}
         self.diverged_streak = 0  # iterations in a row with most env steps diverged
@@ -120,7 +128,8 @@ class Runner:
             )
             elapsed = time.perf_counter() - start
             self.iteration += 1
-            episode = self.env.stats.read_and_clear()
+            episode = distributed.sum_tensors(self.env.stats.read_and_clear())  # over all ranks
+            mean_reward = distributed.average_number(mean_reward)
             log = self._log(mean_reward, stats, episode, elapsed, collect_time)
             if on_iteration:
                 on_iteration(log)
@@ -129,7 +138,7 @@ class Runner:
                 self.iteration % self.config.save_interval == 0 or self.iteration == end
             ):
                 self.save(checkpoint_dir / f"model_{self.iteration:06d}.pt")
-            if should_stop is not None and should_stop():
+            if should_stop is not None and distributed.any_rank(should_stop()):
                 break
 
     def _watch_divergence(self, share: float) -> None:
@@ -143,7 +152,7 @@ class Runner:
             )
 
     def _log(self, mean_reward, stats, episode, elapsed, collect_time) -> IterationLog:
-        samples = self.config.num_steps_per_env * self.env.num_envs
+        samples = self.config.num_steps_per_env * self.env.num_envs * distributed.world_size()
         count = episode["episodes"].item()
         scalars = {
             "Loss/surrogate": stats.surrogate,
@@ -210,8 +219,34 @@ class Runner:
             backend=type(self.env.backend).__name__,
         )
 
+    # What differs between the ranks of a run; the rest (the learner) is the same on every rank.
+    RANK_STATE = ("generator", "action_generator", "torch_rng", "env")
+
     def save(self, path: Path) -> Path:
-        return save_checkpoint(path, self.identity(), self.state_dict())
+        """Write a checkpoint; across several processes every rank calls this and rank 0 writes.
+
+        Rank 0's file is a single-process checkpoint (its own env and generators at the top level)
+        plus "other_ranks": the RANK_STATE of ranks 1..N-1, so a resume restores every rank.
+        """
+        state = self.state_dict()
+        if distributed.world_size() == 1:
+            return save_checkpoint(path, self.identity(), state)
+        ranks = distributed.gather_to_main({key: state[key] for key in self.RANK_STATE})
+        if ranks is not None:  # rank 0
+            save_checkpoint(path, self.identity(), {**state, "other_ranks": ranks[1:]})
+        distributed.barrier()  # on every rank the file exists once save returns
+        return path
+
+    def _own_rank_state(self, state: dict, notes: list[str]) -> dict | None:
+        """This rank's env and generators in a checkpoint; None when it was written by fewer ranks."""
+        others = state.get("other_ranks", [])
+        rank, world = distributed.rank(), distributed.world_size()
+        if 1 + len(others) != world:
+            notes.append(
+                f"the checkpoint holds the envs of {1 + len(others)} process(es), this run has {world}: "
+                "ranks it lacks start fresh envs"
+            )
+        return state if rank == 0 else (others[rank - 1] if rank - 1 < len(others) else None)
 
     def load(self, path: Path, restore_env: bool = True, allow_spec_change: bool = False) -> list[str]:
         """Continue from a checkpoint (`restore_env`: a resume) or take its policy only (eval, play).
@@ -222,18 +257,21 @@ class Runner:
             path, self.identity(), device=self.device, allow_spec_change=allow_spec_change, resume=restore_env
         )
         state = loaded.state
+        notes = list(loaded.notes)
         try:
             self.policy.load_state_dict(state["policy"])
             self.normalizer.load_state_dict(state["normalizer"])
             if restore_env:
                 self.ppo.load_state_dict(state["ppo"])
-                self.generator.set_state(state["generator"].cpu())
-                self.action_generator.set_state(state["action_generator"].cpu())
-                torch.set_rng_state(state["torch_rng"].cpu())
-                self.env.load_state_dict(state["env"])
+                own = self._own_rank_state(state, notes)  # several processes: this rank's part
+                if own is not None:
+                    self.generator.set_state(own["generator"].cpu())
+                    self.action_generator.set_state(own["action_generator"].cpu())
+                    torch.set_rng_state(own["torch_rng"].cpu())
+                    self.env.load_state_dict(own["env"])
         except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as err:
             reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
             raise CheckpointError(f"{path}: the checkpoint does not fit this run ({reason})") from None
         if restore_env:
             self.iteration = state["iteration"]
-        return loaded.notes
+        return notes
