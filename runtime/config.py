@@ -89,5 +89,64 @@ class PPOConfig:
     save_interval: int = 50
     clip_actions: float = 100.0
 
+    name = "ppo"  # the algorithm, as [algorithm] names it (a class attribute, not a field)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SACConfig:
+    """Soft actor-critic for massively parallel envs (see the [sac] table of the spec)."""
+
+    max_iterations: int = 1500
+    num_steps_per_env: int = 1
+    updates_per_step: int = 2
+    batch_size: int = 8192
+    buffer_size_per_env: int = 1024
+    learning_starts: int = 10
+    actor_hidden_dims: tuple[int, ...] = (512, 256, 128)
+    critic_hidden_dims: tuple[int, ...] = (768, 384, 192)
+    activation: str = "relu"
+    layer_norm: bool = True
+    actor_learning_rate: float = 3e-4
+    critic_learning_rate: float = 3e-4
+    alpha_learning_rate: float = 3e-4
+    gamma: float = 0.97
+    n_step: int = 3
+    tau: float = 0.005
+    init_alpha: float = 0.01
+    target_entropy_per_action: float = -0.5
+    action_bound: float = 1.0
+    reward_scale: float = 1.0
+    policy_frequency: int = 1
+    max_grad_norm: float = 0.0
+    empirical_normalization: bool = True
+    save_interval: int = 50
+    clip_actions: float = 100.0
+
+    name = "sac"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Teacher-student distillation (see the [distill] table of the spec)."""
+
+    student_hidden_dims: tuple[int, ...] = (128,)
+    activation: str = "elu"
+    max_iterations: int = 200
+    num_steps_per_env: int = 24
+    num_learning_epochs: int = 5
+    num_mini_batches: int = 4
+    learning_rate: float = 1e-3
+    max_grad_norm: float = 1.0
+    teacher_action_probability: float = 0.0
+    save_interval: int = 50
+
+    name = "distill"
+
     def to_dict(self) -> dict:
         return asdict(self)

@@ -15,7 +15,7 @@ step is replayed from one CUDA graph (`step_graph.py`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from specc.runtime.backends.base import Backend, PhysicsParams, masked_write
@@ -43,6 +43,9 @@ class StepResult:
     base_lin_vel: torch.Tensor  # (N, 3) base-frame linear velocity before resets
     base_ang_vel: torch.Tensor  # (N, 3) base-frame angular velocity before resets
     commands: torch.Tensor  # (N, C) commands the step was taken under
+    # Extra observation groups (critic, teacher): after the step, and of the pre-reset state.
+    groups: dict[str, torch.Tensor] = field(default_factory=dict)
+    terminal_groups: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class TaskEnv:
@@ -99,6 +102,14 @@ class TaskEnv:
             device=dev,
         )
         self.noise = torch.tensor(module.OBSERVATION_NOISE, device=dev)
+        # Extra observation groups: name -> size, and the noise of those that have any.
+        tables = getattr(module, "OBSERVATION_GROUPS", {})
+        self.group_sizes = {group: int(table["size"]) for group, table in tables.items()}
+        self._group_noise = {
+            group: torch.tensor(table["noise"], device=dev)
+            for group, table in tables.items()
+            if any(value > 0 for value in table["noise"])
+        }
         self.inputs_order = tuple(module.INPUTS)
         # Everything the step needs from the host is made here: a captured step may not copy from the host.
         self._category_tables = [
@@ -133,6 +144,7 @@ class TaskEnv:
         self.step_count = torch.zeros((), dtype=torch.long, device=dev)
         self.stats = EpisodeStats(len(self.reward_names), len(self.termination_names), dev)
         self.obs = torch.zeros(n, self.num_obs, device=dev)
+        self.groups = {group: torch.zeros(n, size, device=dev) for group, size in self.group_sizes.items()}
         self.graph = StepGraph(self, enabled=capture_graph)
         self.reset_all()
 
@@ -252,9 +264,9 @@ class TaskEnv:
         feet_contact, first_contact = self._feet(state)
         self.feet_air_time += cfg.policy_dt  # the kernels read the air time a landing foot had
         signals = self._signals(state, feet_contact, first_contact)
-        terminal_obs, reward, reward_terms, terminated, reasons = self.kernels.compute_step(
-            *[signals[name] for name in self.inputs_order]
-        )
+        inputs = [signals[name] for name in self.inputs_order]
+        terminal_obs, reward, reward_terms, terminated, reasons = self.kernels.compute_step(*inputs)
+        terminal_groups = self._observe_groups(inputs)
         self.feet_air_time *= ~(feet_contact | self.last_feet_contact)
         self.last_feet_contact.copy_(feet_contact)
         self.last_joint_vel.copy_(state.joint_vel)
@@ -281,12 +293,14 @@ class TaskEnv:
             reward,
             done,
             time_out,
-            self._with_noise(terminal_obs),
+            self._with_noise(terminal_obs, self.noise),
             terminal_base_pos,
             start_base_pos,
             base_lin_vel,
             base_ang_vel,
             commands,
+            self.groups,
+            terminal_groups,
         )
 
     def check_health(self) -> None:
@@ -346,20 +360,31 @@ class TaskEnv:
     def _observe(self) -> torch.Tensor:
         state = self.backend.state()
         signals = self._signals(state, *self._feet(state))
-        obs = self.kernels.compute_observations(*[signals[name] for name in self.inputs_order])
-        return self._with_noise(torch.nan_to_num(obs, nan=0.0, posinf=0.0, neginf=0.0))
+        inputs = [signals[name] for name in self.inputs_order]
+        obs = self.kernels.compute_observations(*inputs)
+        for group, value in self._observe_groups(inputs).items():
+            self.groups[group].copy_(value)
+        return self._with_noise(torch.nan_to_num(obs, nan=0.0, posinf=0.0, neginf=0.0), self.noise)
 
-    def _with_noise(self, obs: torch.Tensor) -> torch.Tensor:
-        if not (self.randomize and self.config.randomization.observation_noise):
+    def _observe_groups(self, inputs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each extra observation group of the state the inputs describe, with its own noise."""
+        out = {}
+        for group, kernel in self.kernels.groups.items():
+            value = torch.nan_to_num(kernel(*inputs), nan=0.0, posinf=0.0, neginf=0.0)
+            out[group] = self._with_noise(value, self._group_noise.get(group))
+        return out
+
+    def _with_noise(self, obs: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+        """obs + U(-noise, noise) when observation noise is on; `noise` None: a group without any."""
+        if noise is None or not (self.randomize and self.config.randomization.observation_noise):
             return obs
-        return (
-            obs + (2 * torch.rand(obs.shape, generator=self.generator, device=self.device) - 1) * self.noise
-        )
+        return obs + (2 * torch.rand(obs.shape, generator=self.generator, device=self.device) - 1) * noise
 
     # -- persistence ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {
             "buffers": {name: getattr(self, name).clone() for name in self.STATE_BUFFERS},
+            "groups": {group: value.clone() for group, value in self.groups.items()},
             "generator": self.generator.get_state(),
             "backend": self.backend.save_state(),
         }
@@ -367,6 +392,8 @@ class TaskEnv:
     def load_state_dict(self, state: dict) -> None:
         for name, value in state["buffers"].items():
             getattr(self, name).copy_(value)
+        for group, value in state.get("groups", {}).items():
+            self.groups[group].copy_(value)
         self.generator.set_state(state["generator"].cpu())
         self.backend.load_state(state["backend"])
 

@@ -79,7 +79,7 @@ class PPO:
             dist = self.policy.distribution(batch.obs)
             log_probs = dist.log_prob(batch.actions).sum(-1)
             entropy = dist.entropy().sum(-1).mean()
-            values = self.policy.value(batch.obs)
+            values = self.policy.value(batch.critic_obs)
             with torch.no_grad():
                 kl = gaussian_kl(batch.means, batch.stds, dist.mean, dist.stddev)
             if cfg.schedule == "adaptive":

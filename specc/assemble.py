@@ -1,4 +1,4 @@
-"""From a checked spec to the runtime's parts: kernels, backend, env config, PPO config.
+"""From a checked spec to the runtime's parts: kernels, backend, env config, learner config.
 
 This is the one place that reads a `CheckedTask` on behalf of the runtime; the runtime
 itself sees only generated kernels and plain config data.
@@ -15,9 +15,14 @@ from specc.task import CheckedTask
 @dataclass
 class Assembly:
     env: object  # specc.runtime.env.TaskEnv
-    ppo_config: object  # specc.runtime.config.PPOConfig
+    learner_config: object  # specc.runtime.config.PPOConfig or SACConfig: the spec's [algorithm]
     kernels: object
     backend: object
+
+    @property
+    def ppo_config(self) -> object:
+        """The learner's config under its first name (callers from before SAC pass it to Runner)."""
+        return self.learner_config
 
 
 def env_config(task: CheckedTask, num_envs: int | None = None):
@@ -51,7 +56,7 @@ def env_config(task: CheckedTask, num_envs: int | None = None):
         episode_length_s=spec.sim.episode_length_s,
         time_out=spec.terminations.time_out,
         action_scale=spec.robot.action_scale,
-        clip_actions=spec.ppo.clip_actions,
+        clip_actions=spec.learner.clip_actions,
         default_joint_pos=tuple(task.robot.default_joint_pos),
         init_height=spec.robot.init_height,
         fixed_base=spec.robot.fixed_base,
@@ -68,13 +73,17 @@ def env_config(task: CheckedTask, num_envs: int | None = None):
     )
 
 
-def ppo_config(task: CheckedTask):
-    from specc.runtime.config import PPOConfig
+def learner_config(task: CheckedTask, algorithm: str | None = None):
+    """An algorithm's settings as the runtime's config (PPOConfig, SACConfig or DistillConfig), from
+    its table of the spec; by default the algorithm the spec chooses."""
+    from specc.runtime.config import DistillConfig, PPOConfig, SACConfig
 
-    values = task.spec.ppo.model_dump()
-    values["actor_hidden_dims"] = tuple(values["actor_hidden_dims"])
-    values["critic_hidden_dims"] = tuple(values["critic_hidden_dims"])
-    return PPOConfig(**values)
+    name = algorithm or task.spec.algorithm.name
+    values = getattr(task.spec, name).model_dump()
+    for key, value in values.items():
+        if isinstance(value, list):
+            values[key] = tuple(value)
+    return {"ppo": PPOConfig, "sac": SACConfig, "distill": DistillConfig}[name](**values)
 
 
 def backend_options(task: CheckedTask, num_envs: int, device: str, num_threads: int | None = None):
@@ -127,4 +136,4 @@ def assemble(
     options = backend_options(task, config.num_envs, device, num_threads)
     physics = create_backend(backend or spec.sim.backend, task.robot.urdf, task.robot.joint_names, options)
     env = TaskEnv(config, compiled, physics, seed=seed, randomize=randomize, capture_graph=capture_graph)
-    return Assembly(env=env, ppo_config=ppo_config(task), kernels=compiled, backend=physics)
+    return Assembly(env=env, learner_config=learner_config(task), kernels=compiled, backend=physics)

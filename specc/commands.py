@@ -55,45 +55,91 @@ def _task(spec: Path, device: str | None, sets: tuple[str, ...], extra: dict[str
     return load_checked_task(spec, overrides, run_on=device or "spec")
 
 
+def _task_with_iterations(
+    spec: Path, device, sets, num_envs: int | None, max_iterations: int | None, table=None
+):
+    """The checked task with --num-envs and --max-iterations applied; the iterations are set in the
+    table of the algorithm the spec chooses (or `table`, e.g. "distill")."""
+    extra: dict[str, Any] = {}
+    if num_envs is not None:
+        extra["sim.num_envs"] = num_envs
+    task = _task(spec, device, sets, extra)
+    if max_iterations is not None:
+        extra[f"{table or task.spec.algorithm.name}.max_iterations"] = max_iterations
+        task = _task(spec, device, sets, extra)
+    return task
+
+
 def _fail(message: str, code: int = 1) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
 
-def _load_policy(runner, checkpoint: Path) -> None:
+def _load_policy(task, checkpoint: Path, device="cpu"):
+    """The deployed part of a checkpoint of any algorithm (PPO, SAC, a distilled student): its policy
+    network, built from the spec's table of that algorithm, and its normalizer (None when unused)."""
+    from specc.assemble import learner_config
     from specc.runtime.checkpoint import load_checkpoint
+    from specc.runtime.normalizer import EmpiricalNormalizer
+    from specc.runtime.runner import build_policy
 
     if not checkpoint.is_file():
         _fail(f"checkpoint not found: {checkpoint}")
     try:
-        state = load_checkpoint(checkpoint, runner.device)
-        runner.policy.load_state_dict(state["policy"])
-        runner.normalizer.load_state_dict(state["normalizer"])
+        state = load_checkpoint(checkpoint, device)
+        algorithm = state.get("algorithm", "ppo")
+        if algorithm not in ("ppo", "sac", "distill"):
+            raise ValueError(f"unknown algorithm {algorithm!r}")
+        config = learner_config(task, algorithm)
+        num_obs = task.num_observations
+        critic_group = task.extra_groups.get("critic")
+        num_critic_obs = sum(t.size for t in critic_group) if critic_group else None
+        policy = build_policy(config, num_obs, task.num_actions, num_critic_obs).to(device)
+        policy.load_state_dict(state["policy"])
+        normalizer = EmpiricalNormalizer(num_obs).to(device)
+        normalizer.load_state_dict(state["normalizer"])
     except Exception as err:  # noqa: BLE001 - a foreign or damaged file: say so, no traceback
         _fail(f"{checkpoint} is not a checkpoint of this task: {str(err).splitlines()[0]}")
+    used = getattr(config, "empirical_normalization", True)
+    return policy.eval(), (normalizer if used else None)
+
+
+def _training_options(function):
+    """The options of `run` and `distill`: sizes, seed, run folder, resume."""
+    options = [
+        click.option(
+            "--num-envs",
+            type=int,
+            default=None,
+            help="Parallel envs (default: the spec's, per device profile).",
+        ),
+        click.option(
+            "--max-iterations", type=int, default=None, help="Training iterations (default: the spec's)."
+        ),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option(
+            "--run-dir",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Where to write the run (default: runs/<task>/<timestamp>).",
+        ),
+        click.option(
+            "--resume",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Continue from a checkpoint: optimizer, learning rate, normalizer, iteration and env state.",
+        ),
+        click.option("--no-tensorboard", is_flag=True, help="Write metrics.jsonl only."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
 
 
 @main.command()
 @click.argument("spec", type=click.Path(path_type=Path))
 @_common
-@click.option(
-    "--num-envs", type=int, default=None, help="Parallel envs (default: the spec's, per device profile)."
-)
-@click.option("--max-iterations", type=int, default=None, help="Training iterations (default: the spec's).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--run-dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Where to write the run (default: runs/<task>/<timestamp>).",
-)
-@click.option(
-    "--resume",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Continue from a checkpoint: optimizer, learning rate, normalizer, iteration and env state.",
-)
-@click.option("--no-tensorboard", is_flag=True, help="Write metrics.jsonl only.")
+@_training_options
 def run(
     spec: Path,
     backend,
@@ -108,18 +154,34 @@ def run(
     resume,
     no_tensorboard,
 ) -> None:
-    """Train a policy for SPEC with PPO."""
+    """Train a policy for SPEC with the algorithm of its [algorithm] table (PPO by default)."""
     started = time.monotonic()
-    extra: dict[str, Any] = {}
-    if num_envs is not None:
-        extra["sim.num_envs"] = num_envs
-    if max_iterations is not None:
-        extra["ppo.max_iterations"] = max_iterations
-    task = _task(spec, device, sets, extra)
+    task = _task_with_iterations(spec, device, sets, num_envs, max_iterations)
+    _train(started, spec, task, backend, device, kernels, threads, seed, run_dir, resume, no_tensorboard)
+
+
+def _train(
+    started: float,
+    spec: Path,
+    task,
+    backend,
+    device,
+    kernels,
+    threads,
+    seed,
+    run_dir,
+    resume,
+    no_tensorboard,
+    algorithm: str | None = None,
+    make_teacher=None,
+) -> None:
+    """Train `task` with its algorithm (or `algorithm`): progress bar, run folder, checkpoints, Ctrl-C.
+
+    `make_teacher(device)` builds the frozen teacher of a distillation."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from specc.assemble import assemble
+    from specc.assemble import assemble, learner_config
     from specc.codegen.render import render_module
     from specc.runtime.backends.base import PhysicsLost
     from specc.runtime.run_log import RunLog
@@ -128,14 +190,21 @@ def run(
     console = Console(stderr=True)
     parts = assemble(task, backend=backend, device=device, kernels=kernels, seed=seed, num_threads=threads)
     env = parts.env
+    config = learner_config(task, algorithm)
     runner = Runner(
-        env, parts.ppo_config, seed=seed, metadata={"spec_hash": task.spec_hash, "task": task.spec.task.name}
+        env,
+        config,
+        seed=seed,
+        metadata={"spec_hash": task.spec_hash, "task": task.spec.task.name},
+        teacher=make_teacher(env.device) if make_teacher is not None else None,
     )
     if resume is not None:
         try:
             runner.load(resume)
         except FileNotFoundError:
             _fail(f"checkpoint not found: {resume}")
+        except (ValueError, KeyError, RuntimeError) as err:  # another algorithm's or task's checkpoint
+            _fail(f"cannot resume from {resume}: {str(err).splitlines()[0]}")
         console.print(f"resumed from {resume} at iteration {runner.iteration}")
     run_dir = run_dir or Path("runs") / task.spec.task.name / time.strftime("%Y-%m-%d_%H-%M-%S")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -150,7 +219,8 @@ def run(
         "device": str(env.device),
         "kernels": parts.kernels.kind,
         "env": env.config.to_dict(),
-        "ppo": parts.ppo_config.to_dict(),
+        "algorithm": config.name,
+        config.name: config.to_dict(),
         "joint_names": task.robot.joint_names,
         "observation_layout": [vars(s) for s in task.observation_layout],
         "inertia_repairs": getattr(parts.backend, "repairs", []),
@@ -159,7 +229,7 @@ def run(
     for repair in resolved["inertia_repairs"]:
         console.print(f"[yellow]inertia repaired[/yellow] {repair}")
     log = RunLog(run_dir, tensorboard=not no_tensorboard)
-    total = parts.ppo_config.max_iterations
+    total = config.max_iterations
     stop = {"requested": False}
 
     def on_sigint(signum, frame):
@@ -223,14 +293,85 @@ def run(
         sys.exit(130)
 
 
+@main.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option(
+    "--teacher",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="A checkpoint of `specc run` (PPO or SAC) to distill.",
+)
+@click.option(
+    "--teacher-spec",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The spec the teacher was trained with (default: SPEC); its [[observations]] must match "
+    "SPEC's [[teacher_observations]] (or SPEC's [[observations]] when it has none).",
+)
+@_common
+@_training_options
+def distill(
+    spec: Path,
+    teacher,
+    teacher_spec,
+    backend,
+    device,
+    kernels,
+    sets,
+    threads,
+    num_envs,
+    max_iterations,
+    seed,
+    run_dir,
+    resume,
+    no_tensorboard,
+) -> None:
+    """Distill a teacher checkpoint into the smaller student of SPEC's [distill] table (DAgger)."""
+    started = time.monotonic()
+    task = _task_with_iterations(spec, device, sets, num_envs, max_iterations, table="distill")
+    teacher_task = _task(teacher_spec, device, ()) if teacher_spec is not None else task
+    group = "teacher" if "teacher" in task.extra_groups else None
+    wanted = [(s.name, s.size) for s in task.group_layout(group or "policy")]
+    given = [(s.name, s.size) for s in teacher_task.observation_layout]
+    if wanted != given:
+        _fail(
+            f"the teacher reads {given} ([[observations]] of {teacher_spec or spec}) but {spec} gives it "
+            f"{wanted} ([[{'teacher_' if group else ''}observations]]); list the teacher's observations "
+            "as [[teacher_observations]]"
+        )
+    if not teacher.is_file():
+        _fail(f"checkpoint not found: {teacher}")
+
+    def make_teacher(on_device):
+        from specc.runtime.distill import Teacher
+
+        network, normalizer = _load_policy(teacher_task, teacher, on_device)
+        return Teacher(network.requires_grad_(False), normalizer, group)
+
+    _train(
+        started,
+        spec,
+        task,
+        backend,
+        device,
+        kernels,
+        threads,
+        seed,
+        run_dir,
+        resume,
+        no_tensorboard,
+        algorithm="distill",
+        make_teacher=make_teacher,
+    )
+
+
 def _evaluation_env(spec: Path, device, backend, kernels, sets, threads, episodes, randomize):
-    """The env with the spec's [eval] commands held, and a runner to load policies into."""
+    """The env with the spec's [eval] commands held."""
     task = _task(spec, device, sets)
     if task.spec.eval.commands:  # the success criterion's commands, held fixed
         fixed = {f"commands.ranges.{name}": [value, value] for name, value in task.spec.eval.commands.items()}
         task = _task(spec, device, sets, fixed)
     from specc.assemble import assemble
-    from specc.runtime.runner import Runner
 
     count = episodes or task.spec.eval.episodes
     parts = assemble(
@@ -243,7 +384,7 @@ def _evaluation_env(spec: Path, device, backend, kernels, sets, threads, episode
         randomize=randomize,
         num_threads=threads,
     )
-    return task, parts, Runner(parts.env, parts.ppo_config, seed=0)
+    return task, parts
 
 
 @main.command(name="eval")
@@ -275,14 +416,15 @@ def eval_(spec, checkpoints, backend, device, kernels, sets, threads, episodes, 
     for checkpoint in checkpoints:  # before the env is built: a typo in a series should not wait for it
         if not checkpoint.is_file():
             _fail(f"checkpoint not found: {checkpoint}")
-    task, parts, runner = _evaluation_env(spec, device, backend, kernels, sets, threads, episodes, randomize)
-
-    def policy(obs: torch.Tensor) -> torch.Tensor:
-        return runner.policy.act_deterministic(runner.normalize(obs))
+    task, parts = _evaluation_env(spec, device, backend, kernels, sets, threads, episodes, randomize)
 
     reports = []
     for checkpoint in checkpoints:
-        _load_policy(runner, checkpoint)
+        network, normalizer = _load_policy(task, checkpoint, parts.env.device)
+
+        def policy(obs: torch.Tensor, network=network, normalizer=normalizer) -> torch.Tensor:
+            return network.act_deterministic(normalizer(obs) if normalizer is not None else obs)
+
         try:
             result = evaluate(
                 parts.env, policy, task.spec.eval.min_distance_m, task.spec.eval.require_no_termination
@@ -314,6 +456,13 @@ def _print_evaluation(task, checkpoint: Path, result, randomize: bool, several: 
         click.echo("")
 
 
+def _layout_json(task, group: str) -> list[dict]:
+    return [
+        {"name": s.name, "offset": s.offset, "size": s.size, "scale": s.scale}
+        for s in task.group_layout(group)
+    ]
+
+
 @main.command()
 @click.argument("spec", type=click.Path(path_type=Path))
 @click.option("--checkpoint", type=click.Path(path_type=Path), required=True)
@@ -326,29 +475,10 @@ def export(spec, checkpoint, output, sets) -> None:
     task = _task(spec, "cpu", sets, {"sim.num_envs": 1})
     import torch
 
-    from specc.assemble import ppo_config
-    from specc.runtime.actor_critic import ActorCritic
     from specc.runtime.export import DeployedPolicy, export_policy
-    from specc.runtime.normalizer import EmpiricalNormalizer
 
-    config = ppo_config(task)
-    policy = ActorCritic(
-        task.num_observations,
-        task.num_actions,
-        config.actor_hidden_dims,
-        config.critic_hidden_dims,
-        config.activation,
-        config.init_noise_std,
-    )
-    normalizer = EmpiricalNormalizer(task.num_observations)
-
-    class Holder:
-        device = torch.device("cpu")
-
-    holder = Holder()
-    holder.policy, holder.normalizer = policy, normalizer
-    _load_policy(holder, checkpoint)
-    deployed = DeployedPolicy(policy, normalizer if config.empirical_normalization else None).eval()
+    policy, normalizer = _load_policy(task, checkpoint)
+    deployed = DeployedPolicy(policy, normalizer).eval()
     robot = task.robot
     metadata = {
         "specc_version": __version__,
@@ -360,20 +490,20 @@ def export(spec, checkpoint, output, sets) -> None:
         "damping": robot.damping,
         "effort": robot.effort,
         "action_scale": task.spec.robot.action_scale,
-        "clip_actions": task.spec.ppo.clip_actions,
-        "observation_layout": [
-            {"name": s.name, "offset": s.offset, "size": s.size, "scale": s.scale}
-            for s in task.observation_layout
-        ],
+        "clip_actions": task.spec.learner.clip_actions,
+        "observation_layout": _layout_json(task, "policy"),
         "num_observations": task.num_observations,
+        # The other groups (critic, teacher) are training-time inputs, never the exported policy's:
+        # listed so a reader knows what the critic or teacher saw.
+        "observation_groups": {group: _layout_json(task, group) for group in task.extra_groups},
         "command_names": list(task.command_names),
         "control_dt": task.spec.sim.dt * task.spec.sim.decimation,
         "control_rate_hz": 1.0 / (task.spec.sim.dt * task.spec.sim.decimation),
         "pd_targets": "default_joint_pos + action_scale * actions",
     }
     generator = torch.Generator().manual_seed(0)
-    mean = normalizer.mean
-    std = normalizer.var.sqrt()
+    mean = normalizer.mean if normalizer is not None else torch.zeros(task.num_observations)
+    std = normalizer.var.sqrt() if normalizer is not None else torch.ones(task.num_observations)
     samples = mean + std * torch.randn(256, task.num_observations, generator=generator)
     figures = export_policy(deployed, task.num_observations, metadata, output, samples)
     click.echo(f"wrote {output} ({figures['onnx_bytes']} bytes) and {output.with_suffix('.pt')}")
@@ -401,14 +531,17 @@ def play(spec, checkpoint, video, seconds, sets) -> None:
 
     from specc.runtime.video import record
 
-    _, parts, runner = _evaluation_env(spec, "cpu", "mujoco", None, sets, 1, 1, False)
-    _load_policy(runner, checkpoint)
+    _, parts = _evaluation_env(spec, "cpu", "mujoco", None, sets, 1, 1, False)
+    network, normalizer = _load_policy(task, checkpoint)
     env = parts.env
     state = {"obs": env.reset_all()}
 
     @torch.no_grad()
     def step() -> None:
-        state["obs"] = env.step(runner.policy.act_deterministic(runner.normalize(state["obs"]))).obs
+        obs = state["obs"]
+        state["obs"] = env.step(
+            network.act_deterministic(normalizer(obs) if normalizer is not None else obs)
+        ).obs
 
     length = seconds if seconds is not None else task.spec.sim.episode_length_s
     frames = max(1, round(length / env.config.policy_dt))

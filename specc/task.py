@@ -25,7 +25,7 @@ from specc.robot.resolve import resolve_uri
 from specc.robot.urdf import Joint, Urdf, UrdfError, read_urdf
 from specc.spec.load import OverrideError, SpecDocument, load_spec, profile_note
 from specc.spec.positions import KeyPath
-from specc.spec.schema import Spec
+from specc.spec.schema import OBSERVATION_GROUPS, Spec
 
 BODY_GROUPS = ("base", "feet", "terminate_contacts", "penalize_contacts")
 
@@ -84,18 +84,28 @@ class CheckedTask:
     terminations: list[CheckedTerm]
     spec_hash: str
     warnings: list[str] = field(default_factory=list)
+    # Extra observation groups the spec writes (critic, teacher), in OBSERVATION_GROUPS order.
+    extra_groups: dict[str, list[CheckedTerm]] = field(default_factory=dict)
 
     @property
     def observation_layout(self) -> list[ObservationSlot]:
-        slots, offset = [], 0
-        for term in self.observations:
-            slots.append(ObservationSlot(term.name, offset, term.size, term.scale, term.noise))
-            offset += term.size
-        return slots
+        return self.group_layout("policy")
 
     @property
     def num_observations(self) -> int:
         return sum(t.size for t in self.observations)
+
+    @property
+    def observation_groups(self) -> dict[str, list[CheckedTerm]]:
+        """Every observation group of the task, the policy's first."""
+        return {"policy": self.observations, **self.extra_groups}
+
+    def group_layout(self, group: str) -> list[ObservationSlot]:
+        slots, offset = [], 0
+        for term in self.observation_groups[group]:
+            slots.append(ObservationSlot(term.name, offset, term.size, term.scale, term.noise))
+            offset += term.size
+        return slots
 
     @property
     def num_actions(self) -> int:
@@ -149,21 +159,24 @@ def _check_document(path: Path, document: SpecDocument, sink: DiagnosticSink) ->
         return None
     groups = {name: len(bodies) for name, bodies in robot.body_groups.items() if bodies}
     base_ctx = Context(tuple(robot.joint_names), tuple(robot.body_groups["feet"]), command_names, groups)
-    observations = [
-        _check_term(
-            document,
-            sink,
-            base_ctx,
-            "observations",
-            term.name,
-            term.expr,
-            ("observations", i, "expr"),
-            scale=term.scale,
-            clip=term.clip,
-            noise=term.noise,
-        )
-        for i, term in enumerate(spec.observations)
-    ]
+    observed = {
+        group: [
+            _check_term(
+                document,
+                sink,
+                base_ctx,
+                "observations",
+                term.name,
+                term.expr,
+                (key, i, "expr"),
+                scale=term.scale,
+                clip=term.clip,
+                noise=term.noise,
+            )
+            for i, term in enumerate(getattr(spec, key))
+        ]
+        for group, key in OBSERVATION_GROUPS.items()
+    }
     rewards = _check_section(
         document,
         sink,
@@ -189,10 +202,13 @@ def _check_document(path: Path, document: SpecDocument, sink: DiagnosticSink) ->
         spec,
         robot,
         command_names,
-        [o for o in observations if o],
+        [o for o in observed["policy"] if o],
         rewards,
         terminations,
         digest.hexdigest()[:16],
+        extra_groups={
+            group: [o for o in terms if o] for group, terms in observed.items() if group != "policy" and terms
+        },
     )
 
 

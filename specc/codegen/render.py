@@ -2,7 +2,9 @@
 
 The module has `compute_observations`, `compute_rewards`, `compute_terminations` and
 `compute_step` (all three fused, sharing derived signals and subexpressions), plus data
-tables the runtime reads (layout, names, effective weights, noise). Spec names appear
+tables the runtime reads (layout, names, effective weights, noise). Each extra observation
+group (the critic's privileged observations, a teacher's) is one more kernel,
+`compute_<group>_observations`, described in the OBSERVATION_GROUPS table. Spec names appear
 in the module only inside those tables, written with `repr()` of validated strings.
 """
 
@@ -83,9 +85,20 @@ def render_module(task: CheckedTask) -> str:
         _kernel(task, slices, weights, "compute_terminations", terminations=True),
         _kernel(task, slices, weights, "compute_step", observations=True, rewards=True, terminations=True),
     ]
-    noise: list[float] = []
-    for slot in task.observation_layout:
-        noise.extend([slot.noise] * slot.size)
+    groups = {}
+    for group, terms in task.extra_groups.items():
+        kernel = group_kernel_name(group)
+        kernels.append(_kernel(task, slices, weights, kernel, observations=True, observation_terms=terms))
+        kernels[
+            -1
+        ].doc = f"Return the {group!r} observation group (N, {group_size(task, group)}), before noise."
+        groups[group] = {
+            "kernel": kernel,
+            "size": group_size(task, group),
+            "layout": [(s.name, s.offset, s.size, s.scale) for s in task.group_layout(group)],
+            "noise": _noise(task, group),
+        }
+    noise = _noise(task, "policy")
     spec = task.spec
     return (
         _environment()
@@ -104,6 +117,7 @@ def render_module(task: CheckedTask) -> str:
             observation_layout=[(s.name, s.offset, s.size, s.scale) for s in task.observation_layout],
             num_observations=task.num_observations,
             observation_noise=noise,
+            observation_groups=groups,
             reward_names=[t.name for t in task.rewards],
             reward_weights=weights,
             scale_by_dt=spec.rewards.scale_by_dt,
@@ -116,6 +130,22 @@ def render_module(task: CheckedTask) -> str:
     )
 
 
+def group_kernel_name(group: str) -> str:
+    """The generated function computing an extra observation group (group names come from the schema)."""
+    return f"compute_{group}_observations"
+
+
+def group_size(task: CheckedTask, group: str) -> int:
+    return sum(t.size for t in task.observation_groups[group])
+
+
+def _noise(task: CheckedTask, group: str) -> list[float]:
+    noise: list[float] = []
+    for slot in task.group_layout(group):
+        noise.extend([slot.noise] * slot.size)
+    return noise
+
+
 def _kernel(
     task: CheckedTask,
     slices,
@@ -124,11 +154,14 @@ def _kernel(
     observations: bool = False,
     rewards: bool = False,
     terminations: bool = False,
+    observation_terms: list[CheckedTerm] | None = None,
 ) -> Kernel:
     emitter = KernelEmitter(slices)
     sections: list[tuple[str, list[CheckedTerm]]] = []
     if observations:
-        sections.append(("observation", task.observations))
+        sections.append(
+            ("observation", task.observations if observation_terms is None else observation_terms)
+        )
     if rewards:
         sections.append(("reward", task.rewards))
     if terminations:
