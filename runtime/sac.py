@@ -174,7 +174,7 @@ class SAC:
             alpha_loss.backward()
             self.alpha_optimizer.step()
             stats.actor, stats.temperature = actor_loss.item(), alpha_loss.item()
-            stats.entropy = -float(log_prob.mean())
+            stats.entropy = -log_prob.mean().item()
         with torch.no_grad():
             torch._foreach_lerp_(
                 list(self.critic_target.parameters()), list(self.critic.parameters()), cfg.tau
