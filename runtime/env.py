@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 import torch
 from specc.runtime.backends.base import Backend, PhysicsParams, masked_write
 from specc.runtime.config import EnvConfig
+from specc.runtime.divergence import EXPLODING, diagnose
 from specc.runtime.kernels import TaskKernels
 from specc.runtime.rotations import quat_rotate_inverse
 from specc.runtime.step_graph import StepGraph
 
 CONTACT_THRESHOLD_N = 1.0
-EXPLODING = 1e4  # a state component beyond this (m, m/s, rad/s) means the simulation blew up
 
 
 @dataclass
@@ -306,6 +306,14 @@ class TaskEnv:
     def check_health(self) -> None:
         """Raise if the physics lost something since the last check; the runner calls it once per rollout."""
         self.backend.check_health()
+
+    def divergence_diagnosis(self) -> str:
+        """Why this env's physics blows up, in the spec's terms (joints, [robot.pd] stiffness, sim.dt)."""
+        stability = getattr(self.backend, "joint_stability", None)
+        blown_up = dict(getattr(self.backend, "blown_up_joints", {}))
+        return diagnose(
+            stability() if stability else [], blown_up, self.config.physics_dt, self.config.decimation
+        )
 
     def _push_if_due(self) -> None:
         """Every push interval, throw every env's base sideways (the schedule is a device counter)."""

@@ -75,7 +75,9 @@ def onnx_model(policy: DeployedPolicy, num_obs: int, metadata: dict[str, object]
         for index, module in enumerate(tail):
             out = "actions" if index == len(tail) - 1 else f"tail{index}.out"
             if isinstance(module, ActionBound):
-                initializers.append(numpy_helper.from_array(np.array(module.bound, dtype=np.float32), "bound"))
+                initializers.append(
+                    numpy_helper.from_array(np.array(module.bound, dtype=np.float32), "bound")
+                )
                 nodes.append(helper.make_node("Mul", [current, "bound"], [out]))
             else:
                 nodes.append(helper.make_node(ONNX_ACTIVATIONS[type(module)], [current], [out]))

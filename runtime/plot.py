@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from specc.runtime.run_log import read_metrics
+from specc.runtime.checkpoint import write_atomically
+from specc.runtime.run_log import MetricsError, read_metrics
 
 PANELS = (
     ("Train/mean_episode_return", "mean episode return"),
@@ -15,12 +16,17 @@ PANELS = (
 
 
 def plot_run(run_dir: Path, output: Path) -> Path:
+    """Raises `MetricsError` for a metrics file without rows to plot, `WriteFailed` if `output` cannot be written."""
+    rows = read_metrics(run_dir)
+    if not rows:
+        raise MetricsError(f"{run_dir / 'metrics.jsonl'} holds no complete iteration to plot")
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = read_metrics(run_dir)
     fig, axes = plt.subplots(2, 3, figsize=(15, 8))
     for ax, (key, title) in zip(axes.flat, PANELS):
         points = [(r["iteration"], r[key]) for r in rows if key in r]
@@ -45,7 +51,7 @@ def plot_run(run_dir: Path, output: Path) -> Path:
     ax.legend(fontsize=7)
     fig.suptitle(run_dir.name)
     fig.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output, dpi=100)
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=100)
     plt.close(fig)
-    return output
+    return write_atomically(output, image.getvalue())

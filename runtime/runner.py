@@ -11,6 +11,12 @@ critics, temperature), the normalizers, the iteration counter, every random gene
 the env's full state, so a resumed PPO run continues exactly where the checkpoint was written
 (tests/test_runner.py). SAC's replay buffer is not saved (it is up to gigabytes): a resumed
 SAC run refills it before it updates again.
+
+Checkpoints are stamped with the runner's `identity()` and verified on load (`runtime/checkpoint.py`).
+
+Every iteration counts the env steps whose physics diverged (the env resets those envs); a run
+in which most steps diverge for several iterations in a row learns nothing, so it stops with
+`PhysicsDiverged` and the env's diagnosis instead of training on resets.
 """
 
 from __future__ import annotations
@@ -22,15 +28,20 @@ from pathlib import Path
 
 import torch
 from specc.runtime.actor_critic import ActorCritic
-from specc.runtime.checkpoint import load_checkpoint, save_checkpoint
+from specc.runtime.checkpoint import CheckpointError, CheckpointIdentity, load_checkpoint, save_checkpoint
 from specc.runtime.config import DistillConfig, PPOConfig, SACConfig
 from specc.runtime.distill import Distillation, LabelStorage, StudentPolicy, Teacher
+from specc.runtime.divergence import PhysicsDiverged
 from specc.runtime.env import TaskEnv
 from specc.runtime.normalizer import EmpiricalNormalizer
 from specc.runtime.ppo import PPO
 from specc.runtime.replay import ReplayBuffer
 from specc.runtime.sac import SAC, SquashedGaussianActor
 from specc.runtime.storage import RolloutStorage
+
+# A run stops when more than this share of its env steps diverged in each of this many iterations in a row.
+DIVERGED_SHARE_LIMIT = 0.5
+DIVERGED_ITERATIONS_LIMIT = 3
 
 CRITIC_GROUP = "critic"
 
@@ -65,6 +76,7 @@ class IterationLog:
     mean_episode_return: float | None
     mean_episode_length: float | None
     scalars: dict[str, float] = field(default_factory=dict)
+    diverged_share: float = 0.0  # share of the iteration's env steps whose physics diverged
 
 
 class Runner:
@@ -88,9 +100,7 @@ class Runner:
             EmpiricalNormalizer(self.num_critic_obs).to(self.device) if self.num_critic_obs else None
         )
         if self.algorithm == "distill":
-            if teacher is None:
-                raise ValueError("distillation needs a teacher")
-            self.teacher = teacher
+            self.teacher = teacher  # None: a student loaded for evaluation or export, not trained
             self.distillation = Distillation(self.policy, config)
             self.labels = LabelStorage(
                 config.num_steps_per_env, env.num_envs, env.num_obs, env.num_actions, self.device
@@ -121,6 +131,7 @@ class Runner:
         self.generator_device = torch.Generator(device=self.device).manual_seed(seed + 3)  # replay sampling
         self.iteration = 0
         self.metadata = metadata or {}
+        self.diverged_streak = 0  # iterations in a row with most env steps diverged
         env.spread_episode_starts()
 
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
@@ -325,12 +336,23 @@ class Runner:
             log = self._log(mean_reward, learner_scalars, episode, elapsed, collect_time)
             if on_iteration:
                 on_iteration(log)
+            self._watch_divergence(log.diverged_share)
             if checkpoint_dir is not None and (
                 self.iteration % self.config.save_interval == 0 or self.iteration == end
             ):
                 self.save(checkpoint_dir / f"model_{self.iteration:06d}.pt")
             if should_stop is not None and should_stop():
                 break
+
+    def _watch_divergence(self, share: float) -> None:
+        """Stop a run whose physics keeps blowing up: every diverged env is reset, so it learns nothing."""
+        self.diverged_streak = self.diverged_streak + 1 if share > DIVERGED_SHARE_LIMIT else 0
+        if self.diverged_streak >= DIVERGED_ITERATIONS_LIMIT:
+            raise PhysicsDiverged(
+                f"the physics diverged in {share:.0%} of the env steps of iteration {self.iteration} "
+                f"(over {DIVERGED_SHARE_LIMIT:.0%} for {self.diverged_streak} iterations in a row; every "
+                f"diverged env is reset, so the run learns nothing). {self.env.divergence_diagnosis()}"
+            )
 
     def _log(self, mean_reward, learner_scalars, episode, elapsed, collect_time) -> IterationLog:
         samples = self.config.num_steps_per_env * self.env.num_envs
@@ -342,6 +364,7 @@ class Runner:
             "Perf/learning_s": elapsed - collect_time,
             "Train/mean_reward": mean_reward,
             "Episode/nan_resets": episode["nan_resets"].item(),
+            "Physics/diverged_share": episode["nan_resets"].item() / samples,
         }
         mean_return = mean_length = None
         if count > 0:
@@ -355,7 +378,15 @@ class Runner:
             for name, value in zip(self.env.termination_names, episode["termination_counts"].tolist()):
                 scalars[f"Episode_Termination/{name}"] = value / count
             scalars["Episode_Termination/time_out"] = episode["time_outs"].item() / count
-        return IterationLog(self.iteration, samples / elapsed, mean_reward, mean_return, mean_length, scalars)
+        return IterationLog(
+            self.iteration,
+            samples / elapsed,
+            mean_reward,
+            mean_return,
+            mean_length,
+            scalars,
+            scalars["Physics/diverged_share"],
+        )
 
     def _learner(self) -> PPO | SAC | Distillation:
         """The algorithm's own state (optimizers, critics, temperature): checkpointed under its name."""
@@ -379,26 +410,55 @@ class Runner:
             "metadata": self.metadata,
         }
 
-    def save(self, path: Path) -> Path:
-        return save_checkpoint(path, self.state_dict())
+    def identity(self) -> CheckpointIdentity:
+        """What this runner's checkpoints fit: its spec, sizes, network, env count and backend."""
+        return CheckpointIdentity(
+            spec_hash=self.metadata.get("spec_hash"),
+            task=self.metadata.get("task"),
+            num_obs=self.env.num_obs,
+            num_actions=self.env.num_actions,
+            # A distilled student has no critic; its one network is its actor.
+            actor_hidden_dims=tuple(
+                getattr(self.config, "actor_hidden_dims", None) or self.config.student_hidden_dims
+            ),
+            critic_hidden_dims=tuple(getattr(self.config, "critic_hidden_dims", ())),
+            num_envs=self.env.num_envs,
+            backend=type(self.env.backend).__name__,
+        )
 
-    def load(self, path: Path, restore_env: bool = True) -> None:
-        state = load_checkpoint(path, self.device)
+    def save(self, path: Path) -> Path:
+        return save_checkpoint(path, self.identity(), self.state_dict())
+
+    def load(self, path: Path, restore_env: bool = True, allow_spec_change: bool = False) -> list[str]:
+        """Continue from a checkpoint (`restore_env`: a resume) or take its policy only (eval, play).
+
+        Raises `CheckpointError` for any file that cannot serve; returns notes worth printing.
+        """
+        loaded = load_checkpoint(
+            path, self.identity(), device=self.device, allow_spec_change=allow_spec_change, resume=restore_env
+        )
+        state = loaded.state
         algorithm = state.get("algorithm", "ppo")
         if algorithm != self.algorithm:
-            raise ValueError(f"{path} was trained with {algorithm}; this run uses {self.algorithm}")
-        self.iteration = int(state["iteration"])
-        self.policy.load_state_dict(state["policy"])
-        self.normalizer.load_state_dict(state["normalizer"])
-        if self.critic_normalizer is not None:
-            self.critic_normalizer.load_state_dict(state["critic_normalizer"])
-        self._learner().load_state_dict(state[self.algorithm])
-        if self.algorithm == "sac":
-            self.env_steps = int(state["env_steps"])
-        self.generator.set_state(state["generator"].cpu())
-        self.action_generator.set_state(state["action_generator"].cpu())
-        if "generator_device" in state:
-            self.generator_device.set_state(state["generator_device"].cpu())
-        torch.set_rng_state(state["torch_rng"].cpu())
+            raise CheckpointError(f"{path}: trained with {algorithm}; this run uses {self.algorithm}")
+        try:
+            self.policy.load_state_dict(state["policy"])
+            self.normalizer.load_state_dict(state["normalizer"])
+            if self.critic_normalizer is not None:
+                self.critic_normalizer.load_state_dict(state["critic_normalizer"])
+            if restore_env:
+                self._learner().load_state_dict(state[self.algorithm])
+                if self.algorithm == "sac":
+                    self.env_steps = int(state["env_steps"])
+                self.generator.set_state(state["generator"].cpu())
+                self.action_generator.set_state(state["action_generator"].cpu())
+                if "generator_device" in state:
+                    self.generator_device.set_state(state["generator_device"].cpu())
+                torch.set_rng_state(state["torch_rng"].cpu())
+                self.env.load_state_dict(state["env"])
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as err:
+            reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+            raise CheckpointError(f"{path}: the checkpoint does not fit this run ({reason})") from None
         if restore_env:
-            self.env.load_state_dict(state["env"])
+            self.iteration = state["iteration"]
+        return loaded.notes

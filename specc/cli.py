@@ -53,7 +53,7 @@ def load_checked_task(spec: Path, overrides: dict[str, Any] | None = None, run_o
             lines.append(f"{what}: {problem.message}" + (f" ({problem.fix})" if problem.fix else ""))
         raise click.UsageError("\n".join(lines)) from None
     if sink.items:
-        sources = {sink.path: spec.read_text(encoding="utf-8", errors="replace")} if spec.is_file() else {}
+        sources = {sink.path: sink.source} if sink.source is not None else {}  # what the loader read
         _echo_diagnostics(sink.items, sources, 1)
     if task is None:
         sys.exit(1)
@@ -197,9 +197,13 @@ def compile_(spec: Path, emit: Path) -> None:
 
     task = load_checked_task(spec)
     source = render_module(task)
-    emit.mkdir(parents=True, exist_ok=True)
     target = emit / f"{task.spec.task.name}_kernels.py"
-    target.write_text(source, encoding="utf-8")
+    try:
+        emit.mkdir(parents=True, exist_ok=True)
+        target.write_text(source, encoding="utf-8")
+    except OSError as err:  # a file in the way, a read-only or full disk: one line, no traceback
+        click.echo(f"error: cannot write {target}: {err.strerror or err}", err=True)
+        sys.exit(1)
     click.echo(f"wrote {target} ({len(source.splitlines())} lines, spec hash {task.spec_hash})")
 
 

@@ -1,13 +1,16 @@
 """Runtime commands of the CLI: run, eval, export, play, plot.
 
-Each checks the spec first (diagnostics and exit 1 on errors, never a traceback) and
-imports torch and the runtime only then.
+Each checks its options (a usage error, exit 2, naming the option), then the spec
+(diagnostics and exit 1 on errors, never a traceback), and imports torch and the runtime
+only then. A checkpoint that cannot serve, a file that cannot be written, physics that
+diverges: one `error:` line and exit 1.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import shutil
+import re
 import signal
 import sys
 import time
@@ -19,6 +22,27 @@ import click
 from specc import __version__
 from specc.cli import load_checked_task, main, parse_set
 
+MAX_SEED = 2**32 - 1  # numpy's and most simulators' seed range; the runner derives seed + 1 and seed + 2
+MAX_NUM_ENVS = 1 << 22  # the schema's bound of sim.num_envs
+MAX_ITERATIONS = 10_000_000  # the schema's bound of ppo.max_iterations
+MAX_EPISODES = 1 << 20
+DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")  # the schema's sim.device pattern
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal's number, as shells report it
+
+
+def _device_option(ctx, param, value: str | None) -> str | None:
+    if value is not None and not DEVICE_PATTERN.match(value):
+        raise click.BadParameter(f"'{value}' is not a device: cpu, cuda or cuda:N", ctx, param)
+    return value
+
+
+def _positive_seconds(ctx, param, value: float | None) -> float | None:
+    if value is not None and not (0 < value <= 24 * 3600):
+        raise click.BadParameter(
+            f"{value} is not a length in seconds (more than 0, at most a day)", ctx, param
+        )
+    return value
+
 
 def _common(function):
     options = [
@@ -28,7 +52,12 @@ def _common(function):
             default=None,
             help="Physics backend (default: the spec's sim.backend).",
         ),
-        click.option("--device", default=None, help="Torch device, e.g. cpu or cuda (default: the spec's)."),
+        click.option(
+            "--device",
+            default=None,
+            callback=_device_option,
+            help="Torch device: cpu, cuda or cuda:N (default: the spec's).",
+        ),
         click.option(
             "--kernels",
             type=click.Choice(["eager", "torchscript", "inductor"]),
@@ -42,7 +71,9 @@ def _common(function):
             metavar="KEY=VALUE",
             help="Override a spec value, e.g. --set sim.num_envs=64 (repeatable).",
         ),
-        click.option("--threads", type=int, default=None, help="CPU threads of the MuJoCo backend."),
+        click.option(
+            "--threads", type=click.IntRange(1, 4096), default=None, help="CPU threads of the MuJoCo backend."
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -55,91 +86,98 @@ def _task(spec: Path, device: str | None, sets: tuple[str, ...], extra: dict[str
     return load_checked_task(spec, overrides, run_on=device or "spec")
 
 
-def _task_with_iterations(
-    spec: Path, device, sets, num_envs: int | None, max_iterations: int | None, table=None
-):
-    """The checked task with --num-envs and --max-iterations applied; the iterations are set in the
-    table of the algorithm the spec chooses (or `table`, e.g. "distill")."""
-    extra: dict[str, Any] = {}
-    if num_envs is not None:
-        extra["sim.num_envs"] = num_envs
-    task = _task(spec, device, sets, extra)
-    if max_iterations is not None:
-        extra[f"{table or task.spec.algorithm.name}.max_iterations"] = max_iterations
-        task = _task(spec, device, sets, extra)
-    return task
-
-
 def _fail(message: str, code: int = 1) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
 
-def _load_policy(task, checkpoint: Path, device="cpu"):
-    """The deployed part of a checkpoint of any algorithm (PPO, SAC, a distilled student): its policy
-    network, built from the spec's table of that algorithm, and its normalizer (None when unused)."""
-    from specc.assemble import learner_config
-    from specc.runtime.checkpoint import load_checkpoint
-    from specc.runtime.normalizer import EmpiricalNormalizer
-    from specc.runtime.runner import build_policy
+def _require_physics(task, backend: str | None, device: str | None) -> None:
+    """Refuse a backend or device that is not there, naming what to install (exit 2 for an option,
+    1 for the spec's own setting), before anything is built."""
+    name = backend or task.spec.sim.backend
+    source = "--backend" if backend else f'sim.backend = "{name}" in the spec'
+    code = 2 if backend else 1
+    if name == "isaacgym":
+        _fail(
+            f"{source}: Isaac Gym cannot be imported by specc (it needs Python 3.8 and its own torch). "
+            "Generate a standalone Isaac Gym task instead: specc compile SPEC --target isaacgym --emit DIR",
+            code,
+        )
+    if name == "mujoco-warp":
+        missing = [m for m in ("warp", "mujoco_warp") if importlib.util.find_spec(m) is None]
+        if missing:
+            _fail(
+                f"{source}: the MuJoCo Warp backend needs the package(s) {', '.join(missing)}, not installed "
+                'here: pip install -e ".[gpu]" (in a checkout of specc) or pip install "specc[gpu]"',
+                code,
+            )
+    wanted = device or task.spec.sim.device
+    if wanted.startswith("cuda"):
+        import torch
 
-    if not checkpoint.is_file():
-        _fail(f"checkpoint not found: {checkpoint}")
+        source = f"--device {device}" if device else f'sim.device = "{wanted}" in the spec'
+        if not torch.cuda.is_available():
+            _fail(
+                f"{source}: torch sees no CUDA GPU (torch {torch.__version__}, CUDA build "
+                f"{torch.version.cuda or 'none'}); run with --device cpu, or install a CUDA build of torch "
+                "on a machine with an NVIDIA GPU and driver",
+                2 if device else 1,
+            )
+        index = int(wanted.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            _fail(f"{source}: there are {torch.cuda.device_count()} CUDA devices", 2 if device else 1)
+
+
+def _load_policy(runner, checkpoint: Path, allow_spec_change: bool = False) -> None:
+    """Load a checkpoint's policy into `runner` (eval, export, play); one clear error if it cannot serve."""
+    from specc.runtime.checkpoint import CheckpointError
+
     try:
-        state = load_checkpoint(checkpoint, device)
-        algorithm = state.get("algorithm", "ppo")
-        if algorithm not in ("ppo", "sac", "distill"):
-            raise ValueError(f"unknown algorithm {algorithm!r}")
-        config = learner_config(task, algorithm)
-        num_obs = task.num_observations
-        critic_group = task.extra_groups.get("critic")
-        num_critic_obs = sum(t.size for t in critic_group) if critic_group else None
-        policy = build_policy(config, num_obs, task.num_actions, num_critic_obs).to(device)
-        policy.load_state_dict(state["policy"])
-        normalizer = EmpiricalNormalizer(num_obs).to(device)
-        normalizer.load_state_dict(state["normalizer"])
-    except Exception as err:  # noqa: BLE001 - a foreign or damaged file: say so, no traceback
-        _fail(f"{checkpoint} is not a checkpoint of this task: {str(err).splitlines()[0]}")
-    used = getattr(config, "empirical_normalization", True)
-    return policy.eval(), (normalizer if used else None)
+        notes = runner.load(checkpoint, restore_env=False, allow_spec_change=allow_spec_change)
+    except CheckpointError as err:
+        _fail(str(err))
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
 
 
-def _training_options(function):
-    """The options of `run` and `distill`: sizes, seed, run folder, resume."""
-    options = [
-        click.option(
-            "--num-envs",
-            type=int,
-            default=None,
-            help="Parallel envs (default: the spec's, per device profile).",
-        ),
-        click.option(
-            "--max-iterations", type=int, default=None, help="Training iterations (default: the spec's)."
-        ),
-        click.option("--seed", type=int, default=0, show_default=True),
-        click.option(
-            "--run-dir",
-            type=click.Path(path_type=Path),
-            default=None,
-            help="Where to write the run (default: runs/<task>/<timestamp>).",
-        ),
-        click.option(
-            "--resume",
-            type=click.Path(path_type=Path),
-            default=None,
-            help="Continue from a checkpoint: optimizer, learning rate, normalizer, iteration and env state.",
-        ),
-        click.option("--no-tensorboard", is_flag=True, help="Write metrics.jsonl only."),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+_allow_spec_change = click.option(
+    "--allow-spec-change",
+    is_flag=True,
+    help="Load a checkpoint made for another version of the spec, when the sizes still match.",
+)
 
 
 @main.command()
 @click.argument("spec", type=click.Path(path_type=Path))
 @_common
-@_training_options
+@click.option(
+    "--num-envs",
+    type=click.IntRange(1, MAX_NUM_ENVS),
+    default=None,
+    help="Parallel envs (default: the spec's, per device profile).",
+)
+@click.option(
+    "--max-iterations",
+    type=click.IntRange(1, MAX_ITERATIONS),
+    default=None,
+    help="Training iterations (default: the spec's).",
+)
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
+@click.option(
+    "--run-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where to write the run: a new or empty folder (default: runs/<task>/<timestamp>; "
+    "with --resume, the checkpoint's own run folder).",
+)
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Continue from a checkpoint: optimizer, learning rate, normalizer, iteration and env state.",
+)
+@_allow_spec_change
+@click.option("--no-tensorboard", is_flag=True, help="Write metrics.jsonl only.")
 def run(
     spec: Path,
     backend,
@@ -152,44 +190,112 @@ def run(
     seed,
     run_dir,
     resume,
+    allow_spec_change,
     no_tensorboard,
 ) -> None:
-    """Train a policy for SPEC with the algorithm of its [algorithm] table (PPO by default)."""
+    """Train a policy for SPEC with the algorithm of its [algorithm] table (PPO by default).
+
+    Ctrl-C or SIGTERM finishes the iteration, saves a checkpoint and exits with 130 (SIGINT) or
+    143 (SIGTERM). A run whose physics diverges in most env steps stops with exit 1 and a diagnosis.
+    """
+    _run(spec, backend, device, kernels, sets, threads, num_envs, max_iterations, seed, run_dir, resume,
+         allow_spec_change, no_tensorboard)  # fmt: skip
+
+
+def _run(spec, backend, device, kernels, sets, threads, num_envs, max_iterations, seed, run_dir, resume,
+         allow_spec_change, no_tensorboard, algorithm=None, make_teacher=None, teacher_check=None) -> None:  # fmt: skip
+    """`run` and `distill`: the run folder, then training with `algorithm` (default: the spec's)."""
     started = time.monotonic()
-    task = _task_with_iterations(spec, device, sets, num_envs, max_iterations)
-    _train(started, spec, task, backend, device, kernels, threads, seed, run_dir, resume, no_tensorboard)
+    extra: dict[str, Any] = {}
+    if num_envs is not None:
+        extra["sim.num_envs"] = num_envs
+    task = _task(spec, device, sets, extra)
+    if max_iterations is not None:  # in the table of the algorithm that trains
+        extra[f"{algorithm or task.spec.algorithm.name}.max_iterations"] = max_iterations
+        task = _task(spec, device, sets, extra)
+    if teacher_check is not None:
+        teacher_check(task)
+    _require_physics(task, backend, device)
+    from specc.runtime.run_folder import RunFolderError, choose_run_folder
+
+    default_dir = Path("runs") / task.spec.task.name / time.strftime("%Y-%m-%d_%H-%M-%S")
+    try:
+        run_dir, continuing = choose_run_folder(run_dir, default_dir, resume)
+    except RunFolderError as err:
+        raise click.UsageError(str(err)) from None
+    created = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except (NotADirectoryError, FileExistsError):
+        raise click.UsageError(
+            f"--run-dir {run_dir}: a file stands where a folder of that path should be"
+        ) from None
+    except OSError as err:
+        _fail(f"cannot create the run folder {run_dir}: {err.strerror or err}")
+    try:
+        _train(task, spec, run_dir, continuing, backend, device, kernels, threads, seed, resume,
+               allow_spec_change, no_tensorboard, started, algorithm, make_teacher)  # fmt: skip
+    except _SetupFailed as err:
+        if created:
+            _remove_new_run_folder(run_dir)
+        _fail(str(err), err.code)
 
 
-def _train(
-    started: float,
-    spec: Path,
-    task,
-    backend,
-    device,
-    kernels,
-    threads,
-    seed,
-    run_dir,
-    resume,
-    no_tensorboard,
-    algorithm: str | None = None,
-    make_teacher=None,
-) -> None:
-    """Train `task` with its algorithm (or `algorithm`): progress bar, run folder, checkpoints, Ctrl-C.
+class _SetupFailed(Exception):
+    """The run could not start; the run folder it created is removed again."""
 
-    `make_teacher(device)` builds the frozen teacher of a distillation."""
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _remove_new_run_folder(run_dir: Path) -> None:
+    import shutil
+
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, seed, resume,
+           allow_spec_change, no_tensorboard, started, algorithm=None, make_teacher=None) -> None:  # fmt: skip
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from specc.assemble import assemble, learner_config
+    from specc.assemble import assemble
     from specc.codegen.render import render_module
     from specc.runtime.backends.base import PhysicsLost
+    from specc.runtime.backends.mujoco_model import route_engine_log
+    from specc.runtime.checkpoint import (
+        CheckpointError,
+        WriteFailed,
+        remove_stale_temporaries,
+        write_atomically,
+    )
+    from specc.runtime.divergence import PhysicsDiverged
+    from specc.runtime.run_folder import (
+        RunFolderError,
+        checkpoint_run_folder,
+        continue_metrics,
+        lock_run_folder,
+        supersede_checkpoints,
+    )
     from specc.runtime.run_log import RunLog
     from specc.runtime.runner import Runner
 
     console = Console(stderr=True)
+    try:
+        lock = lock_run_folder(run_dir)
+    except RunFolderError as err:
+        raise _SetupFailed(str(err), 2) from None
+    except OSError as err:
+        raise _SetupFailed(f"cannot write the run folder {run_dir}: {err.strerror or err}") from None
+    checkpoints = run_dir / "checkpoints"
+    for stale in remove_stale_temporaries(checkpoints) + remove_stale_temporaries(run_dir):
+        console.print(f"removed {stale}, left by a run that was killed while writing it")
+    route_engine_log(run_dir / "mujoco.log")  # MuJoCo's warnings: into the run, not stdout or the cwd
     parts = assemble(task, backend=backend, device=device, kernels=kernels, seed=seed, num_threads=threads)
     env = parts.env
+    from specc.assemble import learner_config
+
     config = learner_config(task, algorithm)
     runner = Runner(
         env,
@@ -200,47 +306,61 @@ def _train(
     )
     if resume is not None:
         try:
-            runner.load(resume)
-        except FileNotFoundError:
-            _fail(f"checkpoint not found: {resume}")
-        except (ValueError, KeyError, RuntimeError) as err:  # another algorithm's or task's checkpoint
-            _fail(f"cannot resume from {resume}: {str(err).splitlines()[0]}")
+            notes = runner.load(resume, allow_spec_change=allow_spec_change)
+        except CheckpointError as err:
+            raise _SetupFailed(str(err)) from None
+        for note in notes:
+            console.print(f"note: {note}", markup=False, highlight=False)
         console.print(f"resumed from {resume} at iteration {runner.iteration}")
-    run_dir = run_dir or Path("runs") / task.spec.task.name / time.strftime("%Y-%m-%d_%H-%M-%S")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(spec, run_dir / "spec.toml")
-    (run_dir / "kernels.py").write_text(render_module(task), encoding="utf-8")
-    resolved = {
-        "specc": __version__,
-        "spec": str(spec),
-        "spec_hash": task.spec_hash,
-        "seed": seed,
-        "backend": backend or task.spec.sim.backend,
-        "device": str(env.device),
-        "kernels": parts.kernels.kind,
-        "env": env.config.to_dict(),
-        "algorithm": config.name,
-        config.name: config.to_dict(),
-        "joint_names": task.robot.joint_names,
-        "observation_layout": [vars(s) for s in task.observation_layout],
-        "inertia_repairs": getattr(parts.backend, "repairs", []),
-    }
-    (run_dir / "config.json").write_text(json.dumps(resolved, indent=2), encoding="utf-8")
+    try:
+        if resume is not None:
+            source = checkpoint_run_folder(resume)
+            if source is not None:
+                dropped = continue_metrics(
+                    source / "metrics.jsonl", run_dir / "metrics.jsonl", runner.iteration
+                )
+                if dropped and continuing:
+                    console.print(f"metrics.jsonl: dropped {dropped} iterations after {runner.iteration}")
+            if continuing:
+                moved = supersede_checkpoints(run_dir, runner.iteration)
+                if moved is not None:
+                    console.print(f"checkpoints after iteration {runner.iteration} moved to {moved}")
+        write_atomically(run_dir / "spec.toml", spec.read_bytes())
+        write_atomically(run_dir / "kernels.py", render_module(task).encode())
+        resolved = {
+            "specc": __version__,
+            "spec": str(spec),
+            "spec_hash": task.spec_hash,
+            "seed": seed,
+            "backend": backend or task.spec.sim.backend,
+            "device": str(env.device),
+            "kernels": parts.kernels.kind,
+            "env": env.config.to_dict(),
+            "algorithm": config.name,
+            config.name: config.to_dict(),
+            "joint_names": task.robot.joint_names,
+            "observation_layout": [vars(s) for s in task.observation_layout],
+            "inertia_repairs": getattr(parts.backend, "repairs", []),
+        }
+        write_atomically(run_dir / "config.json", json.dumps(resolved, indent=2).encode())
+        log = RunLog(run_dir, tensorboard=not no_tensorboard, first_iteration=runner.iteration + 1)
+    except OSError as err:  # WriteFailed included
+        raise _SetupFailed(str(err) if isinstance(err, WriteFailed) else f"{run_dir}: {err}") from None
     for repair in resolved["inertia_repairs"]:
         console.print(f"[yellow]inertia repaired[/yellow] {repair}")
-    log = RunLog(run_dir, tensorboard=not no_tensorboard)
     total = config.max_iterations
-    stop = {"requested": False}
+    stop: dict[str, Any] = {"signal": None}
 
-    def on_sigint(signum, frame):
-        if stop["requested"]:
+    def on_signal(signum, frame):
+        if stop["signal"] is not None:
             raise KeyboardInterrupt
-        stop["requested"] = True
+        stop["signal"] = signum
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         console.print(
-            "[yellow]Ctrl-C: finishing this iteration, then saving a checkpoint (again to abort)[/yellow]"
+            f"[yellow]{name}: finishing this iteration, then saving a checkpoint (again to abort)[/yellow]"
         )
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {sig: signal.signal(sig, on_signal) for sig in EXIT_SIGNAL}
     columns = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -255,8 +375,8 @@ def _train(
     )
     if env.device.type == "cuda":
         console.print(f"env step: {env.graph.mode}")
-    checkpoints = run_dir / "checkpoints"
     start_iteration = runner.iteration
+    warned = {"diverged": False}
     try:
         with Progress(*columns, console=console, transient=False) as progress:
             bar = progress.add_task(
@@ -274,23 +394,75 @@ def _train(
                 length = (
                     f"{entry.mean_episode_length:6.1f}" if entry.mean_episode_length is not None else "     -"
                 )
+                diverged = f"  diverged {entry.diverged_share:.1%}" if entry.diverged_share > 0 else ""
                 progress.update(
                     bar,
                     completed=entry.iteration,
                     info=f"{entry.steps_per_second:8.0f} steps/s  reward {entry.mean_reward:7.4f}  "
-                    f"return {ret}  length {length}",
+                    f"return {ret}  length {length}{diverged}",
                 )
+                if entry.diverged_share > 0.01 and not warned["diverged"]:
+                    warned["diverged"] = True
+                    progress.console.print(
+                        f"warning: the physics diverged in {entry.diverged_share:.1%} of the env steps (those "
+                        f"envs are reset). {env.divergence_diagnosis()}{_engine_log_note(run_dir)}",
+                        markup=False,
+                        highlight=False,
+                    )
 
-            runner.train(total, on_iteration, checkpoints, should_stop=lambda: stop["requested"])
+            runner.train(total, on_iteration, checkpoints, should_stop=lambda: stop["signal"] is not None)
+    except PhysicsDiverged as err:
+        _fail(f"{spec}: {err}{_engine_log_note(run_dir)}")
     except PhysicsLost as err:
         _fail(f"{spec}: {err} (the last checkpoint in {checkpoints} is intact; --resume from it)")
+    except WriteFailed as err:
+        _fail(f"{err} (the last checkpoint in {checkpoints} is intact; free space and --resume from it)")
+    except KeyboardInterrupt:
+        _fail(f"aborted without saving (the last checkpoint in {checkpoints} is intact)", 130)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         log.close()
-    final = runner.save(checkpoints / f"model_{runner.iteration:06d}.pt")
+    try:
+        final = runner.save(checkpoints / f"model_{runner.iteration:06d}.pt")
+    except WriteFailed as err:
+        _fail(f"{err} (the last checkpoint in {checkpoints} is intact)")
+    lock.close()
     console.print(f"checkpoint {final}")
-    if stop["requested"]:
-        sys.exit(130)
+    if stop["signal"] is not None:
+        sys.exit(EXIT_SIGNAL[stop["signal"]])
+
+
+def _engine_log_note(run_dir: Path) -> str:
+    log = run_dir / "mujoco.log"
+    return f" MuJoCo's own messages: {log}" if log.is_file() else ""
+
+
+def _one_algorithm(algorithms: set) -> str:
+    """The one algorithm of a series of checkpoints (PPO, SAC or distill)."""
+    known = {"ppo", "sac", "distill"}
+    if len(algorithms) != 1 or not algorithms <= known:
+        _fail(
+            f"the checkpoints come from {', '.join(sorted(map(str, algorithms)))}: evaluate one algorithm at a time"
+        )
+    return next(iter(algorithms))
+
+
+def _checkpoint_algorithm(checkpoint: Path) -> str:
+    from specc.runtime.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        return _one_algorithm({load_checkpoint(checkpoint).state.get("algorithm", "ppo")})
+    except CheckpointError as err:
+        _fail(str(err))
+        raise
+
+
+def _layout_json(task, group: str) -> list[dict]:
+    return [
+        {"name": s.name, "offset": s.offset, "size": s.size, "scale": s.scale}
+        for s in task.group_layout(group)
+    ]
 
 
 @main.command()
@@ -309,71 +481,77 @@ def _train(
     "SPEC's [[teacher_observations]] (or SPEC's [[observations]] when it has none).",
 )
 @_common
-@_training_options
-def distill(
-    spec: Path,
-    teacher,
-    teacher_spec,
-    backend,
-    device,
-    kernels,
-    sets,
-    threads,
-    num_envs,
-    max_iterations,
-    seed,
-    run_dir,
-    resume,
-    no_tensorboard,
-) -> None:
+@click.option("--num-envs", type=click.IntRange(1, MAX_NUM_ENVS), default=None, help="Parallel envs.")
+@click.option("--max-iterations", type=click.IntRange(1, MAX_ITERATIONS), default=None, help="Iterations.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
+@click.option("--run-dir", type=click.Path(path_type=Path, file_okay=False), default=None, help="Run folder.")
+@click.option("--resume", type=click.Path(path_type=Path), default=None, help="Continue a distillation.")
+@_allow_spec_change
+@click.option("--no-tensorboard", is_flag=True, help="Write metrics.jsonl only.")
+def distill(spec, teacher, teacher_spec, backend, device, kernels, sets, threads, num_envs, max_iterations,
+            seed, run_dir, resume, allow_spec_change, no_tensorboard) -> None:  # fmt: skip
     """Distill a teacher checkpoint into the smaller student of SPEC's [distill] table (DAgger)."""
-    started = time.monotonic()
-    task = _task_with_iterations(spec, device, sets, num_envs, max_iterations, table="distill")
-    teacher_task = _task(teacher_spec, device, ()) if teacher_spec is not None else task
-    group = "teacher" if "teacher" in task.extra_groups else None
-    wanted = [(s.name, s.size) for s in task.group_layout(group or "policy")]
-    given = [(s.name, s.size) for s in teacher_task.observation_layout]
-    if wanted != given:
-        _fail(
-            f"the teacher reads {given} ([[observations]] of {teacher_spec or spec}) but {spec} gives it "
-            f"{wanted} ([[{'teacher_' if group else ''}observations]]); list the teacher's observations "
-            "as [[teacher_observations]]"
-        )
-    if not teacher.is_file():
-        _fail(f"checkpoint not found: {teacher}")
+    teacher_task = _task(teacher_spec, device, ()) if teacher_spec is not None else None
+    chosen = {}
+
+    def teacher_check(task) -> None:
+        source = teacher_task or task
+        group = "teacher" if "teacher" in task.extra_groups else None
+        wanted = [(s.name, s.size) for s in task.group_layout(group or "policy")]
+        given = [(s.name, s.size) for s in source.observation_layout]
+        if wanted != given:
+            _fail(
+                f"the teacher reads {given} ([[observations]] of {teacher_spec or spec}) but {spec} gives it "
+                f"{wanted}; list the teacher's observations as [[teacher_observations]]"
+            )
+        chosen.update(task=source, group=group)
+
+    algorithm = _checkpoint_algorithm(teacher)
 
     def make_teacher(on_device):
+        from specc.assemble import learner_config
+        from specc.runtime.checkpoint import CheckpointError, load_checkpoint
         from specc.runtime.distill import Teacher
+        from specc.runtime.normalizer import EmpiricalNormalizer
+        from specc.runtime.runner import build_policy
 
-        network, normalizer = _load_policy(teacher_task, teacher, on_device)
-        return Teacher(network.requires_grad_(False), normalizer, group)
+        source = chosen["task"]
+        config = learner_config(source, algorithm)
+        critic_group = source.extra_groups.get("critic")
+        num_critic_obs = sum(t.size for t in critic_group) if critic_group else None
+        network = build_policy(config, source.num_observations, source.num_actions, num_critic_obs).to(
+            on_device
+        )
+        normalizer = EmpiricalNormalizer(source.num_observations).to(on_device)
 
-    _train(
-        started,
-        spec,
-        task,
-        backend,
-        device,
-        kernels,
-        threads,
-        seed,
-        run_dir,
-        resume,
-        no_tensorboard,
-        algorithm="distill",
-        make_teacher=make_teacher,
-    )
+        try:
+            state = load_checkpoint(teacher, device=on_device).state
+            network.load_state_dict(state["policy"])
+            normalizer.load_state_dict(state["normalizer"])
+        except (CheckpointError, KeyError, RuntimeError) as err:
+            _fail(f"{teacher}: not a teacher for this task ({str(err).strip().splitlines()[0][:200]})")
+        used = getattr(config, "empirical_normalization", True)
+        return Teacher(network.eval().requires_grad_(False), normalizer if used else None, chosen["group"])
+
+    if not teacher.is_file():
+        _fail(f"checkpoint not found: {teacher}")
+    _run(spec, backend, device, kernels, sets, threads, num_envs, max_iterations, seed, run_dir, resume,
+         allow_spec_change, no_tensorboard, "distill", make_teacher, teacher_check)  # fmt: skip
 
 
-def _evaluation_env(spec: Path, device, backend, kernels, sets, threads, episodes, randomize):
-    """The env with the spec's [eval] commands held."""
+def _evaluation_env(spec: Path, device, backend, kernels, sets, threads, episodes, randomize, algorithm=None):
+    """The env with the spec's [eval] commands held, and a runner to load policies into."""
     task = _task(spec, device, sets)
     if task.spec.eval.commands:  # the success criterion's commands, held fixed
         fixed = {f"commands.ranges.{name}": [value, value] for name, value in task.spec.eval.commands.items()}
         task = _task(spec, device, sets, fixed)
     from specc.assemble import assemble
+    from specc.runtime.backends.mujoco_model import route_engine_log
+    from specc.runtime.runner import Runner
 
+    _require_physics(task, backend, device)
     count = episodes or task.spec.eval.episodes
+    route_engine_log(None)  # no run folder to log into: MuJoCo's messages stay off the console and the cwd
     parts = assemble(
         task,
         backend=backend,
@@ -384,7 +562,11 @@ def _evaluation_env(spec: Path, device, backend, kernels, sets, threads, episode
         randomize=randomize,
         num_threads=threads,
     )
-    return task, parts
+    metadata = {"spec_hash": task.spec_hash, "task": task.spec.task.name}
+    from specc.assemble import learner_config
+
+    config = learner_config(task, algorithm)  # the checkpoints' algorithm: PPO, SAC or a distilled student
+    return task, parts, Runner(parts.env, config, seed=0, metadata=metadata)
 
 
 @main.command(name="eval")
@@ -398,7 +580,13 @@ def _evaluation_env(spec: Path, device, backend, kernels, sets, threads, episode
     help="The checkpoint to evaluate; repeat it to evaluate several in one env (e.g. a run's series).",
 )
 @_common
-@click.option("--episodes", type=int, default=None, help="Episodes (default: the spec's eval.episodes).")
+@click.option(
+    "--episodes",
+    type=click.IntRange(1, MAX_EPISODES),
+    default=None,
+    help="Episodes (default: the spec's eval.episodes).",
+)
+@_allow_spec_change
 @click.option(
     "--randomize/--no-randomize",
     default=False,
@@ -406,25 +594,43 @@ def _evaluation_env(spec: Path, device, backend, kernels, sets, threads, episode
     help="Domain randomization during evaluation (robustness).",
 )
 @click.option("--json", "as_json", is_flag=True)
-def eval_(spec, checkpoints, backend, device, kernels, sets, threads, episodes, randomize, as_json) -> None:
+def eval_(
+    spec,
+    checkpoints,
+    backend,
+    device,
+    kernels,
+    sets,
+    threads,
+    episodes,
+    allow_spec_change,
+    randomize,
+    as_json,
+) -> None:
     """Evaluate checkpoints: success rate by the spec's [eval] criterion, return, tracking error."""
     import torch
 
     from specc.runtime.backends.base import PhysicsLost
+    from specc.runtime.checkpoint import CheckpointError, load_checkpoint
     from specc.runtime.evaluate import evaluate
 
+    algorithms = set()
     for checkpoint in checkpoints:  # before the env is built: a typo in a series should not wait for it
-        if not checkpoint.is_file():
-            _fail(f"checkpoint not found: {checkpoint}")
-    task, parts = _evaluation_env(spec, device, backend, kernels, sets, threads, episodes, randomize)
+        try:
+            algorithms.add(load_checkpoint(checkpoint).state.get("algorithm", "ppo"))
+        except CheckpointError as err:
+            _fail(str(err))
+    algorithm = _one_algorithm(algorithms)
+    task, parts, runner = _evaluation_env(
+        spec, device, backend, kernels, sets, threads, episodes, randomize, algorithm
+    )
+
+    def policy(obs: torch.Tensor) -> torch.Tensor:
+        return runner.policy.act_deterministic(runner.normalize(obs))
 
     reports = []
     for checkpoint in checkpoints:
-        network, normalizer = _load_policy(task, checkpoint, parts.env.device)
-
-        def policy(obs: torch.Tensor, network=network, normalizer=normalizer) -> torch.Tensor:
-            return network.act_deterministic(normalizer(obs) if normalizer is not None else obs)
-
+        _load_policy(runner, checkpoint, allow_spec_change)
         try:
             result = evaluate(
                 parts.env, policy, task.spec.eval.min_distance_m, task.spec.eval.require_no_termination
@@ -456,29 +662,64 @@ def _print_evaluation(task, checkpoint: Path, result, randomize: bool, several: 
         click.echo("")
 
 
-def _layout_json(task, group: str) -> list[dict]:
-    return [
-        {"name": s.name, "offset": s.offset, "size": s.size, "scale": s.scale}
-        for s in task.group_layout(group)
-    ]
-
-
 @main.command()
 @click.argument("spec", type=click.Path(path_type=Path))
 @click.option("--checkpoint", type=click.Path(path_type=Path), required=True)
 @click.option(
-    "-o", "--output", type=click.Path(path_type=Path), required=True, help="The .onnx file to write."
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The .onnx file to write (a TorchScript .pt is written beside it).",
 )
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
-def export(spec, checkpoint, output, sets) -> None:
+@_allow_spec_change
+def export(spec, checkpoint, output, sets, allow_spec_change) -> None:
     """Export the policy to ONNX (and TorchScript beside it), verified with onnxruntime."""
+    if output.suffix.lower() != ".onnx":
+        raise click.BadParameter(
+            f"'{output}' does not end in .onnx: specc writes ONNX (build a TensorRT engine from it with "
+            "trtexec --onnx=policy.onnx)",
+            param_hint="'-o' / '--output'",
+        )
     task = _task(spec, "cpu", sets, {"sim.num_envs": 1})
     import torch
 
+    from specc.assemble import learner_config
     from specc.runtime.export import DeployedPolicy, export_policy
+    from specc.runtime.normalizer import EmpiricalNormalizer
+    from specc.runtime.runner import build_policy
 
-    policy, normalizer = _load_policy(task, checkpoint)
-    deployed = DeployedPolicy(policy, normalizer).eval()
+    config = learner_config(task, _checkpoint_algorithm(checkpoint))
+    critic_group = task.extra_groups.get("critic")
+    num_critic_obs = sum(t.size for t in critic_group) if critic_group else None
+    policy = build_policy(config, task.num_observations, task.num_actions, num_critic_obs)
+    normalizer = EmpiricalNormalizer(task.num_observations)
+
+    from specc.runtime.checkpoint import CheckpointError, CheckpointIdentity, load_checkpoint
+
+    expected = CheckpointIdentity(
+        spec_hash=task.spec_hash,
+        task=task.spec.task.name,
+        num_obs=task.num_observations,
+        num_actions=task.num_actions,
+        actor_hidden_dims=tuple(getattr(config, "actor_hidden_dims", None) or config.student_hidden_dims),
+        critic_hidden_dims=tuple(getattr(config, "critic_hidden_dims", ())),
+    )
+    try:
+        loaded = load_checkpoint(checkpoint, expected, allow_spec_change=allow_spec_change)
+        policy.load_state_dict(loaded.state["policy"])
+        normalizer.load_state_dict(loaded.state["normalizer"])
+    except CheckpointError as err:
+        _fail(str(err))
+    except (KeyError, RuntimeError, ValueError, TypeError) as err:
+        _fail(
+            f"{checkpoint}: the checkpoint does not fit this task ({str(err).strip().splitlines()[0][:200]})"
+        )
+    for note in loaded.notes:
+        click.echo(f"note: {note}", err=True)
+    used = getattr(config, "empirical_normalization", True)  # a distilled student always normalizes
+    deployed = DeployedPolicy(policy, normalizer if used else None).eval()
     robot = task.robot
     metadata = {
         "specc_version": __version__,
@@ -492,20 +733,23 @@ def export(spec, checkpoint, output, sets) -> None:
         "action_scale": task.spec.robot.action_scale,
         "clip_actions": task.spec.learner.clip_actions,
         "observation_layout": _layout_json(task, "policy"),
-        "num_observations": task.num_observations,
         # The other groups (critic, teacher) are training-time inputs, never the exported policy's:
         # listed so a reader knows what the critic or teacher saw.
         "observation_groups": {group: _layout_json(task, group) for group in task.extra_groups},
+        "num_observations": task.num_observations,
         "command_names": list(task.command_names),
         "control_dt": task.spec.sim.dt * task.spec.sim.decimation,
         "control_rate_hz": 1.0 / (task.spec.sim.dt * task.spec.sim.decimation),
         "pd_targets": "default_joint_pos + action_scale * actions",
     }
     generator = torch.Generator().manual_seed(0)
-    mean = normalizer.mean if normalizer is not None else torch.zeros(task.num_observations)
-    std = normalizer.var.sqrt() if normalizer is not None else torch.ones(task.num_observations)
+    mean = normalizer.mean
+    std = normalizer.var.sqrt()
     samples = mean + std * torch.randn(256, task.num_observations, generator=generator)
-    figures = export_policy(deployed, task.num_observations, metadata, output, samples)
+    try:
+        figures = export_policy(deployed, task.num_observations, metadata, output, samples)
+    except OSError as err:
+        _fail(f"cannot write {output}: {err.strerror or err}")
     click.echo(f"wrote {output} ({figures['onnx_bytes']} bytes) and {output.with_suffix('.pt')}")
     click.echo(
         f"onnxruntime vs torch: max abs difference {figures['max_abs_diff']:.2e} over 256 observations"
@@ -519,9 +763,12 @@ def export(spec, checkpoint, output, sets) -> None:
 @click.argument("spec", type=click.Path(path_type=Path))
 @click.option("--checkpoint", type=click.Path(path_type=Path), required=True)
 @click.option("--video", type=click.Path(path_type=Path), required=True, help="The .mp4 file to write.")
-@click.option("--seconds", type=float, default=None, help="Length (default: one episode).")
+@click.option(
+    "--seconds", type=float, default=None, callback=_positive_seconds, help="Length (default: one episode)."
+)
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
-def play(spec, checkpoint, video, seconds, sets) -> None:
+@_allow_spec_change
+def play(spec, checkpoint, video, seconds, sets, allow_spec_change) -> None:
     """Render an episode of the policy offscreen to a video."""
     from specc.runtime.video import choose_gl_platform
 
@@ -531,23 +778,22 @@ def play(spec, checkpoint, video, seconds, sets) -> None:
 
     from specc.runtime.video import record
 
-    _, parts = _evaluation_env(spec, "cpu", "mujoco", None, sets, 1, 1, False)
-    network, normalizer = _load_policy(task, checkpoint)
+    _, parts, runner = _evaluation_env(
+        spec, "cpu", "mujoco", None, sets, 1, 1, False, _checkpoint_algorithm(checkpoint)
+    )
+    _load_policy(runner, checkpoint, allow_spec_change)
     env = parts.env
     state = {"obs": env.reset_all()}
 
     @torch.no_grad()
     def step() -> None:
-        obs = state["obs"]
-        state["obs"] = env.step(
-            network.act_deterministic(normalizer(obs) if normalizer is not None else obs)
-        ).obs
+        state["obs"] = env.step(runner.policy.act_deterministic(runner.normalize(state["obs"]))).obs
 
     length = seconds if seconds is not None else task.spec.sim.episode_length_s
     frames = max(1, round(length / env.config.policy_dt))
     try:
         written = record(parts.backend, step, frames, video, fps=round(1 / env.config.policy_dt))
-    except RuntimeError as err:
+    except (RuntimeError, OSError) as err:
         _fail(str(err))
     click.echo(f"wrote {video}: {written} frames at {round(1 / env.config.policy_dt)} fps")
 
@@ -557,14 +803,19 @@ def play(spec, checkpoint, video, seconds, sets) -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    type=click.Path(path_type=Path, dir_okay=False),
     default=None,
     help="The PNG to write (default: RUN_DIR/curves.png).",
 )
 def plot(run_dir: Path, output: Path | None) -> None:
     """Plot a run's training curves to a PNG."""
+    from specc.runtime.checkpoint import WriteFailed
     from specc.runtime.plot import plot_run
+    from specc.runtime.run_log import MetricsError
 
-    if not (run_dir / "metrics.jsonl").is_file():
+    if not (run_dir / "metrics.jsonl").exists():
         _fail(f"{run_dir} has no metrics.jsonl: is it a run folder of specc run?")
-    click.echo(f"wrote {plot_run(run_dir, output or run_dir / 'curves.png')}")
+    try:
+        click.echo(f"wrote {plot_run(run_dir, output or run_dir / 'curves.png')}")
+    except (MetricsError, WriteFailed) as err:
+        _fail(str(err))

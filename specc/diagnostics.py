@@ -8,6 +8,7 @@ known, the fix.
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,7 @@ class Severity(str, enum.Enum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Position:
     """A 1-based line and column in a file (columns count characters, not bytes)."""
 
@@ -45,6 +46,9 @@ class Diagnostic:
 CODES: dict[str, str] = {
     "SPC001": "file cannot be read",
     "SPC002": "invalid TOML",
+    "SPC003": "file refused: not a regular file inside the given folders",
+    "SPC004": "folder walk stopped at a limit",
+    "SPC005": "spec nests too deeply or has a key of too many parts",
     "SPC101": "unknown key",
     "SPC102": "missing key",
     "SPC103": "wrong type",
@@ -76,6 +80,7 @@ CODES: dict[str, str] = {
     "SPC309": "massless moving link",
     "SPC310": "default joint position outside the joint limits",
     "SPC311": "robot starts inside the ground",
+    "SPC312": "URDF exceeds a size limit",
 }
 
 
@@ -85,6 +90,9 @@ class DiagnosticSink:
 
     path: str
     items: list[Diagnostic] = field(default_factory=list)
+    # The text the diagnostics point into, as the loader read it (bounded, regular file only).
+    # Renderers show source lines from here and nowhere else: a refused file has no source.
+    source: str | None = None
 
     def add(
         self,
@@ -104,9 +112,29 @@ class DiagnosticSink:
         return any(d.severity is Severity.ERROR for d in self.items)
 
 
+MAX_SUGGESTION_CANDIDATES = 500
+
+
+def suggest(name: str, candidates: list[str] | tuple[str, ...], cutoff: float = 0.6) -> str | None:
+    """The candidate closest to `name` ("did you mean"), or None; bounded for hostile inputs.
+
+    difflib costs up to len(name) * len(candidate) per candidate: a spec of thousands of unknown
+    names against a URDF of thousands of joints would take minutes, so long names and long
+    candidate lists get no suggestion.
+    """
+    import difflib
+
+    if len(name) > 100 or len(candidates) > MAX_SUGGESTION_CANDIDATES:
+        return None
+    found = difflib.get_close_matches(name, list(candidates), n=1, cutoff=cutoff)
+    return found[0] if found else None
+
+
 def display_path(path: Path) -> str:
     """The path as users typed it where possible: relative to the working directory."""
+    # Lexical, not resolved: a symbolic link is shown by its own name (not where it leads), and a
+    # link loop cannot raise here.
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+        return str(Path(os.path.abspath(path)).relative_to(Path(os.getcwd())))
+    except (ValueError, OSError):
         return str(path)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from specc import __version__
-from specc.diagnostics import DiagnosticSink, Position, Severity
+from specc.diagnostics import DiagnosticSink, Position, Severity, suggest
 from specc.expr import ast
 from specc.expr.check import Checked, Context, check_expression
 from specc.expr.parse import ParseError, parse_expression
@@ -26,8 +26,12 @@ from specc.robot.urdf import Joint, Urdf, UrdfError, read_urdf
 from specc.spec.load import OverrideError, SpecDocument, load_spec, profile_note
 from specc.spec.positions import KeyPath
 from specc.spec.schema import OBSERVATION_GROUPS, Spec
+from specc.untrusted_files import escapes_folder
 
 BODY_GROUPS = ("base", "feet", "terminate_contacts", "penalize_contacts")
+# All expressions of one spec together: parsing costs ~10 us a character, so this bounds lint's time
+# on a hostile 1 MB spec (a real spec's expressions add up to a few kilobytes).
+MAX_SPEC_EXPRESSION_CHARS = 32_768
 
 
 @dataclass(frozen=True)
@@ -113,21 +117,27 @@ class CheckedTask:
 
 
 def check_task(
-    path: Path, sink: DiagnosticSink, overrides: dict[str, object] | None = None, *, run_on: str | None = None
+    path: Path,
+    sink: DiagnosticSink,
+    overrides: dict[str, object] | None = None,
+    *,
+    run_on: str | None = None,
+    within: Path | None = None,
 ) -> CheckedTask | None:
     """Run the whole front end on one spec file. Returns None when any error was reported.
 
     `run_on` resolves the spec for a run on a device (see `load_spec`); lint leaves it unset.
+    `within`: the folder the spec must not leave through a symbolic link (lint's given folder).
     """
-    document = load_spec(path, sink, overrides, run_on=run_on)
+    document = load_spec(path, sink, overrides, run_on=run_on, within=within)
     if document is None or document.spec is None:
         return None
-    task = _check_document(path, document, sink)
+    task = _check_document(path, document, sink, within)
     if document.command_line_problems:  # a value given on the command line is wrong, not the file
         raise OverrideError(document.command_line_problems)
     for device, (data, spec, entries) in document.profile_layers.items():
         if any(e.key.split(".")[0] in FRONT_END_SECTIONS for e in entries):
-            _check_profile_layer(path, document, device, data, spec, entries, sink)
+            _check_profile_layer(path, document, device, data, spec, entries, sink, within)
     return task
 
 
@@ -136,12 +146,14 @@ def check_task(
 FRONT_END_SECTIONS = frozenset({"robot", "observations", "rewards", "terminations", "commands"})
 
 
-def _check_profile_layer(path, document: SpecDocument, device: str, data, spec: Spec, entries, sink) -> None:
+def _check_profile_layer(
+    path, document: SpecDocument, device: str, data, spec: Spec, entries, sink, within: Path | None = None
+) -> None:
     """Lint: run the later passes on the spec as a [profile.*] table changes it, and report what the
     profile broke: at its entries' lines when the finding is about a value it set, else where found."""
     layer = SpecDocument(path, document.text, data, document.positions, spec, entries)
     scratch = DiagnosticSink(sink.path)
-    _check_document(path, layer, scratch)
+    _check_document(path, layer, scratch, within)
     seen = {(d.code, d.message, d.position) for d in sink.items}
     for d in scratch.items:
         if (d.code, d.message, d.position) in seen:
@@ -151,9 +163,13 @@ def _check_profile_layer(path, document: SpecDocument, device: str, data, spec: 
         sink.items.append(d)
 
 
-def _check_document(path: Path, document: SpecDocument, sink: DiagnosticSink) -> CheckedTask | None:
+def _check_document(
+    path: Path, document: SpecDocument, sink: DiagnosticSink, within: Path | None = None
+) -> CheckedTask | None:
     spec = document.spec
-    robot = _check_robot(document, spec, sink)
+    if not _within_expression_budget(document, spec, sink):
+        return None
+    robot = _check_robot(document, spec, sink, within)
     command_names = tuple(spec.commands.ranges) + tuple(spec.commands.categorical)
     if robot is None:
         return None
@@ -194,7 +210,7 @@ def _check_document(path: Path, document: SpecDocument, sink: DiagnosticSink) ->
     if _failed(document, sink):
         return None
     digest = hashlib.sha256()
-    for part in (__version__.encode(), document.text.encode(), robot.urdf.path.read_bytes()):
+    for part in (__version__.encode(), document.text.encode(), robot.urdf.digest.encode()):
         digest.update(part)
         digest.update(b"\0")
     return CheckedTask(
@@ -212,8 +228,32 @@ def _check_document(path: Path, document: SpecDocument, sink: DiagnosticSink) ->
     )
 
 
+def _within_expression_budget(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> bool:
+    """Whether the spec's expressions fit MAX_SPEC_EXPRESSION_CHARS; if not, a diagnostic where they stop fitting."""
+    total = 0
+    located: list[tuple[KeyPath, str]] = [
+        (("observations", i, "expr"), term.expr) for i, term in enumerate(spec.observations)
+    ]
+    located += [(("rewards", "terms", n, "expr"), t.expr) for n, t in spec.rewards.terms.items()]
+    located += [(("terminations", "terms", n, "expr"), t.expr) for n, t in spec.terminations.terms.items()]
+    for path, source in located:
+        total += len(source)
+        if total > MAX_SPEC_EXPRESSION_CHARS:
+            document.report(
+                sink,
+                "SPC214",
+                f"the spec's expressions are longer than {MAX_SPEC_EXPRESSION_CHARS} characters in all",
+                path,
+                fix="a task needs a few kilobytes of expressions; remove generated terms",
+            )
+            return False
+    return True
+
+
 # -- robot ------------------------------------------------------------------------------------------
-def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> RobotModel | None:
+def _check_robot(
+    document: SpecDocument, spec: Spec, sink: DiagnosticSink, within: Path | None = None
+) -> RobotModel | None:
     urdf_path = resolve_uri(spec.robot.urdf, document.path.parent)
     if urdf_path is None:
         document.report(
@@ -225,7 +265,12 @@ def _check_robot(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> Ro
         )
         return None
     try:
-        urdf = read_urdf(urdf_path)
+        # A URDF named by a plain path may not leave the spec's folder, nor the folder lint was
+        # given (`../robots/x.urdf`), through a symbolic link.
+        folder = None if spec.robot.urdf.startswith("package://") else document.path.parent
+        if folder is not None and within is not None and not escapes_folder(urdf_path, folder):
+            folder = within if escapes_folder(urdf_path, within) else folder
+        urdf = read_urdf(urdf_path, within=folder)
     except UrdfError as err:
         where = f" ({urdf_path.name}:{err.line})" if err.code != "SPC301" else ""
         document.report(
@@ -405,7 +450,7 @@ def _by_pattern(names, table, path: KeyPath, document: SpecDocument, sink: Diagn
                 f"'{pattern}' matches no movable joint",
                 path + (pattern,),
                 key=True,
-                fix=f"did you mean '{guess}'?" if guess else f"joints: {', '.join(names)}",
+                fix=f"did you mean '{guess}'?" if guess else f"joints: {_listing(names)}",
             )
         for i in hits:
             out[i] = value
@@ -414,10 +459,13 @@ def _by_pattern(names, table, path: KeyPath, document: SpecDocument, sink: Diagn
 
 
 def _closest(pattern: str, names: list[str]) -> str | None:
-    import difflib
+    return suggest(pattern, names)
 
-    found = difflib.get_close_matches(pattern, names, n=1, cutoff=0.6)
-    return found[0] if found else None
+
+def _listing(names: list[str], keep: int = 20) -> str:
+    """Names for a fix line; a URDF of thousands of joints is not listed whole."""
+    shown = ", ".join(names[:keep])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > keep else "")
 
 
 # -- expressions ------------------------------------------------------------------------------------
@@ -443,40 +491,7 @@ def _check_section(document, sink, base_ctx: Context, section: str, terms: dict[
         node = _parse(document, sink, source, (section, "terms", name, "expr"))
         if node is not None:
             parsed[name] = node
-    order: list[str] = []
-    state: dict[str, str] = {}
-    broken: set[str] = set()  # in a cycle, or reading a term that failed: reported once, not checked
-
-    def visit(name: str, chain: list[str]) -> None:
-        if state.get(name) == "done" or name not in parsed:
-            return
-        if state.get(name) == "active":
-            return  # the cycle is reported at the reference below
-        state[name] = "active"
-        for ref, span in _term_refs(parsed[name]):
-            if state.get(ref) == "active":
-                cycle = (
-                    " -> ".join([*chain[chain.index(ref) :], name, ref])
-                    if ref in chain
-                    else f"{name} -> {ref}"
-                )
-                _report(
-                    document,
-                    sink,
-                    (section, "terms", name, "expr"),
-                    span,
-                    "SPC213",
-                    f"terms read each other in a cycle: {cycle}",
-                    None,
-                )
-                broken.update([*chain[chain.index(ref) :], name] if ref in chain else [name, ref])
-                continue
-            visit(ref, [*chain, name])
-        state[name] = "done"
-        order.append(name)
-
-    for name in parsed:
-        visit(name, [])
+    order, broken = _dependency_order(document, sink, section, parsed)
     out: list[CheckedTerm] = []
     types: dict[str, Type] = {}
     for name in order:
@@ -491,7 +506,7 @@ def _check_section(document, sink, base_ctx: Context, section: str, terms: dict[
             base_ctx.feet_names,
             base_ctx.command_names,
             base_ctx.body_groups,
-            dict(types),
+            types,  # not copied: it holds only terms checked before this one (linear, not quadratic)
             section,
         )
         term = _check_term(
@@ -509,6 +524,62 @@ def _check_section(document, sink, base_ctx: Context, section: str, terms: dict[
             types[name] = term.checked.type
             out.append(term)
     return out
+
+
+def _dependency_order(
+    document: SpecDocument, sink: DiagnosticSink, section: str, parsed: dict[str, ast.Node]
+) -> tuple[list[str], set[str]]:
+    """Terms in dependency order, and the terms in a cycle (each cycle reported once, at the reference).
+
+    An iterative depth-first search with an explicit stack: a chain of thousands of terms each
+    reading the next cannot overflow the interpreter's stack.
+    """
+    order: list[str] = []
+    state: dict[str, str] = {}
+    broken: set[str] = set()  # in a cycle, or reading a term that failed: reported once, not checked
+    for first in parsed:
+        if state.get(first) is not None:
+            continue
+        state[first] = "active"
+        chain: list[str] = [first]  # the active path; chain_index locates a name on it
+        chain_index: dict[str, int] = {first: 0}
+        stack = [iter(_term_refs(parsed[first]))]
+        while stack:
+            name = chain[-1]
+            step = next(stack[-1], None)
+            if step is None:
+                stack.pop()
+                chain.pop()
+                del chain_index[name]
+                state[name] = "done"
+                order.append(name)
+                continue
+            ref, span = step
+            if ref not in parsed or state.get(ref) == "done":
+                continue
+            if state.get(ref) == "active":
+                cycle = chain[chain_index[ref] :]
+                _report(
+                    document,
+                    sink,
+                    (section, "terms", name, "expr"),
+                    span,
+                    "SPC213",
+                    f"terms read each other in a cycle: {' -> '.join([*_shorten(cycle), ref])}",
+                    None,
+                )
+                broken.update(cycle)
+                continue
+            state[ref] = "active"
+            chain_index[ref] = len(chain)
+            chain.append(ref)
+            stack.append(iter(_term_refs(parsed[ref])))
+    return order, broken
+
+
+def _shorten(cycle: list[str], keep: int = 8) -> list[str]:
+    """A long cycle as its first and last names around an ellipsis: a message, not a dump."""
+    return cycle if len(cycle) <= keep else [*cycle[: keep // 2], "...", *cycle[-keep // 2 :]]
 
 
 def _parse(document: SpecDocument, sink: DiagnosticSink, source: str, path: KeyPath) -> ast.Node | None:

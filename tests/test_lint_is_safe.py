@@ -48,6 +48,11 @@ HOSTILE = [
     "ünïcödé ⟦ 𝔣",
     "../../../../etc/passwd",
     "package://../../etc/passwd",
+    "package://example-robot-data/../../../../etc/passwd",
+    "/proc/self/environ",
+    "/dev/zero",
+    "-" * 350 + "x",
+    "+".join(["1"] * 350),
 ]
 STRINGS = st.one_of(st.sampled_from(HOSTILE), st.text(max_size=60))
 FIELDS = (

@@ -7,7 +7,7 @@ import pickle
 import pytest
 import torch
 from runtime_support import cartpole_runner
-from specc.runtime.checkpoint import load_checkpoint
+from specc.runtime.checkpoint import CheckpointError, frame_payload, load_checkpoint
 
 
 def _params(runner) -> list[torch.Tensor]:
@@ -44,14 +44,18 @@ def test_same_seed_gives_the_same_curve():
 
 
 def test_checkpoints_are_loaded_without_unpickling_code(tmp_path):
+    marker = tmp_path / "the code ran"
+
     class Payload:
         def __reduce__(self):
-            return (print, ("this would run",))
+            return (open, (str(marker), "w"))
 
-    path = tmp_path / "evil.pt"
-    path.write_bytes(pickle.dumps({"policy": Payload()}))
-    with pytest.raises(pickle.UnpicklingError):
+    runner = cartpole_runner(num_envs=2)
+    path = tmp_path / "evil.pt"  # a well-formed file with a correct checksum around a pickle that runs code
+    path.write_bytes(frame_payload(runner.identity(), pickle.dumps({"iteration": 1, "policy": Payload()})))
+    with pytest.raises(CheckpointError, match="objects other than tensors and plain data"):
         load_checkpoint(path)
+    assert not marker.exists()
 
 
 def test_a_nan_state_resets_only_that_env_and_is_counted():

@@ -18,6 +18,7 @@ import torch
 from mujoco import rollout
 from specc.runtime.backends.base import BackendOptions, PhysicsParams, RobotState
 from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, CompiledRobot
+from specc.runtime.divergence import EXPLODING
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
 
 from specc.robot.urdf import Urdf
@@ -165,12 +166,38 @@ class MujocoBackend(CompiledRobot):
         # MuJoCo resets a world whose state turned NaN or huge; its clock then runs from zero again.
         expected = self._state[:, 0] + steps * self.physics_dt
         self._diverged = state_out[:, -1, 0] < expected - 0.5 * self.physics_dt
+        self._note_blowups(state_out)
         self._state[:] = state_out[:, -1]
         self._sensors[:] = sensor_out[:, -1]
         self._last = self._read()
 
     def state(self) -> RobotState:
         return self._last
+
+    def _note_blowups(self, state_out: np.ndarray) -> None:
+        """Count, per joint, the worlds that blew up this step: MuJoCo reset them, or their state exploded.
+
+        The culprit is the DOF with the most kinetic energy (0.5 * M_ii * v^2) in the last substep
+        before the reset, or in the final state of a world that exploded without one.
+        """
+        v0, nv = self._qvel0, self.model.nv
+        final_qvel = state_out[:, -1, v0 : v0 + nv]
+        exploded = ~np.isfinite(final_qvel).all(axis=1) | (np.abs(final_qvel) > EXPLODING).any(axis=1)
+        rows = np.flatnonzero(self._diverged | exploded)
+        if len(rows) == 0:
+            return
+        dt = self.physics_dt
+        for row in rows.tolist():
+            times = state_out[row, :, 0]
+            expected = self._state[row, 0] + dt * np.arange(1, len(times) + 1)
+            reset = np.flatnonzero(times < expected - 0.5 * dt)
+            if len(reset) == 0:
+                before = state_out[row, -1]
+            else:
+                before = state_out[row, reset[0] - 1] if reset[0] > 0 else self._state[row]
+            qvel = before[v0 : v0 + nv]
+            energy = np.where(np.isfinite(qvel), 0.5 * self.model.dof_M0 * qvel**2, np.inf)
+            self.blown_up_joints[self.dof_joint_names[int(np.argmax(energy))]] += 1
 
     def check_health(self) -> None:
         """MuJoCo on the CPU grows its contact and constraint arrays as needed: nothing can be lost."""

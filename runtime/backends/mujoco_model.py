@@ -14,10 +14,13 @@ a tracked body's contact force includes the welded links below it that no group 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import mujoco
 import numpy as np
+from specc.runtime.divergence import JointStability
 
 from specc.robot.urdf import Geometry, Urdf, repaired_moments
 
@@ -77,6 +80,54 @@ class CompiledRobot:
         )
         self.total_mass = float(self.model.body_subtreemass[1])
         self.repairs = self.layout.repairs
+        self._stiffness = tuple(options.stiffness)
+        # Joint name of every DOF, for reports of where the physics blew up (a free base: its body's name).
+        self.dof_joint_names = [
+            mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_JOINT, int(j))
+            or mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_BODY, int(self.model.jnt_bodyid[j]))
+            for j in self.model.dof_jntid
+        ]
+        self.blown_up_joints: Counter[str] = (
+            Counter()
+        )  # joint name -> envs that blew up there (backends fill)
+
+    def joint_stability(self) -> list[JointStability]:
+        """Each actuated joint's PD stiffness against the inertia it moves at the initial pose."""
+        out = []
+        for index, name in enumerate(self.joint_names):
+            joint = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, name)
+            body = int(self.model.jnt_bodyid[joint])
+            out.append(
+                JointStability(
+                    joint=name,
+                    body=mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_BODY, body) or str(body),
+                    mass=float(self.model.body_subtreemass[body]),
+                    inertia=float(self.model.dof_M0[self.layout.dof_addr[index]]),
+                    stiffness=float(self._stiffness[index]),
+                    linear=int(self.model.jnt_type[joint]) == int(mujoco.mjtJoint.mjJNT_SLIDE),
+                )
+            )
+        return out
+
+
+def route_engine_log(path: Path | None) -> None:
+    """Send MuJoCo's own warnings and errors to `path` (None: nowhere), never to the console or the
+    working folder (MuJoCo's default: stdout and ./MUJOCO_LOG.TXT). The setting is per process."""
+    if hasattr(mujoco, "MjLogConfig"):
+        config = mujoco.MjLogConfig.get()
+        config.logto_console = False
+        config.logto_file = path is not None and len(str(path.absolute()).encode()) < 1000
+        if config.logto_file:
+            config.logfile = str(path.absolute())
+        config.set()
+        return
+
+    def append(message: str) -> None:  # MuJoCo before 3.4: the warning callback
+        if path is not None:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(f"WARNING: {message}\n")
+
+    mujoco.set_mju_user_warning(append)
 
 
 def _quat_from_rpy(rpy: tuple[float, float, float]) -> list[float]:

@@ -7,11 +7,11 @@ literal zero. It folds constant arithmetic so that codegen never has to.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from specc.diagnostics import suggest
 from specc.expr import ast
 from specc.expr.functions import FUNCTIONS
 from specc.expr.signals import SIGNALS, TERM_NAMESPACE
@@ -127,8 +127,8 @@ class Checker:
         if name in FUNCTIONS:
             self.fail("SPC202", f"'{name}' is a function, not a signal", span, f"call it: {name}(...)")
         candidates = [*SIGNALS, "commands", TERM_NAMESPACE]
-        guess = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-        fix = f"did you mean '{guess[0]}'?" if guess else "see `specc signals` for the catalog"
+        guess = suggest(name, candidates)
+        fix = f"did you mean '{guess}'?" if guess else "see `specc signals` for the catalog"
         self.fail("SPC202", f"unknown signal '{name}'", span, fix)
 
     def resolve_shape(self, shape: tuple[str | int, ...], group_size: int) -> tuple[int, ...]:
@@ -152,9 +152,9 @@ class Checker:
         signal = SIGNALS[node.base.name]
         size = self.ctx.body_groups.get(node.group)
         if size is None:
-            guess = difflib.get_close_matches(node.group, list(self.ctx.body_groups), n=1, cutoff=0.5)
+            guess = suggest(node.group, list(self.ctx.body_groups), cutoff=0.5)
             fix = (
-                f"did you mean '{guess[0]}'?"
+                f"did you mean '{guess}'?"
                 if guess
                 else f"groups: {', '.join(sorted(self.ctx.body_groups)) or 'none: list links in [robot] feet / terminate_contacts / penalize_contacts'}"
             )
@@ -176,8 +176,9 @@ class Checker:
         # Swizzles: .xy, .xz ... of x/y/z-style single-letter components.
         if all(len(n) == 1 for n in names) and all(ch in names for ch in node.name) and len(node.name) > 1:
             return Type(base.dtype, base.shape[:-1] + (len(node.name),), tuple(node.name))
-        guess = difflib.get_close_matches(node.name, list(names), n=1, cutoff=0.5)
-        fix = f"did you mean '{guess[0]}'?" if guess else f"components: {', '.join(names)}"
+        guess = suggest(node.name, list(names), cutoff=0.5)
+        shown = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
+        fix = f"did you mean '{guess}'?" if guess else f"components: {shown}"
         self.fail("SPC207", f"unknown component '{node.name}'", node.name_span, fix)
         raise AssertionError  # unreachable
 
@@ -186,8 +187,8 @@ class Checker:
             self.fail("SPC213", "term references are only allowed in rewards and terminations", node.span)
         target = self.ctx.term_types.get(node.name)
         if target is None:
-            guess = difflib.get_close_matches(node.name, list(self.ctx.term_types), n=1, cutoff=0.5)
-            fix = f"did you mean '{guess[0]}'?" if guess else None
+            guess = suggest(node.name, list(self.ctx.term_types), cutoff=0.5)
+            fix = f"did you mean '{guess}'?" if guess else None
             self.fail(
                 "SPC213",
                 f"no {self.ctx.term_section} term named '{node.name}' (or it depends on this one)",
@@ -273,8 +274,8 @@ class Checker:
                     node.func_span,
                     f"remove the parentheses: {node.func}",
                 )
-            guess = difflib.get_close_matches(node.func, list(FUNCTIONS), n=1, cutoff=0.6)
-            fix = f"did you mean '{guess[0]}'?" if guess else f"functions: {', '.join(FUNCTIONS)}"
+            guess = suggest(node.func, list(FUNCTIONS))
+            fix = f"did you mean '{guess}'?" if guess else f"functions: {', '.join(FUNCTIONS)}"
             self.fail("SPC203", f"unknown function '{node.func}'", node.func_span, fix)
         n = len(node.args)
         if not func.min_args <= n <= func.max_args:

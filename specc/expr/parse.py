@@ -13,6 +13,10 @@ from specc.expr import ast
 
 MAX_EXPRESSION_CHARS = 2000
 MAX_NESTING = 48
+# Operators applied to operators: `- - - x`, a 40-term sum. Every later pass (the lark transformer,
+# the checker, the emitter, Python compiling the generated module) walks the tree recursively, so
+# the depth is bounded here, once, with a diagnostic at the operator where it is exceeded.
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -126,9 +130,41 @@ def parse_expression(source: str) -> ast.Node | ParseError:
         return ParseError(f"unexpected {err.token.value!r}", err.token.start_pos or 0, hint)
     except UnexpectedInput as err:  # pragma: no cover - other lark input errors
         return ParseError(str(err).splitlines()[0], getattr(err, "pos_in_stream", 0) or 0)
+    too_deep = _too_deep(tree)
+    if too_deep is not None:
+        return ParseError(
+            f"expression nests operators deeper than {MAX_DEPTH} levels",
+            too_deep,
+            "split it into several terms (a term can read another: term.<name>)",
+            "SPC214",
+        )
     result = _ToAst().transform(tree)
     assert not isinstance(result, Tree)
     return result
+
+
+def _too_deep(tree: Tree) -> int | None:
+    """The offset of the operator of the lowest subtree higher than MAX_DEPTH, or None. Iterative.
+
+    The lowest such subtree is where the limit is crossed reading the source from the inside out:
+    its operator is where the limit is crossed (the 64th "+" of a long sum).
+    """
+    height: dict[int, int] = {}
+    stack: list[tuple[Tree, bool]] = [(tree, False)]
+    while stack:
+        node, expanded = stack.pop()
+        subtrees = [c for c in node.children if isinstance(c, Tree)]
+        if not expanded:
+            stack.append((node, True))
+            stack.extend((c, False) for c in subtrees)
+            continue
+        h = 1 + max((height.pop(id(c)) for c in subtrees), default=0)
+        if h > MAX_DEPTH:
+            op = next((c for c in node.children if isinstance(c, Token)), None)
+            start = op.start_pos if op is not None else getattr(node.meta, "start_pos", 0)
+            return start or 0
+        height[id(node)] = h
+    return None
 
 
 _TOKEN_NAMES = {

@@ -29,17 +29,22 @@ def render(diagnostics: Sequence[Diagnostic], fmt: str, sources: dict[str, str],
 
 def render_text(diagnostics: Sequence[Diagnostic], sources: dict[str, str], files_checked: int) -> str:
     out: list[str] = []
+    split: dict[str, list[str]] = {}  # each source split once: 100,000 findings in a 1 MB spec stay linear
     for d in diagnostics:
         out.append(f"{d.path}:{d.position.line}:{d.position.col}: {d.code} [{d.severity.value}] {d.message}")
-        lines = sources.get(d.path, "").splitlines()
+        lines = split.get(d.path)
+        if lines is None:
+            # Lines as positions count them; a file with no source (refused, unread) shows none.
+            lines = split[d.path] = sources[d.path].split("\n") if d.path in sources else []
         if 0 < d.position.line <= len(lines):
-            line = lines[d.position.line - 1]
+            line = lines[d.position.line - 1].rstrip("\r")
             gutter = f"{d.position.line:>4} | "
             width = 1
             if d.end and d.end.line == d.position.line and d.end.col > d.position.col:
                 width = d.end.col - d.position.col
-            out.append(gutter + line)
-            out.append(" " * (len(gutter) + d.position.col - 1) + "^" * width)
+            shown, col = _window(line, d.position.col)
+            out.append(gutter + shown)
+            out.append(" " * (len(gutter) + col - 1) + "^" * max(1, min(width, len(shown) - col + 1)))
         if d.fix:
             out.append(f"  fix: {d.fix}")
     errors = sum(d.severity is Severity.ERROR for d in diagnostics)
@@ -52,6 +57,22 @@ def render_text(diagnostics: Sequence[Diagnostic], sources: dict[str, str], file
     else:
         out.append(f"All checks passed ({files_checked} file{'s' * (files_checked != 1)}).")
     return "\n".join(out)
+
+
+SOURCE_WINDOW = 120  # characters of a source line shown around a finding
+
+
+def _window(line: str, col: int) -> tuple[str, int]:
+    """At most SOURCE_WINDOW characters of `line` around column `col`, and the column within them.
+
+    A 1 MB one-line spec with many findings would otherwise print the megabyte once per finding.
+    """
+    if len(line) <= SOURCE_WINDOW:
+        return line, col
+    start = max(0, min(col - 1 - SOURCE_WINDOW // 2, len(line) - SOURCE_WINDOW))
+    prefix = "..." if start > 0 else ""
+    suffix = "..." if start + SOURCE_WINDOW < len(line) else ""
+    return prefix + line[start : start + SOURCE_WINDOW] + suffix, col - start + len(prefix)
 
 
 def _as_dict(d: Diagnostic) -> dict[str, object]:

@@ -94,6 +94,8 @@ def try_import(urdf, contact_bodies: list[str], repair: str) -> dict[str, Any]:
         model, layout = build_model(urdf, joints, options, contact_bodies or [urdf.root])
     except ModelError as err:
         return {"ok": False, "repair_inertia": repair, "error": str(err)}
+    except Exception as err:  # noqa: BLE001 - MuJoCo's compiler on a hostile robot: report, no traceback
+        return {"ok": False, "repair_inertia": repair, "error": f"{type(err).__name__}: {str(err)[:200]}"}
     return {
         "ok": True,
         "repair_inertia": repair,

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from specc.robot.urdf import Geometry, Joint, Urdf
+from specc.untrusted_files import FileRefused, read_limited
 
 Matrix = tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]
 Vector = tuple[float, float, float]
 IDENTITY: Matrix = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
 
 MAX_MESH_BYTES = 8 << 20  # a binary STL of ~170k triangles; larger meshes are skipped
+MAX_MESH_BYTES_IN_ALL = 64 << 20  # per robot: thousands of links to distinct big meshes are not read
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,14 @@ def _geometry_low(geometry: Geometry, frame: Pose, mesh_cache: dict[str, Any]) -
         return z - axial - radius * math.sqrt(max(0.0, 1.0 - row[2] * row[2]))
     if geometry.kind == "mesh" and geometry.mesh_path:
         if geometry.mesh_path not in mesh_cache:
-            mesh_cache[geometry.mesh_path] = _stl_vertices(Path(geometry.mesh_path))
+            budget = MAX_MESH_BYTES_IN_ALL - mesh_cache.get("__bytes_read__", 0)
+            mesh_cache[geometry.mesh_path] = _stl_vertices(
+                Path(geometry.mesh_path), min(budget, MAX_MESH_BYTES)
+            )
+            if mesh_cache[geometry.mesh_path] is not None:
+                mesh_cache["__bytes_read__"] = (
+                    mesh_cache.get("__bytes_read__", 0) + 84 + 50 * (len(mesh_cache[geometry.mesh_path]) // 3)
+                )
         vertices = mesh_cache[geometry.mesh_path]
         if vertices is None:
             return None
@@ -107,15 +116,15 @@ def _geometry_low(geometry: Geometry, frame: Pose, mesh_cache: dict[str, Any]) -
     return None
 
 
-def _stl_vertices(path: Path):
+def _stl_vertices(path: Path, limit: int = MAX_MESH_BYTES):
     """The vertices of a binary STL file as an (n, 3) array, or None for anything else (or too large)."""
     import numpy as np
 
-    try:
-        if not path.is_file() or path.stat().st_size > MAX_MESH_BYTES:
-            return None
-        data = path.read_bytes()
-    except OSError:
+    if limit <= 0:
+        return None
+    try:  # as untrusted as the URDF: a regular file only (no FIFO, device, /proc), bounded
+        data = read_limited(path, limit, "mesh")
+    except FileRefused:
         return None
     if len(data) < 84:
         return None

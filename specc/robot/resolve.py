@@ -16,6 +16,8 @@ import sysconfig
 from functools import lru_cache
 from pathlib import Path
 
+from specc.untrusted_files import is_inside
+
 PACKAGE_PATH_VARIABLE = "SPECC_PACKAGE_PATH"
 
 
@@ -40,17 +42,27 @@ def package_search_dirs() -> list[Path]:
 
 
 def resolve_uri(uri: str, relative_to: Path) -> Path | None:
-    """A filesystem path for `uri`, or None when a package:// URI names no installed package."""
+    """A filesystem path for `uri`, or None when a package:// URI names no installed package.
+
+    A package URI never leaves its package: `package://pkg/../../etc/passwd`, or a path whose
+    symbolic links lead out of the package folder, names no file (None), the same as a missing one.
+    """
     if uri.startswith("package://"):
         rest = uri[len("package://") :]
         package, _, inner = rest.partition("/")
+        if package in ("", ".", "..") or "\0" in uri:
+            return None
         for base in package_search_dirs():
-            candidate = base / package / inner
+            folder = base / package
+            candidate = folder / inner
             try:
-                if candidate.exists():
-                    return candidate
-            except OSError:  # a name the file system cannot hold names no file
+                if not candidate.exists():
+                    continue
+                if not is_inside(os.path.realpath(candidate), os.path.realpath(folder)):
+                    return None
+            except (OSError, ValueError):  # a name the file system cannot hold names no file
                 return None
+            return candidate
         return None
     if uri.startswith("file://"):
         uri = uri[len("file://") :]

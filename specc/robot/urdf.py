@@ -9,19 +9,38 @@ entity-expansion attacks when linting untrusted pull requests.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import xml.parsers.expat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from specc.robot.resolve import resolve_uri
+from specc.untrusted_files import FileRefused, check_regular, read_limited
 
 MAX_URDF_BYTES = 32 << 20
+# Bounds that keep reading a hostile 32 MB URDF under a second and 100 MB: a real robot has tens
+# of links, a few thousand elements, and a kinematic tree a few dozen links deep.
+MAX_XML_ELEMENTS = 200_000  # every element counts, kept or not: parsing stops past this
+MAX_LINKS = 5_000  # links, and joints likewise
+MAX_COLLISIONS = 20_000  # <collision> elements in all
+MAX_TREE_DEPTH = 256  # links from the root to the deepest leaf
+MAX_NAME_CHARS = 256  # a link or joint name
+# What the reader keeps: the children of <robot> it uses, and inside them the elements it reads.
+# Everything else (<visual>, <gazebo> plugins, <transmission> bodies) is counted and dropped.
+_KEPT_BELOW = {
+    "link": {"inertial", "collision"},
+    "inertial": {"mass", "inertia", "origin"},
+    "collision": {"origin", "geometry"},
+    "geometry": {"box", "cylinder", "sphere", "capsule", "mesh", "*"},
+    "joint": {"parent", "child", "origin", "axis", "limit", "dynamics"},
+}
 MOVABLE = ("revolute", "continuous", "prismatic")
 MESH_FORMATS = (".stl", ".obj", ".msh")
 
 
-@dataclass
+@dataclass(slots=True)
 class Element:
     tag: str
     attrs: dict[str, str]
@@ -101,6 +120,7 @@ class Urdf:
     joints: list[Joint]
     root: str
     issues: list[UrdfIssue]
+    digest: str = ""  # sha256 of the file's bytes as read: the spec hash uses it, nobody reads the file twice
 
     @property
     def movable_joints(self) -> list[Joint]:
@@ -119,19 +139,28 @@ class Urdf:
 
     def rigid_group(self, link: str, stop: set[str]) -> list[str]:
         """`link` and the links fixed to it (through fixed joints), not descending into `stop` links."""
-        out = [link]
+        fixed: dict[str, list[str]] = {}
         for joint in self.joints:
-            if joint.parent == link and joint.kind == "fixed" and joint.child not in stop:
-                out.extend(self.rigid_group(joint.child, stop))
+            if joint.kind == "fixed" and joint.child not in stop:
+                fixed.setdefault(joint.parent, []).append(joint.child)
+        out: list[str] = []
+        stack = [link]
+        while stack:  # depth-first, children in file order: the order the recursive form gave
+            current = stack.pop()
+            out.append(current)
+            stack.extend(reversed(fixed.get(current, [])))
         return out
 
 
 def _depth_first_joints(root: str, by_parent: dict[str, list[Joint]]) -> list[Joint]:
+    """Pre-order over the tree without recursion (the tree is checked acyclic when read)."""
     out: list[Joint] = []
-    for joint in by_parent.get(root, []):
+    stack = list(reversed(by_parent.get(root, [])))
+    while stack:
+        joint = stack.pop()
         if joint.movable:
             out.append(joint)
-        out.extend(_depth_first_joints(joint.child, by_parent))
+        stack.extend(reversed(by_parent.get(joint.child, [])))
     return out
 
 
@@ -141,14 +170,56 @@ class UrdfError(Exception):
         self.code, self.message, self.line, self.fix = code, message, line, fix
 
 
+def _count(counts: dict[str, int], tag: str, limit: int, parser) -> None:
+    counts[tag] += 1
+    if counts[tag] > limit:
+        raise UrdfError("SPC312", f"URDF has more than {limit} <{tag}> elements", parser.CurrentLineNumber)
+
+
 def _parse_xml(data: bytes) -> Element:
+    """The <robot> element with the parts specc reads; at most MAX_XML_ELEMENTS elements are looked at."""
     parser = xml.parsers.expat.ParserCreate()
-    stack: list[Element] = []
+    stack: list[Element | None] = []  # None: inside a dropped subtree
     root: list[Element] = []
+    counts = {"elements": 0, "link": 0, "joint": 0, "collision": 0}
 
     def start(tag: str, attrs: dict[str, str]) -> None:
+        counts["elements"] += 1
+        if counts["elements"] > MAX_XML_ELEMENTS:
+            raise UrdfError(
+                "SPC312",
+                f"URDF has more than {MAX_XML_ELEMENTS} XML elements",
+                parser.CurrentLineNumber,
+                "a robot needs a few thousand; remove generated or repeated content",
+            )
+        if not stack:
+            element = Element(tag, attrs, parser.CurrentLineNumber)
+            root.append(element)
+            stack.append(element)
+            return
+        parent = stack[-1]
+        if parent is None:  # the fast path: most of a hostile file is dropped here
+            stack.append(None)
+            return
+        if len(stack) == 1:  # a child of <robot>: links and joints whole, others by name only
+            if tag in ("link", "joint"):
+                _count(counts, tag, MAX_LINKS, parser)
+                element = Element(tag, attrs, parser.CurrentLineNumber)
+                parent.children.append(element)
+                stack.append(element)
+                return
+            if tag not in ("transmission", "gazebo", "material") and len(parent.children) < MAX_LINKS * 3:
+                parent.children.append(Element(tag, {}, parser.CurrentLineNumber))  # for a warning
+            stack.append(None)
+            return
+        kept = _KEPT_BELOW.get(parent.tag)
+        if kept is None or (tag not in kept and "*" not in kept):
+            stack.append(None)
+            return
+        if tag == "collision":
+            _count(counts, tag, MAX_COLLISIONS, parser)
         element = Element(tag, attrs, parser.CurrentLineNumber)
-        (stack[-1].children if stack else root).append(element)
+        parent.children.append(element)
         stack.append(element)
 
     def end(tag: str) -> None:
@@ -172,9 +243,21 @@ def _parse_xml(data: bytes) -> Element:
         raise UrdfError(
             "SPC302", f"URDF is not well-formed XML: {xml.parsers.expat.ErrorString(err.code)}", err.lineno
         ) from None
+    except (LookupError, ValueError, UnicodeError):  # an unknown or broken encoding declaration
+        raise UrdfError(
+            "SPC302",
+            "URDF declares an encoding that cannot be decoded",
+            1,
+            "save it as UTF-8 with <?xml version='1.0' encoding='utf-8'?>",
+        ) from None
     if not root:
         raise UrdfError("SPC302", "URDF is empty")
     return root[0]
+
+
+def _clip(text: str, keep: int = 64) -> str:
+    """Attribute text for a message: a hostile file's 30 MB attribute is not echoed whole."""
+    return text if len(text) <= keep else text[:keep] + "..."
 
 
 def _floats(text: str | None, count: int, default: float, line: int, what: str) -> tuple[float, ...]:
@@ -183,9 +266,9 @@ def _floats(text: str | None, count: int, default: float, line: int, what: str) 
     try:
         values = tuple(float(v) for v in text.split())
     except ValueError:
-        raise UrdfError("SPC302", f"{what}: '{text}' is not {count} numbers", line) from None
+        raise UrdfError("SPC302", f"{what}: '{_clip(text)}' is not {count} numbers", line) from None
     if len(values) != count or not all(math.isfinite(v) for v in values):
-        raise UrdfError("SPC302", f"{what}: expected {count} finite numbers, got '{text}'", line)
+        raise UrdfError("SPC302", f"{what}: expected {count} finite numbers, got '{_clip(text)}'", line)
     return values
 
 
@@ -205,48 +288,145 @@ def _origin(element: Element) -> tuple[tuple[float, float, float], tuple[float, 
     return xyz, rpy  # type: ignore[return-value]
 
 
-def read_urdf(path: Path) -> Urdf:
-    """Parse a URDF file. Raises UrdfError (with a code and line) when it cannot be used at all."""
+_CACHE: dict[tuple[str, int, int, int, int], Urdf | UrdfError] = {}
+_CACHE_ENTRIES = 4
+
+
+def read_urdf(path: Path, *, within: Path | None = None) -> Urdf:
+    """Parse a URDF file. Raises UrdfError (with a code and line) when it cannot be used at all.
+
+    The file is read as untrusted (a regular file of at most MAX_URDF_BYTES; with `within`, not
+    a symbolic link out of that folder) and parsed once per process for each version of it: specs
+    naming the same URDF in one lint run share the result (keyed by real path, size and mtime).
+    """
     try:
-        if not path.is_file():
-            raise UrdfError("SPC301", f"URDF not found: {path}")
-        if path.stat().st_size > MAX_URDF_BYTES:
-            raise UrdfError("SPC302", f"URDF is larger than {MAX_URDF_BYTES >> 20} MiB")
-        data = path.read_bytes()
-    except OSError as err:  # a name too long, a folder without permission, ...
-        raise UrdfError("SPC301", f"cannot read URDF: {err.strerror or err}") from None
+        info = check_regular(path, "URDF", within)
+    except FileRefused as err:
+        raise _refused(err, path) from None
+    key = (os.path.realpath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+    cached = _CACHE.get(key)
+    if cached is None:
+        try:
+            cached = _read_urdf(path, read_limited(path, MAX_URDF_BYTES, "URDF", within))
+        except FileRefused as err:
+            cached = _refused(err, path)
+        except UrdfError as err:
+            cached = err
+        while len(_CACHE) >= _CACHE_ENTRIES:
+            del _CACHE[next(iter(_CACHE))]
+        _CACHE[key] = cached
+    if isinstance(cached, UrdfError):
+        raise cached
+    return cached
+
+
+def _refused(err: FileRefused, path: Path) -> UrdfError:
+    if err.reason == "missing":
+        return UrdfError("SPC301", err.message)
+    return UrdfError("SPC312" if err.reason == "too_large" else "SPC003", err.message)
+
+
+def _read_urdf(path: Path, data: bytes) -> Urdf:
     root = _parse_xml(data)
     if root.tag != "robot":
-        raise UrdfError("SPC302", f"the root element is <{root.tag}>, not <robot>", root.line)
+        raise UrdfError("SPC302", f"the root element is <{_clip(root.tag)}>, not <robot>", root.line)
     issues: list[UrdfIssue] = []
     links: dict[str, Link] = {}
-    for element in root.findall("link"):
-        name = element.attrs.get("name")
-        if not name:
-            raise UrdfError("SPC302", "a <link> has no name", element.line)
+    link_elements = root.findall("link")
+    joint_elements = root.findall("joint")
+    for what, elements in (("links", link_elements), ("joints", joint_elements)):
+        if len(elements) > MAX_LINKS:
+            raise UrdfError("SPC312", f"URDF has {len(elements)} {what}; at most {MAX_LINKS} are read")
+    for element in link_elements:
+        name = _name(element, "link")
+        if name in links:
+            raise UrdfError("SPC302", f"link '{name}' is defined twice", element.line)
         links[name] = Link(
             name, element.line, _inertial(element, name, issues), _collisions(element, path, issues)
         )
-    joints = [_joint(element) for element in root.findall("joint")]
-    children = {j.child for j in joints}
+    joints = [_joint(element) for element in joint_elements]
+    parent_of: dict[str, Joint] = {}
     for joint in joints:
         for end in (joint.parent, joint.child):
             if end not in links:
                 raise UrdfError(
-                    "SPC302", f"joint '{joint.name}' names link '{end}', which does not exist", joint.line
+                    "SPC302",
+                    f"joint '{joint.name}' names link '{_clip(end)}', which does not exist",
+                    joint.line,
                 )
-    roots = [name for name in links if name not in children]
+        if joint.child in parent_of:
+            raise UrdfError(
+                "SPC302",
+                f"link '{joint.child}' is the child of two joints, '{parent_of[joint.child].name}' "
+                f"and '{joint.name}'",
+                joint.line,
+                "a URDF is a tree: each link has one parent joint",
+            )
+        parent_of[joint.child] = joint
+    roots = [name for name in links if name not in parent_of]
     if len(roots) != 1:
         raise UrdfError(
             "SPC302", f"URDF must have exactly one root link, found {len(roots)}: {', '.join(roots[:5])}"
         )
+    _check_tree(roots[0], links, joints)
     for element in root.children:
         if element.tag in ("transmission", "gazebo", "material", "link", "joint"):
             continue
         issues.append(
-            UrdfIssue("SPC307", f"<{element.tag}> is not used by specc", element.line, severity="warning")
+            UrdfIssue(
+                "SPC307", f"<{_clip(element.tag)}> is not used by specc", element.line, severity="warning"
+            )
         )
-    return Urdf(path, root.attrs.get("name", path.stem), links, joints, roots[0], issues)
+        if len(issues) > 100:  # one warning per unknown element is useful; a million is not
+            break
+    return Urdf(
+        path,
+        root.attrs.get("name", path.stem)[:MAX_NAME_CHARS],
+        links,
+        joints,
+        roots[0],
+        issues,
+        hashlib.sha256(data).hexdigest(),
+    )
+
+
+def _name(element: Element, what: str) -> str:
+    name = element.attrs.get("name", "")
+    if not name:
+        raise UrdfError("SPC302", f"a <{what}> has no name", element.line)
+    if len(name) > MAX_NAME_CHARS:
+        raise UrdfError("SPC312", f"a <{what}> name is longer than {MAX_NAME_CHARS} characters", element.line)
+    return name
+
+
+def _check_tree(root: str, links: dict[str, Link], joints: list[Joint]) -> None:
+    """Every link hangs from the root (no joint cycles), at most MAX_TREE_DEPTH links deep. Iterative."""
+    by_parent: dict[str, list[str]] = {}
+    for joint in joints:
+        by_parent.setdefault(joint.parent, []).append(joint.child)
+    depth = {root: 0}
+    stack = [root]
+    while stack:
+        link = stack.pop()
+        for child in by_parent.get(link, []):
+            depth[child] = depth[link] + 1
+            if depth[child] > MAX_TREE_DEPTH:
+                raise UrdfError(
+                    "SPC312",
+                    f"the kinematic tree is more than {MAX_TREE_DEPTH} links deep (at link '{child}')",
+                    links[child].line,
+                )
+            stack.append(child)
+    unreached = [name for name in links if name not in depth]
+    if unreached:
+        raise UrdfError(
+            "SPC302",
+            f"joints form a cycle: link{'s' if len(unreached) > 1 else ''} "
+            f"{', '.join(unreached[:5])}{', ...' if len(unreached) > 5 else ''} "
+            f"cannot be reached from the root link '{root}'",
+            links[unreached[0]].line,
+            "a URDF is a tree: remove the joint that closes the loop",
+        )
 
 
 def _inertial(link: Element, name: str, issues: list[UrdfIssue]) -> Inertial | None:
@@ -351,7 +531,7 @@ def _collisions(link: Element, urdf_path: Path, issues: list[UrdfIssue]) -> list
                 issues.append(
                     UrdfIssue(
                         "SPC306",
-                        f"{where}: collision mesh '{uri}' not found",
+                        f"{where}: collision mesh '{_clip(uri, 200)}' not found",
                         shape.line,
                         "install the package that provides it or set SPECC_PACKAGE_PATH; "
                         "the collision geometry is left out",
@@ -376,7 +556,7 @@ def _collisions(link: Element, urdf_path: Path, issues: list[UrdfIssue]) -> list
             issues.append(
                 UrdfIssue(
                     "SPC307",
-                    f"{where}: unsupported collision geometry <{shape.tag}>",
+                    f"{where}: unsupported collision geometry <{_clip(shape.tag)}>",
                     shape.line,
                     "use box, cylinder, sphere, capsule or mesh",
                     severity="warning",
@@ -386,10 +566,10 @@ def _collisions(link: Element, urdf_path: Path, issues: list[UrdfIssue]) -> list
 
 
 def _joint(element: Element) -> Joint:
-    name = element.attrs.get("name", "")
+    name = _name(element, "joint")
     kind = element.attrs.get("type", "")
     if kind not in (*MOVABLE, "fixed", "floating", "planar"):
-        raise UrdfError("SPC302", f"joint '{name}' has unknown type '{kind}'", element.line)
+        raise UrdfError("SPC302", f"joint '{name}' has unknown type '{_clip(kind)}'", element.line)
     if kind in ("floating", "planar"):
         raise UrdfError(
             "SPC307",

@@ -19,8 +19,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from specc.diagnostics import DiagnosticSink, Position, Severity
-from specc.spec.positions import KeyPath, PositionMap, scan_positions
+from specc.spec.positions import KeyPath, PositionMap, offset_position, scan_positions
+from specc.spec.prescan import structure_problem
 from specc.spec.schema import Spec
+from specc.untrusted_files import FileRefused, read_limited
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -101,6 +103,7 @@ def load_spec(
     overrides: dict[str, Any] | None = None,
     *,
     run_on: str | None = None,
+    within: Path | None = None,
 ) -> SpecDocument | None:
     """Read and validate one spec. Returns None only when the file cannot be read or parsed.
 
@@ -108,19 +111,24 @@ def load_spec(
     sim.device and applies the matching [profile.cpu] or [profile.cuda] table. `overrides` (the command
     line's) win over both; when they do not fit the spec this raises `OverrideError`, the one error
     that is not a diagnostic of the file: the CLI reports it as a usage error of the option.
+    The file is read as untrusted (`read_limited`): a regular file of at most MAX_SPEC_BYTES, and with
+    `within`, not a symbolic link out of that folder.
     """
     try:
-        raw = path.read_bytes()
-    except OSError as err:
-        sink.add("SPC001", f"cannot read spec: {err.strerror or err}", Position(1, 1))
-        return None
-    if len(raw) > MAX_SPEC_BYTES:
-        sink.add("SPC001", f"spec is larger than {MAX_SPEC_BYTES} bytes", Position(1, 1))
+        raw = read_limited(path, MAX_SPEC_BYTES, "spec", within)
+    except FileRefused as err:
+        sink.add("SPC003" if err.reason == "unsafe" else "SPC001", err.message, Position(1, 1))
         return None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         sink.add("SPC002", f"spec is not UTF-8: {err.reason}", Position(1, 1), fix="save the file as UTF-8")
+        return None
+    sink.source = text
+    problem = structure_problem(text)  # before tomllib: it is quadratic or recursive on these
+    if problem is not None:
+        message, offset = problem
+        sink.add("SPC005", message, offset_position(text, offset), fix="flatten the spec")
         return None
     try:
         data = tomllib.loads(text)
@@ -282,8 +290,9 @@ def check_layer(
         return merged, None if problems else spec, problems
     except ValidationError as err:
         errors = err.errors(include_url=False)
+    unknown = _unknown_by_table(errors)
     for error in errors:
-        if _explained_by_typo(error, errors):
+        if _explained_by_typo(error, unknown):
             continue
         code, message, fix, at_key, locs = describe(error, merged)
         entry = _blamed_entry(locs, entries)
@@ -381,26 +390,30 @@ def validate(data: dict[str, Any], positions: PositionMap, sink: DiagnosticSink)
         return Spec.model_validate(data)
     except ValidationError as err:
         errors = err.errors(include_url=False)
+        unknown = _unknown_by_table(errors)
         for error in errors:
-            if not _explained_by_typo(error, errors):
+            if not _explained_by_typo(error, unknown):
                 _report(error, data, positions, sink)
         return None
 
 
-def _explained_by_typo(error: Any, errors: list[Any]) -> bool:
+def _unknown_by_table(errors: list[Any]) -> dict[tuple, list[str]]:
+    """The unknown keys of a validation, by the table they are in: one pass, not errors x errors."""
+    unknown: dict[tuple, list[str]] = {}
+    for error in errors:
+        if error["type"] == "extra_forbidden":
+            unknown.setdefault(tuple(error["loc"][:-1]), []).append(str(error["loc"][-1]))
+    return unknown
+
+
+def _explained_by_typo(error: Any, unknown: dict[tuple, list[str]]) -> bool:
     """A missing key next to an unknown key that looks like it (`wieght` for `weight`) is one mistake, not two."""
     if error["type"] != "missing":
         return False
     loc = tuple(error["loc"])
-    for other in errors:
-        other_loc = tuple(other["loc"])
-        if (
-            other["type"] == "extra_forbidden"
-            and other_loc[:-1] == loc[:-1]
-            and difflib.get_close_matches(str(other_loc[-1]), [str(loc[-1])], n=1, cutoff=0.6)
-        ):
-            return True
-    return False
+    return any(
+        difflib.get_close_matches(name, [str(loc[-1])], n=1, cutoff=0.6) for name in unknown.get(loc[:-1], ())
+    )
 
 
 def _report(error: Any, data: dict[str, Any], positions: PositionMap, sink: DiagnosticSink) -> None:

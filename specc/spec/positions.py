@@ -63,6 +63,13 @@ class PositionMap:
         return _decoded_positions(raw.text, raw.start)
 
 
+def offset_position(text: str, offset: int) -> Position:
+    """The line and column of character `offset` of `text` (one pass, no line table)."""
+    offset = max(0, min(offset, len(text)))
+    line_start = text.rfind("\n", 0, offset) + 1
+    return Position(text.count("\n", 0, offset) + 1, offset - line_start + 1)
+
+
 def scan_positions(text: str) -> PositionMap:
     """Scan valid TOML `text` and return the positions of all its keys and values."""
     return _Scanner(text).run()
