@@ -75,9 +75,10 @@ def test_a_critic_group_sets_the_critic_input_size_and_not_the_actor_s(tmp_path)
 
 
 def test_ppo_balances_the_cartpole_with_a_privileged_critic(tmp_path):
+    # The clock makes the value a function of one more input: 90 iterations, not the 60 of PPO's own test.
     runner = runner_for(cartpole_variant(tmp_path, CRITIC_GROUP), seed=0)
     lengths: list[float] = []
-    runner.train(60, lambda log: lengths.append(log.mean_episode_length or 0.0))
+    runner.train(90, lambda log: lengths.append(log.mean_episode_length or 0.0))
     assert sum(lengths[:5]) / 5 < 150.0
     best = max(sum(lengths[i : i + 5]) / 5 for i in range(len(lengths) - 4))
     assert best >= 200.0, lengths
