@@ -138,9 +138,10 @@ class Runner:
         return self.normalizer(obs) if getattr(self.config, "empirical_normalization", True) else obs
 
     def normalize_critic(self, critic_obs: torch.Tensor) -> torch.Tensor:
-        if self.critic_normalizer is None or not self.config.empirical_normalization:
-            return critic_obs
-        return self.critic_normalizer(critic_obs)
+        """The critic's input normalized: by its own normalizer, or the policy's when it reads the policy's."""
+        if self.critic_normalizer is None:
+            return self.normalize(critic_obs)
+        return self.critic_normalizer(critic_obs) if self.config.empirical_normalization else critic_obs
 
     def _critic_obs(self, obs: torch.Tensor, groups: dict[str, torch.Tensor]) -> torch.Tensor:
         """The critic's raw input: its own group when the task has one, else the policy's observations."""
