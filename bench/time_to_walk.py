@@ -14,12 +14,16 @@ another simulator).
 
     python bench/time_to_walk.py --out /tmp/ttw --num-envs 4096 --iterations 300 --save-interval 25
     python bench/time_to_walk.py --out /tmp/ttw --algorithm ppo sac
+
+With --gpus N the run trains on N GPUs of the host (`specc run --gpus N`, --num-envs envs on each,
+NCCL with NVLink multicast off); the evaluations run on one GPU as before.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -68,7 +72,9 @@ def spec_for(algorithm: str, out: Path) -> Path:
 def specc(*args: str, cwd: Path) -> str:
     """Run the specc command line in a fresh interpreter (outside the source tree, which would shadow it)."""
     command = [sys.executable, "-m", "specc", *args]
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    # NVLink multicast off for --gpus N (the launcher sets it too).
+    environ = {**os.environ, "NCCL_NVLS_ENABLE": "0"}
+    done = subprocess.run(command, cwd=cwd, env=environ, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args[:1])} failed:\n{done.stderr[-3000:]}")
     return done.stdout
@@ -79,7 +85,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="Folder for the run and the results.")
     parser.add_argument("--backend", default="mujoco-warp")
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--num-envs", type=int, default=4096)
+    parser.add_argument("--num-envs", type=int, default=4096, help="Envs (per GPU with --gpus).")
+    parser.add_argument("--gpus", type=int, default=1, help="Train on this many GPUs of the host.")
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--save-interval", type=int, default=25)
     parser.add_argument("--episodes", type=int, default=100)
@@ -119,8 +126,9 @@ def measure(args, algorithm: str, out: Path) -> dict | None:
     spec = spec_for(algorithm, out)
     run_dir = out / "run"
     place = ["--backend", args.backend, "--device", args.device]
+    gpus = ["--gpus", str(args.gpus)] if args.gpus > 1 else []
     specc(
-        "run", str(spec), *place, "--num-envs", str(args.num_envs), "--max-iterations", str(args.iterations),
+        "run", str(spec), *place, *gpus, "--num-envs", str(args.num_envs), "--max-iterations", str(args.iterations),
         "--set", f"{algorithm}.save_interval={args.save_interval}", "--run-dir", str(run_dir), "--no-tensorboard",
         cwd=out,
     )  # fmt: skip
@@ -136,9 +144,10 @@ def measure(args, algorithm: str, out: Path) -> dict | None:
     first = metrics[1]
     set_up = first["Perf/wall_s"] - first["Perf/collection_s"] - first["Perf/learning_s"]
     samples_per_iteration = json.loads((run_dir / "config.json").read_text())[algorithm]["num_steps_per_env"]
-    samples_per_iteration *= args.num_envs
+    samples_per_iteration *= args.num_envs * args.gpus
+    on = f" x {args.gpus} GPUs" if args.gpus > 1 else ""
     print(
-        f"{args.num_envs} envs on {args.backend} ({args.device}); set-up before the first iteration {set_up:.1f} s"
+        f"{args.num_envs} envs{on} on {args.backend} ({args.device}); set-up before the first iteration {set_up:.1f} s"
     )
     print(
         f"{'iteration':>9} {'samples':>12} {'wall s':>8} {'success':>8} {'distance m':>11} {'tracking err':>13}"

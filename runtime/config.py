@@ -17,6 +17,29 @@ class CategoricalConfig:
 
 
 @dataclass(frozen=True)
+class ObjectResetConfig:
+    """How a free object is placed at reset (all ranges uniform, per env)."""
+
+    position: tuple[float, float, float]
+    position_range: tuple[tuple[float, float], ...]  # offset per axis
+    yaw_range: tuple[float, float]
+    lin_vel_range: tuple[tuple[float, float], ...]
+    nominal_friction: float = 1.0
+    mass_scale: tuple[float, float] | None = None
+    friction: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """A target command: uniform ranges per axis (x, y, z or roll, pitch, yaw) drawn in a frame."""
+
+    name: str
+    orientation: bool  # a quaternion (w, x, y, z) from z-y-x Euler angles; else a position (x, y, z)
+    frame: str  # "world" or "base" (the base's pose at the draw)
+    bounds: tuple[tuple[float, float], ...]  # one (low, high) per axis
+
+
+@dataclass(frozen=True)
 class RandomizationConfig:
     base_mass_add: tuple[float, float] | None = None
     link_mass_scale: tuple[float, float] | None = None
@@ -36,15 +59,26 @@ class EnvConfig:
     decimation: int
     episode_length_s: float
     time_out: bool
-    action_scale: float
+    action_scale: tuple[float, ...]  # (A,) per driven joint: rad (m) or N·m (N) per unit action
+    action_offset: tuple[float, ...]  # (A,) control of a zero action: the default position, or no torque
+    action_joints: tuple[int, ...]  # (A,) index of each driven joint among the simulated joints
+    action_is_position: tuple[bool, ...]  # (A,) PD actuator (else effort)
     clip_actions: float
-    default_joint_pos: tuple[float, ...]
+    default_joint_pos: tuple[float, ...]  # (J,) per simulated joint
     init_height: float
     fixed_base: bool
     command_ranges: dict[str, tuple[float, float]]
     categorical: tuple[CategoricalConfig, ...]
     resample_s: float
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
+    reset_joint_offset: tuple[tuple[float, float], ...] = ()  # (J,) uniform offset at reset; () for none
+    reset_joint_vel: tuple[tuple[float, float], ...] = ()  # (J,) uniform velocity at reset; () for none
+    joint_lower: tuple[float, ...] = ()  # (J,) position limits relative to the default (-inf: none)
+    joint_upper: tuple[float, ...] = ()  # (J,)
+    objects: tuple[ObjectResetConfig, ...] = ()  # every object, in the backend's order
+    free_objects: tuple[int, ...] = ()  # indices of the free ones among `objects`
+    resample: str = "both"  # "reset", "interval" or "both"
+    targets: tuple[TargetConfig, ...] = ()
     # Reset pose: default × U(scale) + U(-noise, noise), clamped into each joint's limits
     # (None: unlimited, e.g. a continuous joint). Defaults: exactly the default pose.
     reset_joint_pos_scale: tuple[float, float] = (1.0, 1.0)

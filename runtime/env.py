@@ -2,8 +2,9 @@
 
 Everything task-specific comes from the generated kernels (observations, rewards,
 terminations) and from `EnvConfig` (ranges and sizes); the physics comes from a backend.
-One policy step: PD targets around the default pose (with per-env control latency as a
-shift of the per-physics-step targets), `decimation` physics steps, bookkeeping signals
+One policy step: actuator controls from the actions (PD targets around the default pose,
+or torques, scaled per joint group; per-env control latency is a shift of the
+per-physics-step controls), `decimation` physics steps, bookkeeping signals
 (joint acceleration, feet air time, episode time), the fused kernel on the pre-reset
 state, resets of finished envs (new commands, new randomized parameters), and the
 observations of the post-reset state. No step waits on the host: finished envs are
@@ -22,7 +23,7 @@ from specc.runtime.backends.base import Backend, PhysicsParams, masked_write
 from specc.runtime.config import EnvConfig
 from specc.runtime.divergence import EXPLODING, diagnose
 from specc.runtime.kernels import TaskKernels
-from specc.runtime.rotations import quat_rotate_inverse
+from specc.runtime.rotations import quat_from_euler, quat_multiply, quat_rotate, quat_rotate_inverse
 from specc.runtime.step_graph import StepGraph
 
 CONTACT_THRESHOLD_N = 1.0
@@ -43,6 +44,9 @@ class StepResult:
     base_lin_vel: torch.Tensor  # (N, 3) base-frame linear velocity before resets
     base_ang_vel: torch.Tensor  # (N, 3) base-frame angular velocity before resets
     commands: torch.Tensor  # (N, C) commands the step was taken under
+    reward_terms: torch.Tensor | None = None  # (N, R) each weighted reward term of this step
+    success: torch.Tensor | None = None  # (N,) bool: [eval] success on the pre-reset state (judging envs)
+    failure: torch.Tensor | None = None  # (N,) bool: [eval] failure on the pre-reset state (judging envs)
     # Extra observation groups (critic, teacher): after the step, and of the pre-reset state.
     groups: dict[str, torch.Tensor] = field(default_factory=dict)
     terminal_groups: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -75,8 +79,11 @@ class TaskEnv:
         seed: int = 0,
         randomize: bool = True,
         capture_graph: bool = True,
+        judge: bool = False,
     ) -> None:
         self.config = config
+        # Evaluation envs also compute the [eval] criteria each step; training envs never do.
+        self.judge = judge
         self.kernels = kernels
         self.backend = backend
         self.device = backend.device
@@ -84,16 +91,41 @@ class TaskEnv:
         self.randomize = randomize
         module = kernels.module
         self.num_obs = int(module.NUM_OBSERVATIONS)
-        self.num_actions = len(module.JOINT_NAMES)
+        self.num_joints = len(module.JOINT_NAMES)
+        self.num_actions = len(module.ACTION_NAMES)
         self.reward_names = list(module.REWARD_NAMES)
         self.termination_names = list(module.TERMINATION_NAMES)
         self.command_names = list(module.COMMAND_NAMES)
-        if list(backend.contact_bodies) != list(module.CONTACT_BODIES):
+        if list(backend.contact_bodies) != list(module.CONTACT_BODIES) or [
+            tuple(p) for p in backend.contact_pairs
+        ] != [tuple(p) for p in module.CONTACT_PAIRS]:
             raise ValueError("backend and kernels disagree on the contact bodies")
+        if list(backend.frames) != [f[0] for f in module.FRAMES]:
+            raise ValueError("backend and kernels disagree on the frames")
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
-        n, j, dev = self.num_envs, self.num_actions, self.device
+        n, a, dev = self.num_envs, self.num_actions, self.device
         self.default_joint_pos = torch.tensor(config.default_joint_pos, device=dev)
-        limits = list(config.joint_pos_limits) or [None] * j
+        self.action_offset = torch.tensor(config.action_offset, device=dev)
+        self.action_scale = torch.tensor(config.action_scale, device=dev)
+        # The controls that hold a reset pose: its positions for PD joints, no torque for effort ones.
+        # When every joint is a driven PD joint they are the pose itself (no gather in the step).
+        self._rest_controls = None
+        if list(config.action_joints) != list(range(self.num_joints)) or not all(config.action_is_position):
+            self._rest_controls = (
+                torch.tensor(config.action_joints, dtype=torch.long, device=dev),
+                torch.tensor(config.action_is_position, dtype=torch.float32, device=dev),
+            )
+        self._reset_offset = self._range_tensors(config.reset_joint_offset)
+        self._reset_vel = self._range_tensors(config.reset_joint_vel)
+        j = self.num_joints
+        lower = config.joint_lower or (0.0,) * j
+        upper = config.joint_upper or (0.0,) * j
+        self._joint_limits = (
+            torch.tensor(lower, device=dev).expand(n, j),
+            torch.tensor(upper, device=dev).expand(n, j),
+        )
+        self._objects = ObjectSampler(config, self.generator, dev) if config.free_objects else None
+        limits = list(config.joint_pos_limits) or [None] * self.num_joints
         self._joint_pos_low = torch.tensor([lim[0] if lim else -math.inf for lim in limits], device=dev)
         self._joint_pos_high = torch.tensor([lim[1] if lim else math.inf for lim in limits], device=dev)
         self.feet_index = torch.tensor(
@@ -123,6 +155,17 @@ class TaskEnv:
             )
             for cat in config.categorical
         ]
+        # Target commands: (first index in the commands, orientation?, drawn in the base frame?, bounds).
+        self._targets = [
+            (
+                self.command_names.index(f"{t.name}.{'w' if t.orientation else 'x'}"),
+                t.orientation,
+                t.frame == "base",
+                torch.tensor(t.bounds, device=dev),
+            )
+            for t in config.targets
+        ]
+        self._computes_commands = bool(getattr(module, "COMPUTED_COMMANDS", ()))
         self._init_root_pos = torch.zeros(n, 3, device=dev)
         self._init_root_pos[:, 2] = config.init_height
         self._init_root_quat = torch.zeros(n, 4, device=dev)
@@ -130,10 +173,10 @@ class TaskEnv:
         self._substep = torch.arange(config.decimation, device=dev)
         self._resample_every = max(1, round(config.resample_s / config.policy_dt))
         # State carried from step to step; always updated in place, so a captured step keeps its addresses.
-        self.actions = torch.zeros(n, j, device=dev)
-        self.last_actions = torch.zeros(n, j, device=dev)
-        self.last_targets = self.default_joint_pos.repeat(n, 1)
-        self.last_joint_vel = torch.zeros(n, j, device=dev)
+        self.actions = torch.zeros(n, a, device=dev)
+        self.last_actions = torch.zeros(n, a, device=dev)
+        self.last_targets = self.action_offset.repeat(n, 1)
+        self.last_joint_vel = torch.zeros(n, self.num_joints, device=dev)
         self.commands = torch.zeros(n, len(self.command_names), device=dev)
         self.episode_step = torch.zeros(n, dtype=torch.long, device=dev)
         self.feet_air_time = torch.zeros(n, len(self.feet_index), device=dev)
@@ -153,6 +196,19 @@ class TaskEnv:
         """Uniform draws for every env; masks decide which envs use them (no host sync to find ids)."""
         return low + (high - low) * torch.rand(shape, generator=self.generator, device=self.device)
 
+    def _range_tensors(self, ranges) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Per-joint [low, high] ranges as two (J,) tensors; None when there are none."""
+        if not ranges:
+            return None
+        low, high = zip(*ranges)
+        return torch.tensor(low, device=self.device), torch.tensor(high, device=self.device)
+
+    def _uniform_per_joint(self, bounds: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        low, high = bounds
+        return low + (high - low) * torch.rand(
+            self.num_envs, self.num_joints, generator=self.generator, device=self.device
+        )
+
     def _sample_commands(self, mask: torch.Tensor) -> None:
         n = self.num_envs
         fresh = self.commands.clone()
@@ -165,6 +221,21 @@ class TaskEnv:
             fresh[:, index] = choice.float()
             for target, table in tables:
                 fresh[:, target] = table[choice]
+        base = self.backend.state() if any(in_base for _, _, in_base, _ in self._targets) else None
+        for start, orientation, in_base, bounds in self._targets:
+            low, high = bounds[:, 0], bounds[:, 1]
+            draw = low + (high - low) * torch.rand(
+                n, len(bounds), generator=self.generator, device=self.device
+            )
+            if orientation:
+                value = quat_from_euler(draw)
+                if base is not None and in_base:
+                    value = quat_multiply(base.root_quat, value)
+            else:
+                value = draw
+                if base is not None and in_base:
+                    value = base.root_pos + quat_rotate(base.root_quat, draw)
+            fresh[:, start : start + value.shape[-1]] = value
         masked_write(self.commands, mask, fresh)
 
     def _randomize(self, mask: torch.Tensor) -> None:
@@ -178,6 +249,7 @@ class TaskEnv:
         def draw(bounds):
             return None if bounds is None else self._uniform(bounds[0], bounds[1], n)
 
+        objects = self.config.objects
         self.backend.set_params(
             mask,
             PhysicsParams(
@@ -186,6 +258,10 @@ class TaskEnv:
                 friction=draw(r.friction),
                 motor_strength=draw(r.motor_strength),
                 joint_damping=draw(r.joint_damping),
+                object_mass_scale=self._per_object([o.mass_scale for o in objects], [1.0] * len(objects)),
+                object_friction=self._per_object(
+                    [o.friction for o in objects], [o.nominal_friction for o in objects]
+                ),
             ),
         )
         if r.latency_s is not None:
@@ -193,6 +269,16 @@ class TaskEnv:
             masked_write(self.latency_steps, mask, steps.clamp(0, self.config.decimation))
         else:
             self.latency_steps.masked_fill_(mask, 0)
+
+    def _per_object(
+        self, ranges: list[tuple[float, float] | None], nominal: list[float]
+    ) -> torch.Tensor | None:
+        """(N, M) draws, one column per object; an object without a range keeps its nominal value.
+        None when no object has a range."""
+        if all(r is None for r in ranges):
+            return None
+        columns = [self._uniform(*(r or (v, v)), self.num_envs) for r, v in zip(ranges, nominal)]
+        return torch.stack(columns, dim=-1)
 
     def spread_episode_starts(self) -> None:
         """Start each env at a random point of its episode, so time-outs do not all fall on one step."""
@@ -208,27 +294,39 @@ class TaskEnv:
 
     # -- reset ----------------------------------------------------------------------------------
     def reset_all(self) -> torch.Tensor:
-        self._reset(torch.ones(self.num_envs, dtype=torch.bool, device=self.device))
+        every = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+        self._reset(every)
+        if self.config.resample == "interval":  # resets keep commands; the first episodes need some
+            self._sample_commands(every)
         self.obs.copy_(self._observe())
         return self.obs
 
     def _reset(self, mask: torch.Tensor) -> None:
         """Start new episodes in the masked envs: a new pose, new physical parameters, new commands.
 
-        The pose is the spec's reset distribution, default × U(scale) + U(-noise, noise), clamped
-        into the joints' limits so that no episode starts with a joint beyond its stop.
+        The pose is the spec's reset distribution, default × U(scale) + U(-noise, noise) plus each
+        joint's `reset_joint_offset` draw, clamped into the joints' limits so that no episode starts
+        with a joint beyond its stop; velocities are zero or `reset_joint_vel` draws.
         """
-        cfg, shape = self.config, (self.num_envs, self.num_actions)
+        cfg, shape = self.config, (self.num_envs, self.num_joints)
         low, high = cfg.reset_joint_pos_scale
         joint_pos = self.default_joint_pos * self._uniform(low, high, *shape)
         if cfg.reset_joint_pos_noise > 0:
             joint_pos = joint_pos + self._uniform(
                 -cfg.reset_joint_pos_noise, cfg.reset_joint_pos_noise, *shape
             )
+        if self._reset_offset is not None:
+            joint_pos = joint_pos + self._uniform_per_joint(self._reset_offset)
         joint_pos = torch.clamp(joint_pos, self._joint_pos_low, self._joint_pos_high)
+        joint_vel = (
+            torch.zeros_like(joint_pos)
+            if self._reset_vel is None
+            else self._uniform_per_joint(self._reset_vel)
+        )
         self._randomize(mask)
+        pose, velocity = self._objects.sample() if self._objects is not None else (None, None)
         self.backend.reset(
-            mask, self._init_root_pos, self._init_root_quat, joint_pos, torch.zeros_like(joint_pos)
+            mask, self._init_root_pos, self._init_root_quat, joint_pos, joint_vel, pose, velocity
         )
         rows = mask[:, None]
         for buffer in (self.actions, self.last_actions, self.last_joint_vel, self.feet_air_time):
@@ -236,9 +334,14 @@ class TaskEnv:
         self.last_feet_contact.masked_fill_(rows, False)
         self.episode_sums.masked_fill_(rows, 0.0)
         self.episode_step.masked_fill_(mask, 0)
-        masked_write(self.last_targets, mask, joint_pos)
+        if self._rest_controls is None:
+            masked_write(self.last_targets, mask, joint_pos)
+        else:
+            index, is_position = self._rest_controls
+            masked_write(self.last_targets, mask, joint_pos[:, index] * is_position)
         masked_write(self.start_pos, mask, self._init_root_pos)
-        self._sample_commands(mask)
+        if self.config.resample != "interval":
+            self._sample_commands(mask)
 
     # -- step -----------------------------------------------------------------------------------
     def step(self, actions: torch.Tensor) -> StepResult:
@@ -251,7 +354,7 @@ class TaskEnv:
         clip = cfg.clip_actions
         self.last_actions.copy_(self.actions)
         self.actions.copy_(torch.clamp(actions.detach().to(self.device), -clip, clip))
-        targets = self.default_joint_pos + cfg.action_scale * self.actions
+        targets = self.action_offset + self.action_scale * self.actions
         # Control latency: each env applies its previous targets for its first `latency` physics steps.
         delayed = (self._substep[None, :] < self.latency_steps[:, None]).unsqueeze(-1)
         controls = torch.where(delayed, self.last_targets.unsqueeze(1), targets.unsqueeze(1))
@@ -264,8 +367,10 @@ class TaskEnv:
         feet_contact, first_contact = self._feet(state)
         self.feet_air_time += cfg.policy_dt  # the kernels read the air time a landing foot had
         signals = self._signals(state, feet_contact, first_contact)
+        self._compute_commands(signals)
         inputs = [signals[name] for name in self.inputs_order]
         terminal_obs, reward, reward_terms, terminated, reasons = self.kernels.compute_step(*inputs)
+        success, failure = self.kernels.compute_success(*inputs) if self.judge else (None, None)
         terminal_groups = self._observe_groups(inputs)
         self.feet_air_time *= ~(feet_contact | self.last_feet_contact)
         self.last_feet_contact.copy_(feet_contact)
@@ -286,7 +391,8 @@ class TaskEnv:
         terminal_obs = torch.nan_to_num(terminal_obs, nan=0.0, posinf=0.0, neginf=0.0)
         resample = (self.episode_step % self._resample_every == 0) & ~done
         self._reset(done)
-        self._sample_commands(resample)
+        if self.config.resample != "reset":
+            self._sample_commands(resample)
         self.obs.copy_(self._observe())
         return StepResult(
             self.obs,
@@ -299,6 +405,9 @@ class TaskEnv:
             base_lin_vel,
             base_ang_vel,
             commands,
+            reward_terms,
+            success,
+            failure,
             self.groups,
             terminal_groups,
         )
@@ -363,16 +472,29 @@ class TaskEnv:
             "feet_contact": feet_contact,
             "feet_first_contact": feet_first_contact,
             "episode_time": self.episode_step.float() * dt,
+            "frame_pos": state.frame_pos,
+            "frame_quat": state.frame_quat,
+            "frame_lin_vel": state.frame_lin_vel,
+            "frame_ang_vel": state.frame_ang_vel,
+            "joint_lower": self._joint_limits[0],
+            "joint_upper": self._joint_limits[1],
+            "episode_start_pos": self.start_pos,
         }
 
     def _observe(self) -> torch.Tensor:
         state = self.backend.state()
         signals = self._signals(state, *self._feet(state))
+        self._compute_commands(signals)
         inputs = [signals[name] for name in self.inputs_order]
         obs = self.kernels.compute_observations(*inputs)
         for group, value in self._observe_groups(inputs).items():
             self.groups[group].copy_(value)
         return self._with_noise(torch.nan_to_num(obs, nan=0.0, posinf=0.0, neginf=0.0), self.noise)
+
+    def _compute_commands(self, signals: dict[str, torch.Tensor]) -> None:
+        """Fill in the computed commands on this state, in place, before anything reads `commands`."""
+        if self._computes_commands:
+            self.commands.copy_(self.kernels.compute_commands(*[signals[name] for name in self.inputs_order]))
 
     def _observe_groups(self, inputs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """Each extra observation group of the state the inputs describe, with its own noise."""
@@ -404,6 +526,32 @@ class TaskEnv:
             self.groups[group].copy_(value)
         self.generator.set_state(state["generator"].cpu())
         self.backend.load_state(state["backend"])
+
+
+class ObjectSampler:
+    """Draws the free objects' reset poses (position offsets, yaw) and velocities for every env."""
+
+    def __init__(self, config: EnvConfig, generator: torch.Generator, device: torch.device) -> None:
+        free = [config.objects[i] for i in config.free_objects]
+        self._generator, self._device = generator, device
+        self._n = config.num_envs
+        self._position = torch.tensor([o.position for o in free], device=device)
+        self._offset = torch.tensor([o.position_range for o in free], device=device)  # (M, 3, 2)
+        self._yaw = torch.tensor([o.yaw_range for o in free], device=device)  # (M, 2)
+        self._velocity = torch.tensor([o.lin_vel_range for o in free], device=device)  # (M, 3, 2)
+
+    def _draw(self, ranges: torch.Tensor) -> torch.Tensor:
+        u = torch.rand((self._n, *ranges.shape[:-1]), generator=self._generator, device=self._device)
+        return ranges[..., 0] + (ranges[..., 1] - ranges[..., 0]) * u
+
+    def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, M, 7) poses and (N, M, 6) world velocities (no spin)."""
+        position = self._position + self._draw(self._offset)
+        half_yaw = self._draw(self._yaw) / 2
+        zeros = torch.zeros_like(half_yaw)
+        quat = torch.stack([torch.cos(half_yaw), zeros, zeros, torch.sin(half_yaw)], dim=-1)
+        velocity = torch.cat([self._draw(self._velocity), torch.zeros_like(position)], dim=-1)
+        return torch.cat([position, quat], dim=-1), velocity
 
 
 class EpisodeStats:

@@ -1,11 +1,17 @@
-"""Evaluation done right: one episode per env, each judged by the spec's success criterion.
+"""Evaluation done right: one episode per env, each judged by the spec's [eval] criteria.
 
-Success: the base travelled at least `min_distance` in the xy plane and, when required,
-no termination term fired (a time-out is fine). Actions are the policy's mean.
+The criteria are compiled into the task's module (`compute_success`, with `EVAL_JUDGE` and
+`EVAL_TERMINATION_FAILS`); the env computes them on each step's pre-reset state when it is
+built to judge. An episode fails at the first step its failure expression is true, or when a
+termination term ends it (unless the spec says terminations do not fail). It succeeds when
+its success expression holds on its last state (`judge = "end"`) or at some step before any
+failure (`judge = "first"`). Actions are the policy's mean. The success rate comes with a
+95 % Wilson score interval: with 100 episodes a rate is known to about ±5-10 points.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -13,28 +19,56 @@ from specc.runtime.env import TaskEnv
 
 # Commands that name a base velocity, and the velocity component they command.
 TRACKED_COMMANDS = {"lin_vel_x": ("lin", 0), "lin_vel_y": ("lin", 1), "ang_vel_yaw": ("ang", 2)}
+Z_95 = 1.959963984540054  # the standard normal's 97.5 % quantile
 
 
 @dataclass
 class EvalResult:
     episodes: int
     success_rate: float
+    success_ci95: tuple[float, float]  # Wilson score interval of the success rate
     mean_return: float
-    mean_distance_m: float
+    term_returns: dict[str, float]  # mean return of each reward term (weighted, as in training)
+    mean_distance_m: float  # base travel in the xy plane, start to end of the episode
     mean_tracking_error: float | None
-    terminated_rate: float
+    terminated_rate: float  # episodes ended by a termination term (or lost physics), not a time-out
+    failed_rate: float  # episodes judged failed
     per_episode: list[dict]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        out["success_ci95"] = list(self.success_ci95)
+        return out
+
+
+def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion: unlike the normal approximation it stays
+    inside [0, 1] and is not zero-width at 0 % or 100 % success, where small evaluations often are."""
+    if trials <= 0:
+        return (0.0, 1.0)
+    p = successes / trials
+    z2 = z * z
+    denominator = 1.0 + z2 / trials
+    center = (p + z2 / (2 * trials)) / denominator
+    half = z / denominator * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials))
+    return (max(0.0, center - half), min(1.0, center + half))
 
 
 @torch.no_grad()
-def evaluate(env: TaskEnv, policy, min_distance: float, require_no_termination: bool) -> EvalResult:
+def evaluate(env: TaskEnv, policy) -> EvalResult:
+    """Run one episode in every env of `env` (built with judge=True) and judge each."""
+    if not env.judge:
+        raise ValueError("evaluate() needs an env built to judge: TaskEnv(..., judge=True)")
+    module = env.kernels.module
+    judge_first = module.EVAL_JUDGE == "first"
+    termination_fails = bool(module.EVAL_TERMINATION_FAILS)
     n = env.num_envs
     device = env.device
     finished = torch.zeros(n, dtype=torch.bool, device=device)
+    failed = torch.zeros(n, dtype=torch.bool, device=device)
+    succeeded = torch.zeros(n, dtype=torch.bool, device=device)
     returns = torch.zeros(n, device=device)
+    term_returns = torch.zeros(n, len(env.reward_names), device=device)
     distance = torch.zeros(n, device=device)
     terminated = torch.zeros(n, dtype=torch.bool, device=device)
     error_sum = torch.zeros(n, device=device)
@@ -47,6 +81,7 @@ def evaluate(env: TaskEnv, policy, min_distance: float, require_no_termination: 
         result = env.step(policy(obs))
         active = ~finished
         returns += result.reward * active
+        term_returns += result.reward_terms * active.unsqueeze(-1)
         steps += active.float()
         if tracked:
             err = torch.zeros(n, device=device)
@@ -55,28 +90,48 @@ def evaluate(env: TaskEnv, policy, min_distance: float, require_no_termination: 
                 err += (result.commands[:, index] - measured).square()
             error_sum += err.sqrt() * active
         ending = result.done & active
+        by_termination = ending & ~result.time_out
+        fails_now = result.failure & active
+        if termination_fails:
+            fails_now |= by_termination
+        if judge_first:  # a step that both succeeds and fails counts as a failure
+            succeeded |= result.success & active & ~failed & ~fails_now
+            failed |= fails_now & ~succeeded
+        else:
+            failed |= fails_now
+            succeeded = torch.where(ending, result.success & ~failed, succeeded)
         travelled = (result.terminal_base_pos[:, :2] - result.start_base_pos[:, :2]).norm(dim=-1)
         distance = torch.where(ending, travelled, distance)
-        terminated |= ending & ~result.time_out
+        terminated |= by_termination
         finished |= ending
         obs = result.obs
         if bool(finished.all()):
             break
     env.check_health()
-    success = distance >= min_distance
-    if require_no_termination:
-        success &= ~terminated
+    success = succeeded & ~failed if not judge_first else succeeded
     per_episode = [
-        {"success": bool(s), "return": float(r), "distance_m": float(d), "terminated": bool(t)}
-        for s, r, d, t in zip(success.tolist(), returns.tolist(), distance.tolist(), terminated.tolist())
+        {
+            "success": bool(s),
+            "failed": bool(f),
+            "return": float(r),
+            "distance_m": float(d),
+            "terminated": bool(t),
+        }
+        for s, f, r, d, t in zip(
+            success.tolist(), failed.tolist(), returns.tolist(), distance.tolist(), terminated.tolist()
+        )
     ]
     tracking = float((error_sum / steps.clamp(min=1)).mean()) if tracked else None
+    count = int(success.sum())
     return EvalResult(
-        n,
-        float(success.float().mean()),
-        float(returns.mean()),
-        float(distance.mean()),
-        tracking,
-        float(terminated.float().mean()),
-        per_episode,
+        episodes=n,
+        success_rate=count / n,
+        success_ci95=wilson_interval(count, n),
+        mean_return=float(returns.mean()),
+        term_returns={name: float(v) for name, v in zip(env.reward_names, term_returns.mean(0).tolist())},
+        mean_distance_m=float(distance.mean()),
+        mean_tracking_error=tracking,
+        terminated_rate=float(terminated.float().mean()),
+        failed_rate=float(failed.float().mean()),
+        per_episode=per_episode,
     )

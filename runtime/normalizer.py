@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from specc.runtime import distributed
 from torch import nn
 
 
@@ -21,10 +22,11 @@ class EmpiricalNormalizer(nn.Module):
 
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
-        batch = x.shape[0]
-        total = self.count + batch
         batch_mean = x.mean(0)
         batch_var = x.var(0, unbiased=False)
+        # Several processes: the moments of every rank's batch together, so all ranks stay identical.
+        batch, batch_mean, batch_var = distributed.pooled_moments(x.shape[0], batch_mean, batch_var)
+        total = self.count + batch
         delta = batch_mean - self.mean
         weight = (batch / total).to(x.dtype)
         self.mean += delta * weight

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from specc.runtime import distributed
 from specc.runtime.actor_critic import ActorCritic
 from specc.runtime.config import PPOConfig
 from specc.runtime.storage import Batch
@@ -81,7 +82,8 @@ class PPO:
             entropy = dist.entropy().sum(-1).mean()
             values = self.policy.value(batch.critic_obs)
             with torch.no_grad():
-                kl = gaussian_kl(batch.means, batch.stds, dist.mean, dist.stddev)
+                # Several processes: the mean KL of all ranks, so the adaptive rate stays the same on each.
+                kl = distributed.average(gaussian_kl(batch.means, batch.stds, dist.mean, dist.stddev))
             if cfg.schedule == "adaptive":
                 self.learning_rate = adapt_learning_rate(self.learning_rate, kl.item(), cfg.desired_kl)
                 for group in self.optimizer.param_groups:
@@ -93,6 +95,7 @@ class PPO:
             loss = surrogate + cfg.value_loss_coef * v_loss - cfg.entropy_coef * entropy
             self.optimizer.zero_grad()
             loss.backward()
+            distributed.average_gradients(self.policy.parameters())  # several processes: the mean gradient
             nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
             self.optimizer.step()
             totals["surrogate"] += surrogate.item()

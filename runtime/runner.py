@@ -17,6 +17,11 @@ Checkpoints are stamped with the runner's `identity()` and verified on load (`ru
 Every iteration counts the env steps whose physics diverged (the env resets those envs); a run
 in which most steps diverge for several iterations in a row learns nothing, so it stops with
 `PhysicsDiverged` and the env's diagnosis instead of training on resets.
+
+Across several processes (runtime/distributed.py) every rank runs this loop on its own envs;
+the hooks here keep the ranks in step: rank 0's initial parameters, per-rank generator seeds,
+episode statistics and samples/s summed over the ranks for rank 0's log, a stop request that stops
+all ranks at the same iteration, and checkpoints that rank 0 writes with every rank's env state.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from specc.runtime import distributed
 from specc.runtime.actor_critic import ActorCritic
 from specc.runtime.checkpoint import CheckpointError, CheckpointIdentity, load_checkpoint, save_checkpoint
 from specc.runtime.config import DistillConfig, PPOConfig, SACConfig
@@ -95,6 +101,7 @@ class Runner:
         torch.manual_seed(seed)
         self.num_critic_obs = env.group_sizes.get(CRITIC_GROUP)
         self.policy = build_policy(config, env.num_obs, env.num_actions, self.num_critic_obs).to(self.device)
+        distributed.broadcast_module(self.policy)  # several processes: all start from rank 0's parameters
         self.normalizer = EmpiricalNormalizer(env.num_obs).to(self.device)
         self.critic_normalizer = (
             EmpiricalNormalizer(self.num_critic_obs).to(self.device) if self.num_critic_obs else None
@@ -126,9 +133,12 @@ class Runner:
                 self.device,
                 self.num_critic_obs,
             )
-        self.generator = torch.Generator().manual_seed(seed + 1)
-        self.action_generator = torch.Generator(device=self.device).manual_seed(seed + 2)
-        self.generator_device = torch.Generator(device=self.device).manual_seed(seed + 3)  # replay sampling
+        rank_seed = distributed.rank_seed(seed)  # seed itself in a single process
+        self.generator = torch.Generator().manual_seed(rank_seed + 1)
+        self.action_generator = torch.Generator(device=self.device).manual_seed(rank_seed + 2)
+        self.generator_device = torch.Generator(device=self.device).manual_seed(
+            rank_seed + 3
+        )  # replay sampling
         self.iteration = 0
         self.metadata = metadata or {}
         self.diverged_streak = 0  # iterations in a row with most env steps diverged
@@ -333,7 +343,8 @@ class Runner:
             mean_reward, collect_time, learner_scalars = iterate()
             elapsed = time.perf_counter() - start
             self.iteration += 1
-            episode = self.env.stats.read_and_clear()
+            episode = distributed.sum_tensors(self.env.stats.read_and_clear())  # over all ranks
+            mean_reward = distributed.average_number(mean_reward)
             log = self._log(mean_reward, learner_scalars, episode, elapsed, collect_time)
             if on_iteration:
                 on_iteration(log)
@@ -342,7 +353,7 @@ class Runner:
                 self.iteration % self.config.save_interval == 0 or self.iteration == end
             ):
                 self.save(checkpoint_dir / f"model_{self.iteration:06d}.pt")
-            if should_stop is not None and should_stop():
+            if should_stop is not None and distributed.any_rank(should_stop()):
                 break
 
     def _watch_divergence(self, share: float) -> None:
@@ -356,7 +367,7 @@ class Runner:
             )
 
     def _log(self, mean_reward, learner_scalars, episode, elapsed, collect_time) -> IterationLog:
-        samples = self.config.num_steps_per_env * self.env.num_envs
+        samples = self.config.num_steps_per_env * self.env.num_envs * distributed.world_size()
         count = episode["episodes"].item()
         scalars = {
             **learner_scalars,
@@ -427,8 +438,34 @@ class Runner:
             backend=type(self.env.backend).__name__,
         )
 
+    # What differs between the ranks of a run; the rest (the learner) is the same on every rank.
+    RANK_STATE = ("generator", "action_generator", "generator_device", "torch_rng", "env")
+
     def save(self, path: Path) -> Path:
-        return save_checkpoint(path, self.identity(), self.state_dict())
+        """Write a checkpoint; across several processes every rank calls this and rank 0 writes.
+
+        Rank 0's file is a single-process checkpoint (its own env and generators at the top level)
+        plus "other_ranks": the RANK_STATE of ranks 1..N-1, so a resume restores every rank.
+        """
+        state = self.state_dict()
+        if distributed.world_size() == 1:
+            return save_checkpoint(path, self.identity(), state)
+        ranks = distributed.gather_to_main({key: state[key] for key in self.RANK_STATE})
+        if ranks is not None:  # rank 0
+            save_checkpoint(path, self.identity(), {**state, "other_ranks": ranks[1:]})
+        distributed.barrier()  # on every rank the file exists once save returns
+        return path
+
+    def _own_rank_state(self, state: dict, notes: list[str]) -> dict | None:
+        """This rank's env and generators in a checkpoint; None when it was written by fewer ranks."""
+        others = state.get("other_ranks", [])
+        rank, world = distributed.rank(), distributed.world_size()
+        if 1 + len(others) != world:
+            notes.append(
+                f"the checkpoint holds the envs of {1 + len(others)} process(es), this run has {world}: "
+                "ranks it lacks start fresh envs"
+            )
+        return state if rank == 0 else (others[rank - 1] if rank - 1 < len(others) else None)
 
     def load(self, path: Path, restore_env: bool = True, allow_spec_change: bool = False) -> list[str]:
         """Continue from a checkpoint (`restore_env`: a resume) or take its policy only (eval, play).
@@ -439,6 +476,7 @@ class Runner:
             path, self.identity(), device=self.device, allow_spec_change=allow_spec_change, resume=restore_env
         )
         state = loaded.state
+        notes = list(loaded.notes)
         algorithm = state.get("algorithm", "ppo")
         if algorithm != self.algorithm:
             raise CheckpointError(f"{path}: trained with {algorithm}; this run uses {self.algorithm}")
@@ -451,15 +489,17 @@ class Runner:
                 self._learner().load_state_dict(state[self.algorithm])
                 if self.algorithm == "sac":
                     self.env_steps = int(state["env_steps"])
-                self.generator.set_state(state["generator"].cpu())
-                self.action_generator.set_state(state["action_generator"].cpu())
-                if "generator_device" in state:
-                    self.generator_device.set_state(state["generator_device"].cpu())
-                torch.set_rng_state(state["torch_rng"].cpu())
-                self.env.load_state_dict(state["env"])
+                own = self._own_rank_state(state, notes)  # several processes: this rank's part
+                if own is not None:
+                    self.generator.set_state(own["generator"].cpu())
+                    self.action_generator.set_state(own["action_generator"].cpu())
+                    if "generator_device" in own:
+                        self.generator_device.set_state(own["generator_device"].cpu())
+                    torch.set_rng_state(own["torch_rng"].cpu())
+                    self.env.load_state_dict(own["env"])
         except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as err:
             reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
             raise CheckpointError(f"{path}: the checkpoint does not fit this run ({reason})") from None
         if restore_env:
             self.iteration = state["iteration"]
-        return loaded.notes
+        return notes

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from specc.codegen.render import contact_layout, render_module
+from specc.codegen.render import contact_layout, contact_pairs, frame_table, render_module
 from specc.task import CheckedTask
 
 
@@ -26,9 +26,16 @@ class Assembly:
 
 
 def env_config(task: CheckedTask, num_envs: int | None = None):
-    from specc.runtime.config import CategoricalConfig, EnvConfig, RandomizationConfig
+    from specc.runtime.config import (
+        CategoricalConfig,
+        EnvConfig,
+        ObjectResetConfig,
+        RandomizationConfig,
+        TargetConfig,
+    )
 
     spec = task.spec
+    robot = task.robot
     r = spec.randomization
     randomization = (
         RandomizationConfig(
@@ -55,15 +62,40 @@ def env_config(task: CheckedTask, num_envs: int | None = None):
         decimation=spec.sim.decimation,
         episode_length_s=spec.sim.episode_length_s,
         time_out=spec.terminations.time_out,
-        action_scale=spec.robot.action_scale,
+        action_scale=tuple(robot.action_scale),
+        action_offset=tuple(robot.action_offset),
+        action_joints=tuple(robot.driven),
+        action_is_position=tuple(a.kind == "position" for a in robot.actuators),
         clip_actions=spec.learner.clip_actions,
-        default_joint_pos=tuple(task.robot.default_joint_pos),
+        default_joint_pos=tuple(robot.default_joint_pos),
         init_height=spec.robot.init_height,
         fixed_base=spec.robot.fixed_base,
         command_ranges={k: tuple(v) for k, v in spec.commands.ranges.items()},
         categorical=categorical,
         resample_s=spec.commands.resample_s,
         randomization=randomization,
+        reset_joint_offset=_ranges_or_none(robot.reset_joint_offset),
+        reset_joint_vel=_ranges_or_none(robot.reset_joint_vel),
+        joint_lower=tuple(_limits(j)[0] - d for j, d in zip(robot.joints, robot.default_joint_pos)),
+        joint_upper=tuple(_limits(j)[1] - d for j, d in zip(robot.joints, robot.default_joint_pos)),
+        objects=tuple(
+            ObjectResetConfig(
+                tuple(o.position),
+                tuple(tuple(r) for r in o.position_range),
+                tuple(o.yaw_range),
+                tuple(tuple(r) for r in o.lin_vel_range),
+                nominal_friction=o.friction,
+                mass_scale=tuple(o.mass_scale) if o.mass_scale and r.enabled else None,
+                friction=tuple(o.friction_range) if o.friction_range and r.enabled else None,
+            )
+            for o in spec.scene.objects.values()
+        ),
+        free_objects=tuple(i for i, o in enumerate(spec.scene.objects.values()) if not o.fixed),
+        resample=spec.commands.resample,
+        targets=tuple(
+            TargetConfig(name, target.is_orientation, target.frame, tuple(target.bounds()))
+            for name, target in spec.commands.targets.items()
+        ),
         reset_joint_pos_scale=tuple(spec.robot.reset_joint_pos_scale),
         reset_joint_pos_noise=spec.robot.reset_joint_pos_noise,
         joint_pos_limits=tuple(
@@ -71,6 +103,23 @@ def env_config(task: CheckedTask, num_envs: int | None = None):
             for j in task.robot.joints
         ),
     )
+
+
+# What `joint_lower` / `joint_upper` report for a joint without limits: far, but finite (an infinite
+# observation would read as a diverged simulation).
+NO_LIMIT = 1000.0
+
+
+def _limits(joint) -> tuple[float, float]:
+    """A joint's position limits as the backends simulate them, or +-NO_LIMIT (continuous joints)."""
+    if joint.lower is not None and joint.upper is not None and joint.lower < joint.upper:
+        return joint.lower, joint.upper
+    return -NO_LIMIT, NO_LIMIT
+
+
+def _ranges_or_none(ranges: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    """Per-joint reset ranges, or () when every one is [0, 0] (the env then draws nothing)."""
+    return tuple(ranges) if any(r != (0.0, 0.0) for r in ranges) else ()
 
 
 def learner_config(task: CheckedTask, algorithm: str | None = None):
@@ -86,9 +135,15 @@ def learner_config(task: CheckedTask, algorithm: str | None = None):
     return {"ppo": PPOConfig, "sac": SACConfig, "distill": DistillConfig}[name](**values)
 
 
+def ppo_config(task: CheckedTask):
+    """The spec's [ppo] table as a PPOConfig, whichever algorithm the spec trains with (targets that
+    only run PPO, e.g. the Isaac Gym export, read this)."""
+    return learner_config(task, "ppo")
+
+
 def backend_options(task: CheckedTask, num_envs: int, device: str, num_threads: int | None = None):
     """Everything a backend reads from the spec, as plain data."""
-    from specc.runtime.backends.base import BackendOptions
+    from specc.runtime.backends.base import ActuatorOptions, BackendOptions, FrameOptions, ObjectOptions
 
     spec = task.spec
     bodies, _ = contact_layout(task)
@@ -100,9 +155,23 @@ def backend_options(task: CheckedTask, num_envs: int, device: str, num_threads: 
         self_collision=spec.robot.self_collision,
         repair_inertia=spec.robot.repair_inertia,
         contact_bodies=tuple(bodies),
-        stiffness=tuple(task.robot.stiffness),
-        damping=tuple(task.robot.damping),
-        effort=tuple(task.robot.effort),
+        actuators=tuple(
+            ActuatorOptions(name, a.kind, a.stiffness, a.damping, a.effort)
+            for name, a in zip(task.robot.action_names, task.robot.actuators)
+        ),
+        locked=tuple(task.robot.locked.items()),
+        default_joint_pos=tuple(task.robot.default_joint_pos),
+        objects=tuple(
+            ObjectOptions(
+                name, o.shape, tuple(o.size), o.mass, o.friction, tuple(o.color), o.fixed, tuple(o.position)
+            )
+            for name, o in spec.scene.objects.items()
+        ),
+        contact_pairs=tuple(contact_pairs(task).values()),
+        frames=tuple(
+            FrameOptions(name, body, offset, quat) for name, body, offset, quat in frame_table(task)
+        ),
+        frame_velocities=task.frame_velocities_read,
         device=device,
         num_threads=num_threads,
         max_contacts_per_env=spec.sim.max_contacts_per_env,
@@ -121,6 +190,7 @@ def assemble(
     randomize: bool = True,
     num_threads: int | None = None,
     capture_graph: bool = True,
+    judge: bool = False,
 ) -> Assembly:
     """Compile (or reuse) the kernels, create the backend and the env for `task`."""
     from specc.runtime.backends import create_backend
@@ -135,5 +205,7 @@ def assemble(
     )
     options = backend_options(task, config.num_envs, device, num_threads)
     physics = create_backend(backend or spec.sim.backend, task.robot.urdf, task.robot.joint_names, options)
-    env = TaskEnv(config, compiled, physics, seed=seed, randomize=randomize, capture_graph=capture_graph)
+    env = TaskEnv(
+        config, compiled, physics, seed=seed, randomize=randomize, capture_graph=capture_graph, judge=judge
+    )
     return Assembly(env=env, learner_config=learner_config(task), kernels=compiled, backend=physics)

@@ -134,7 +134,7 @@ def schema() -> None:
 @click.option("--markdown", is_flag=True, help="As a Markdown table (the README's).")
 def signals(markdown: bool) -> None:
     """List the signals and functions expressions may use."""
-    from specc.expr.functions import FUNCTIONS
+    from specc.expr.functions import CONSTANTS, FUNCTIONS
     from specc.expr.signals import SIGNALS
 
     def shape(s) -> str:
@@ -151,12 +151,16 @@ def signals(markdown: bool) -> None:
         for f in FUNCTIONS.values():
             arity = str(f.min_args) if f.min_args == f.max_args else f"{f.min_args}-{f.max_args}"
             click.echo(f"| `{f.name}` | {arity} | {f.doc} |")
+        for c in CONSTANTS.values():
+            click.echo(f"| `{c.name}` | constant | {c.doc} |")
         return
     for s in SIGNALS.values():
         click.echo(f"{s.name:<22} {s.dtype:<6} {shape(s):<12} {s.doc}")
     click.echo("")
     for f in FUNCTIONS.values():
         click.echo(f"{f.name + '()':<22} {f.doc}")
+    for c in CONSTANTS.values():
+        click.echo(f"{c.name:<22} {c.doc}")
 
 
 @main.command()
@@ -175,7 +179,7 @@ def layout(spec: Path, as_json: bool) -> None:
     if as_json:
         report = {"observations": slots("policy")}
         report.update({f"{group}_observations": slots(group) for group in task.extra_groups})
-        report["actions"] = task.robot.joint_names
+        report["actions"] = task.robot.action_names
         click.echo(json.dumps(report, indent=2))
         return
     for group in task.observation_groups:
@@ -185,26 +189,61 @@ def layout(spec: Path, as_json: bool) -> None:
         for s in entries:
             click.echo(f"{s['offset']:>6} {s['size']:>4}  {s['name']}")
         click.echo(f"{sum(s['size'] for s in entries):>6}        total\n")
-    click.echo(f"actions ({task.num_actions}): {', '.join(task.robot.joint_names)}")
+    click.echo(f"actions ({task.num_actions}): {', '.join(task.robot.action_names)}")
 
 
 @main.command(name="compile")
 @click.argument("spec", type=click.Path(path_type=Path))
-@click.option("--emit", type=click.Path(path_type=Path), required=True, help="Folder to write the module to.")
-def compile_(spec: Path, emit: Path) -> None:
-    """Generate the task's kernel module and write it for people to read."""
+@click.option("--emit", type=click.Path(path_type=Path), required=True, help="Folder to write to.")
+@click.option(
+    "--target",
+    type=click.Choice(["specc", "isaacgym"]),
+    default="specc",
+    show_default=True,
+    help="specc: the kernel module, to read; isaacgym: a Python 3.8 package for Isaac Gym Preview 4.",
+)
+def compile_(spec: Path, emit: Path, target: str) -> None:
+    """Generate the task's kernel module (or, with --target isaacgym, a whole Isaac Gym package)."""
+    if target == "isaacgym":
+        _compile_isaacgym(spec, emit)
+        return
     from specc.codegen.render import render_module
 
     task = load_checked_task(spec)
     source = render_module(task)
-    target = emit / f"{task.spec.task.name}_kernels.py"
+    target_path = emit / f"{task.spec.task.name}_kernels.py"
     try:
         emit.mkdir(parents=True, exist_ok=True)
-        target.write_text(source, encoding="utf-8")
+        target_path.write_text(source, encoding="utf-8")
     except OSError as err:  # a file in the way, a read-only or full disk: one line, no traceback
-        click.echo(f"error: cannot write {target}: {err.strerror or err}", err=True)
+        click.echo(f"error: cannot write {target_path}: {err.strerror or err}", err=True)
         sys.exit(1)
-    click.echo(f"wrote {target} ({len(source.splitlines())} lines, spec hash {task.spec_hash})")
+    click.echo(f"wrote {target_path} ({len(source.splitlines())} lines, spec hash {task.spec_hash})")
+
+
+def _compile_isaacgym(spec: Path, emit: Path) -> None:
+    """The Isaac Gym target runs on the GPU: the spec is resolved with its [profile.cuda]."""
+    from specc.diagnostics import DiagnosticSink, display_path
+    from specc.spec.load import load_spec
+    from specc.targets.isaacgym import check_target, emit_package
+
+    task = load_checked_task(spec, run_on="cuda")
+    sink = DiagnosticSink(display_path(spec))
+    # The positions of the target's findings (the spec was just checked, so it loads).
+    document = load_spec(spec, DiagnosticSink(sink.path), run_on="cuda")
+    assert document is not None
+    check_target(task, document.positions, sink)
+    if sink.items:
+        _echo_diagnostics(sink.items, {sink.path: document.text}, 1)
+    if sink.has_errors:
+        sys.exit(1)
+    try:
+        root = emit_package(task, emit)
+    except OSError as err:  # as for the kernel module: one line, no traceback
+        click.echo(f"error: cannot write the package under {emit}: {err.strerror or err}", err=True)
+        sys.exit(1)
+    click.echo(f"wrote {root} (Isaac Gym Preview 4 package, spec hash {task.spec_hash}); train it with:")
+    click.echo(f"    cd {emit} && python -m {root.name}.train --headless")
 
 
 @main.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import signal
 import sys
@@ -178,6 +179,13 @@ _allow_spec_change = click.option(
 )
 @_allow_spec_change
 @click.option("--no-tensorboard", is_flag=True, help="Write metrics.jsonl only.")
+@click.option(
+    "--gpus",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Train with N processes, one per GPU of this host, started through torchrun; "
+    "sim.num_envs is per process. With --device cpu: N CPU processes (gloo), for tests.",
+)
 def run(
     spec: Path,
     backend,
@@ -192,6 +200,7 @@ def run(
     resume,
     allow_spec_change,
     no_tensorboard,
+    gpus,
 ) -> None:
     """Train a policy for SPEC with the algorithm of its [algorithm] table (PPO by default).
 
@@ -199,11 +208,12 @@ def run(
     143 (SIGTERM). A run whose physics diverges in most env steps stops with exit 1 and a diagnosis.
     """
     _run(spec, backend, device, kernels, sets, threads, num_envs, max_iterations, seed, run_dir, resume,
-         allow_spec_change, no_tensorboard)  # fmt: skip
+         allow_spec_change, no_tensorboard, gpus=gpus)  # fmt: skip
 
 
 def _run(spec, backend, device, kernels, sets, threads, num_envs, max_iterations, seed, run_dir, resume,
-         allow_spec_change, no_tensorboard, algorithm=None, make_teacher=None, teacher_check=None) -> None:  # fmt: skip
+         allow_spec_change, no_tensorboard, algorithm=None, make_teacher=None, teacher_check=None,
+         gpus=None) -> None:  # fmt: skip
     """`run` and `distill`: the run folder, then training with `algorithm` (default: the spec's)."""
     started = time.monotonic()
     extra: dict[str, Any] = {}
@@ -216,9 +226,16 @@ def _run(spec, backend, device, kernels, sets, threads, num_envs, max_iterations
     if teacher_check is not None:
         teacher_check(task)
     _require_physics(task, backend, device)
+    rank, place = _join_processes(gpus, device or task.spec.sim.device, started)
+    if rank.world_size > 1:  # wall time from the `--gpus` command's start, before torchrun
+        started = min(started, float(os.environ.get("SPECC_RUN_STARTED", started)))
     from specc.runtime.run_folder import RunFolderError, choose_run_folder
 
     default_dir = Path("runs") / task.spec.task.name / time.strftime("%Y-%m-%d_%H-%M-%S")
+    if not rank.is_main:  # the run folder is rank 0's; the other ranks only take part in its checkpoints
+        _train(task, spec, run_dir or default_dir, False, backend, place, kernels, threads, seed, resume,
+               allow_spec_change, no_tensorboard, started, rank, algorithm, make_teacher)  # fmt: skip
+        return
     try:
         run_dir, continuing = choose_run_folder(run_dir, default_dir, resume)
     except RunFolderError as err:
@@ -233,8 +250,8 @@ def _run(spec, backend, device, kernels, sets, threads, num_envs, max_iterations
     except OSError as err:
         _fail(f"cannot create the run folder {run_dir}: {err.strerror or err}")
     try:
-        _train(task, spec, run_dir, continuing, backend, device, kernels, threads, seed, resume,
-               allow_spec_change, no_tensorboard, started, algorithm, make_teacher)  # fmt: skip
+        _train(task, spec, run_dir, continuing, backend, place, kernels, threads, seed, resume,
+               allow_spec_change, no_tensorboard, started, rank, algorithm, make_teacher)  # fmt: skip
     except _SetupFailed as err:
         if created:
             _remove_new_run_folder(run_dir)
@@ -256,12 +273,13 @@ def _remove_new_run_folder(run_dir: Path) -> None:
 
 
 def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, seed, resume,
-           allow_spec_change, no_tensorboard, started, algorithm=None, make_teacher=None) -> None:  # fmt: skip
+           allow_spec_change, no_tensorboard, started, rank, algorithm=None, make_teacher=None) -> None:  # fmt: skip
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from specc.assemble import assemble
     from specc.codegen.render import render_module
+    from specc.runtime import distributed
     from specc.runtime.backends.base import PhysicsLost
     from specc.runtime.backends.mujoco_model import route_engine_log
     from specc.runtime.checkpoint import (
@@ -281,7 +299,11 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
     from specc.runtime.run_log import RunLog
     from specc.runtime.runner import Runner
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, quiet=not rank.is_main)  # rank 0 speaks for all
+    if not rank.is_main:
+        _train_quietly(task, backend, device, kernels, threads, seed, resume, allow_spec_change, run_dir,
+                       algorithm, make_teacher)  # fmt: skip
+        return
     try:
         lock = lock_run_folder(run_dir)
     except RunFolderError as err:
@@ -292,7 +314,14 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
     for stale in remove_stale_temporaries(checkpoints) + remove_stale_temporaries(run_dir):
         console.print(f"removed {stale}, left by a run that was killed while writing it")
     route_engine_log(run_dir / "mujoco.log")  # MuJoCo's warnings: into the run, not stdout or the cwd
-    parts = assemble(task, backend=backend, device=device, kernels=kernels, seed=seed, num_threads=threads)
+    parts = assemble(
+        task,
+        backend=backend,
+        device=device,
+        kernels=kernels,
+        seed=distributed.rank_seed(seed),
+        num_threads=threads,
+    )
     env = parts.env
     from specc.assemble import learner_config
 
@@ -339,8 +368,10 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
             "algorithm": config.name,
             config.name: config.to_dict(),
             "joint_names": task.robot.joint_names,
+            "action_names": task.robot.action_names,
             "observation_layout": [vars(s) for s in task.observation_layout],
             "inertia_repairs": getattr(parts.backend, "repairs", []),
+            "processes": rank.world_size,  # sim.num_envs envs each
         }
         write_atomically(run_dir / "config.json", json.dumps(resolved, indent=2).encode())
         log = RunLog(run_dir, tensorboard=not no_tensorboard, first_iteration=runner.iteration + 1)
@@ -368,8 +399,9 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
         TimeElapsedColumn(),
         TextColumn("{task.fields[info]}"),
     ]
+    processes = f" x {rank.world_size} processes" if rank.world_size > 1 else ""
     console.print(
-        f"training {task.spec.task.name}: {env.num_envs} envs on {parts.backend.__class__.__name__} "
+        f"training {task.spec.task.name}: {env.num_envs} envs{processes} on {parts.backend.__class__.__name__} "
         f"({env.device}), {parts.kernels.kind} kernels, {env.num_obs} observations, "
         f"{env.num_actions} actions -> {run_dir}"
     )
@@ -429,8 +461,88 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
         _fail(f"{err} (the last checkpoint in {checkpoints} is intact)")
     lock.close()
     console.print(f"checkpoint {final}")
+    distributed.teardown()
     if stop["signal"] is not None:
         sys.exit(EXIT_SIGNAL[stop["signal"]])
+
+
+def _train_quietly(task, backend, device, kernels, threads, seed, resume, allow_spec_change, run_dir,
+                   algorithm=None, make_teacher=None) -> None:  # fmt: skip
+    """Rank r > 0 of `run --gpus N`: its own envs and learner, no files; rank 0 logs and saves for all."""
+    from specc.assemble import assemble, learner_config
+    from specc.runtime import distributed
+    from specc.runtime.checkpoint import CheckpointError
+    from specc.runtime.runner import Runner
+
+    parts = assemble(
+        task,
+        backend=backend,
+        device=device,
+        kernels=kernels,
+        seed=distributed.rank_seed(seed),
+        num_threads=threads,
+    )
+    config = learner_config(task, algorithm)
+    runner = Runner(
+        parts.env,
+        config,
+        seed=seed,
+        metadata={"spec_hash": task.spec_hash, "task": task.spec.task.name},
+        teacher=make_teacher(parts.env.device) if make_teacher is not None else None,
+    )
+    if resume is not None:
+        try:
+            runner.load(resume, allow_spec_change=allow_spec_change)
+        except CheckpointError as err:
+            _fail(str(err))
+    stop: dict[str, Any] = {"signal": None}
+
+    def on_signal(signum, frame):
+        if stop["signal"] is not None:
+            raise KeyboardInterrupt
+        stop["signal"] = signum
+
+    for sig in EXIT_SIGNAL:
+        signal.signal(sig, on_signal)
+    runner.train(
+        config.max_iterations,
+        None,
+        run_dir / "checkpoints",
+        should_stop=lambda: stop["signal"] is not None,
+    )
+    runner.save(run_dir / "checkpoints" / f"model_{runner.iteration:06d}.pt")  # rank 0 writes it
+    distributed.teardown()
+    if stop["signal"] is not None:
+        sys.exit(EXIT_SIGNAL[stop["signal"]])
+
+
+def _join_processes(gpus: int | None, device: str, started: float):
+    """`run --gpus N`: start N processes through torchrun, or, inside one of them, join the others.
+
+    Returns this process's RankInfo and device (cuda:LOCAL_RANK on GPUs); a plain single-process
+    run gets rank 0 of 1 and `device` unchanged, with no process group.
+    """
+    from specc.runtime import distributed
+
+    try:
+        rank = distributed.rank_info()
+    except ValueError as err:
+        _fail(str(err), 2)
+    launched = "TORCHELASTIC_RUN_ID" in os.environ or rank.world_size > 1
+    if gpus is not None and gpus > 1 and not launched:
+        if device.startswith("cuda"):
+            import torch
+
+            if torch.cuda.device_count() < gpus:
+                _fail(f"--gpus {gpus}, but this host has {torch.cuda.device_count()} CUDA device(s)", 2)
+        os.environ["SPECC_RUN_STARTED"] = repr(started)  # time.monotonic() is one clock for the host
+        distributed.launch(gpus, sys.argv[1:])
+    if gpus is not None and launched and gpus != rank.world_size:
+        _fail(f"--gpus {gpus}, but torchrun started {rank.world_size} processes", 2)
+    try:
+        return distributed.setup(device)
+    except RuntimeError as err:
+        _fail(str(err))
 
 
 def _engine_log_note(run_dir: Path) -> str:
@@ -561,6 +673,7 @@ def _evaluation_env(spec: Path, device, backend, kernels, sets, threads, episode
         seed=12345,
         randomize=randomize,
         num_threads=threads,
+        judge=True,
     )
     metadata = {"spec_hash": task.spec_hash, "task": task.spec.task.name}
     from specc.assemble import learner_config
@@ -632,9 +745,7 @@ def eval_(
     for checkpoint in checkpoints:
         _load_policy(runner, checkpoint, allow_spec_change)
         try:
-            result = evaluate(
-                parts.env, policy, task.spec.eval.min_distance_m, task.spec.eval.require_no_termination
-            )
+            result = evaluate(parts.env, policy)
         except PhysicsLost as err:
             _fail(f"{spec}: {err}")
         reports.append({"checkpoint": str(checkpoint), "randomize": randomize, **result.to_dict()})
@@ -644,20 +755,32 @@ def eval_(
         click.echo(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
 
 
+def criterion_text(criteria) -> str:
+    """The [eval] criteria in words, as `specc eval` prints them."""
+    success = f'"{criteria.success}"' if criteria.success else "not failing"
+    when = "at the episode's end" if criteria.judge == "end" else "at the first step it holds"
+    fails = [f'"{criteria.failure}"'] if criteria.failure else []
+    if criteria.termination_fails:
+        fails.append("a termination")
+    return f"success {success} {when}" + (f"; failure: {' or '.join(fails)}" if fails else "")
+
+
 def _print_evaluation(task, checkpoint: Path, result, randomize: bool, several: bool) -> None:
     if several:
         click.echo(f"checkpoint        {checkpoint}")
     click.echo(f"episodes          {result.episodes}  (randomization {'on' if randomize else 'off'})")
-    click.echo(
-        f"success rate      {result.success_rate:.1%}  "
-        f"(>= {task.spec.eval.min_distance_m} m"
-        f"{' without a termination' if task.spec.eval.require_no_termination else ''})"
-    )
+    low, high = result.success_ci95
+    click.echo(f"success rate      {result.success_rate:.1%}  (95% CI {low:.1%} - {high:.1%}, Wilson)")
+    click.echo(f"criterion         {criterion_text(task.spec.eval)}")
+    click.echo(f"failed            {result.failed_rate:.1%}")
+    click.echo(f"terminated        {result.terminated_rate:.1%}")
     click.echo(f"mean return       {result.mean_return:.3f}")
+    width = max((len(name) for name in result.term_returns), default=0)
+    for name, value in result.term_returns.items():
+        click.echo(f"  {name:<{width}}  {value:10.3f}")
     click.echo(f"mean distance     {result.mean_distance_m:.2f} m")
     if result.mean_tracking_error is not None:
         click.echo(f"tracking error    {result.mean_tracking_error:.3f} (mean velocity-command error)")
-    click.echo(f"terminated        {result.terminated_rate:.1%}")
     if several:
         click.echo("")
 
@@ -727,10 +850,13 @@ def export(spec, checkpoint, output, sets, allow_spec_change) -> None:
         "spec_hash": task.spec_hash,
         "joint_names": robot.joint_names,
         "default_joint_pos": robot.default_joint_pos,
-        "stiffness": robot.stiffness,
-        "damping": robot.damping,
-        "effort": robot.effort,
-        "action_scale": task.spec.robot.action_scale,
+        "action_names": robot.action_names,
+        "actuator_kinds": [a.kind for a in robot.actuators],
+        "stiffness": [a.stiffness for a in robot.actuators],
+        "damping": [a.damping for a in robot.actuators],
+        "effort": [a.effort for a in robot.actuators],
+        "action_scale": robot.action_scale,
+        "action_offset": robot.action_offset,
         "clip_actions": task.spec.learner.clip_actions,
         "observation_layout": _layout_json(task, "policy"),
         # The other groups (critic, teacher) are training-time inputs, never the exported policy's:
@@ -740,7 +866,8 @@ def export(spec, checkpoint, output, sets, allow_spec_change) -> None:
         "command_names": list(task.command_names),
         "control_dt": task.spec.sim.dt * task.spec.sim.decimation,
         "control_rate_hz": 1.0 / (task.spec.sim.dt * task.spec.sim.decimation),
-        "pd_targets": "default_joint_pos + action_scale * actions",
+        "controls": "action_offset + action_scale * actions (PD targets for position actuators, "
+        "torques for torque actuators)",
     }
     generator = torch.Generator().manual_seed(0)
     mean = normalizer.mean

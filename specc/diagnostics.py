@@ -69,6 +69,9 @@ CODES: dict[str, str] = {
     "SPC213": "unknown or cyclic term reference",
     "SPC214": "expression too long or too deeply nested",
     "SPC215": "argument must be a constant",
+    "SPC216": "argument is not a quaternion or vector of the needed length",
+    "SPC217": "unknown or cyclic value reference",
+    "SPC218": "computed command reads computed commands",
     "SPC301": "URDF not found",
     "SPC302": "URDF is not valid",
     "SPC303": "joint pattern matches no joint",
@@ -81,6 +84,11 @@ CODES: dict[str, str] = {
     "SPC310": "default joint position outside the joint limits",
     "SPC311": "robot starts inside the ground",
     "SPC312": "URDF exceeds a size limit",
+    "SPC401": "unknown frame body or scene name",
+    "SPC402": "object spawns below the ground",
+    "SPC403": "object spawns inside the robot",
+    "SPC404": "name used twice",
+    "SPC501": "feature the compile target cannot express",
 }
 
 

@@ -19,7 +19,7 @@ from specc.diagnostics import DiagnosticSink, Position, Severity, suggest
 from specc.expr import ast
 from specc.expr.check import Checked, Context, check_expression
 from specc.expr.parse import ParseError, parse_expression
-from specc.expr.signals import TERM_NAMESPACE
+from specc.expr.signals import FRAME_SIGNALS, TERM_NAMESPACE, VALUE_NAMESPACE, WXYZ, XYZ
 from specc.expr.types import Type
 from specc.robot.resolve import resolve_uri
 from specc.robot.urdf import Joint, Urdf, UrdfError, read_urdf
@@ -36,7 +36,7 @@ MAX_SPEC_EXPRESSION_CHARS = 32_768
 
 @dataclass(frozen=True)
 class CheckedTerm:
-    section: str  # observations | rewards | terminations
+    section: str  # values | observations | rewards | terminations | eval | commands
     name: str
     source: str
     checked: Checked
@@ -60,21 +60,79 @@ class ObservationSlot:
     noise: float
 
 
+@dataclass(frozen=True)
+class Actuator:
+    """How the policy drives one joint: a PD position target or a torque."""
+
+    kind: str  # "position" | "torque"
+    scale: float  # position: rad (m) per unit action; torque: N·m (N) per unit action
+    stiffness: float  # position only
+    damping: float  # position only
+    effort: float  # torque limit [N·m or N]
+
+
 @dataclass
 class RobotModel:
-    """The robot as the spec uses it: joints in action order, their defaults and gains, body groups."""
+    """The robot as the spec uses it.
+
+    `joints` are the simulated joints (URDF order, locked ones removed): `joint_pos`, `joint_vel`,
+    `joint_acc` and `torques` have one entry per simulated joint. `driven` lists the indices of the
+    joints the policy drives, in action order, with one actuator each; the others are passive.
+    Locked joints are welded at their default position and are no joints of the simulation.
+    """
 
     urdf: Urdf
     joints: list[Joint]
     default_joint_pos: list[float]
-    stiffness: list[float]
-    damping: list[float]
-    effort: list[float]
+    driven: list[int]
+    actuators: list[Actuator]
+    locked: dict[str, float]
     body_groups: dict[str, list[str]]
+    reset_joint_offset: list[tuple[float, float]] = field(default_factory=list)
+    reset_joint_vel: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def joint_names(self) -> list[str]:
         return [j.name for j in self.joints]
+
+    @property
+    def action_names(self) -> list[str]:
+        return [self.joints[i].name for i in self.driven]
+
+    @property
+    def action_scale(self) -> list[float]:
+        return [a.scale for a in self.actuators]
+
+    @property
+    def action_offset(self) -> list[float]:
+        """What an action of zero commands: the default position for PD joints, no torque for effort ones."""
+        return [
+            self.default_joint_pos[i] if a.kind == "position" else 0.0
+            for i, a in zip(self.driven, self.actuators)
+        ]
+
+
+@dataclass(frozen=True)
+class FrameModel:
+    """A named frame: a body of the model (robot link or object) and a fixed offset in its frame."""
+
+    body: str
+    offset: tuple[float, float, float]
+    quat: tuple[float, float, float, float]  # w first
+
+
+@dataclass
+class SceneModel:
+    """Objects, named frames (each object is one too, by its name) and contact pairs, checked."""
+
+    objects: dict[str, object]  # name -> schema.SceneObject
+    frames: dict[str, FrameModel]
+    pairs: dict[str, tuple[str, str]]  # name -> (body, other): model body names
+
+    def group_body(self, name: str) -> str | None:
+        """The body a `contact_force[<name>]` of an object or a frame reads."""
+        frame = self.frames.get(name)
+        return frame.body if frame else None
 
 
 @dataclass
@@ -83,6 +141,7 @@ class CheckedTask:
     spec: Spec
     robot: RobotModel
     command_names: tuple[str, ...]
+    scene: SceneModel
     observations: list[CheckedTerm]
     rewards: list[CheckedTerm]  # in dependency order: a term comes after the terms it reads
     terminations: list[CheckedTerm]
@@ -90,6 +149,13 @@ class CheckedTask:
     warnings: list[str] = field(default_factory=list)
     # Extra observation groups the spec writes (critic, teacher), in OBSERVATION_GROUPS order.
     extra_groups: dict[str, list[CheckedTerm]] = field(default_factory=dict)
+    values: list[CheckedTerm] = field(default_factory=list)  # [values], each after the values it reads
+    # Vector commands (targets): name -> (first index in the commands vector, component names).
+    command_vectors: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
+    computed_commands: list[CheckedTerm] = field(default_factory=list)  # [commands.computed]
+    # [eval]'s criteria; None where the spec gives none (success: "did not fail"; failure: never).
+    success: CheckedTerm | None = None
+    failure: CheckedTerm | None = None
 
     @property
     def observation_layout(self) -> list[ObservationSlot]:
@@ -113,7 +179,47 @@ class CheckedTask:
 
     @property
     def num_actions(self) -> int:
-        return len(self.robot.joints)
+        return len(self.robot.driven)
+
+    @property
+    def all_terms(self) -> list[CheckedTerm]:
+        """Every checked expression of the spec: values, computed commands, terms, eval criteria."""
+        criteria = [t for t in (self.success, self.failure) if t is not None]
+        return [
+            *self.values,
+            *self.computed_commands,
+            *self.observations,
+            *(term for terms in self.extra_groups.values() for term in terms),
+            *self.rewards,
+            *self.terminations,
+            *criteria,
+        ]
+
+    def _selected(self, signals: tuple[str, ...]) -> set[str]:
+        return {
+            name for term in self.all_terms for signal, name in term.checked.selections if signal in signals
+        }
+
+    @property
+    def frames_read(self) -> list[str]:
+        """The named frames some term reads, in declaration order: the only ones the backend computes."""
+        read = self._selected(FRAME_SIGNALS)
+        return [name for name in self.scene.frames if name in read]
+
+    @property
+    def frame_velocities_read(self) -> bool:
+        return any(
+            s in ("frame_lin_vel", "frame_ang_vel")
+            for term in self.all_terms
+            for s, _ in term.checked.selections
+        )
+
+    @property
+    def contact_groups_read(self) -> list[str]:
+        """Objects, frames and pairs whose contact force some term reads (robot groups are always tracked)."""
+        read = self._selected(("contact_force",))
+        names = [*self.scene.frames, *self.scene.pairs]
+        return [n for n in names if n in read and n not in self.robot.body_groups]
 
 
 def check_task(
@@ -142,8 +248,10 @@ def check_task(
 
 
 # Sections the passes after the schema read (robot binding, expressions): a profile entry in one
-# of them is checked by those passes too; one elsewhere (sim, ppo, eval) is the schema's alone.
-FRONT_END_SECTIONS = frozenset({"robot", "observations", "rewards", "terminations", "commands"})
+# of them is checked by those passes too; one elsewhere (sim, ppo, randomization) is the schema's alone.
+FRONT_END_SECTIONS = frozenset(
+    {"robot", "observations", "rewards", "terminations", "commands", "values", "eval"}
+)
 
 
 def _check_profile_layer(
@@ -170,11 +278,27 @@ def _check_document(
     if not _within_expression_budget(document, spec, sink):
         return None
     robot = _check_robot(document, spec, sink, within)
-    command_names = tuple(spec.commands.ranges) + tuple(spec.commands.categorical)
+    command_names, command_vectors = command_layout(spec)
     if robot is None:
         return None
+    scene = _check_scene(document, spec, robot, sink)
+    if scene is None:
+        return None
     groups = {name: len(bodies) for name, bodies in robot.body_groups.items() if bodies}
-    base_ctx = Context(tuple(robot.joint_names), tuple(robot.body_groups["feet"]), command_names, groups)
+    groups.update({name: 1 for name in [*scene.frames, *scene.pairs] if name not in groups})
+    base_ctx = Context(
+        tuple(robot.joint_names),
+        tuple(robot.body_groups["feet"]),
+        command_names,
+        groups,
+        action_names=tuple(robot.action_names),
+        frame_names=tuple(scene.frames),
+        value_names=tuple(spec.values),
+        command_vectors=command_vectors,
+    )
+    values = _check_values(document, sink, base_ctx, spec.values)
+    base_ctx = dataclasses.replace(base_ctx, value_types={v.name: v.checked.type for v in values})
+    computed = _check_computed_commands(document, sink, base_ctx, spec.commands.computed, values)
     observed = {
         group: [
             _check_term(
@@ -207,6 +331,11 @@ def _check_document(
         "terminations",
         {n: (t.expr, {}) for n, t in spec.terminations.terms.items()},
     )
+    criteria = {
+        name: _check_term(document, sink, base_ctx, "eval", name, source, ("eval", name))
+        for name, source in (("success", spec.eval.success), ("failure", spec.eval.failure))
+        if source is not None
+    }
     if _failed(document, sink):
         return None
     digest = hashlib.sha256()
@@ -218,14 +347,68 @@ def _check_document(
         spec,
         robot,
         command_names,
+        scene,
         [o for o in observed["policy"] if o],
         rewards,
         terminations,
         digest.hexdigest()[:16],
+        values=values,
+        success=criteria.get("success"),
+        failure=criteria.get("failure"),
+        command_vectors=command_vectors,
+        computed_commands=computed,
         extra_groups={
             group: [o for o in terms if o] for group, terms in observed.items() if group != "policy" and terms
         },
     )
+
+
+def command_layout(spec: Spec) -> tuple[tuple[str, ...], dict[str, tuple[int, tuple[str, ...]]]]:
+    """The commands vector: ranges, categorical, targets (one entry per component, named
+    `<target>.<component>`), computed; and each target's first index and component names."""
+    names = [*spec.commands.ranges, *spec.commands.categorical]
+    vectors: dict[str, tuple[int, tuple[str, ...]]] = {}
+    for name, target in spec.commands.targets.items():
+        components = WXYZ if target.is_orientation else XYZ
+        vectors[name] = (len(names), components)
+        names.extend(f"{name}.{c}" for c in components)
+    names.extend(spec.commands.computed)
+    return tuple(names), vectors
+
+
+def _check_computed_commands(
+    document, sink, ctx: Context, computed: dict[str, str], values: list[CheckedTerm]
+) -> list[CheckedTerm]:
+    """Computed commands: one number per env each, read from the state, never from computed commands
+    (the generated module computes them all at once, before anything reads them)."""
+    reads_through_values = {v.name: set(v.checked.commands_read) for v in values}
+    for value in values:  # values come in dependency order: fold in what the values they read read
+        for name in value.checked.values_read:
+            reads_through_values[value.name] |= reads_through_values.get(name, set())
+    out = []
+    for name, source in computed.items():
+        path = ("commands", "computed", name)
+        term = _check_term(document, sink, ctx, "commands", name, source, path)
+        if term is None:
+            continue
+        reads = set(term.checked.commands_read)
+        for value in term.checked.values_read:
+            reads |= reads_through_values.get(value, set())
+        circular = sorted(r for r in reads if r in computed or r == "*")
+        if circular:
+            what = "the whole commands vector" if "*" in circular else f"commands.{circular[0]}"
+            _report(
+                document,
+                sink,
+                path,
+                term.checked.root.span,
+                "SPC218",
+                f"computed command '{name}' reads {what}, which is (or includes) a computed command",
+                "read sampled commands and signals only, e.g. commands.heading",
+            )
+            continue
+        out.append(term)
+    return out
 
 
 def _within_expression_budget(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> bool:
@@ -236,6 +419,9 @@ def _within_expression_budget(document: SpecDocument, spec: Spec, sink: Diagnost
     ]
     located += [(("rewards", "terms", n, "expr"), t.expr) for n, t in spec.rewards.terms.items()]
     located += [(("terminations", "terms", n, "expr"), t.expr) for n, t in spec.terminations.terms.items()]
+    located += [(("values", n), source) for n, source in spec.values.items()]
+    located += [(("commands", "computed", n), source) for n, source in spec.commands.computed.items()]
+    located += [(("eval", n), getattr(spec.eval, n)) for n in ("success", "failure") if getattr(spec.eval, n)]
     for path, source in located:
         total += len(source)
         if total > MAX_SPEC_EXPRESSION_CHARS:
@@ -295,22 +481,59 @@ def _check_robot(
             fix=issue.fix,
         )
 
-    joints = urdf.movable_joints
-    names = [j.name for j in joints]
-    default, default_from = _by_pattern(
-        names, spec.robot.default_joint_pos, ("robot", "default_joint_pos"), document, sink, 0.0
+    movable = urdf.movable_joints
+    all_names = [j.name for j in movable]
+    locked_hits = _listed(all_names, spec.robot.locked, ("robot", "locked"), document, sink)
+    passive_hits = _listed(all_names, spec.robot.passive, ("robot", "passive"), document, sink)
+    for name in sorted(locked_hits & passive_hits):
+        document.report(
+            sink,
+            "SPC308",
+            f"joint '{name}' is both locked and passive",
+            ("robot", "passive"),
+            key=True,
+            fix="remove it from one of the two lists",
+        )
+    all_default, default_from = _by_pattern(
+        all_names, spec.robot.default_joint_pos, ("robot", "default_joint_pos"), document, sink, 0.0
     )
-    gains, _ = _by_pattern(names, spec.robot.pd, ("robot", "pd"), document, sink, None)
-    _check_default_within_limits(joints, default, default_from, document, sink)
-    missing = [n for n, g in zip(names, gains) if g is None]
+    _check_default_within_limits(movable, all_default, default_from, document, sink)
+    joints = [j for j in movable if j.name not in locked_hits]
+    names = [j.name for j in joints]
+    default = [float(d) for j, d in zip(movable, all_default) if j.name not in locked_hits]
+    locked = {j.name: float(d) for j, d in zip(movable, all_default) if j.name in locked_hits}
+    gains, _ = _by_pattern(names, spec.robot.pd, ("robot", "pd"), document, sink, None, skip=passive_hits)
+    torques, _ = _by_pattern(
+        names, spec.robot.torque, ("robot", "torque"), document, sink, None, skip=passive_hits
+    )
+    offsets, _ = _by_pattern(
+        names, spec.robot.reset_joint_offset, ("robot", "reset_joint_offset"), document, sink, (0.0, 0.0)
+    )
+    velocities, _ = _by_pattern(
+        names, spec.robot.reset_joint_vel, ("robot", "reset_joint_vel"), document, sink, (0.0, 0.0)
+    )
+    both = [n for n, g, t in zip(names, gains, torques) if g is not None and t is not None]
+    if both:
+        document.report(
+            sink,
+            "SPC308",
+            f"joint{'s' if len(both) > 1 else ''} {', '.join(both)} match both [robot.pd] and [robot.torque]",
+            ("robot", "torque"),
+            key=True,
+            fix="a joint has one actuator: narrow one of the patterns",
+        )
+    missing = [
+        n for n, g, t in zip(names, gains, torques) if g is None and t is None and n not in passive_hits
+    ]
     if missing and not _failed(document, sink):  # an unmatched pattern above is the likelier cause
         document.report(
             sink,
             "SPC308",
-            f"no PD gains for joint{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
+            f"no actuator for joint{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
             ("robot", "pd"),
             key=True,
-            fix='add a pattern that matches them, e.g. "*" = { ... }',
+            fix='give it PD gains ([robot.pd] "*" = { ... }) or a torque actuator, or list it in '
+            "robot.passive or robot.locked",
         )
         return None
     links = list(urdf.links)
@@ -347,19 +570,132 @@ def _check_robot(
         )
     if _failed(document, sink):
         return None
-    _check_initial_height(urdf, dict(zip(names, default)), spec, document, sink)
+    driven: list[int] = []
+    actuators: list[Actuator] = []
+    for i, (joint, g, t) in enumerate(zip(joints, gains, torques)):
+        if joint.name in passive_hits or (g is None and t is None):
+            continue
+        driven.append(i)
+        if g is not None:
+            scale = g.scale if g.scale is not None else spec.robot.action_scale
+            effort = _effort(joint, g.effort, ("robot", "pd"), sink, document)
+            actuators.append(Actuator("position", scale, g.stiffness, g.damping, effort))
+        else:
+            effort = _effort(joint, t.effort, ("robot", "torque"), sink, document)
+            actuators.append(Actuator("torque", t.scale, 0.0, 0.0, effort))
+    if not driven:
+        document.report(
+            sink,
+            "SPC308",
+            "the policy drives no joint",
+            ("robot",),
+            key=True,
+            fix="give some joints an actuator in [robot.pd] or [robot.torque]",
+        )
+    if _failed(document, sink):
+        return None
+    _check_initial_height(urdf, dict(zip(all_names, all_default)), spec, document, sink)
     return RobotModel(
         urdf=urdf,
         joints=joints,
-        default_joint_pos=[float(d) for d in default],  # type: ignore[arg-type]
-        stiffness=[g.stiffness for g in gains],  # type: ignore[union-attr]
-        damping=[g.damping for g in gains],  # type: ignore[union-attr]
-        effort=[_effort(j, g.effort, sink, document) for j, g in zip(joints, gains)],  # type: ignore[union-attr]
+        default_joint_pos=default,
+        driven=driven,
+        actuators=actuators,
+        locked=locked,
         body_groups=groups,
+        reset_joint_offset=[tuple(o) for o in offsets],
+        reset_joint_vel=[tuple(v) for v in velocities],
     )
 
 
-def _effort(joint: Joint, spec_effort: float | None, sink: DiagnosticSink, document: SpecDocument) -> float:
+# -- scene and frames -------------------------------------------------------------------------------
+def _check_scene(
+    document: SpecDocument, spec: Spec, robot: RobotModel, sink: DiagnosticSink
+) -> SceneModel | None:
+    """Objects (names unique, above the ground), frames (on a link or an object) and contact pairs."""
+    positions = document.positions
+    links = list(robot.urdf.links)
+    objects = dict(spec.scene.objects)
+    frames: dict[str, FrameModel] = {}
+    for name, obj in objects.items():
+        where = ("scene", "objects", name)
+        if name in links or name in spec.frames or name in robot.body_groups:
+            sink.add(
+                "SPC404",
+                f"object '{name}' has the name of a link, a frame or a body group",
+                positions.key(where),
+                fix="rename the object",
+            )
+        lowest = obj.position[2] + obj.position_range[2][0] - obj.half_height
+        if lowest < -1e-6:
+            sink.add(
+                "SPC402",
+                f"object '{name}' can spawn {-lowest:.3g} m below the ground (centre z {obj.position[2]}"
+                f"{obj.position_range[2][0]:+g}, half height {obj.half_height:g})",
+                positions.value(where + ("position",)),
+                fix=f"raise position z to at least {obj.half_height - obj.position_range[2][0]:g}",
+            )
+        frames[name] = FrameModel(name, (0.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0))
+    for name, frame in spec.frames.items():
+        if frame.body not in links and frame.body not in objects:
+            guess = _closest(frame.body, [*links, *objects])
+            sink.add(
+                "SPC401",
+                f"frame '{name}' is attached to '{frame.body}', which is no link of "
+                f"{robot.urdf.path.name} and no object",
+                positions.value(("frames", name, "body")),
+                fix=f"did you mean '{guess}'?" if guess else "name a robot link or a [scene.objects] entry",
+            )
+            continue
+        frames[name] = FrameModel(frame.body, tuple(frame.offset), _quat_from_rpy(frame.rpy))
+    pairs: dict[str, tuple[str, str]] = {}
+    for name, pair in spec.scene.contacts.items():
+        if name in frames or name in robot.body_groups:
+            document.report(
+                sink,
+                "SPC404",
+                f"contact pair '{name}' has the name of a frame or a body group",
+                ("scene", "contacts", name),
+                key=True,
+                fix="rename the pair",
+            )
+        bodies = []
+        for key in ("body", "other"):
+            target = getattr(pair, key)
+            if target not in frames:
+                guess = _closest(target, list(frames))
+                sink.add(
+                    "SPC401",
+                    f"'{target}' is no frame or object",
+                    positions.value(("scene", "contacts", name, key)),
+                    fix=f"did you mean '{guess}'?" if guess else "declare it in [frames] or [scene.objects]",
+                )
+            else:
+                bodies.append(frames[target].body)
+        if len(bodies) == 2:
+            pairs[name] = (bodies[0], bodies[1])
+    if sink.has_errors:
+        return None
+    return SceneModel(objects, frames, pairs)
+
+
+def _quat_from_rpy(rpy) -> tuple[float, float, float, float]:
+    """Fixed-axis roll-pitch-yaw (R = Rz Ry Rx) as a w-first quaternion."""
+    import math
+
+    r, p, y = (a / 2 for a in rpy)
+    cr, sr, cp, sp, cy, sy = math.cos(r), math.sin(r), math.cos(p), math.sin(p), math.cos(y), math.sin(y)
+    return (
+        cr * cp * cy + sr * sp * sy,
+        sr * cp * cy - cr * sp * sy,
+        cr * sp * cy + sr * cp * sy,
+        cr * cp * sy - sr * sp * cy,
+    )
+
+
+def _effort(
+    joint: Joint, spec_effort: float | None, table: KeyPath, sink: DiagnosticSink, document: SpecDocument
+) -> float:
     if spec_effort is not None:
         return spec_effort
     if joint.effort and joint.effort > 0:
@@ -368,9 +704,9 @@ def _effort(joint: Joint, spec_effort: float | None, sink: DiagnosticSink, docum
         sink,
         "SPC308",
         f"joint '{joint.name}' has no effort limit in the URDF or the spec",
-        ("robot", "pd"),
+        table,
         key=True,
-        fix="add effort = <N·m> to its [robot.pd] entry",
+        fix=f"add effort = <N·m> to its [{'.'.join(map(str, table))}] entry",
     )
     return 0.0
 
@@ -435,14 +771,18 @@ def _check_initial_height(
     )
 
 
-def _by_pattern(names, table, path: KeyPath, document: SpecDocument, sink: DiagnosticSink, default):
+def _by_pattern(
+    names, table, path: KeyPath, document: SpecDocument, sink: DiagnosticSink, default, skip=frozenset()
+):
     """Each joint's value from a {pattern: value} table, and the pattern it came from (None: the default);
-    later patterns win. Reports patterns matching nothing."""
+    later patterns win. Reports patterns matching nothing. Joints in `skip` (passive ones, for actuator
+    tables) keep the default."""
     out = [default] * len(names)
     source: list[str | None] = [None] * len(names)
     for pattern, value in table.items():
-        hits = [i for i, n in enumerate(names) if fnmatch.fnmatchcase(n, pattern)]
-        if not hits:
+        matched = [i for i, n in enumerate(names) if fnmatch.fnmatchcase(n, pattern)]
+        hits = [i for i in matched if names[i] not in skip]
+        if not matched:
             guess = _closest(pattern, names)
             document.report(
                 sink,
@@ -456,6 +796,23 @@ def _by_pattern(names, table, path: KeyPath, document: SpecDocument, sink: Diagn
             out[i] = value
             source[i] = pattern
     return out, source
+
+
+def _listed(names, patterns, path: KeyPath, document: SpecDocument, sink: DiagnosticSink) -> set[str]:
+    """The joints a list of patterns names (robot.locked, robot.passive); reports patterns matching nothing."""
+    hits: set[str] = set()
+    for index, pattern in enumerate(patterns):
+        matched = {n for n in names if fnmatch.fnmatchcase(n, pattern)}
+        if not matched:
+            guess = _closest(pattern, names)
+            sink.add(
+                "SPC303",
+                f"'{pattern}' matches no movable joint",
+                document.positions.value(path + (index,)),
+                fix=f"did you mean '{guess}'?" if guess else f"joints: {', '.join(names)}",
+            )
+        hits |= matched
+    return hits
 
 
 def _closest(pattern: str, names: list[str]) -> str | None:
@@ -501,14 +858,7 @@ def _check_section(document, sink, base_ctx: Context, section: str, terms: dict[
         ):
             broken.add(name)
             continue
-        ctx = Context(
-            base_ctx.joint_names,
-            base_ctx.feet_names,
-            base_ctx.command_names,
-            base_ctx.body_groups,
-            types,  # not copied: it holds only terms checked before this one (linear, not quadratic)
-            section,
-        )
+        ctx = dataclasses.replace(base_ctx, term_types=types, term_section=section)  # types: not copied
         term = _check_term(
             document,
             sink,
@@ -524,6 +874,22 @@ def _check_section(document, sink, base_ctx: Context, section: str, terms: dict[
             types[name] = term.checked.type
             out.append(term)
     return out
+
+
+def _value_refs(node: ast.Node) -> list[tuple[str, ast.Span]]:
+    """The `value.<name>` references of an expression, with the span of each name."""
+    refs: list[tuple[str, ast.Span]] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if (
+            isinstance(current, ast.Component)
+            and isinstance(current.base, ast.Name)
+            and current.base.name == VALUE_NAMESPACE
+        ):
+            refs.append((current.name, current.name_span))
+        stack.extend(ast.children(current))
+    return refs
 
 
 def _dependency_order(
@@ -582,6 +948,80 @@ def _shorten(cycle: list[str], keep: int = 8) -> list[str]:
     return cycle if len(cycle) <= keep else [*cycle[: keep // 2], "...", *cycle[-keep // 2 :]]
 
 
+def dependency_order(
+    reads: dict[str, list[tuple[str, ast.Span]]],
+) -> tuple[list[str], list[tuple[str, ast.Span, list[str]]]]:
+    """Names ordered so that each comes after the names it reads, and the cycles met on the way.
+
+    A depth-first search with an explicit stack (a spec's chain of references can be as long as
+    the spec: no recursion limit to hit). Each cycle is (the name whose reference closes it,
+    that reference's span, the cycle from the name read back to itself). References to names
+    outside `reads` are left to the checker.
+    """
+    order: list[str] = []
+    state: dict[str, str] = {}
+    cycles: list[tuple[str, ast.Span, list[str]]] = []
+    for root in reads:
+        if root in state:
+            continue
+        state[root] = "active"
+        path = [root]
+        stack = [iter(reads[root])]
+        while stack:
+            for ref, span in stack[-1]:
+                if ref not in reads or state.get(ref) == "done":
+                    continue
+                if state.get(ref) == "active":
+                    cycles.append((path[-1], span, [*path[path.index(ref) :], ref]))
+                    continue
+                state[ref] = "active"
+                path.append(ref)
+                stack.append(iter(reads[ref]))
+                break
+            else:
+                stack.pop()
+                name = path.pop()
+                state[name] = "done"
+                order.append(name)
+    return order, cycles
+
+
+def _check_values(document, sink, base_ctx: Context, values: dict[str, str]) -> list[CheckedTerm]:
+    """Check [values] in dependency order: each value sees the values it reads, never itself."""
+    parsed: dict[str, ast.Node] = {}
+    for name, source in values.items():
+        node = _parse(document, sink, source, ("values", name))
+        if node is not None:
+            parsed[name] = node
+    reads = {name: _value_refs(node) for name, node in parsed.items()}
+    order, cycles = dependency_order(reads)
+    broken: set[str] = set()
+    for name, span, cycle in cycles:
+        _report(
+            document,
+            sink,
+            ("values", name),
+            span,
+            "SPC217",
+            f"values read each other in a cycle: {' -> '.join(cycle)}",
+            None,
+        )
+        broken.update(cycle)
+    out: list[CheckedTerm] = []
+    types: dict[str, Type] = {}
+    for name in order:
+        if name in broken:
+            continue
+        ctx = dataclasses.replace(base_ctx, value_types=types)  # not copied: holds only values checked so far
+        term = _check_term(
+            document, sink, ctx, "values", name, values[name], ("values", name), node=parsed[name]
+        )
+        if term is not None:
+            types[name] = term.checked.type
+            out.append(term)
+    return out
+
+
 def _parse(document: SpecDocument, sink: DiagnosticSink, source: str, path: KeyPath) -> ast.Node | None:
     result = parse_expression(source)
     if isinstance(result, ParseError):
@@ -631,12 +1071,16 @@ SECTION_RESULTS = {
     "rewards": ("reward", "float", True),
     "terminations": ("termination", "bool", True),
     "observations": ("observation", "float", False),
+    "eval": ("eval criterion", "bool", True),
+    "commands": ("computed command", "float", True),
 }
 
 
 def _result_problem(section: str, name: str, t: Type) -> tuple[str, str, str | None] | None:
     """Why a term's value does not fit its section (reward: a number per env, termination: a boolean
     per env, observation: a number or a vector per env); None when it fits."""
+    if section not in SECTION_RESULTS:  # a named value may be anything but empty
+        return ("SPC209", f"value '{name}' has size zero", None) if 0 in t.shape else None
     kind, dtype, scalar = SECTION_RESULTS[section]
     if dtype == "float" and t.dtype == "bool":
         return "SPC206", f"{kind} '{name}' is a boolean", "convert it explicitly: float(...)"

@@ -14,7 +14,10 @@ from specc.assemble import backend_options
 def anymal_backend(num_envs: int, stiffness_scale: float = 1.0, threads: int | None = None):
     task = load_task(TASKS / "anymal_walk.toml")
     options = backend_options(task, num_envs, "cpu", threads)
-    options = dataclasses.replace(options, stiffness=tuple(k * stiffness_scale for k in options.stiffness))
+    actuators = tuple(
+        dataclasses.replace(a, stiffness=a.stiffness * stiffness_scale) for a in options.actuators
+    )
+    options = dataclasses.replace(options, actuators=actuators)
     backend = MujocoBackend(task.robot.urdf, task.robot.joint_names, options)
     default = torch.tensor(task.robot.default_joint_pos)
     backend.reset(

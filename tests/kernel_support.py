@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from specc.codegen.render import contact_layout, render_module
+from specc.codegen.render import contact_layout, contact_pairs, render_module
 from specc.diagnostics import DiagnosticSink
 from specc.expr.signals import KERNEL_INPUTS
 from specc.task import CheckedTask, check_task
@@ -34,7 +34,8 @@ def load_task(path: Path, overrides: dict | None = None) -> CheckedTask:
 
 def random_inputs(task: CheckedTask, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
     """Random values for every kernel input, shaped for `task`."""
-    j = task.num_actions
+    j, a = len(task.robot.joints), task.num_actions
+    k = len(task.frames_read)
     bodies, _ = contact_layout(task)
     f = len(task.robot.body_groups["feet"])
     c = len(task.command_names)
@@ -53,17 +54,24 @@ def random_inputs(task: CheckedTask, n: int, generator: torch.Generator) -> dict
         "joint_vel": r(n, j, scale=5.0),
         "joint_acc": r(n, j, scale=50.0),
         "torques": r(n, j, scale=40.0),
-        "actions": r(n, j),
-        "last_actions": r(n, j),
+        "actions": r(n, a),
+        "last_actions": r(n, a),
         "commands": r(n, c, scale=2.0),
-        "contact_force": r(n, len(bodies), 3, scale=3.0),
+        "contact_force": r(n, len(bodies) + len(contact_pairs(task)), 3, scale=3.0),
         "feet_air_time": torch.rand(n, f, generator=generator),
         "feet_contact": torch.rand(n, f, generator=generator) > 0.5,
         "feet_first_contact": torch.rand(n, f, generator=generator) > 0.5,
         "episode_time": torch.rand(n, generator=generator) * 20,
+        "frame_pos": r(n, k, 3),
+        "frame_quat": torch.nn.functional.normalize(torch.randn(n, k, 4, generator=generator), dim=-1),
+        "frame_lin_vel": r(n, k, 3),
+        "frame_ang_vel": r(n, k, 3),
+        "joint_lower": -torch.rand(n, j, generator=generator),
+        "joint_upper": torch.rand(n, j, generator=generator),
+        "episode_start_pos": r(n, 3),
     }
-    assert tuple(values) == KERNEL_INPUTS
-    return values
+    assert set(values) == set(KERNEL_INPUTS)
+    return {name: values[name] for name in KERNEL_INPUTS}
 
 
 def quat_about_x(angle: float) -> list[float]:

@@ -6,6 +6,8 @@ the code generator shows up as a mismatch against it.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from specc.expr import ast
@@ -13,10 +15,10 @@ from specc.expr.check import Checked
 from specc.expr.types import Type
 
 
-def _rotate_into_base(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Rotate v by the inverse of q through the rotation matrix (another route than the template's)."""
+def _rotation_matrix(q: torch.Tensor) -> torch.Tensor:
+    """The rotation matrices (..., 3, 3) of unit quaternions (..., 4), w first."""
     w, x, y, z = q.unbind(-1)
-    rot = torch.stack(
+    return torch.stack(
         [
             torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
             torch.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
@@ -24,7 +26,37 @@ def _rotate_into_base(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         ],
         -2,
     )
-    return torch.einsum("nji,nj->ni", rot, v)
+
+
+def _rotate_into_base(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Rotate v by the inverse of q through the rotation matrix (another route than the template's)."""
+    return (_rotation_matrix(q).transpose(-1, -2) @ v.unsqueeze(-1)).squeeze(-1)
+
+
+def _rotate(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return (_rotation_matrix(q) @ v.unsqueeze(-1)).squeeze(-1)
+
+
+def _euler(q: torch.Tensor, which: str) -> torch.Tensor:
+    """Roll, pitch or yaw (z-y-x convention) read from the rotation matrix, in double precision."""
+    r = _rotation_matrix(q.double())
+    if which == "yaw":
+        out = torch.atan2(r[..., 1, 0], r[..., 0, 0])
+    elif which == "pitch":
+        out = torch.asin((-r[..., 2, 0]).clamp(-1, 1))
+    else:
+        out = torch.atan2(r[..., 2, 1], r[..., 2, 2])
+    return out.to(q.dtype)
+
+
+def _quat_angle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The angle of R(a)^T R(b) from its trace, in double precision (unit quaternions)."""
+    a, b = a.double(), b.double()
+    a = a / a.norm(dim=-1, keepdim=True)
+    b = b / b.norm(dim=-1, keepdim=True)
+    relative = _rotation_matrix(a).transpose(-1, -2) @ _rotation_matrix(b)
+    trace = relative.diagonal(dim1=-2, dim2=-1).sum(-1)
+    return torch.acos(((trace - 1) / 2).clamp(-1, 1)).float()
 
 
 def derived_signals(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -44,6 +76,8 @@ def evaluate(
     signals: dict[str, torch.Tensor],
     groups: dict[str, tuple[int, int]],
     terms: dict[str, torch.Tensor] | None = None,
+    values: dict[str, torch.Tensor] | None = None,
+    command_vectors: dict[str, tuple[int, int]] | None = None,
 ) -> torch.Tensor:
     n = signals["episode_time"].shape[0]
 
@@ -73,6 +107,12 @@ def evaluate(
         if isinstance(node, ast.Component):
             if isinstance(node.base, ast.Name) and node.base.name == "term":
                 return (terms or {})[node.name]
+            if isinstance(node.base, ast.Name) and node.base.name == "value":
+                return (values or {})[node.name]
+            if isinstance(node.base, ast.Name) and node.base.name == "commands":
+                if node.name in (command_vectors or {}):
+                    start, size = command_vectors[node.name]
+                    return signals["commands"][:, start : start + size]
             base = walk(node.base)
             names = checked.types[node.base].components
             if node.name in names:
@@ -138,6 +178,27 @@ def evaluate(
         if f == "flatten":
             x = as_tensor(args[0])
             return x.reshape(x.shape[0], -1)
+        if f == "atan2":
+            y, x = pair(args[0], args[1], t)
+            return torch.atan2(y, x)
+        if f == "wrap_angle":
+            x = as_tensor(args[0]).double()
+            return (x - 2 * math.pi * torch.floor((x + math.pi) / (2 * math.pi))).float()
+        if f in ("roll", "pitch", "yaw"):
+            return _euler(as_tensor(args[0]), f)
+        # Vector pairs: align the leading per-env axes, keep the last one.
+        vector_shape = t.shape if f in ("cross", "rotate", "rotate_inverse") else t.shape + (0,)
+        a, b = (aligned(as_tensor(x), checked.types[x], vector_shape) for x in args)
+        if f == "quat_angle":
+            return _quat_angle(a, b)
+        if f == "dot":
+            return (a * b).sum(-1)
+        if f == "cross":
+            return torch.linalg.cross(*torch.broadcast_tensors(a, b))
+        if f == "rotate":
+            return _rotate(a, b)
+        if f == "rotate_inverse":
+            return _rotate_into_base(a, b)
         raise AssertionError(f)
 
     result = walk(checked.root)

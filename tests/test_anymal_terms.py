@@ -43,6 +43,13 @@ def standing(n: int = 1) -> dict[str, torch.Tensor]:
         "feet_contact": torch.ones(n, 4, dtype=torch.bool),
         "feet_first_contact": zeros(n, 4, dtype=torch.bool),
         "episode_time": zeros(n),
+        "episode_start_pos": zeros(n, 3),
+        "frame_pos": zeros(n, 0, 3),  # ANYmal's spec reads no named frame
+        "frame_quat": zeros(n, 0, 4),
+        "frame_lin_vel": zeros(n, 0, 3),
+        "frame_ang_vel": zeros(n, 0, 3),
+        "joint_lower": zeros(n, 12) - 1.0,
+        "joint_upper": zeros(n, 12) + 1.0,
     }
 
 

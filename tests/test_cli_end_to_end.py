@@ -80,6 +80,19 @@ def test_eval_reports_success_rate_as_json(trained):
     result = json.loads(done.stdout)
     assert result["episodes"] == 4 and len(result["per_episode"]) == 4
     assert 0.0 <= result["success_rate"] <= 1.0
+    low, high = result["success_ci95"]
+    assert 0.0 <= low <= result["success_rate"] <= high <= 1.0
+    assert set(result["term_returns"]) == {"alive", "centered"}
+
+
+def test_eval_prints_the_interval_the_criterion_and_each_terms_return(trained):
+    folder, checkpoint = trained
+    done = specc("eval", str(CARTPOLE), "--checkpoint", str(checkpoint), "--episodes", "4", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert "(95% CI " in done.stdout and "Wilson" in done.stdout
+    assert 'criterion         success "abs(joint_pos.hinge) < 0.4" at the episode\'s end' in done.stdout
+    assert "failure: a termination" in done.stdout
+    assert "  alive " in done.stdout and "  centered " in done.stdout
 
 
 def test_eval_of_a_series_of_checkpoints_reports_each(trained):

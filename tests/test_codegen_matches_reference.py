@@ -31,6 +31,10 @@ init_height = 1.0
 [commands.ranges]
 vx = [0.0, 1.0]
 vy = [-1.0, 1.0]
+[commands.targets.goal]
+x = [0.0, 1.0]
+[commands.targets.facing]
+yaw = [-1.0, 1.0]
 [[observations]]
 name = "o"
 expr = "joint_pos"
@@ -56,7 +60,7 @@ SCALARS = st.sampled_from(
     ]
 )
 VEC3 = st.sampled_from(
-    ["base_lin_vel", "base_ang_vel", "projected_gravity", "base_pos", "base_lin_vel_world"]
+    ["base_lin_vel", "base_ang_vel", "projected_gravity", "base_pos", "base_lin_vel_world", "commands.goal"]
 )
 VECJ = st.sampled_from(
     ["joint_pos", "joint_vel", "joint_acc", "actions", "last_actions", "torques", "feet_air_time"]
@@ -73,10 +77,24 @@ ELEMENTWISE = st.sampled_from(
         "log(abs({}) + 1.0)",
         "sign({})",
         "clamp({}, -0.5, 0.75)",
+        "wrap_angle({})",
+        "wrap_angle({} * 5.0)",
     ]
 )
+# Unit quaternions for functions whose formulas assume one; the `facing` command (random, not unit, in
+# these tests) only where the result does not depend on the norm.
+QUATERNIONS = st.sampled_from(["base_quat", "(-base_quat)"])
+ANY_QUATERNIONS = st.sampled_from(["base_quat", "(-base_quat)", "commands.facing", "(commands.facing * 2.0)"])
 BINOPS = st.sampled_from(
-    ["({} + {})", "({} - {})", "({} * {})", "({} / (abs({}) + 0.5))", "min({}, {})", "max({}, {})"]
+    [
+        "({} + {})",
+        "({} - {})",
+        "({} * {})",
+        "({} / (abs({}) + 0.5))",
+        "min({}, {})",
+        "max({}, {})",
+        "atan2({}, {})",
+    ]
 )
 
 
@@ -86,9 +104,14 @@ def _binop(template: str, a: str, b: str) -> str:
 
 @st.composite
 def vec3(draw, depth: int) -> str:
-    choice = draw(st.integers(0, 3 if depth > 0 else 0))
+    choice = draw(st.integers(0, 6 if depth > 0 else 0))
     if choice == 0:
         return draw(VEC3)
+    if choice == 4:
+        return f"cross({draw(vec3(depth - 1))}, {draw(vec3(depth - 1))})"
+    if choice in (5, 6):
+        func = "rotate" if choice == 5 else "rotate_inverse"
+        return f"{func}({draw(QUATERNIONS)}, {draw(vec3(depth - 1))})"
     if choice == 1:
         return draw(ELEMENTWISE).format(draw(vec3(depth - 1)))
     if choice == 2:
@@ -135,9 +158,15 @@ def boolean(draw, depth: int) -> str:
 
 @st.composite
 def scalar(draw, depth: int) -> str:
-    choice = draw(st.integers(0, 8 if depth > 0 else 1))
+    choice = draw(st.integers(0, 11 if depth > 0 else 1))
     if choice == 0:
         return draw(SCALARS)
+    if choice == 9:
+        return f"{draw(st.sampled_from(['roll', 'pitch', 'yaw']))}({draw(QUATERNIONS)})"
+    if choice == 10:
+        return f"quat_angle({draw(ANY_QUATERNIONS)}, {draw(ANY_QUATERNIONS)})"
+    if choice == 11:
+        return f"dot({draw(vec3(depth - 1))}, {draw(vec3(depth - 1))}) + pi"
     if choice == 1:
         return draw(NUMBERS)
     if choice == 2:
@@ -157,11 +186,17 @@ def scalar(draw, depth: int) -> str:
 
 
 def _spec_with(expressions: list[str]) -> str:
-    terms = []
+    """Reward terms r0, r1, ...; every third expression is a [values] entry that its term reads,
+    and values read the value before them where a term would read a term."""
+    terms, values, last_value = [], [], "0.0"
     for i, expr in enumerate(expressions):
+        if i % 3 == 1:
+            values.append(f'x{i} = "{expr.replace("term_ref", last_value)}"')
+            last_value = f"value.x{i}"
+            expr = f"{last_value} * 2.0"
         expr = expr.replace("term_ref", f"term.r{i - 1}" if i > 0 else "0.0")
         terms.append(f'[rewards.terms.r{i}]\nexpr = "{expr}"\nweight = 1.0\n')
-    return SPEC.replace("{terms}", "\n".join(terms))
+    return SPEC.replace("{terms}", "\n".join(terms) + "\n[values]\n" + "\n".join(values))
 
 
 def _check_against_reference(tmp_path, expressions: list[str], kind: str, seed: int) -> None:
@@ -173,9 +208,13 @@ def _check_against_reference(tmp_path, expressions: list[str], kind: str, seed: 
     torch.testing.assert_close(total, terms.sum(dim=-1), rtol=1e-5, atol=1e-5, equal_nan=True)
     signals = derived_signals(inputs)
     _, groups = contact_layout(task)
+    vectors = {name: (start, len(parts)) for name, (start, parts) in task.command_vectors.items()}
+    named: dict[str, torch.Tensor] = {}
+    for value in task.values:
+        named[value.name] = evaluate(value.checked, signals, groups, values=named, command_vectors=vectors)
     values: dict[str, torch.Tensor] = {}
     for index, term in enumerate(task.rewards):
-        expected = evaluate(term.checked, signals, groups, values)
+        expected = evaluate(term.checked, signals, groups, values, named, vectors)
         values[term.name] = expected
         torch.testing.assert_close(
             terms[:, index],

@@ -74,6 +74,27 @@ def test_a_step_with_resets_pushes_and_resampling_never_syncs_with_the_device(en
     assert not syncing, f"the env step calls {syncing}, which wait for the device or copy from the host"
 
 
+def test_targets_computed_commands_and_judging_never_sync_with_the_device():
+    overrides = {
+        "commands.targets": {
+            "goal": {"frame": "base", "x": [1.0, 2.0], "y": [-0.5, 0.5]},
+            "facing": {"frame": "base", "yaw": [-3.0, 3.0]},
+        },
+        "commands.computed": {
+            "turn": "clamp(0.5 * wrap_angle(yaw(commands.facing) - yaw(base_quat)), -1.0, 1.0)"
+        },
+        "eval.success": "norm(base_pos.xy - episode_start_pos.xy) >= 10.0",
+    }
+    task = load_task(TASKS / "anymal_walk.toml", overrides)
+    env = assemble(task, num_envs=6, kernels="eager", num_threads=1, judge=True).env
+    _force_events(env)
+    with RecordOps() as ops:
+        result = env.step_eagerly(torch.zeros(env.num_envs, env.num_actions))
+    assert result.success is not None and result.done.tolist() == [False, True, False, False, True, False]
+    syncing = sorted({name for name in ops.names if name in SYNCING_OPS})
+    assert not syncing, f"the env step calls {syncing}, which wait for the device or copy from the host"
+
+
 def test_state_buffers_keep_their_storage_across_steps_and_resets(env):
     before = {name: getattr(env, name).data_ptr() for name in TaskEnv.STATE_BUFFERS}
     _force_events(env)

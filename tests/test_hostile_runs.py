@@ -299,6 +299,7 @@ def test_diverging_physics_stops_the_run_with_a_diagnosis_in_the_users_terms(tmp
     monkeypatch.chdir(tmp_path)
     result = invoke(
         "run", CARTPOLE, "--max-iterations", "20", "--run-dir", "run", *RUN,
+        "--set", "robot.passive=[]",  # the test cart-pole's pole is passive: give it a far too stiff PD
         "--set", "robot.pd.hinge={stiffness=1e5, damping=0.0, effort=1e5}", "--set", "sim.dt=0.05",
         "--set", "sim.decimation=4",
     )  # fmt: skip

@@ -131,7 +131,16 @@ def test_generated_code_calls_only_torch_and_its_own_helpers(tmp_path):
     path.write_text(text, encoding="utf-8")
     task = check_task(path, DiagnosticSink(str(path)))
     tree = ast.parse(render_module(task))
-    allowed_names = {"quat_rotate_inverse", "gravity_in_base_frame"}
+    allowed_names = {
+        "quat_rotate_inverse",
+        "gravity_in_base_frame",
+        "quat_rotate",
+        "wrap_angle",
+        "quat_roll",
+        "quat_pitch",
+        "quat_yaw",
+        "quat_angle",
+    }
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             func = node.func

@@ -40,9 +40,8 @@ FIELDS: list[tuple[str, bool, float, float, bool]] = [
     ("sim.episode_length_s", False, 0.0, 3600.0, True),
     ("robot.init_height", False, 0.0, 10.0, True),
     ("robot.action_scale", False, 0.0, 100.0, True),
-    ("robot.pd.slider.stiffness", False, 0.0, 1e5, False),
-    ("robot.pd.slider.damping", False, 0.0, 1e4, False),
-    ("robot.pd.slider.effort", False, 0.0, 1e5, True),
+    ("robot.torque.slider.scale", False, 0.0, 1e5, True),
+    ("robot.torque.slider.effort", False, 0.0, 1e5, True),
     ("rewards.terms.alive.weight", False, -1e4, 1e4, False),
     ("observations.1.scale", False, -1e4, 1e4, False),
     ("ppo.learning_rate", False, 0.0, 1.0, True),
@@ -52,7 +51,6 @@ FIELDS: list[tuple[str, bool, float, float, bool]] = [
     ("ppo.init_noise_std", False, 0.0, 100.0, True),
     ("ppo.desired_kl", False, 0.0, 10.0, True),
     ("eval.episodes", True, 1, 1_000_000, False),
-    ("eval.min_distance_m", False, 0.0, 1e4, False),
 ]
 NON_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
 

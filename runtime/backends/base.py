@@ -39,11 +39,16 @@ class RobotState:
     root_quat: torch.Tensor  # (N, 4) base orientation, w first
     root_lin_vel: torch.Tensor  # (N, 3) base linear velocity [m/s]
     root_ang_vel: torch.Tensor  # (N, 3) base angular velocity [rad/s]
-    joint_pos: torch.Tensor  # (N, J) joint positions [rad or m], action order
+    joint_pos: torch.Tensor  # (N, J) positions of the simulated joints [rad or m] (`joint_names` order)
     joint_vel: torch.Tensor  # (N, J) joint velocities
-    joint_torque: torch.Tensor  # (N, J) torque the actuators applied in the last physics step
-    contact_force: torch.Tensor  # (N, B, 3) net contact force on each tracked body [N]
+    joint_torque: torch.Tensor  # (N, J) actuator torque of the last physics step (zero on passive joints)
+    contact_force: torch.Tensor  # (N, B + P, 3) net contact force on each tracked body, then each pair [N]
     diverged: torch.Tensor  # (N,) bool: the simulation of this env blew up in the last step
+    # Named frames the kernels read (`BackendOptions.frames`), world frame; (N, 0, .) when none.
+    frame_pos: torch.Tensor  # (N, K, 3) [m]
+    frame_quat: torch.Tensor  # (N, K, 4) w first
+    frame_lin_vel: torch.Tensor  # (N, K, 3) velocity of the frame's origin [m/s] (zeros unless asked for)
+    frame_ang_vel: torch.Tensor  # (N, K, 3) [rad/s] (zeros unless asked for)
 
 
 @dataclass
@@ -55,6 +60,8 @@ class PhysicsParams:
     friction: torch.Tensor | None = None  # (N,) sliding friction of robot-ground contacts
     motor_strength: torch.Tensor | None = None  # (N,) scale of the PD torque
     joint_damping: torch.Tensor | None = None  # (N,) passive joint damping [N·m·s/rad]
+    object_mass_scale: torch.Tensor | None = None  # (N, M) scale of each object's mass and inertia
+    object_friction: torch.Tensor | None = None  # (N, M) each object's sliding friction
 
 
 class Backend(Protocol):
@@ -63,9 +70,13 @@ class Backend(Protocol):
     device: torch.device
     """Where every tensor this backend returns or takes lives."""
     joint_names: list[str]
-    """Actuated joints, in action order."""
+    """Simulated joints (driven and passive; locked joints are welded), the order of joint_pos."""
     contact_bodies: list[str]
-    """Bodies whose net contact force `state().contact_force` reports, in order."""
+    """Bodies whose net contact force `state().contact_force` reports, in order (then the pairs')."""
+    contact_pairs: list[tuple[str, str]]
+    """(body, other) pairs whose contact force follows the bodies' in `state().contact_force`."""
+    frames: list[str]
+    """Named frames `state().frame_*` report, in order."""
     physics_dt: float
     """One physics step [s]."""
     total_mass: float
@@ -80,8 +91,14 @@ class Backend(Protocol):
         root_quat: torch.Tensor,
         joint_pos: torch.Tensor,
         joint_vel: torch.Tensor,
+        object_pose: torch.Tensor | None = None,
+        object_vel: torch.Tensor | None = None,
     ) -> None:
-        """Put the masked envs in the given state at rest (base velocities zero); others are untouched."""
+        """Put the masked envs in the given state (base velocities zero); others are untouched.
+
+        object_pose (N, M, 7: position, w-first quaternion) and object_vel (N, M, 6: linear, angular,
+        world frame) set the free objects (`BackendOptions.objects` with fixed False, in order);
+        None leaves them at their nominal pose, at rest."""
 
     def set_root_velocity(self, env_mask: torch.Tensor, lin_vel: torch.Tensor, ang_vel: torch.Tensor) -> None:
         """Set the base velocity of the masked envs (pushes)."""
@@ -92,9 +109,11 @@ class Backend(Protocol):
     def step(self, targets: torch.Tensor) -> None:
         """Advance all envs by targets.shape[1] physics steps.
 
-        targets: (N, S, J) PD position targets, one row per physics step (the env builds
-        the rows, so control latency is a shift of the rows). The backend computes the PD
-        torque kp * (target - q) - kd * dq every physics step, clipped to the effort limit.
+        targets: (N, S, A) actuator controls, one column per actuator (`BackendOptions.actuators`
+        order) and one row per physics step (the env builds the rows, so control latency is a shift
+        of the rows). A position actuator's control is its PD target: the backend applies
+        kp * (target - q) - kd * dq every physics step; an effort actuator's control is its torque.
+        Both are clipped to the actuator's effort limit.
         """
 
     def state(self) -> RobotState:
@@ -112,6 +131,41 @@ class Backend(Protocol):
 
 
 @dataclass(frozen=True)
+class ActuatorOptions:
+    """One actuator of a driven joint."""
+
+    joint: str
+    kind: str  # "position" (PD) or "torque" (effort)
+    stiffness: float  # position only
+    damping: float  # position only
+    effort: float  # torque limit
+
+
+@dataclass(frozen=True)
+class ObjectOptions:
+    """A primitive body of the scene."""
+
+    name: str
+    shape: str  # box | sphere | cylinder | capsule
+    size: tuple[float, ...]  # box: full extents; sphere: radius; cylinder, capsule: radius, length
+    mass: float
+    friction: float
+    color: tuple[float, float, float, float]
+    fixed: bool
+    position: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class FrameOptions:
+    """A frame the kernels read: a body (robot link or object) and a fixed offset in its frame."""
+
+    name: str
+    body: str
+    offset: tuple[float, float, float]
+    quat: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
 class BackendOptions:
     """What every backend needs from a spec, as plain data."""
 
@@ -122,9 +176,13 @@ class BackendOptions:
     self_collision: bool
     repair_inertia: str
     contact_bodies: tuple[str, ...]
-    stiffness: tuple[float, ...]
-    damping: tuple[float, ...]
-    effort: tuple[float, ...]
+    actuators: tuple[ActuatorOptions, ...]  # one per driven joint, in action order
+    locked: tuple[tuple[str, float], ...] = ()  # joints welded at this position
+    default_joint_pos: tuple[float, ...] = ()  # (J,) the pose objects must not overlap at spawn
+    objects: tuple[ObjectOptions, ...] = ()
+    contact_pairs: tuple[tuple[str, str], ...] = ()  # (body, other): force on body from other
+    frames: tuple[FrameOptions, ...] = ()  # the only frames the backend computes
+    frame_velocities: bool = False  # also compute the frames' velocities
     device: str = "cpu"
     num_threads: int | None = None
     max_contacts_per_env: int | None = None  # GPU contact buffer per world (None: sized from the model)

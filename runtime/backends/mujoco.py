@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from mujoco import rollout
 from specc.runtime.backends.base import BackendOptions, PhysicsParams, RobotState
+from specc.runtime.backends.frames import frame_pose, frame_velocity
 from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, CompiledRobot
 from specc.runtime.divergence import EXPLODING
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
@@ -78,10 +79,25 @@ class MujocoBackend(CompiledRobot):
         self._sensors = np.zeros((self.num_envs, self.model.nsensordata))
         self._out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._diverged = np.zeros(self.num_envs, dtype=bool)
+        self._passive_joints = len(self.layout.driven) != len(self.joint_names)
+        self._frames = options.frames
+        self._frame_velocities = options.frame_velocities
+        self._frame_offset = torch.tensor([f.offset for f in self._frames], dtype=torch.float64).view(
+            1, -1, 3
+        )
+        self._frame_quat = torch.tensor([f.quat for f in self._frames], dtype=torch.float64).view(1, -1, 4)
+        self._frame_roots = self.model.body_rootid[self.layout.frame_bodies]
+        self._kinematics = mujoco.MjData(self.model)
+        # Each pair has one sensor per (body member, other member); they all add into the pair's slot.
+        self._pair_index = [
+            i for i, (a, b) in enumerate(self.layout.pair_members) for _ in range(len(a) * len(b))
+        ]
         self._last = self._read()
 
     # -- protocol -----------------------------------------------------------------------------
-    def reset(self, env_mask, root_pos, root_quat, joint_pos, joint_vel) -> None:
+    def reset(
+        self, env_mask, root_pos, root_quat, joint_pos, joint_vel, object_pose=None, object_vel=None
+    ) -> None:
         ids = _rows(env_mask)
         if len(ids) == 0:
             return
@@ -92,6 +108,17 @@ class MujocoBackend(CompiledRobot):
             rows[:, q0 + 3 : q0 + 7] = _np(root_quat)[ids]
         rows[:, q0 + self.layout.qpos_addr] = _np(joint_pos)[ids]
         rows[:, v0 + self.layout.dof_addr] = _np(joint_vel)[ids]
+        for k, (qa, da) in enumerate(zip(self.layout.free_qpos_addr, self.layout.free_dof_addr)):
+            if object_pose is not None:
+                rows[:, q0 + qa : q0 + qa + 7] = _np(object_pose[:, k])[ids]
+            if object_vel is not None:
+                pose = torch.from_numpy(rows[:, q0 + qa + 3 : q0 + qa + 7])
+                velocity = _np(object_vel[:, k])[ids]
+                rows[:, v0 + da : v0 + da + 3] = velocity[:, 0:3]
+                # A free joint stores its angular velocity in the body frame.
+                rows[:, v0 + da + 3 : v0 + da + 6] = quat_rotate_inverse(
+                    pose, torch.from_numpy(velocity[:, 3:6])
+                ).numpy()
         self._state[ids] = rows
         self._sensors[ids] = 0.0
         self._diverged[ids] = False
@@ -142,6 +169,11 @@ class MujocoBackend(CompiledRobot):
             m.dof_damping[:] = nominal["dof_damping"]
             if values["joint_damping"] is not None:
                 m.dof_damping[lay.dof_addr] = values["joint_damping"][env]
+            if values["object_mass_scale"] is not None:
+                m.body_mass[lay.object_bodies] *= values["object_mass_scale"][env]
+                m.body_inertia[lay.object_bodies] *= values["object_mass_scale"][env][:, None]
+            if values["object_friction"] is not None:
+                m.geom_friction[lay.object_geoms, 0] = values["object_friction"][env]
 
     def step(self, targets: torch.Tensor) -> None:
         steps = targets.shape[1]
@@ -237,10 +269,19 @@ class MujocoBackend(CompiledRobot):
             root_quat = state[:, q0 + 3 : q0 + 7]
             lin_vel = state[:, v0 : v0 + 3]
             ang_vel = quat_rotate(root_quat, state[:, v0 + 3 : v0 + 6])
-        contact = torch.zeros(n, len(self.contact_bodies), 3, dtype=torch.float64)
+        torque = sensors[:, torch.from_numpy(lay.torque_sensor_addr)]
+        if self._passive_joints:
+            torque = torch.zeros(n, len(self.joint_names), dtype=torch.float64).index_copy_(
+                1, torch.from_numpy(lay.driven), torque
+            )
+        contact = torch.zeros(n, len(self.contact_bodies) + len(lay.pair_members), 3, dtype=torch.float64)
         for i, addrs in enumerate(lay.contact_sensor_addr):
             for a in addrs:
                 contact[:, i] -= sensors[:, a : a + 3]  # the sensor reports the force the body exerts
+        for i, addr in enumerate(lay.pair_sensor_addr):
+            pair = len(lay.contact_sensor_addr) + self._pair_index[i]
+            contact[:, pair] -= sensors[:, addr : addr + 3]
+        frames = self._read_frames(state)
         f32 = torch.float32
         return RobotState(
             root_pos=root_pos.to(f32),
@@ -249,10 +290,43 @@ class MujocoBackend(CompiledRobot):
             root_ang_vel=ang_vel.to(f32),
             joint_pos=state[:, q0 + torch.from_numpy(lay.qpos_addr)].to(f32),
             joint_vel=state[:, v0 + torch.from_numpy(lay.dof_addr)].to(f32),
-            joint_torque=sensors[:, torch.from_numpy(lay.torque_sensor_addr)].to(f32),
+            joint_torque=torque.to(f32),
             contact_force=contact.to(f32),
             diverged=torch.from_numpy(self._diverged.copy()),
+            frame_pos=frames[0].to(f32),
+            frame_quat=frames[1].to(f32),
+            frame_lin_vel=frames[2].to(f32),
+            frame_ang_vel=frames[3].to(f32),
         )
+
+    def _read_frames(self, state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The named frames of every env, from MuJoCo's kinematics of the current state (no lag)."""
+        n, k = self.num_envs, len(self._frames)
+        if k == 0:
+            empty = torch.zeros(n, 0, 3, dtype=torch.float64)
+            return empty, torch.zeros(n, 0, 4, dtype=torch.float64), empty, empty
+        xpos = np.empty((n, k, 3))
+        xquat = np.empty((n, k, 4))
+        cvel = np.zeros((n, k, 6))
+        com = np.zeros((n, k, 3))
+        data, model, bodies = self._kinematics, self.model, self.layout.frame_bodies
+        q0, v0 = self._qpos0, self._qvel0
+        for env in range(n):
+            data.qpos[:] = self._state[env, q0 : q0 + model.nq]
+            data.qvel[:] = self._state[env, v0 : v0 + model.nv]
+            mujoco.mj_kinematics(model, data)
+            xpos[env], xquat[env] = data.xpos[bodies], data.xquat[bodies]
+            if self._frame_velocities:
+                mujoco.mj_comPos(model, data)
+                mujoco.mj_comVel(model, data)
+                cvel[env], com[env] = data.cvel[bodies], data.subtree_com[self._frame_roots]
+        pos, quat = frame_pose(
+            torch.from_numpy(xpos), torch.from_numpy(xquat), self._frame_offset, self._frame_quat
+        )
+        if not self._frame_velocities:
+            return pos, quat, torch.zeros_like(pos), torch.zeros_like(pos)
+        lin, ang = frame_velocity(pos, torch.from_numpy(cvel), torch.from_numpy(com))
+        return pos, quat, lin, ang
 
     def close(self) -> None:
         if self._rollout is not None:

@@ -3,8 +3,9 @@
 What the file says: bodies, joint axes and limits, masses and inertias as written (a
 link without <inertial> is massless; nothing is inferred from geometry), joint damping
 and friction, collision geometry (visuals are dropped). What RL needs: a floating base
-(unless the spec fixes it), a ground plane, one PD actuator per movable joint with the
-spec's gains and effort limit, and (for backends that read them) torque sensors and
+(unless the spec fixes it), a ground plane, one actuator per driven joint (PD position or
+effort, with the spec's gains and effort limit; passive joints get none; locked joints are
+welded at their default position, so they cost the solver nothing), and (for backends that read them) torque sensors and
 net-contact-force sensors on the bodies that rewards and terminations read.
 
 Fixed links stay bodies of their own, so a foot welded to its shank is still a foot;
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mujoco
@@ -31,12 +32,13 @@ GROUND = "ground"
 class ModelLayout:
     """Where things are in the compiled model, by the names the env uses."""
 
-    qpos_addr: np.ndarray  # (J,) qpos index of each actuated joint
-    dof_addr: np.ndarray  # (J,) qvel index of each actuated joint
-    actuator_ids: np.ndarray  # (J,) actuator of each actuated joint
+    qpos_addr: np.ndarray  # (J,) qpos index of each simulated joint
+    dof_addr: np.ndarray  # (J,) qvel index of each simulated joint
+    actuator_ids: np.ndarray  # (A,) actuator of each driven joint, in action order
+    driven: np.ndarray  # (A,) index into the simulated joints of each driven joint
     contact_members: list[list[int]]  # per tracked body: the body ids whose contact forces it sums
     # Without sensors (build_model(sensors=False)) the next two are empty.
-    torque_sensor_addr: np.ndarray  # (J,) sensordata index of each joint's actuator force
+    torque_sensor_addr: np.ndarray  # (A,) sensordata index of each actuator's force
     contact_sensor_addr: list[list[int]]  # per tracked body: sensordata indices (3 each) to sum
     base_body: int
     robot_geoms: np.ndarray
@@ -44,6 +46,15 @@ class ModelLayout:
     base_group_bodies: np.ndarray  # the base link and the links welded to it
     limb_bodies: np.ndarray  # every other link of the robot
     repairs: list[str]
+    object_bodies: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (M,) per object
+    object_geoms: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (M,) per object
+    free_qpos_addr: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64)
+    )  # (M_free,) 7 each
+    free_dof_addr: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (M_free,) 6 each
+    pair_sensor_addr: list[int] = field(default_factory=list)  # per contact pair (sensors only)
+    pair_members: list[tuple[list[int], list[int]]] = field(default_factory=list)  # body ids of each side
+    frame_bodies: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (K,)
 
 
 class ModelError(Exception):
@@ -73,6 +84,8 @@ class CompiledRobot:
         self.num_envs = options.num_envs
         self.joint_names = list(joint_names)
         self.contact_bodies = list(options.contact_bodies)
+        self.contact_pairs = list(options.contact_pairs)
+        self.frames = [f.name for f in options.frames]
         self.physics_dt = options.physics_dt
         self.fixed_base = options.fixed_base
         self.model, self.layout = build_model(
@@ -80,7 +93,8 @@ class CompiledRobot:
         )
         self.total_mass = float(self.model.body_subtreemass[1])
         self.repairs = self.layout.repairs
-        self._stiffness = tuple(options.stiffness)
+        # PD stiffness of each simulated joint (0 for effort-driven and passive ones).
+        self._stiffness = {a.joint: a.stiffness if a.kind == "position" else 0.0 for a in options.actuators}
         # Joint name of every DOF, for reports of where the physics blew up (a free base: its body's name).
         self.dof_joint_names = [
             mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_JOINT, int(j))
@@ -92,7 +106,8 @@ class CompiledRobot:
         )  # joint name -> envs that blew up there (backends fill)
 
     def joint_stability(self) -> list[JointStability]:
-        """Each actuated joint's PD stiffness against the inertia it moves at the initial pose."""
+        """Each simulated joint's PD stiffness (0 when not PD-driven) against the inertia it moves at the
+        initial pose."""
         out = []
         for index, name in enumerate(self.joint_names):
             joint = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, name)
@@ -103,7 +118,7 @@ class CompiledRobot:
                     body=mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_BODY, body) or str(body),
                     mass=float(self.model.body_subtreemass[body]),
                     inertia=float(self.model.dof_M0[self.layout.dof_addr[index]]),
-                    stiffness=float(self._stiffness[index]),
+                    stiffness=float(self._stiffness.get(name, 0.0)),
                     linear=int(self.model.jnt_type[joint]) == int(mujoco.mjtJoint.mjJNT_SLIDE),
                 )
             )
@@ -176,11 +191,15 @@ def build_model(
     for joint in urdf.joints:
         by_parent.setdefault(joint.parent, []).append(joint)
 
+    locked = dict(options.locked)
+
     def add_link(parent_body, name: str, pos, quat, joint=None) -> None:
+        if joint is not None and joint.name in locked:
+            pos, quat = _welded_pose(joint, pos, quat, locked[joint.name])
         body = parent_body.add_body(name=name, pos=list(pos), quat=list(quat))
         link = urdf.links[name]
         _set_inertial(body, link, options.repair_inertia, repairs)
-        if joint is not None and joint.movable:
+        if joint is not None and joint.movable and joint.name not in locked:
             kind = mujoco.mjtJoint.mjJNT_SLIDE if joint.kind == "prismatic" else mujoco.mjtJoint.mjJNT_HINGE
             j = body.add_joint(name=joint.name, type=kind, axis=list(joint.axis))
             if joint.lower is not None and joint.upper is not None and joint.lower < joint.upper:
@@ -217,22 +236,36 @@ def build_model(
             child_joint,
         )
 
-    for name, kp, kd, effort in zip(joint_names, options.stiffness, options.damping, options.effort):
-        actuator = spec.add_actuator(name=f"pd_{name}", target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
+    for act in options.actuators:
+        actuator = spec.add_actuator(
+            name=f"act_{act.joint}", target=act.joint, trntype=mujoco.mjtTrn.mjTRN_JOINT
+        )
         actuator.gaintype = mujoco.mjtGain.mjGAIN_FIXED
-        actuator.biastype = mujoco.mjtBias.mjBIAS_AFFINE
-        actuator.gainprm = [kp] + [0.0] * 9
-        actuator.biasprm = [0.0, -kp, -kd] + [0.0] * 7
-        actuator.forcerange = [-effort, effort]
+        if act.kind == "position":  # force = kp * ctrl - kp * q - kd * dq
+            actuator.biastype = mujoco.mjtBias.mjBIAS_AFFINE
+            actuator.gainprm = [act.stiffness] + [0.0] * 9
+            actuator.biasprm = [0.0, -act.stiffness, -act.damping] + [0.0] * 7
+        else:  # force = ctrl
+            actuator.biastype = mujoco.mjtBias.mjBIAS_NONE
+            actuator.gainprm = [1.0] + [0.0] * 9
+            actuator.biasprm = [0.0] * 10
+        actuator.forcerange = [-act.effort, act.effort]
         actuator.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
         if sensors:
             spec.add_sensor(
-                name=f"torque_{name}",
+                name=f"torque_{act.joint}",
                 type=mujoco.mjtSensor.mjSENS_ACTUATORFRC,
                 objtype=mujoco.mjtObj.mjOBJ_ACTUATOR,
-                objname=f"pd_{name}",
+                objname=f"act_{act.joint}",
             )
+    object_names = [obj.name for obj in options.objects]
+    for obj in options.objects:
+        _add_object(spec, obj)
     contact_members = _contact_members(urdf, tracked_bodies)
+    pair_members = [
+        (_contact_members(urdf, [body])[0], _contact_members(urdf, [other])[0])
+        for body, other in options.contact_pairs
+    ]
     sensor_names: list[list[str]] = []
     for index, members in enumerate(contact_members if sensors else []):
         names = []
@@ -251,30 +284,139 @@ def build_model(
             ]  # force, netforce, 1 slot
             names.append(sensor_name)
         sensor_names.append(names)
+    pair_sensors: list[str] = []
+    for index in range(len(options.contact_pairs) if sensors else 0):
+        # One sensor per pair of bodies whose contacts it sums (welded links count as their group's).
+        for a in pair_members[index][0]:
+            for b in pair_members[index][1]:
+                sensor_name = f"pair_{index}_{a}_{b}"
+                sensor = spec.add_sensor(
+                    name=sensor_name,
+                    type=mujoco.mjtSensor.mjSENS_CONTACT,
+                    objtype=mujoco.mjtObj.mjOBJ_BODY,
+                    objname=a,
+                    reftype=mujoco.mjtObj.mjOBJ_BODY,
+                    refname=b,
+                )
+                sensor.intprm = [1 << int(mujoco.mjtConDataField.mjCONDATA_FORCE), 3, 1]
+                pair_sensors.append(sensor_name)
     try:
         model = spec.compile()
     except ValueError as err:
         raise ModelError(str(err).replace("\n", " ")) from None
     base_group = [model.body(name).id for name in urdf.rigid_group(urdf.root, stop=set())]
+    object_bodies = [model.body(name).id for name in object_names]
+    free = [obj.name for obj in options.objects if not obj.fixed]
+    free_joints = [model.joint(f"{name}__free").id for name in free]
     layout = ModelLayout(
         qpos_addr=np.array([model.jnt_qposadr[model.joint(n).id] for n in joint_names], dtype=np.int64),
         dof_addr=np.array([model.jnt_dofadr[model.joint(n).id] for n in joint_names], dtype=np.int64),
-        actuator_ids=np.array([model.actuator(f"pd_{n}").id for n in joint_names], dtype=np.int64),
+        actuator_ids=np.array(
+            [model.actuator(f"act_{a.joint}").id for a in options.actuators], dtype=np.int64
+        ),
+        driven=np.array([list(joint_names).index(a.joint) for a in options.actuators], dtype=np.int64),
         contact_members=[[model.body(name).id for name in members] for members in contact_members],
         torque_sensor_addr=np.array(
-            [model.sensor_adr[model.sensor(f"torque_{n}").id] for n in joint_names if sensors], dtype=np.int64
+            [model.sensor_adr[model.sensor(f"torque_{a.joint}").id] for a in options.actuators if sensors],
+            dtype=np.int64,
         ),
         contact_sensor_addr=[
             [int(model.sensor_adr[model.sensor(s).id]) for s in names] for names in sensor_names
         ],
         base_body=model.body(urdf.root).id,
-        robot_geoms=np.array([g for g in range(model.ngeom) if model.geom_bodyid[g] != 0], dtype=np.int64),
+        robot_geoms=np.array(
+            [g for g in range(model.ngeom) if model.geom_bodyid[g] not in (0, *object_bodies)], dtype=np.int64
+        ),
         ground_geom=model.geom(GROUND).id,
         base_group_bodies=np.array(base_group, dtype=np.int64),
-        limb_bodies=np.array([b for b in range(2, model.nbody) if b not in base_group], dtype=np.int64),
+        limb_bodies=np.array(
+            [b for b in range(2, model.nbody) if b not in base_group and b not in object_bodies],
+            dtype=np.int64,
+        ),
         repairs=repairs,
+        object_bodies=np.array(object_bodies, dtype=np.int64),
+        object_geoms=np.array([model.body_geomadr[b] for b in object_bodies], dtype=np.int64),
+        free_qpos_addr=np.array([model.jnt_qposadr[j] for j in free_joints], dtype=np.int64),
+        free_dof_addr=np.array([model.jnt_dofadr[j] for j in free_joints], dtype=np.int64),
+        pair_sensor_addr=[int(model.sensor_adr[model.sensor(n).id]) for n in pair_sensors],
+        pair_members=[
+            ([model.body(a).id for a in sa], [model.body(b).id for b in sb]) for sa, sb in pair_members
+        ],
+        frame_bodies=np.array([model.body(f.body).id for f in options.frames], dtype=np.int64),
     )
+    if options.objects:
+        _check_spawn(model, layout, joint_names, options)
     return model, layout
+
+
+def _add_object(spec, obj) -> None:
+    """A primitive body: its geom, explicit mass and inertia of a uniform solid, a free joint unless fixed."""
+    body = spec.worldbody.add_body(name=obj.name, pos=list(obj.position))
+    if not obj.fixed:
+        body.add_freejoint(name=f"{obj.name}__free")
+    geom = body.add_geom(name=obj.name)
+    size = obj.size
+    m = obj.mass
+    if obj.shape == "box":
+        geom.type = mujoco.mjtGeom.mjGEOM_BOX
+        geom.size = [s / 2 for s in size]
+        x, y, z = size
+        inertia = [m * (y * y + z * z) / 12, m * (x * x + z * z) / 12, m * (x * x + y * y) / 12]
+    elif obj.shape == "sphere":
+        geom.type = mujoco.mjtGeom.mjGEOM_SPHERE
+        geom.size = [size[0], 0, 0]
+        inertia = [0.4 * m * size[0] ** 2] * 3
+    else:  # cylinder, capsule (the capsule's inertia is its cylinder's of the full length: close enough)
+        geom.type = (
+            mujoco.mjtGeom.mjGEOM_CYLINDER if obj.shape == "cylinder" else mujoco.mjtGeom.mjGEOM_CAPSULE
+        )
+        radius, length = size
+        geom.size = [radius, length / 2, 0]
+        full = length + (2 * radius if obj.shape == "capsule" else 0.0)
+        side = m * (3 * radius * radius + full * full) / 12
+        inertia = [side, side, m * radius * radius / 2]
+    geom.rgba = list(obj.color)
+    geom.friction = [obj.friction, 0.005, 0.0001]
+    geom.contype, geom.conaffinity = 1, 1
+    body.explicitinertial = True
+    body.mass = m
+    body.ipos = [0.0, 0.0, 0.0]  # MjSpec otherwise places an explicit inertia at the body's position
+    body.iquat = [1.0, 0.0, 0.0, 0.0]
+    body.inertia = inertia
+
+
+def _check_spawn(model: mujoco.MjModel, layout: ModelLayout, joint_names: list[str], options) -> None:
+    """An object whose nominal pose overlaps the robot in its default pose cannot be simulated sensibly."""
+    data = mujoco.MjData(model)
+    if options.default_joint_pos:
+        data.qpos[layout.qpos_addr] = options.default_joint_pos
+    mujoco.mj_forward(model, data)
+    objects = {int(b): name for b, name in zip(layout.object_bodies, [o.name for o in options.objects])}
+    for contact in data.contact[: data.ncon]:
+        bodies = [int(model.geom_bodyid[g]) for g in contact.geom]
+        hit = [objects[b] for b in bodies if b in objects]
+        others = [b for b in bodies if b not in objects and b != 0]
+        if hit and others and contact.dist < -1e-3:
+            raise ModelError(
+                f"object '{hit[0]}' spawns inside the robot: it overlaps link '{model.body(others[0]).name}' "
+                f"by {-contact.dist * 1000:.0f} mm in the default pose; move [scene.objects.{hit[0]}] position"
+            )
+
+
+def _welded_pose(joint, pos, quat, position: float) -> tuple[list[float], list[float]]:
+    """A locked joint's child frame: the joint's origin moved by `position` along (about) its axis."""
+    axis = np.asarray(joint.axis, dtype=float)
+    axis = axis / np.linalg.norm(axis)
+    quat = np.asarray(quat, dtype=float)
+    if joint.kind == "prismatic":
+        offset = np.zeros(3)
+        mujoco.mju_rotVecQuat(offset, axis * position, quat)
+        return (np.asarray(pos, dtype=float) + offset).tolist(), quat.tolist()
+    turn = np.zeros(4)
+    mujoco.mju_axisAngle2Quat(turn, axis, position)
+    out = np.zeros(4)
+    mujoco.mju_mulQuat(out, quat, turn)
+    return list(pos), out.tolist()
 
 
 def _fill_root(spec, base, urdf: Urdf, options, repairs) -> None:
@@ -345,10 +487,14 @@ def _add_geom(spec, body, geom: Geometry, self_collision: bool) -> None:
 
 
 def _contact_members(urdf: Urdf, tracked: list[str]) -> list[list[str]]:
-    """Each tracked body with the welded links below it that no group names, keeping only links with geometry."""
+    """Each tracked body with the welded links below it that no group names, keeping only links with geometry
+    (an object is its own body)."""
     named = set(tracked)
     out = []
     for body in tracked:
+        if body not in urdf.links:
+            out.append([body])
+            continue
         group = urdf.rigid_group(body, stop=named - {body})
         members = [name for name in group if urdf.links[name].collisions]
         out.append(members or [body])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import torch
 from specc.runtime.backends.base import BackendOptions, PhysicsLost, PhysicsParams, RobotState, masked_write
+from specc.runtime.backends.frames import frame_pose, frame_velocity
 from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, CompiledRobot
 from specc.runtime.backends.mujoco_warp_contacts import ContactForces
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
@@ -59,8 +60,9 @@ class MujocoWarpBackend(CompiledRobot):
         if wp.config.log_level < wp.LOG_WARNING:  # warp's greeting and per-module load times would mix into
             wp.config.log_level = wp.LOG_WARNING  # specc's output (and into `specc eval --json`)
         wp.init()
-        self.device = torch.device(options.device if options.device.startswith("cuda") else "cuda")
-        self._wp_device = f"cuda:{self.device.index or 0}"
+        # The GPU is what this backend is for; warp's CPU device runs it too (slowly: tests, no CUDA graphs).
+        self.device = torch.device(options.device)
+        self._wp_device = "cpu" if self.device.type == "cpu" else f"cuda:{self.device.index or 0}"
         super().__init__(urdf, joint_names, options)
         n = self.num_envs
         self.nconmax = options.max_contacts_per_env or max(16, 2 * len(self.layout.robot_geoms))
@@ -70,8 +72,9 @@ class MujocoWarpBackend(CompiledRobot):
             self._d = mjw.make_data(self.model, nworld=n, nconmax=self.nconmax, njmax=self.njmax)
             overflow_type = mjw._src.types.OverflowType
             self._m.opt.warn_overflow &= ~(overflow_type.ITERATIONS | overflow_type.LS_ITERATIONS)
-            # torch and warp share one stream, so their work is ordered and the step can be captured.
-            torch.cuda.set_stream(wp.stream_to_torch(wp.get_stream(self._wp_device)))
+            if self.device.type == "cuda":
+                # torch and warp share one stream, so their work is ordered and the step can be captured.
+                torch.cuda.set_stream(wp.stream_to_torch(wp.get_stream(self._wp_device)))
         view = wp.to_torch
         d, m = self._d, self._m
         self.qpos, self.qvel, self.ctrl = view(d.qpos), view(d.qvel), view(d.ctrl)
@@ -85,9 +88,26 @@ class MujocoWarpBackend(CompiledRobot):
         self._qpos_addr = torch.as_tensor(self.layout.qpos_addr, device=dev)
         self._dof_addr = torch.as_tensor(self.layout.dof_addr, device=dev)
         self._actuator_ids = torch.as_tensor(self.layout.actuator_ids, device=dev)
-        self._contacts = ContactForces(self.model, d, self.layout.contact_members, dev)
+        # Passive joints have no actuator: their torque column stays zero.
+        self._driven = (
+            torch.as_tensor(self.layout.driven, device=dev)
+            if len(self.layout.driven) != len(self.joint_names)
+            else None
+        )
+        self._contacts = ContactForces(
+            self.model, d, self.layout.contact_members, dev, self.layout.pair_members
+        )
         # What the last physics step's state reports, kept so that checkpoints restore it.
-        self.contact_force = torch.zeros(n, len(self.contact_bodies), 3, device=dev)
+        self.contact_force = torch.zeros(
+            n, len(self.contact_bodies) + len(self.layout.pair_members), 3, device=dev
+        )
+        self._frames = FrameReader(self, options) if options.frames else None
+        empty = torch.zeros(n, 0, 3, device=dev)
+        self._no_frames = (empty, torch.zeros(n, 0, 4, device=dev), empty, empty)
+        self._free_qpos = torch.as_tensor(self.layout.free_qpos_addr, device=dev)
+        self._free_dof = torch.as_tensor(self.layout.free_dof_addr, device=dev)
+        self._object_bodies = torch.as_tensor(self.layout.object_bodies, device=dev)
+        self._object_geoms = torch.as_tensor(self.layout.object_geoms, device=dev)
         self.joint_torque = torch.zeros(n, len(self.joint_names), device=dev)
         self._base_group = torch.as_tensor(self.layout.base_group_bodies, device=dev)
         self._limbs = torch.as_tensor(self.layout.limb_bodies, device=dev)
@@ -117,7 +137,9 @@ class MujocoWarpBackend(CompiledRobot):
         )
 
     # -- protocol -----------------------------------------------------------------------------
-    def reset(self, env_mask, root_pos, root_quat, joint_pos, joint_vel) -> None:
+    def reset(
+        self, env_mask, root_pos, root_quat, joint_pos, joint_vel, object_pose=None, object_vel=None
+    ) -> None:
         rows = self._qpos0.repeat(self.num_envs, 1)
         if not self.fixed_base:
             rows[:, 0:3] = root_pos
@@ -125,6 +147,16 @@ class MujocoWarpBackend(CompiledRobot):
         rows[:, self._qpos_addr] = joint_pos
         velocities = torch.zeros_like(self.qvel)
         velocities[:, self._dof_addr] = joint_vel
+        for k in range(len(self.layout.free_qpos_addr)):
+            qa, da = int(self.layout.free_qpos_addr[k]), int(self.layout.free_dof_addr[k])
+            if object_pose is not None:
+                rows[:, qa : qa + 7] = object_pose[:, k]
+            if object_vel is not None:
+                velocities[:, da : da + 3] = object_vel[:, k, 0:3]
+                # A free joint stores its angular velocity in the body frame.
+                velocities[:, da + 3 : da + 6] = quat_rotate_inverse(
+                    rows[:, qa + 3 : qa + 7], object_vel[:, k, 3:6]
+                )
         rows_mask = env_mask[:, None]
         masked_write(self.qpos, env_mask, rows)
         masked_write(self.qvel, env_mask, velocities)
@@ -132,7 +164,7 @@ class MujocoWarpBackend(CompiledRobot):
         self.time.masked_fill_(env_mask, 0.0)
         self.contact_force.masked_fill_(env_mask[:, None, None], 0.0)
         self.joint_torque.masked_fill_(rows_mask, 0.0)
-        masked_write(self.ctrl, env_mask, joint_pos)
+        self.ctrl.masked_fill_(env_mask[:, None], 0.0)  # each physics step writes its controls first
         self._diverged &= ~env_mask
 
     def set_root_velocity(self, env_mask, lin_vel, ang_vel) -> None:
@@ -166,6 +198,11 @@ class MujocoWarpBackend(CompiledRobot):
         damping = nominal["dof_damping"].repeat(n, 1)
         if params.joint_damping is not None:
             damping[:, self._dof_addr] = params.joint_damping[:, None]
+        if params.object_mass_scale is not None:
+            mass[:, self._object_bodies] *= params.object_mass_scale
+            inertia[:, self._object_bodies] *= params.object_mass_scale[:, :, None]
+        if params.object_friction is not None:
+            friction[:, self._object_geoms, 0] = params.object_friction
         for name, values in (
             ("body_mass", mass),
             ("body_inertia", inertia),
@@ -183,7 +220,9 @@ class MujocoWarpBackend(CompiledRobot):
         self._targets.copy_(targets)
         self._start_time.copy_(self.time)
         count = targets.shape[1]
-        if torch.cuda.is_current_stream_capturing():
+        if self.device.type == "cpu":
+            self._substeps(count)  # warp's CPU device: plain launches
+        elif torch.cuda.is_current_stream_capturing():
             self._substeps_in_callers_graph(count)  # the env is capturing its whole step around this one
         else:
             if self._graph is None:
@@ -193,7 +232,12 @@ class MujocoWarpBackend(CompiledRobot):
             else:
                 self._substeps(count)
         self._contacts.compute(self.contact_force)
-        self.joint_torque.copy_(self._actuator_force[:, self._actuator_ids])
+        if self._driven is None:
+            self.joint_torque.copy_(self._actuator_force[:, self._actuator_ids])
+        else:
+            self.joint_torque[:, self._driven] = self._actuator_force[:, self._actuator_ids]
+        if self._frames is not None:
+            self._frames.compute()
         state_bad = ~torch.isfinite(self.qvel).all(dim=-1) | ~torch.isfinite(self.qpos).all(dim=-1)
         torch.logical_or(state_bad, self.time < self._start_time, out=self._diverged)
 
@@ -277,6 +321,12 @@ class MujocoWarpBackend(CompiledRobot):
             joint_torque=self.joint_torque,
             contact_force=self.contact_force,
             diverged=self._diverged,
+            **dict(
+                zip(
+                    ("frame_pos", "frame_quat", "frame_lin_vel", "frame_ang_vel"),
+                    self._frames.values if self._frames is not None else self._no_frames,
+                )
+            ),
         )
 
     def save_state(self) -> dict[str, torch.Tensor]:
@@ -294,8 +344,51 @@ class MujocoWarpBackend(CompiledRobot):
         self.qpos.copy_(saved["qpos"])
         self.qvel.copy_(saved["qvel"])
         self.time.copy_(saved["time"])
+        if self._frames is not None:
+            self._frames.compute()
         for name in ("contact_force", "joint_torque"):
             if name in saved:  # checkpoints of the earlier, sensor-reading backend lack them
                 getattr(self, name).copy_(saved[name])
         for name, value in self.params.items():
             value.copy_(saved[name])
+
+
+class FrameReader:
+    """The named frames the kernels read, from MuJoCo Warp's kinematics of the state after the step.
+
+    The step's own kinematics describe the state before its last integration; so, only when a spec
+    reads frames, this recomputes body poses (and com velocities when velocities are read) and gathers
+    the frames' bodies: one read-back of those rows, not of every body. Specs without frames never
+    create one, so their step is unchanged.
+    """
+
+    def __init__(self, backend: MujocoWarpBackend, options: BackendOptions) -> None:
+        import warp as wp
+
+        view = wp.to_torch
+        d, dev = backend._d, backend.device
+        self._backend = backend
+        self._velocities = options.frame_velocities
+        self._xpos, self._xquat = view(d.xpos), view(d.xquat)
+        self._cvel, self._subtree_com = view(d.cvel), view(d.subtree_com)
+        self._bodies = torch.as_tensor(backend.layout.frame_bodies, device=dev)
+        self._roots = torch.as_tensor(backend.model.body_rootid[backend.layout.frame_bodies], device=dev)
+        self._offset = torch.tensor([f.offset for f in options.frames], device=dev).view(1, -1, 3)
+        self._quat = torch.tensor([f.quat for f in options.frames], device=dev).view(1, -1, 4)
+        n, k = backend.num_envs, len(options.frames)
+        self.values = tuple(torch.zeros(n, k, size, device=dev) for size in (3, 4, 3, 3))
+
+    def compute(self) -> None:
+        b, m, d = self._backend, self._backend._m, self._backend._d
+        b._mjw.kinematics(m, d)
+        pos, quat = frame_pose(
+            self._xpos[:, self._bodies], self._xquat[:, self._bodies], self._offset, self._quat
+        )
+        self.values[0].copy_(pos)
+        self.values[1].copy_(quat)
+        if self._velocities:
+            b._mjw.com_pos(m, d)
+            b._mjw.com_vel(m, d)
+            lin, ang = frame_velocity(pos, self._cvel[:, self._bodies], self._subtree_com[:, self._roots])
+            self.values[2].copy_(lin)
+            self.values[3].copy_(ang)

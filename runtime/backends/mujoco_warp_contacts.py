@@ -22,7 +22,14 @@ FORCE_COMPONENTS = 3
 class ContactForces:
     """Computes (N, tracked bodies, 3) world-frame net contact forces from one MuJoCo Warp Data."""
 
-    def __init__(self, model: mujoco.MjModel, data, members: list[list[int]], device: torch.device) -> None:
+    def __init__(
+        self,
+        model: mujoco.MjModel,
+        data,
+        members: list[list[int]],
+        device: torch.device,
+        pairs: list[tuple[list[int], list[int]]] = (),
+    ) -> None:
         import warp as wp
 
         view = wp.to_torch
@@ -51,6 +58,15 @@ class ContactForces:
         # hundreds of thousands of atomic adds serialize (bench/gpu.py: 2.63M raw physics steps/s at 4,096
         # envs that way, 3.57M spread).
         self._spread = self._contact_ids % self._per_body.shape[0]
+        # Contact pairs (force on one body group from another): which side each body is on, per pair.
+        self._pairs = None
+        if pairs:
+            sides = torch.zeros(2, len(pairs), model.nbody, device=device)
+            for index, (body, other) in enumerate(pairs):
+                sides[0, index, body] = 1.0
+                sides[1, index, other] = 1.0
+            self._pairs = sides
+            self._per_pair = torch.zeros(self.num_envs * len(pairs), 3, device=device)
 
     def compute(self, out: torch.Tensor) -> None:
         """Write the forces of the contacts of the last physics step into `out` (N, tracked bodies, 3)."""
@@ -63,7 +79,23 @@ class ContactForces:
         self._per_body.index_add_(0, on_second, world_force)
         self._per_body.index_add_(0, on_first, -world_force)
         per_body = self._per_body.view(self.num_envs, self.nbody, 3)
-        torch.matmul(self._membership, per_body, out=out)
+        tracked = self._membership.shape[0]
+        if self._pairs is None:
+            torch.matmul(self._membership, per_body, out=out)
+            return
+        torch.matmul(self._membership, per_body, out=out[:, :tracked])
+        # The force on a pair's body from its other: +f where the body is the contact's second geom's
+        # body and the other the first's, -f the other way round.
+        body_side, other_side = self._pairs[0], self._pairs[1]  # (P, nbody)
+        first, second = bodies[:, 0], bodies[:, 1]
+        sign = (
+            other_side[:, first] * body_side[:, second] - body_side[:, first] * other_side[:, second]
+        )  # (P, C)
+        count = sign.shape[0]
+        slots = world[None, :] * count + torch.arange(count, device=sign.device)[:, None]  # (P, C)
+        self._per_pair.zero_()
+        self._per_pair.index_add_(0, slots.reshape(-1), (sign[:, :, None] * world_force[None]).reshape(-1, 3))
+        out[:, tracked:] = self._per_pair.view(self.num_envs, count, 3)
 
     def _world_frame_forces(self, world: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Which rows are active contacts (C,), and each one's force on its second body (C, 3), zero if not;

@@ -40,7 +40,10 @@ ELEMENTWISE = {
     "sin": "torch.sin({})",
     "cos": "torch.cos({})",
     "tanh": "torch.tanh({})",
+    "wrap_angle": "wrap_angle({})",
 }
+QUAT_SCALAR = {"roll": "quat_roll({})", "pitch": "quat_pitch({})", "yaw": "quat_yaw({})"}
+ROTATE = {"rotate": "quat_rotate", "rotate_inverse": "quat_rotate_inverse"}
 REDUCE = {
     "sum": "torch.sum({}, dim=-1)",
     "mean": "torch.mean({}, dim=-1)",
@@ -77,7 +80,12 @@ class KernelEmitter:
     """Emits the terms of one kernel function, sharing temporaries and derived signals between them."""
 
     group_slices: dict[str, tuple[int, int]]  # body group -> slice of the contact_force input
+    frame_rows: dict[str, int] = field(default_factory=dict)  # frame -> row of the frame_* inputs
     term_values: dict[str, str] = field(default_factory=dict)  # term name -> variable holding its value
+    # [values] name -> the variable holding it (fixed for the whole module: v0, v1, ...)
+    value_vars: dict[str, str] = field(default_factory=dict)
+    # vector command name -> (first index, length) in the commands input
+    command_vectors: dict[str, tuple[int, int]] = field(default_factory=dict)
     derived_used: list[str] = field(default_factory=list)
     _counts: Counter[str] = field(default_factory=Counter)
     _temps: dict[str, str] = field(default_factory=dict)
@@ -91,7 +99,9 @@ class KernelEmitter:
         while stack:
             node = stack.pop()
             if not isinstance(node, TRIVIAL) and checked.types[node].const is None:
-                self._counts[self._canonical(node, checked)] += 1
+                canon = self._canonical(node, checked)
+                if not canon.isidentifier():  # a value's or a term's variable is shared already
+                    self._counts[canon] += 1
             stack.extend(ast.children(node))
 
     def term(self, checked: Checked) -> TermCode:
@@ -140,12 +150,24 @@ class KernelEmitter:
                 self.derived_used.append(node.name)
             return node.name
         if isinstance(node, ast.Select):
+            assert isinstance(node.base, ast.Name)
+            if SIGNALS[node.base.name].selects == "frame":
+                return f"{node.base.name}[:, {self.frame_rows[node.group]}]"
             start, end = self.group_slices[node.group]
             return f"contact_force[:, {start}:{end}]"
         if isinstance(node, ast.Component):
             if isinstance(node.base, ast.Name) and node.base.name == "term":
                 # While counting, later terms have no variable yet; their name is a unique key.
                 return self.term_values.get(node.name, f"<term {node.name}>")
+            if isinstance(node.base, ast.Name) and node.base.name == "value":
+                return self.value_vars[node.name]
+            if (
+                isinstance(node.base, ast.Name)
+                and node.base.name == "commands"
+                and node.name in self.command_vectors
+            ):
+                start, size = self.command_vectors[node.name]
+                return f"commands[:, {start}:{start + size}]"
             base_code = sub(node.base)
             names = types[node.base].components or ()
             if node.name in names:
@@ -229,4 +251,21 @@ class KernelEmitter:
             return f"{sub(args[0])}.to(torch.float32)"
         if func.kind == "flatten":
             return f"torch.flatten({sub(args[0])}, 1)" if len(types[args[0]].shape) > 1 else sub(args[0])
+        shape = types[node].shape
+        if func.kind == "binary":  # atan2
+            a, b = (self._broadcast(self._tensor(x, types, sub), types[x].shape, shape) for x in args)
+            return f"torch.atan2({a}, {b})"
+        if func.kind == "quat_scalar":
+            return QUAT_SCALAR[node.func].format(sub(args[0]))
+        # The rest pair vectors over their last axis: broadcast the leading per-env axes.
+        vector_shape = shape if func.kind in ("cross", "rotate") else shape + (0,)
+        a, b = (self._broadcast(sub(x), types[x].shape, vector_shape) for x in args)
+        if func.kind == "quat_pair":
+            return f"quat_angle({a}, {b})"
+        if func.kind == "dot":
+            return f"torch.sum({a} * {b}, dim=-1)"
+        if func.kind == "cross":
+            return f"torch.cross({a}, {b}, dim=-1)"
+        if func.kind == "rotate":
+            return f"{ROTATE[node.func]}({a}, {b})"
         raise AssertionError(func.kind)

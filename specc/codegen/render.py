@@ -1,11 +1,14 @@
 """Render a checked task into one Python module of fused torch kernels (jinja2 template).
 
 The module has `compute_observations`, `compute_rewards`, `compute_terminations` and
-`compute_step` (all three fused, sharing derived signals and subexpressions), plus data
-tables the runtime reads (layout, names, effective weights, noise). Each extra observation
-group (the critic's privileged observations, a teacher's) is one more kernel,
-`compute_<group>_observations`, described in the OBSERVATION_GROUPS table. Spec names appear
-in the module only inside those tables, written with `repr()` of validated strings.
+`compute_step` (all three fused, sharing derived signals and subexpressions), `compute_success`
+(the [eval] criteria, called by evaluation envs only) and `compute_commands` (the computed
+commands, called by the env only when a spec has some), plus data tables the runtime reads
+(layout, names, effective weights, noise, eval judge). Each kernel computes the [values] its
+terms read, once, before them. Each extra observation group (the critic's privileged
+observations, a teacher's) is one more kernel, `compute_<group>_observations`, described in the
+OBSERVATION_GROUPS table. Spec names appear in the module only inside those tables, written
+with `repr()` of validated strings.
 """
 
 from __future__ import annotations
@@ -60,14 +63,38 @@ def _load_template(name: str) -> str:
 
 
 def contact_layout(task: CheckedTask) -> tuple[list[str], dict[str, tuple[int, int]]]:
-    """The bodies of the `contact_force` input, group after group, and each group's slice."""
+    """The bodies of the `contact_force` input, group after group, and each group's slice.
+
+    The robot's groups are always tracked; an object's or a frame's body only when a term reads its
+    contact force. Contact pairs (`contact_pairs`) follow the bodies in the same input.
+    """
     bodies: list[str] = []
     slices: dict[str, tuple[int, int]] = {}
     for group, members in task.robot.body_groups.items():
         if members:
             slices[group] = (len(bodies), len(bodies) + len(members))
             bodies.extend(members)
+    pairs = contact_pairs(task)
+    for name in task.contact_groups_read:
+        if name in task.scene.frames:
+            slices[name] = (len(bodies), len(bodies) + 1)
+            bodies.append(task.scene.frames[name].body)
+    for index, name in enumerate(pairs):
+        slices[name] = (len(bodies) + index, len(bodies) + index + 1)
     return bodies, slices
+
+
+def contact_pairs(task: CheckedTask) -> dict[str, tuple[str, str]]:
+    """The contact pairs some term reads: name -> (body, other); their forces follow the bodies'."""
+    return {n: task.scene.pairs[n] for n in task.contact_groups_read if n in task.scene.pairs}
+
+
+def frame_table(task: CheckedTask) -> list[tuple[str, str, tuple[float, ...], tuple[float, ...]]]:
+    """The frames some term reads, as (name, body, offset, quat): the `frame_*` inputs' rows."""
+    return [
+        (name, task.scene.frames[name].body, task.scene.frames[name].offset, task.scene.frames[name].quat)
+        for name in task.frames_read
+    ]
 
 
 def effective_weights(task: CheckedTask) -> list[float]:
@@ -84,6 +111,8 @@ def render_module(task: CheckedTask) -> str:
         _kernel(task, slices, weights, "compute_rewards", rewards=True),
         _kernel(task, slices, weights, "compute_terminations", terminations=True),
         _kernel(task, slices, weights, "compute_step", observations=True, rewards=True, terminations=True),
+        _success_kernel(task, slices),
+        _commands_kernel(task, slices),
     ]
     groups = {}
     for group, terms in task.extra_groups.items():
@@ -110,10 +139,15 @@ def render_module(task: CheckedTask) -> str:
             spec_hash=task.spec_hash,
             inputs=KERNEL_INPUTS,
             joint_names=task.robot.joint_names,
+            action_names=task.robot.action_names,
             feet=task.robot.body_groups["feet"],
             contact_bodies=bodies,
             contact_groups=slices,
+            contact_pairs=list(contact_pairs(task).values()),
+            frames=frame_table(task),
+            frame_velocities=task.frame_velocities_read,
             command_names=list(task.command_names),
+            computed_commands=[c.name for c in task.computed_commands],
             observation_layout=[(s.name, s.offset, s.size, s.scale) for s in task.observation_layout],
             num_observations=task.num_observations,
             observation_noise=noise,
@@ -126,6 +160,8 @@ def render_module(task: CheckedTask) -> str:
             termination_names=[t.name for t in task.terminations],
             kernels=kernels,
             derived_code=DERIVED_CODE,
+            eval_judge=spec.eval.judge,
+            eval_termination_fails=spec.eval.termination_fails,
         )
     )
 
@@ -156,7 +192,7 @@ def _kernel(
     terminations: bool = False,
     observation_terms: list[CheckedTerm] | None = None,
 ) -> Kernel:
-    emitter = KernelEmitter(slices)
+    emitter = new_emitter(task, slices)
     sections: list[tuple[str, list[CheckedTerm]]] = []
     if observations:
         sections.append(
@@ -166,10 +202,11 @@ def _kernel(
         sections.append(("reward", task.rewards))
     if terminations:
         sections.append(("termination", task.terminations))
-    for _, terms in sections:
-        for term in terms:
-            emitter.count(term.checked)
     kernel = Kernel(name, "", "")
+    values = values_needed(task, [t for _, terms in sections for t in terms])
+    for term in [*values, *(t for _, terms in sections for t in terms)]:
+        emitter.count(term.checked)
+    kernel.blocks.extend(value_blocks(emitter, values))
     returns: list[str] = []
     for section, terms in sections:
         prefix = {"observation": "o", "reward": "r", "termination": "d"}[section]
@@ -205,6 +242,109 @@ def _kernel(
     }
     kernel.doc = "Return " + "; ".join(docs[s] for s, _ in sections) + "."
     return kernel
+
+
+def _success_kernel(task: CheckedTask, slices: dict[str, tuple[int, int]]) -> Kernel:
+    """`compute_success`: the [eval] criteria per env. Only evaluation calls it, never training."""
+    emitter = new_emitter(task, slices)
+    criteria = [c for c in (task.success, task.failure) if c is not None]
+    values = values_needed(task, criteria)
+    for term in [*values, *criteria]:
+        emitter.count(term.checked)
+    kernel = Kernel(
+        "compute_success",
+        "Return the [eval] criteria on this state: success (N,) and failure (N,), booleans.",
+        "Tuple[Tensor, Tensor]",
+    )
+    kernel.blocks.extend(value_blocks(emitter, values))
+    results = []
+    for name, criterion, otherwise in (
+        ("success", task.success, True),
+        ("failure", task.failure, False),
+    ):
+        if criterion is None:
+            kernel.tail.append(f"{name} = {emitter.constant_tensor(otherwise, 'bool')}")
+        else:
+            code = emitter.term(criterion.checked)
+            kernel.blocks.append(
+                Block(
+                    _one_line(f"eval {name}: {criterion.source.strip()}"),
+                    [*code.lines, f"{name} = {code.value}"],
+                )
+            )
+        results.append(name)
+    kernel.derived = [d for d in DERIVED_CODE if d in emitter.derived_used]
+    kernel.tail.append(f"return ({', '.join(results)})")
+    return kernel
+
+
+def _commands_kernel(task: CheckedTask, slices: dict[str, tuple[int, int]]) -> Kernel:
+    """`compute_commands`: the commands vector with each computed command replaced by its value on this
+    state. The env calls it (only when there are computed commands) before anything reads commands."""
+    emitter = new_emitter(task, slices)
+    computed = task.computed_commands
+    values = values_needed(task, computed)
+    for term in [*values, *computed]:
+        emitter.count(term.checked)
+    kernel = Kernel(
+        "compute_commands",
+        "Return the commands (N, len(COMMAND_NAMES)) with the computed commands computed on this state.",
+        "Tensor",
+    )
+    kernel.blocks.extend(value_blocks(emitter, values))
+    columns = {}
+    for index, command in enumerate(computed):
+        code = emitter.term(command.checked)
+        var = f"k{index}"
+        kernel.blocks.append(
+            Block(
+                _one_line(f"command {command.name!r}: {command.source.strip()}"),
+                [*code.lines, f"{var} = {code.value}"],
+            )
+        )
+        columns[task.command_names.index(command.name)] = var
+    kernel.derived = [d for d in DERIVED_CODE if d in emitter.derived_used]
+    if columns:
+        parts = [columns.get(i, f"commands[:, {i}]") for i in range(len(task.command_names))]
+        kernel.tail.append(f"return torch.stack([{', '.join(parts)}], dim=-1)")
+    else:
+        kernel.tail.append("return commands")
+    return kernel
+
+
+def new_emitter(task: CheckedTask, slices: dict[str, tuple[int, int]]) -> KernelEmitter:
+    """An emitter that knows the task's value variables and vector commands."""
+    return KernelEmitter(
+        slices,
+        frame_rows={name: i for i, name in enumerate(task.frames_read)},
+        value_vars={value.name: f"v{i}" for i, value in enumerate(task.values)},
+        command_vectors={
+            name: (start, len(components)) for name, (start, components) in task.command_vectors.items()
+        },
+    )
+
+
+def values_needed(task: CheckedTask, terms: list[CheckedTerm]) -> list[CheckedTerm]:
+    """The [values] that `terms` read, directly or through other values, in dependency order."""
+    by_name = {value.name: value for value in task.values}
+    needed: set[str] = set()
+    stack = [name for term in terms for name in term.checked.values_read]
+    while stack:
+        name = stack.pop()
+        if name not in needed:
+            needed.add(name)
+            stack.extend(by_name[name].checked.values_read)
+    return [value for value in task.values if value.name in needed]
+
+
+def value_blocks(emitter: KernelEmitter, values: list[CheckedTerm]) -> list[Block]:
+    """Each value computed once, before the terms that read it."""
+    blocks = []
+    for value in values:
+        code = emitter.term(value.checked)
+        lines = [*code.lines, f"{emitter.value_vars[value.name]} = {code.value}"]
+        blocks.append(Block(_one_line(f"value {value.name!r}: {value.source.strip()}"), lines))
+    return blocks
 
 
 def _section_tail(

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from specc.diagnostics import suggest
 from specc.expr import ast
-from specc.expr.functions import FUNCTIONS
-from specc.expr.signals import SIGNALS, TERM_NAMESPACE
+from specc.expr.functions import CONSTANTS, FUNCTIONS
+from specc.expr.signals import SIGNALS, TERM_NAMESPACE, VALUE_NAMESPACE, XYZ
 from specc.expr.types import Type, broadcast
 
 
@@ -36,6 +36,18 @@ class Context:
     body_groups: Mapping[str, int]  # group name -> number of bodies
     term_types: Mapping[str, Type] = field(default_factory=dict)  # `term.<name>` targets
     term_section: str | None = None  # "rewards" / "terminations": enables term.<name>
+    action_names: tuple[str, ...] | None = None  # driven joints, in action order (None: every joint)
+    frame_names: tuple[str, ...] = ()  # named frames (objects included): frame_pos[<name>]
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        return self.joint_names if self.action_names is None else self.action_names
+
+    # `value.<name>` targets: the [values] checked so far (a value sees those it may depend on).
+    value_types: Mapping[str, Type] = field(default_factory=dict)
+    value_names: tuple[str, ...] = ()  # every value of the spec, for did-you-mean and cycle messages
+    # Vector commands (targets): name -> (first index in the commands vector, component names).
+    command_vectors: Mapping[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -46,6 +58,9 @@ class Checked:
     types: dict[ast.Node, Type]
     terms_read: set[str] = field(default_factory=set)
     signals_read: set[str] = field(default_factory=set)
+    values_read: set[str] = field(default_factory=set)
+    commands_read: set[str] = field(default_factory=set)  # command names; "*": the whole vector
+    selections: set[tuple[str, str]] = field(default_factory=set)  # (signal, group or frame) read
 
     @property
     def type(self) -> Type:
@@ -63,6 +78,9 @@ class Checker:
         self.types: dict[ast.Node, Type] = {}
         self.terms_read: set[str] = set()
         self.signals_read: set[str] = set()
+        self.selections: set[tuple[str, str]] = set()
+        self.values_read: set[str] = set()
+        self.commands_read: set[str] = set()
 
     def fail(self, code: str, message: str, span: ast.Span, fix: str | None = None) -> None:
         self.errors.append(CheckError(code, message, span, fix))
@@ -73,7 +91,15 @@ class Checker:
             self.visit(root)
         except _Abort:
             return None
-        return Checked(root, self.types, self.terms_read, self.signals_read)
+        return Checked(
+            root,
+            self.types,
+            self.terms_read,
+            self.signals_read,
+            self.values_read,
+            self.commands_read,
+            self.selections,
+        )
 
     def visit(self, node: ast.Node) -> Type:
         method: Callable[[ast.Node], Type] = getattr(self, "visit_" + type(node).__name__)
@@ -96,13 +122,23 @@ class Checker:
             if not self.ctx.command_names:
                 self.fail("SPC202", "the spec defines no commands", node.span, "add [commands.ranges]")
             self.signals_read.add(name)
+            self.commands_read.add("*")
             return Type("float", (len(self.ctx.command_names),), self.ctx.command_names)
         if name == TERM_NAMESPACE:
             self.fail("SPC213", "'term' needs a term name: term.<name>", node.span)
+        if name == VALUE_NAMESPACE:
+            self.fail("SPC217", "'value' needs a value name: value.<name>", node.span)
+        if name in CONSTANTS:
+            return Type("float", (), const=CONSTANTS[name].value)
         signal = SIGNALS.get(name)
         if signal is None:
             self.unknown_name(name, node.span)
         assert signal is not None
+        if signal.selectable and signal.selects == "frame":
+            frames = (
+                ", ".join(self.ctx.frame_names) or "none: declare [frames.<name>] or [scene.objects.<name>]"
+            )
+            self.fail("SPC210", f"'{name}' needs a frame: {name}[<frame>]", node.span, f"frames: {frames}")
         if signal.selectable:
             groups = ", ".join(sorted(self.ctx.body_groups)) or "none defined"
             self.fail(
@@ -118,15 +154,17 @@ class Checker:
     def component_names(
         self, shape: tuple[str | int, ...], names: tuple[str, ...] | None
     ) -> tuple[str, ...] | None:
-        """Joint-sized vectors are indexed by joint name, feet-sized ones by foot link name."""
+        """Joint- and action-sized vectors are indexed by joint name, feet-sized ones by foot link name."""
         if names is not None or not shape:
             return names
-        return {"J": self.ctx.joint_names, "F": self.ctx.feet_names}.get(str(shape[-1]))
+        return {"J": self.ctx.joint_names, "A": self.ctx.actions, "F": self.ctx.feet_names}.get(
+            str(shape[-1])
+        )
 
     def unknown_name(self, name: str, span: ast.Span) -> None:
         if name in FUNCTIONS:
             self.fail("SPC202", f"'{name}' is a function, not a signal", span, f"call it: {name}(...)")
-        candidates = [*SIGNALS, "commands", TERM_NAMESPACE]
+        candidates = [*SIGNALS, *CONSTANTS, "commands", TERM_NAMESPACE, VALUE_NAMESPACE]
         guess = suggest(name, candidates)
         fix = f"did you mean '{guess}'?" if guess else "see `specc signals` for the catalog"
         self.fail("SPC202", f"unknown signal '{name}'", span, fix)
@@ -134,6 +172,7 @@ class Checker:
     def resolve_shape(self, shape: tuple[str | int, ...], group_size: int) -> tuple[int, ...]:
         sizes = {
             "J": len(self.ctx.joint_names),
+            "A": len(self.ctx.actions),
             "F": len(self.ctx.feet_names),
             "C": len(self.ctx.command_names),
             "G": group_size,
@@ -148,8 +187,22 @@ class Checker:
             or not SIGNALS[node.base.name].selectable
         ):
             selectable = [n for n, s in SIGNALS.items() if s.selectable]
-            self.fail("SPC210", "only " + ", ".join(selectable) + " takes a body group", node.span)
+            self.fail("SPC210", "only " + ", ".join(selectable) + " take a body group or a frame", node.span)
         signal = SIGNALS[node.base.name]
+        if signal.selects == "frame":
+            if node.group not in self.ctx.frame_names:
+                guess = suggest(node.group, list(self.ctx.frame_names), cutoff=0.5)
+                fix = (
+                    f"did you mean '{guess}'?"
+                    if guess
+                    else f"frames: {', '.join(self.ctx.frame_names) or 'none: declare [frames.<name>]'}"
+                )
+                self.fail("SPC210", f"unknown frame '{node.group}'", node.group_span, fix)
+            self.signals_read.add(signal.name)
+            self.selections.add((signal.name, node.group))
+            result = Type(signal.dtype, self.resolve_shape(signal.shape, 1), signal.components)
+            self.types[node.base] = result
+            return result
         size = self.ctx.body_groups.get(node.group)
         if size is None:
             guess = suggest(node.group, list(self.ctx.body_groups), cutoff=0.5)
@@ -160,6 +213,7 @@ class Checker:
             )
             self.fail("SPC210", f"unknown body group '{node.group}'", node.group_span, fix)
         self.signals_read.add(signal.name)
+        self.selections.add((signal.name, node.group))
         result = Type(signal.dtype, self.resolve_shape(signal.shape, size), signal.components)
         self.types[node.base] = result
         return result
@@ -167,6 +221,10 @@ class Checker:
     def visit_Component(self, node: ast.Component) -> Type:
         if isinstance(node.base, ast.Name) and node.base.name == TERM_NAMESPACE:
             return self.term_reference(node)
+        if isinstance(node.base, ast.Name) and node.base.name == VALUE_NAMESPACE:
+            return self.value_reference(node)
+        if isinstance(node.base, ast.Name) and node.base.name == "commands":
+            return self.command_reference(node)
         base = self.visit(node.base)
         names = base.components
         if names is None:
@@ -197,6 +255,41 @@ class Checker:
             )
         self.terms_read.add(node.name)
         return target
+
+    def value_reference(self, node: ast.Component) -> Type:
+        target = self.ctx.value_types.get(node.name)
+        if target is None:
+            if node.name in self.ctx.value_names:
+                raise _Abort  # the value has an error of its own (or is in a cycle), reported there
+            guess = suggest(node.name, self.ctx.value_names, cutoff=0.5)
+            fix = (
+                f"did you mean '{guess}'?"
+                if guess
+                else f"values: {', '.join(self.ctx.value_names) or 'none: define them in [values]'}"
+            )
+            self.fail("SPC217", f"no value named '{node.name}'", node.name_span, fix)
+        self.values_read.add(node.name)
+        return target
+
+    def command_reference(self, node: ast.Component) -> Type:
+        """`commands.<name>`: one command, or a vector command (a target) as a whole."""
+        names = self.ctx.command_names
+        if not names:
+            self.fail("SPC202", "the spec defines no commands", node.base.span, "add [commands.ranges]")
+        self.signals_read.add("commands")
+        self.types[node.base] = Type("float", (len(names),), names)
+        vector = self.ctx.command_vectors.get(node.name)
+        if vector is not None:
+            self.commands_read.add(node.name)
+            return Type("float", (len(vector[1]),), vector[1])
+        if node.name in names:
+            self.commands_read.add(node.name)
+            return Type("float", ())
+        readable = [n for n in names if "." not in n] + list(self.ctx.command_vectors)
+        guess = suggest(node.name, readable, cutoff=0.5)
+        fix = f"did you mean '{guess}'?" if guess else f"commands: {', '.join(readable)}"
+        self.fail("SPC207", f"unknown command '{node.name}'", node.name_span, fix)
+        raise AssertionError  # unreachable
 
     # -- operators ----------------------------------------------------------------------------
     def number(self, node: ast.Node, what: str) -> Type:
@@ -341,7 +434,49 @@ class Checker:
         if kind == "flatten":
             t = self.number(node.args[0], "flatten()")
             return Type("float", (math.prod(t.shape),) if t.shape else ())
+        if kind == "binary":
+            a = self.number(node.args[0], f"{node.func}()")
+            b = self.number(node.args[1], f"{node.func}()")
+            shape = self.join(a, b, node.span)
+            const = None
+            if a.const is not None and b.const is not None:
+                const = math.atan2(float(a.const), float(b.const))
+            return Type("float", shape, const=const)
+        if kind == "quat_scalar":
+            q = self.vector(node.args[0], node.func, 4, "a quaternion (w, x, y, z)")
+            return Type("float", q.shape[:-1])
+        if kind == "quat_pair":
+            a = self.vector(node.args[0], node.func, 4, "a quaternion (w, x, y, z)")
+            b = self.vector(node.args[1], node.func, 4, "a quaternion (w, x, y, z)")
+            return Type("float", self.join(a, b, node.span)[:-1])
+        if kind == "dot":
+            a = self.vector(node.args[0], node.func, None, "a vector")
+            b = self.vector(node.args[1], node.func, None, "a vector")
+            if a.shape[-1] != b.shape[-1]:
+                self.fail(
+                    "SPC216",
+                    f"dot() needs vectors of one length: {a.describe()} and {b.describe()}",
+                    node.span,
+                )
+            return Type("float", self.join(a, b, node.span)[:-1])
+        if kind == "cross":
+            a = self.vector(node.args[0], node.func, 3, "a 3-vector")
+            b = self.vector(node.args[1], node.func, 3, "a 3-vector")
+            return Type("float", self.join(a, b, node.span), XYZ)
+        if kind == "rotate":
+            q = self.vector(node.args[0], node.func, 4, "a quaternion (w, x, y, z)")
+            v = self.vector(node.args[1], node.func, 3, "a 3-vector")
+            shape = self.join(Type("float", q.shape[:-1] + (3,)), v, node.span)
+            return Type("float", shape, XYZ)
         raise AssertionError(kind)
+
+    def vector(self, node: ast.Node, func: str, size: int | None, what: str) -> Type:
+        """A number argument whose last axis is `size` long (any length when None)."""
+        t = self.number(node, f"{func}()")
+        if not t.shape or (size is not None and t.shape[-1] != size):
+            fix = "a quaternion has 4 components, w first: base_quat" if size == 4 else None
+            self.fail("SPC216", f"{func}() needs {what} here, but this is {t.describe()}", node.span, fix)
+        return t
 
 
 def _fold_call(func: str, x: float) -> float | None:
@@ -356,6 +491,7 @@ def _fold_call(func: str, x: float) -> float | None:
             "sin": math.sin,
             "cos": math.cos,
             "tanh": math.tanh,
+            "wrap_angle": lambda v: (v + math.pi) % (2 * math.pi) - math.pi,
         }[func](x)
     except (ValueError, OverflowError):
         return None

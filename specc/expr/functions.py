@@ -6,6 +6,7 @@ reference evaluator. This table is the single list of names both must cover.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -14,7 +15,9 @@ class Function:
     name: str
     min_args: int
     max_args: int
-    kind: str  # elementwise | reduce | bool_reduce | count | min_max | clamp | where | cast | flatten
+    # elementwise | reduce | bool_reduce | count | min_max | clamp | where | cast | flatten | binary
+    # | quat_scalar | quat_pair | dot | cross | rotate
+    kind: str
     doc: str
 
 
@@ -42,5 +45,45 @@ FUNCTIONS: dict[str, Function] = {
         Function("where", 3, 3, "where", "where(condition, a, b): a where true, else b."),
         Function("float", 1, 1, "cast", "A boolean as 0.0 / 1.0."),
         Function("flatten", 1, 1, "flatten", "A per-env array as one vector (e.g. for an observation)."),
+        Function("atan2", 2, 2, "binary", "atan2(y, x): the angle of the point (x, y), in [-pi, pi]."),
+        Function("wrap_angle", 1, 1, "elementwise", "An angle wrapped to [-pi, pi)."),
+        Function("roll", 1, 1, "quat_scalar", "Roll (about x) of a quaternion (w, x, y, z), in [-pi, pi]."),
+        Function(
+            "pitch", 1, 1, "quat_scalar", "Pitch (about y) of a quaternion (w, x, y, z), in [-pi/2, pi/2]."
+        ),
+        Function(
+            "yaw", 1, 1, "quat_scalar", "Yaw (heading, about z) of a quaternion (w, x, y, z), in [-pi, pi]."
+        ),
+        Function(
+            "quat_angle",
+            2,
+            2,
+            "quat_pair",
+            "quat_angle(q1, q2): the angle between two orientations, in [0, pi].",
+        ),
+        Function("dot", 2, 2, "dot", "dot(a, b): dot product over the last axis."),
+        Function("cross", 2, 2, "cross", "cross(a, b): cross product of 3-vectors."),
+        Function(
+            "rotate", 2, 2, "rotate", "rotate(q, v): the 3-vector v (in the frame of q) in the world frame."
+        ),
+        Function(
+            "rotate_inverse",
+            2,
+            2,
+            "rotate",
+            "rotate_inverse(q, v): the world 3-vector v expressed in the frame of q, "
+            "e.g. rotate_inverse(base_quat, commands.target - base_pos).",
+        ),
     ]
 }
+
+
+@dataclass(frozen=True)
+class Constant:
+    name: str
+    value: float
+    doc: str
+
+
+# Named constants: bare names that are numbers, not signals.
+CONSTANTS: dict[str, Constant] = {c.name: c for c in [Constant("pi", math.pi, "The constant π.")]}

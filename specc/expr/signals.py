@@ -6,7 +6,8 @@ primitives inside the generated kernels, once per step, however many terms use i
 (the base-frame rotation shared by many terms is the typical case).
 
 Shapes are per env, after the batch axis N, with symbolic sizes:
-``J`` joints, ``C`` commands, ``F`` feet, ``G`` bodies of a selected group.
+``J`` simulated joints (every movable joint except the locked ones; passive joints included),
+``A`` actions (the driven joints, in action order), ``C`` commands, ``F`` feet, ``G`` bodies of a selected group.
 The README's signal table is generated from this one (`specc signals`).
 """
 
@@ -26,7 +27,8 @@ class Signal:
     doc: str
     components: tuple[str, ...] | None = None  # names of the last axis (None: index-free vector)
     derived_from: tuple[str, ...] = ()  # primitives a derived signal reads
-    selectable: bool = False  # takes a body group: contact_force[feet]
+    selectable: bool = False  # takes a body group (contact_force[feet]) or a frame (frame_pos[ee])
+    selects: str = "group"  # what the brackets name: "group" or "frame"
 
     @property
     def primitive(self) -> bool:
@@ -75,27 +77,87 @@ SIGNALS: dict[str, Signal] = {
             ("J",),
             "Joint accelerations, finite difference over one policy step [rad/s²].",
         ),
-        Signal("torques", "float", ("J",), "Applied joint torques [N·m]."),
-        Signal("actions", "float", ("J",), "The policy's current actions (clipped)."),
-        Signal("last_actions", "float", ("J",), "The policy's actions one step earlier."),
+        Signal("torques", "float", ("J",), "Applied joint torques [N·m]; zero for passive joints."),
+        Signal("actions", "float", ("A",), "The policy's current actions (clipped), one per driven joint."),
+        Signal("last_actions", "float", ("A",), "The policy's actions one step earlier."),
         Signal("commands", "float", ("C",), "Commands, by name: commands.lin_vel_x.", components=None),
         Signal(
             "contact_force",
             "float",
             ("G", 3),
-            "Net contact force on each body of a group, world frame [N].",
+            "Net contact force on each body of a group, an object, a frame's body or a contact pair, world frame [N].",
             XYZ,
             selectable=True,
+        ),
+        Signal(
+            "frame_pos",
+            "float",
+            (3,),
+            "Position of a named frame in the world frame [m].",
+            XYZ,
+            selectable=True,
+            selects="frame",
+        ),
+        Signal(
+            "frame_quat",
+            "float",
+            (4,),
+            "Orientation of a named frame (w, x, y, z), world frame.",
+            WXYZ,
+            selectable=True,
+            selects="frame",
+        ),
+        Signal(
+            "frame_lin_vel",
+            "float",
+            (3,),
+            "Linear velocity of a named frame's origin, world frame [m/s].",
+            XYZ,
+            selectable=True,
+            selects="frame",
+        ),
+        Signal(
+            "frame_ang_vel",
+            "float",
+            (3,),
+            "Angular velocity of a named frame, world frame [rad/s].",
+            XYZ,
+            selectable=True,
+            selects="frame",
+        ),
+        Signal(
+            "joint_lower",
+            "float",
+            ("J",),
+            "Lower position limit of each joint, relative to its default [rad].",
+        ),
+        Signal(
+            "joint_upper",
+            "float",
+            ("J",),
+            "Upper position limit of each joint, relative to its default [rad].",
         ),
         Signal("feet_air_time", "float", ("F",), "Time since each foot last touched the ground [s]."),
         Signal("feet_contact", "bool", ("F",), "Each foot touches the ground (vertical force > 1 N)."),
         Signal("feet_first_contact", "bool", ("F",), "Each foot touched down during this step."),
         Signal("episode_time", "float", (), "Time since the env's episode started [s]."),
+        Signal(
+            "episode_start_pos",
+            "float",
+            (3,),
+            "Base position at the episode's start, world frame [m]: walked distance is "
+            "norm(base_pos.xy - episode_start_pos.xy).",
+            XYZ,
+        ),
     ]
 }
 
+FRAME_SIGNALS = tuple(name for name, s in SIGNALS.items() if s.selects == "frame")
+
 # Namespaces that are not signals: `term.<name>` reads another term of the same section.
 TERM_NAMESPACE = "term"
+# `value.<name>` reads a named intermediate value of the spec's [values] table.
+VALUE_NAMESPACE = "value"
 
 PRIMITIVE_SIGNALS = tuple(name for name, s in SIGNALS.items() if s.primitive)
 # Every generated kernel takes these primitives, in this order, whether it reads them or not;

@@ -73,7 +73,7 @@ def describe_robot(uri: str) -> tuple[dict[str, Any], bool]:
 def try_import(urdf, contact_bodies: list[str], repair: str) -> dict[str, Any]:
     """Build the MuJoCo model the backend would build (no gains), to show whether the robot imports."""
     try:
-        from specc.runtime.backends.base import BackendOptions
+        from specc.runtime.backends.base import ActuatorOptions, BackendOptions
         from specc.runtime.backends.mujoco_model import ModelError, build_model
     except ImportError as err:  # the runtime is not installed: report, do not fail
         return {"ok": False, "error": f"runtime not available: {err}"}
@@ -86,9 +86,7 @@ def try_import(urdf, contact_bodies: list[str], repair: str) -> dict[str, Any]:
         self_collision=False,
         repair_inertia=repair,
         contact_bodies=tuple(contact_bodies),
-        stiffness=(0.0,) * len(joints),
-        damping=(0.0,) * len(joints),
-        effort=(1.0,) * len(joints),
+        actuators=tuple(ActuatorOptions(name, "position", 0.0, 0.0, 1.0) for name in joints),
     )
     try:
         model, layout = build_model(urdf, joints, options, contact_bodies or [urdf.root])

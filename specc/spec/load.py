@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from specc.diagnostics import DiagnosticSink, Position, Severity
 from specc.spec.positions import KeyPath, PositionMap, offset_position, scan_positions
 from specc.spec.prescan import structure_problem
-from specc.spec.schema import Spec
+from specc.spec.schema import REMOVED_KEYS, Spec
 from specc.untrusted_files import FileRefused, read_limited
 
 if sys.version_info >= (3, 11):
@@ -456,6 +456,7 @@ def describe(error: Any, data: dict[str, Any]) -> tuple[str, str, str | None, bo
             if guess
             else (f"allowed keys: {', '.join(allowed)}" if allowed else None)
         )
+        fix = REMOVED_KEYS.get(tuple(str(p) for p in loc), fix)
         return "SPC101", f"unknown key '{where}'", fix, True, [loc]
     if kind == "missing":
         return "SPC102", f"missing required key '{where}'", f"add '{loc[-1]}'", True, [loc]

@@ -109,6 +109,21 @@ class JointGains(Strict):
     stiffness: Real = Field(ge=0, le=1e5, description="PD stiffness kp [N·m/rad].")
     damping: Real = Field(ge=0, le=1e4, description="PD damping kd [N·m·s/rad].")
     effort: Real | None = Field(None, gt=0, le=1e5, description="Torque limit [N·m]; the URDF's when absent.")
+    scale: Real | None = Field(
+        None,
+        gt=0,
+        le=100.0,
+        description="Action scale of these joints [rad per unit action]; robot.action_scale when absent.",
+    )
+
+
+class TorqueActuator(Strict):
+    """An effort actuator: torque = scale × action, clipped to ±effort."""
+
+    scale: Real = Field(gt=0, le=1e5, description="Torque per unit action [N·m or N].")
+    effort: Real | None = Field(
+        None, gt=0, le=1e5, description="Torque limit [N·m or N]; the URDF's when absent."
+    )
 
 
 class RobotSection(Strict):
@@ -140,10 +155,33 @@ class RobotSection(Strict):
         0.0, ge=0, le=10.0, description="Additive uniform reset noise of each joint position [rad or m]."
     )
     pd: dict[NamePattern, JointGains] = Field(
-        description="PD gains by joint name or glob pattern; later entries win."
+        default_factory=dict,
+        description="Position (PD) actuators: gains by joint name or glob pattern; later entries win.",
+    )
+    torque: dict[NamePattern, TorqueActuator] = Field(
+        default_factory=dict,
+        description="Effort actuators by joint name or glob pattern: torque = scale × action; later entries win.",
+    )
+    locked: list[NamePattern] = Field(
+        default_factory=list,
+        description="Joints welded at their default position: not simulated, not in the action.",
+    )
+    passive: list[NamePattern] = Field(
+        default_factory=list,
+        description="Joints without an actuator: simulated (in joint_pos) but not in the action.",
+    )
+    reset_joint_offset: dict[NamePattern, Range] = Field(
+        default_factory=dict,
+        description="Uniform offset [low, high] added to these joints' positions at reset [rad or m].",
+    )
+    reset_joint_vel: dict[NamePattern, Range] = Field(
+        default_factory=dict, description="Uniform joint velocity [low, high] at reset [rad/s or m/s]."
     )
     action_scale: Real = Field(
-        0.5, gt=0, le=100.0, description="PD target = default + action_scale × action."
+        0.5,
+        gt=0,
+        le=100.0,
+        description="PD target = default + action_scale × action (a [robot.pd] entry's scale wins).",
     )
     self_collision: Flag = Field(False, description="Collide the robot's links with each other.")
     fixed_base: Flag = Field(False, description="Weld the base link to the world (arms, cart-poles).")
@@ -151,6 +189,87 @@ class RobotSection(Strict):
         "none",
         description="How to repair a link inertia that is not physical: 'none' reports an error, "
         "'diagonal' keeps the principal moments made to satisfy the triangle inequality and says so.",
+    )
+
+
+Vector3 = tuple[bounded(-1e3, 1e3), bounded(-1e3, 1e3), bounded(-1e3, 1e3)]
+Range3 = tuple[Range, Range, Range]
+UnitInterval = bounded(0.0, 1.0)
+PositiveFloat = Annotated[float, StrictType(), Field(gt=0, le=1e4)]
+NonNegativeFloat = Annotated[float, StrictType(), Field(ge=0, le=1e4)]
+
+
+class SceneObject(Strict):
+    """A primitive body beside the robot: fixed to the world, or free (6-DoF) and drawn per env at reset."""
+
+    shape: Literal["box", "sphere", "cylinder", "capsule"] = Field(description="Primitive shape.")
+    size: list[PositiveFloat] = Field(
+        min_length=1,
+        max_length=3,
+        description="box: full extents [x, y, z]; sphere: [radius]; cylinder, capsule: [radius, length] [m].",
+    )
+    mass: PositiveFloat = Field(1.0, description="Mass [kg] (inertia from the shape, uniform density).")
+    friction: NonNegativeFloat = Field(1.0, description="Sliding friction coefficient.")
+    color: tuple[UnitInterval, UnitInterval, UnitInterval, UnitInterval] = Field(
+        (0.8, 0.4, 0.1, 1.0), description="RGBA, each in [0, 1]."
+    )
+    fixed: Flag = Field(False, description="Welded to the world at `position` (no joint); else free.")
+    position: Vector3 = Field(description="Nominal position of the centre in the world frame [m].")
+    position_range: Range3 = Field(
+        ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0)),
+        description="Free objects: offset [[xlo, xhi], [ylo, yhi], [zlo, zhi]] added at reset, per env [m].",
+    )
+    yaw_range: Range = Field((0.0, 0.0), description="Free objects: yaw drawn at reset [rad].")
+    lin_vel_range: Range3 = Field(
+        ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0)),
+        description="Free objects: linear velocity drawn at reset [m/s].",
+    )
+    mass_scale: ScaleRange | None = Field(None, description="Randomization: scale of the mass (and inertia).")
+    friction_range: NonNegativeRange | None = Field(None, description="Randomization: friction coefficient.")
+
+    @model_validator(mode="after")
+    def _size_fits_shape(self) -> SceneObject:
+        needed = {"box": 3, "sphere": 1, "cylinder": 2, "capsule": 2}[self.shape]
+        if len(self.size) != needed:
+            raise ValueError(
+                f"a {self.shape} has {needed} size value{'s' if needed > 1 else ''}, not {len(self.size)}"
+            )
+        moving = self.position_range != ((0.0, 0.0),) * 3 or self.yaw_range != (0.0, 0.0)
+        if self.fixed and (moving or self.lin_vel_range != ((0.0, 0.0),) * 3):
+            raise ValueError("a fixed object has one pose: drop position_range, yaw_range and lin_vel_range")
+        return self
+
+    @property
+    def half_height(self) -> float:
+        """Half its vertical extent when upright (cylinders and capsules stand on their axis)."""
+        if self.shape == "box":
+            return self.size[2] / 2
+        if self.shape == "sphere":
+            return self.size[0]
+        return self.size[1] / 2 + (self.size[0] if self.shape == "capsule" else 0.0)
+
+
+class ContactPair(Strict):
+    """The net contact force on one named body from another (`contact_force[<pair name>]`)."""
+
+    body: Name = Field(description="A frame or object name: the body the force acts on.")
+    other: Name = Field(description="A frame or object name: the body that pushes.")
+
+
+class SceneSection(Strict):
+    objects: dict[Name, SceneObject] = Field(default_factory=dict, description="Primitive bodies by name.")
+    contacts: dict[Name, ContactPair] = Field(
+        default_factory=dict, description="Contact forces between two named bodies, by name."
+    )
+
+
+class Frame(Strict):
+    """A named frame: a robot link or an object, optionally with a fixed offset (a fingertip)."""
+
+    body: NamePattern = Field(description="A robot link or a scene object.")
+    offset: Vector3 = Field((0.0, 0.0, 0.0), description="Position in the body's frame [m].")
+    rpy: Vector3 = Field(
+        (0.0, 0.0, 0.0), description="Orientation in the body's frame (roll, pitch, yaw) [rad]."
     )
 
 
@@ -204,13 +323,72 @@ class CategoricalCommand(Strict):
         return self
 
 
+POSITION_AXES = ("x", "y", "z")
+ORIENTATION_AXES = ("roll", "pitch", "yaw")
+
+
+class TargetCommand(Strict):
+    """A target drawn uniformly per env: a position (x, y, z ranges) or an orientation (roll, pitch,
+    yaw ranges, z-y-x Euler angles). The spec reads it as one vector: `commands.<name>` is a 3-vector
+    (x, y, z) or a quaternion (w, x, y, z), always in world coordinates."""
+
+    frame: Literal["world", "base"] = Field(
+        "world",
+        description="'world': the ranges are world coordinates; 'base': they are in the robot base's frame "
+        "at the moment of the draw (at reset: the base's initial pose), stored as world coordinates.",
+    )
+    x: Range | None = Field(None, description="Position range along x [m] (0 when absent).")
+    y: Range | None = Field(None, description="Position range along y [m] (0 when absent).")
+    z: Range | None = Field(None, description="Position range along z [m] (0 when absent).")
+    roll: Range | None = Field(None, description="Orientation: roll range [rad] (0 when absent).")
+    pitch: Range | None = Field(None, description="Orientation: pitch range [rad] (0 when absent).")
+    yaw: Range | None = Field(None, description="Orientation: yaw range [rad] (0 when absent).")
+
+    @model_validator(mode="after")
+    def _position_or_orientation(self) -> TargetCommand:
+        position = [a for a in POSITION_AXES if getattr(self, a) is not None]
+        orientation = [a for a in ORIENTATION_AXES if getattr(self, a) is not None]
+        if position and orientation:
+            raise ValueError(
+                "a target is a position (x, y, z) or an orientation (roll, pitch, yaw), not both; "
+                "declare two targets"
+            )
+        if not position and not orientation:
+            raise ValueError(
+                "a target needs ranges: x, y, z for a position or roll, pitch, yaw for an orientation"
+            )
+        return self
+
+    @property
+    def is_orientation(self) -> bool:
+        return any(getattr(self, a) is not None for a in ORIENTATION_AXES)
+
+    def bounds(self) -> list[tuple[float, float]]:
+        """The range of each axis in order (x, y, z or roll, pitch, yaw); an absent axis is [0, 0]."""
+        axes = ORIENTATION_AXES if self.is_orientation else POSITION_AXES
+        return [tuple(getattr(self, a) or (0.0, 0.0)) for a in axes]  # type: ignore[misc]
+
+
 class CommandsSection(Strict):
+    resample: Literal["reset", "interval", "both"] = Field(
+        "both",
+        description="When commands are drawn: 'reset' at each episode's start (held for the episode), "
+        "'interval' every resample_s of the episode (kept across resets), 'both'.",
+    )
     resample_s: Real = Field(
         10.0, gt=0, le=3600.0, description="Commands are resampled every resample_s seconds."
     )
     ranges: dict[Name, Range] = Field(default_factory=dict, description="Uniform command ranges [low, high].")
     categorical: dict[Name, CategoricalCommand] = Field(
         default_factory=dict, description="Categorical commands (e.g. a gait id) and the values they set."
+    )
+    targets: dict[Name, TargetCommand] = Field(
+        default_factory=dict,
+        description="Target commands: positions or orientations drawn in a frame, read as vectors.",
+    )
+    computed: dict[Name, Annotated[str, StringConstraints(max_length=4000)]] = Field(
+        default_factory=dict,
+        description="Commands computed from the state each step by an expression (e.g. a yaw rate from a heading).",
     )
 
     @model_validator(mode="after")
@@ -229,6 +407,16 @@ class CommandsSection(Strict):
                         f"categorical.{cat_name}.values.{name} sets a command that [commands.ranges] does not define",
                         ("ranges",),
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> CommandsSection:
+        seen: dict[str, str] = {}
+        for kind in ("ranges", "categorical", "targets", "computed"):
+            for name in getattr(self, kind):
+                if name in seen and not (kind == "categorical" and seen[name] == "ranges"):
+                    raise ValueError(f"command '{name}' is defined twice: in {seen[name]} and in {kind}")
+                seen.setdefault(name, kind)
         return self
 
 
@@ -413,12 +601,27 @@ class DistillSection(Strict):
 
 
 class EvalSection(Strict):
+    """How `specc eval` judges an episode: success and failure are boolean expressions per env."""
+
     episodes: Integer = Field(100, ge=1, le=1_000_000, description="Episodes to evaluate.")
-    min_distance_m: Real = Field(
-        10.0, ge=0, le=1e4, description="Success: the base travelled at least this far in the xy plane ..."
+    success: str | None = Field(
+        None,
+        max_length=4000,
+        description="Boolean expression: the episode succeeded (judged as `judge` says). "
+        "Absent: an episode succeeds when it does not fail.",
     )
-    require_no_termination: Flag = Field(
-        True, description="... and no termination term fired (time-outs are fine)."
+    failure: str | None = Field(
+        None,
+        max_length=4000,
+        description="Boolean expression: the episode failed the first step it is true (nothing can undo it).",
+    )
+    judge: Literal["end", "first"] = Field(
+        "end",
+        description="'end': success is read on the episode's last state; "
+        "'first': the episode succeeds at the first step success is true, unless it failed before.",
+    )
+    termination_fails: Flag = Field(
+        True, description="A termination term ending the episode is a failure (a time-out never is)."
     )
     commands: dict[Name, bounded(-1e3, 1e3)] = Field(
         default_factory=dict, description="Commands held fixed during evaluation, e.g. lin_vel_x = 1.5."
@@ -434,6 +637,20 @@ OBSERVATION_GROUPS = {
 }
 ALGORITHMS = ("ppo", "sac")
 
+# Keys of earlier specc versions and what replaces them: the unknown-key diagnostic says so.
+REMOVED_KEYS: dict[tuple[str, ...], str] = {
+    (
+        "eval",
+        "min_distance_m",
+    ): 'write the criterion: success = "norm(base_pos.xy - episode_start_pos.xy) >= 10.0"',
+    (
+        "eval",
+        "require_no_termination",
+    ): "terminations fail by default (termination_fails = true); remove the key",
+}
+
+ValueExpression = Annotated[str, StringConstraints(max_length=4000)]
+
 
 class Spec(Strict):
     """A whole task spec file."""
@@ -441,7 +658,15 @@ class Spec(Strict):
     task: TaskSection
     robot: RobotSection
     sim: SimSection = SimSection()
+    scene: SceneSection = SceneSection()
+    frames: dict[Name, Frame] = Field(
+        default_factory=dict, description="Named frames: links, objects, offsets."
+    )
     commands: CommandsSection = CommandsSection()
+    values: dict[Name, ValueExpression] = Field(
+        default_factory=dict,
+        description="Named intermediate values: name = expression; read as value.<name> in any expression.",
+    )
     observations: list[ObservationTerm] = Field(min_length=1)
     critic_observations: list[ObservationTerm] = Field(
         default_factory=list,

@@ -30,12 +30,12 @@ CASES: dict[str, tuple[str, ...]] = {
     # TOML and schema
     "invalid_toml": ("SPC002", edit('name = "cartpole"', f'name = "cartpole{M}')),
     "unknown_section": ("SPC101", edit("[randomization]", f"[{M}randomisation]")),
-    "unknown_robot_key": ("SPC101", edit("action_scale = 0.25", f"{M}action_scael = 0.25")),
+    "unknown_robot_key": ("SPC101", edit('passive = ["hinge"]', f'{M}pasive = ["hinge"]')),
     "unknown_reward_key": ("SPC101", edit("weight = -0.05", f"{M}wieght = -0.05")),
     "unknown_ppo_key": ("SPC101", edit("learning_rate = 1e-3", f"{M}learning_rat = 1e-3")),
     "unknown_inline_key": (
         "SPC101",
-        edit("slider = { stiffness = 60.0,", f"slider = {{ {M}stifness = 60.0,"),
+        edit("slider = { scale = 10.0,", f"slider = {{ {M}scael = 10.0,"),
     ),
     "missing_task_name": ("SPC102", edit('[task]\nname = "cartpole"\n', f"[{M}task]\n")),
     "missing_observations": (
@@ -114,6 +114,24 @@ CASES: dict[str, tuple[str, ...]] = {
         "SPC213",
         edit(ALIVE, 'expr = "term.centered"', edit(CENTERED, f'expr = "term.{M}alive"')),
     ),
+    "not_a_quaternion": ("SPC216", edit(CENTERED, f'expr = "square(yaw({M}base_pos))"')),
+    "rotate_not_a_vector": ("SPC216", edit(CENTERED, f'expr = "norm(rotate(base_quat, {M}joint_pos))"')),
+    "unknown_value": (
+        "SPC217",
+        edit(CENTERED, f'expr = "value.{M}tilt_eror"', BASE + '\n[values]\ntilt = "abs(joint_pos.hinge)"\n'),
+    ),
+    "cyclic_value": (
+        "SPC217",
+        edit(CENTERED, 'expr = "value.a"', BASE + f'\n[values]\na = "value.b + 1.0"\nb = "value.{M}a"\n'),
+    ),
+    "success_not_boolean": (
+        "SPC211",
+        edit('success = "abs(joint_pos.hinge) < 0.4"', f'success = "{M}abs(joint_pos.hinge)"'),
+    ),
+    "success_not_reduced": (
+        "SPC205",
+        edit('success = "abs(joint_pos.hinge) < 0.4"', f'success = "{M}abs(joint_pos) < 0.4"'),
+    ),
     "clamp_bounds_not_constant": (
         "SPC215",
         edit(CENTERED, f'expr = "clamp(joint_pos.slider, {M}joint_pos.hinge, 1.0)"'),
@@ -139,10 +157,10 @@ CASES: dict[str, tuple[str, ...]] = {
         "SPC302",
         edit('urdf = "../robots/cartpole.urdf"', f'urdf = {M}"../robots/doctype.urdf"'),
     ),
-    "joint_pattern_unmatched": ("SPC303", edit("slider = { stiffness", f"{M}slidr = {{ stiffness")),
+    "joint_pattern_unmatched": ("SPC303", edit("slider = { scale", f"{M}slidr = {{ scale")),
     "default_pos_unmatched": (
         "SPC303",
-        edit("[robot.pd]", f'[robot.default_joint_pos]\n{M}"*_HFE" = 0.4\n\n[robot.pd]'),
+        edit("[robot.torque]", f'[robot.default_joint_pos]\n{M}"*_HFE" = 0.4\n\n[robot.torque]'),
     ),
     "foot_link_missing": (
         "SPC304",
@@ -151,13 +169,11 @@ CASES: dict[str, tuple[str, ...]] = {
     "base_not_root": ("SPC304", edit('base = "rail"', f'base = {M}"cart"')),
     "joint_without_gains": (
         "SPC308",
-        edit("[robot.pd]\nslider", f"[robot.{M}pd]\nslider").replace(
-            "hinge = { stiffness = 0.0, damping = 0.0, effort = 1.0 }\n", ""
-        ),
+        edit("[robot]\nurdf", f"[{M}robot]\nurdf").replace('passive = ["hinge"]\n', ""),
     ),
     "default_pos_outside_limits": (
         "SPC310",
-        edit("[robot.pd]", f"[robot.default_joint_pos]\n{M}slider = 3.5\n\n[robot.pd]"),
+        edit("[robot.torque]", f"[robot.default_joint_pos]\n{M}slider = 3.5\n\n[robot.torque]"),
         "slider = 3.5 (limits [-3, 3])",
     ),
     "init_height_in_ground": (
@@ -169,7 +185,7 @@ CASES: dict[str, tuple[str, ...]] = {
     "non_finite_weight": ("SPC104", edit("weight = -0.05", f"weight = {M}inf"), "inf is not a finite number"),
     "nan_default_pos": (
         "SPC104",
-        edit("[robot.pd]", f"[robot.default_joint_pos]\nslider = {M}nan\n\n[robot.pd]"),
+        edit("[robot.torque]", f"[robot.default_joint_pos]\nslider = {M}nan\n\n[robot.torque]"),
         "nan is not a finite number",
     ),
     "weight_out_of_range": (
@@ -200,7 +216,7 @@ CASES: dict[str, tuple[str, ...]] = {
     ),
     "stiffness_inf": (
         "SPC104",
-        edit("slider = { stiffness = 60.0,", f"slider = {{ stiffness = {M}inf,"),
+        edit("slider = { scale = 10.0,", f"slider = {{ scale = {M}inf,"),
         "inf is not a finite number",
     ),
     # [profile.*] entries, checked like the keys they override, at their own lines

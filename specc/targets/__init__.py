@@ -1,0 +1,1 @@
+"""Compile targets: where a checked task can go besides specc's own runtime."""
