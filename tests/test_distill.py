@@ -14,7 +14,7 @@ from specc.runtime.distill import Teacher, distillation_loss
 from specc.runtime.evaluate import evaluate
 from specc.runtime.runner import Runner
 
-from specc.assemble import learner_config
+from specc.assemble import assemble, learner_config
 
 STUDENT = """[distill]
 student_hidden_dims = [16]
@@ -61,9 +61,10 @@ def test_a_smaller_student_matches_the_teacher_and_balances_like_it(teacher_chec
     logs = []
     student.train(25, logs.append)
     assert logs[-1].scalars["Loss/distillation"] < 0.1 * logs[0].scalars["Loss/distillation"]
+    judging = assemble(task, num_envs=64, kernels="eager", seed=0, judge=True).env  # [eval]'s envs
     with torch.no_grad():
-        teacher_result = evaluate(env, _deterministic(teacher.policy, teacher.normalizer), 0.0, True)
-        student_result = evaluate(env, _deterministic(student.policy, student.normalizer), 0.0, True)
+        teacher_result = evaluate(judging, _deterministic(teacher.policy, teacher.normalizer))
+        student_result = evaluate(judging, _deterministic(student.policy, student.normalizer))
         obs = env.reset_all()
         gap = (student.policy.act_deterministic(student.normalize(obs)) - teacher.actions(obs, {})).abs()
     assert gap.mean().item() < 0.25, gap.mean()
