@@ -388,6 +388,7 @@ def task_data(task: CheckedTask) -> dict[str, Any]:
     bodies, _ = contact_layout(task)
     base_group = urdf.rigid_group(urdf.root, stop=set())
     r = config["randomization"]
+    actuators = dict(zip(robot.driven, robot.actuators))
     return {
         "TASK_NAME": spec.task.name,
         "SPEC_FILE": task.path.name,
@@ -396,9 +397,10 @@ def task_data(task: CheckedTask) -> dict[str, Any]:
         "URDF_FILE": "robot.urdf",
         "JOINT_NAMES": list(robot.joint_names),
         "DEFAULT_JOINT_POS": list(robot.default_joint_pos),
-        "STIFFNESS": list(robot.stiffness),
-        "DAMPING": list(robot.damping),
-        "EFFORT": list(robot.effort),
+        # Per simulated joint: its actuator's gains, none for a passive joint.
+        "STIFFNESS": [actuators[i].stiffness if i in actuators else 0.0 for i in range(len(robot.joints))],
+        "DAMPING": [actuators[i].damping if i in actuators else 0.0 for i in range(len(robot.joints))],
+        "EFFORT": [actuators[i].effort if i in actuators else 0.0 for i in range(len(robot.joints))],
         "JOINT_PASSIVE_DAMPING": [j.damping for j in robot.joints],
         "JOINT_FRICTION": [j.friction for j in robot.joints],
         "BASE_BODY": urdf.root,
