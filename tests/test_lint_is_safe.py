@@ -149,5 +149,5 @@ def test_generated_code_calls_only_torch_and_its_own_helpers(tmp_path):
             target = func.id if isinstance(func, ast.Name) else None
             assert target in allowed_names | {"torch"} or isinstance(node.func, ast.Attribute), ast.dump(node)
         assert not isinstance(node, (ast.Import, ast.ImportFrom)) or all(
-            alias.name in ("torch", "typing", "Tuple", "Tensor") for alias in node.names
+            alias.name in ("torch", "typing", "Dict", "List", "Tuple", "Tensor") for alias in node.names
         )
