@@ -881,49 +881,21 @@ def _dependency_order(
 ) -> tuple[list[str], set[str]]:
     """Terms in dependency order, and the terms in a cycle (each cycle reported once, at the reference).
 
-    An iterative depth-first search with an explicit stack: a chain of thousands of terms each
-    reading the next cannot overflow the interpreter's stack.
+    The order is `dependency_order`'s (the one iterative search, shared with [values]).
     """
-    order: list[str] = []
-    state: dict[str, str] = {}
+    order, cycles = dependency_order({name: _term_refs(node) for name, node in parsed.items()})
     broken: set[str] = set()  # in a cycle, or reading a term that failed: reported once, not checked
-    for first in parsed:
-        if state.get(first) is not None:
-            continue
-        state[first] = "active"
-        chain: list[str] = [first]  # the active path; chain_index locates a name on it
-        chain_index: dict[str, int] = {first: 0}
-        stack = [iter(_term_refs(parsed[first]))]
-        while stack:
-            name = chain[-1]
-            step = next(stack[-1], None)
-            if step is None:
-                stack.pop()
-                chain.pop()
-                del chain_index[name]
-                state[name] = "done"
-                order.append(name)
-                continue
-            ref, span = step
-            if ref not in parsed or state.get(ref) == "done":
-                continue
-            if state.get(ref) == "active":
-                cycle = chain[chain_index[ref] :]
-                _report(
-                    document,
-                    sink,
-                    (section, "terms", name, "expr"),
-                    span,
-                    "SPC213",
-                    f"terms read each other in a cycle: {' -> '.join([*_shorten(cycle), ref])}",
-                    None,
-                )
-                broken.update(cycle)
-                continue
-            state[ref] = "active"
-            chain_index[ref] = len(chain)
-            chain.append(ref)
-            stack.append(iter(_term_refs(parsed[ref])))
+    for name, span, cycle in cycles:
+        _report(
+            document,
+            sink,
+            (section, "terms", name, "expr"),
+            span,
+            "SPC213",
+            f"terms read each other in a cycle: {' -> '.join([*_shorten(cycle[:-1]), cycle[-1]])}",
+            None,
+        )
+        broken.update(cycle[:-1])
     return order, broken
 
 
