@@ -18,6 +18,8 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from specc.runtime.actor_critic import ActorCritic
+from specc.runtime.checkpoint import CheckpointError, CheckpointIdentity, load_checkpoint
+from specc.runtime.config import PPOConfig
 from specc.runtime.normalizer import EmpiricalNormalizer
 
 ONNX_ACTIVATIONS = {nn.ELU: "Elu", nn.ReLU: "Relu", nn.Tanh: "Tanh"}
@@ -33,6 +35,32 @@ class DeployedPolicy(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor(self.normalizer(obs))
+
+
+def load_deployed_policy(
+    checkpoint: Path, identity: CheckpointIdentity, config: PPOConfig, allow_spec_change: bool = False
+) -> tuple[DeployedPolicy, EmpiricalNormalizer, list[str]]:
+    """The policy of a checkpoint, rebuilt from the task's PPO settings without an env (export needs
+    none), its normalizer, and the notes worth printing. Raises `CheckpointError` for a file that
+    cannot serve, a checkpoint of another task included."""
+    policy = ActorCritic(
+        identity.num_obs,
+        identity.num_actions,
+        config.actor_hidden_dims,
+        config.critic_hidden_dims,
+        config.activation,
+        config.init_noise_std,
+    )
+    normalizer = EmpiricalNormalizer(identity.num_obs)
+    loaded = load_checkpoint(checkpoint, identity, allow_spec_change=allow_spec_change)
+    try:
+        policy.load_state_dict(loaded.state["policy"])
+        normalizer.load_state_dict(loaded.state["normalizer"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as err:
+        reason = str(err).strip().splitlines()[0][:200]
+        raise CheckpointError(f"{checkpoint}: the checkpoint does not fit this task ({reason})") from None
+    deployed = DeployedPolicy(policy, normalizer if config.empirical_normalization else None).eval()
+    return deployed, normalizer, list(loaded.notes)
 
 
 def onnx_model(policy: DeployedPolicy, num_obs: int, metadata: dict[str, object]) -> onnx.ModelProto:

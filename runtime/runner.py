@@ -81,6 +81,10 @@ class Runner:
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
         return self.normalizer(obs) if self.config.empirical_normalization else obs
 
+    def act_deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        """The policy's actions without exploration noise, as evaluation and videos run it."""
+        return self.policy.act_deterministic(self.normalize(obs))
+
     @torch.no_grad()
     def collect(self) -> tuple[float, torch.Tensor]:
         obs = self.env.obs

@@ -60,3 +60,20 @@ def record(backend, step, frames: int, path: Path, fps: int, width: int = 640, h
             written += 1
     renderer.close()
     return written
+
+
+def record_policy(env, act, seconds: float, path: Path) -> tuple[int, int]:
+    """Run the policy `act` (observations -> actions) on `env` from a reset for `seconds` of env time,
+    rendering env 0 after each policy step; returns the frames written and their rate (one per step)."""
+    import torch
+
+    policy_dt = env.config.policy_dt
+    fps = round(1 / policy_dt)
+    obs = env.reset_all()
+
+    @torch.no_grad()
+    def step() -> None:
+        nonlocal obs
+        obs = env.step(act(obs)).obs
+
+    return record(env.backend, step, max(1, round(seconds / policy_dt)), path, fps), fps

@@ -28,7 +28,9 @@ class Assembly:
     module_source: str  # the generated module, rendered once: a run folder keeps it as kernels.py
 
 
-def env_config(task: CheckedTask, num_envs: int | None = None) -> EnvConfig:
+def env_config(task: CheckedTask, num_envs: int | None = None, hold_eval_commands: bool = False) -> EnvConfig:
+    """The env's settings; `hold_eval_commands`: the [eval] table's commands held at their values
+    (each a range [v, v]), as evaluation runs."""
     from specc.runtime.config import (
         CategoricalConfig,
         EnvConfig,
@@ -40,6 +42,7 @@ def env_config(task: CheckedTask, num_envs: int | None = None) -> EnvConfig:
     spec = task.spec
     robot = task.robot
     r = spec.randomization
+    held = spec.eval.commands if hold_eval_commands else {}
     randomization = (
         RandomizationConfig(
             base_mass_add=r.base_mass_add,
@@ -73,7 +76,10 @@ def env_config(task: CheckedTask, num_envs: int | None = None) -> EnvConfig:
         default_joint_pos=tuple(robot.default_joint_pos),
         init_height=spec.robot.init_height,
         fixed_base=spec.robot.fixed_base,
-        command_ranges=dict(spec.commands.ranges),
+        command_ranges={
+            name: (held[name], held[name]) if name in held else bounds
+            for name, bounds in spec.commands.ranges.items()
+        },
         categorical=categorical,
         resample_s=spec.commands.resample_s,
         randomization=randomization,
@@ -184,15 +190,19 @@ def assemble(
     num_threads: int | None = None,
     capture_graph: bool = True,
     judge: bool = False,
+    hold_eval_commands: bool = False,
 ) -> Assembly:
-    """Compile (or reuse) the kernels, create the backend and the env for `task`."""
+    """Compile (or reuse) the kernels, create the backend and the env for `task`.
+
+    `judge`: the env computes the [eval] criteria each step; `hold_eval_commands`: it holds the
+    [eval] table's commands (both for `specc eval`)."""
     from specc.runtime.backends import create_backend
     from specc.runtime.env import TaskEnv
     from specc.runtime.kernels import default_kind, load_kernels
 
     spec = task.spec
     device = device or spec.sim.device
-    config = env_config(task, num_envs)
+    config = env_config(task, num_envs, hold_eval_commands)
     source = render_module(task)
     compiled = load_kernels(source, spec.task.name, kernels or default_kind(device), device=device)
     options = backend_options(task, config.num_envs, device, num_threads)

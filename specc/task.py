@@ -145,7 +145,6 @@ class CheckedTask:
     rewards: list[CheckedTerm]  # in dependency order: a term comes after the terms it reads
     terminations: list[CheckedTerm]
     spec_hash: str
-    warnings: list[str] = field(default_factory=list)
     values: list[CheckedTerm] = field(default_factory=list)  # [values], each after the values it reads
     # Vector commands (targets): name -> (first index in the commands vector, component names).
     command_vectors: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)

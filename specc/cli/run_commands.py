@@ -8,15 +8,16 @@ diverges: one `error:` line and exit 1.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
 import re
-import signal
+import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -30,7 +31,6 @@ MAX_NUM_ENVS = int(upper_bound(SimSection, "num_envs"))
 MAX_ITERATIONS = int(upper_bound(PPOSection, "max_iterations"))
 MAX_EPISODES = 1 << 20
 DEVICE = re.compile(DEVICE_PATTERN)
-EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal's number, as shells report it
 
 
 def _device_option(ctx, param, value: str | None) -> str | None:
@@ -89,14 +89,15 @@ def _task(spec: Path, device: str | None, sets: tuple[str, ...], extra: dict[str
     return load_checked_task(spec, overrides, run_on=device or "spec")
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
 
-def _require_physics(task, backend: str | None, device: str | None) -> None:
-    """Refuse a backend or device that is not there, naming what to install (exit 2 for an option,
-    1 for the spec's own setting), before anything is built."""
+def _require_physics(task, backend: str | None, device: str | None) -> tuple[str, str]:
+    """The backend and device a command runs on (an option, else the spec's), once they are known to
+    be there; else one error naming what to install (exit 2 for an option, 1 for the spec's own setting),
+    before anything is built."""
     name = backend or task.spec.sim.backend
     source = "--backend" if backend else f'sim.backend = "{name}" in the spec'
     code = 2 if backend else 1
@@ -129,10 +130,11 @@ def _require_physics(task, backend: str | None, device: str | None) -> None:
         index = int(wanted.partition(":")[2] or 0)
         if index >= torch.cuda.device_count():
             _fail(f"{source}: there are {torch.cuda.device_count()} CUDA devices", 2 if device else 1)
+    return name, wanted
 
 
 def _load_policy(runner, checkpoint: Path, allow_spec_change: bool = False) -> None:
-    """Load a checkpoint's policy into `runner` (eval, export, play); one clear error if it cannot serve."""
+    """Load a checkpoint's policy into `runner` (eval, play); one clear error if it cannot serve."""
     from specc.runtime.checkpoint import CheckpointError
 
     try:
@@ -211,21 +213,53 @@ def run(
     """
     started = time.monotonic()
     extra: dict[str, Any] = {}
-    if num_envs is not None:
+    if num_envs is not None:  # the spec's value: checked with it (e.g. against ppo.num_mini_batches)
         extra["sim.num_envs"] = num_envs
     if max_iterations is not None:
         extra["ppo.max_iterations"] = max_iterations
     task = _task(spec, device, sets, extra)
-    _require_physics(task, backend, device)
-    rank, place = _join_processes(gpus, device or task.spec.sim.device, started)
+    backend, device = _require_physics(task, backend, device)
+    rank, place = _join_processes(gpus, device, started)
     if rank.world_size > 1:  # wall time from the `--gpus` command's start, before torchrun
         started = min(started, float(os.environ.get("SPECC_RUN_STARTED", started)))
     from specc.runtime.run_folder import RunFolderError, choose_run_folder
+    from specc.runtime.training import RunFailed, RunRequest, SetupFailed, train_in_folder, train_quietly
+
+    def build():
+        from specc.assemble import assemble
+        from specc.runtime import distributed
+        from specc.runtime.runner import Runner
+
+        parts = assemble(
+            task,
+            backend=backend,
+            device=place,
+            kernels=kernels,
+            seed=distributed.rank_seed(seed),
+            num_threads=threads,
+        )
+        metadata = {"spec_hash": task.spec_hash, "task": task.spec.task.name}
+        return parts, Runner(parts.env, parts.ppo_config, seed=seed, metadata=metadata)
 
     default_dir = Path("runs") / task.spec.task.name / time.strftime("%Y-%m-%d_%H-%M-%S")
+    request = RunRequest(
+        spec,
+        run_dir or default_dir,
+        False,
+        resume,
+        allow_spec_change,
+        not no_tensorboard,
+        started,
+        seed,
+        backend,
+    )
     if not rank.is_main:  # the run folder is rank 0's; the other ranks only take part in its checkpoints
-        _train(task, spec, run_dir or default_dir, False, backend, place, kernels, threads, seed, resume,
-               allow_spec_change, no_tensorboard, started, rank)  # fmt: skip
+        try:
+            code = train_quietly(request, build)
+        except RunFailed as err:
+            _fail(str(err), err.code)
+        if code is not None:
+            sys.exit(code)
         return
     try:
         run_dir, continuing = choose_run_folder(run_dir, default_dir, resume)
@@ -241,257 +275,15 @@ def run(
     except OSError as err:
         _fail(f"cannot create the run folder {run_dir}: {err.strerror or err}")
     try:
-        _train(task, spec, run_dir, continuing, backend, place, kernels, threads, seed, resume,
-               allow_spec_change, no_tensorboard, started, rank)  # fmt: skip
-    except _SetupFailed as err:
+        code = train_in_folder(dataclasses.replace(request, run_dir=run_dir, continuing=continuing), build)
+    except SetupFailed as err:
         if created:
-            _remove_new_run_folder(run_dir)
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing was trained: leave no empty run behind
         _fail(str(err), err.code)
-
-
-class _SetupFailed(Exception):
-    """The run could not start; the run folder it created is removed again."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _remove_new_run_folder(run_dir: Path) -> None:
-    import shutil
-
-    shutil.rmtree(run_dir, ignore_errors=True)
-
-
-def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, seed, resume,
-           allow_spec_change, no_tensorboard, started, rank) -> None:  # fmt: skip
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from specc.assemble import assemble
-    from specc.runtime import distributed
-    from specc.runtime.backends.base import PhysicsLost
-    from specc.runtime.backends.mujoco_model import route_engine_log
-    from specc.runtime.checkpoint import (
-        CheckpointError,
-        WriteFailed,
-        remove_stale_temporaries,
-        write_atomically,
-    )
-    from specc.runtime.divergence import PhysicsDiverged
-    from specc.runtime.run_folder import (
-        RunFolderError,
-        checkpoint_run_folder,
-        continue_metrics,
-        lock_run_folder,
-        supersede_checkpoints,
-    )
-    from specc.runtime.run_log import RunLog
-    from specc.runtime.runner import Runner
-
-    console = Console(stderr=True, quiet=not rank.is_main)  # rank 0 speaks for all
-    if not rank.is_main:
-        _train_quietly(task, backend, device, kernels, threads, seed, resume, allow_spec_change, run_dir)
-        return
-    try:
-        lock = lock_run_folder(run_dir)
-    except RunFolderError as err:
-        raise _SetupFailed(str(err), 2) from None
-    except OSError as err:
-        raise _SetupFailed(f"cannot write the run folder {run_dir}: {err.strerror or err}") from None
-    checkpoints = run_dir / "checkpoints"
-    for stale in remove_stale_temporaries(checkpoints) + remove_stale_temporaries(run_dir):
-        console.print(f"removed {stale}, left by a run that was killed while writing it")
-    route_engine_log(run_dir / "mujoco.log")  # MuJoCo's warnings: into the run, not stdout or the cwd
-    parts = assemble(
-        task,
-        backend=backend,
-        device=device,
-        kernels=kernels,
-        seed=distributed.rank_seed(seed),
-        num_threads=threads,
-    )
-    env = parts.env
-    runner = Runner(
-        env, parts.ppo_config, seed=seed, metadata={"spec_hash": task.spec_hash, "task": task.spec.task.name}
-    )
-    if resume is not None:
-        try:
-            notes = runner.load(resume, allow_spec_change=allow_spec_change)
-        except CheckpointError as err:
-            raise _SetupFailed(str(err)) from None
-        for note in notes:
-            console.print(f"note: {note}", markup=False, highlight=False)
-        console.print(f"resumed from {resume} at iteration {runner.iteration}")
-    try:
-        if resume is not None:
-            source = checkpoint_run_folder(resume)
-            if source is not None:
-                dropped = continue_metrics(
-                    source / "metrics.jsonl", run_dir / "metrics.jsonl", runner.iteration
-                )
-                if dropped and continuing:
-                    console.print(f"metrics.jsonl: dropped {dropped} iterations after {runner.iteration}")
-            if continuing:
-                moved = supersede_checkpoints(run_dir, runner.iteration)
-                if moved is not None:
-                    console.print(f"checkpoints after iteration {runner.iteration} moved to {moved}")
-        write_atomically(run_dir / "spec.toml", spec.read_bytes())
-        write_atomically(run_dir / "kernels.py", parts.module_source.encode())
-        resolved = {
-            "specc": __version__,
-            "spec": str(spec),
-            "spec_hash": task.spec_hash,
-            "seed": seed,
-            "backend": backend or task.spec.sim.backend,
-            "device": str(env.device),
-            "kernels": parts.kernels.kind,
-            "env": env.config.to_dict(),
-            "ppo": parts.ppo_config.to_dict(),
-            "joint_names": task.robot.joint_names,
-            "action_names": task.robot.action_names,
-            "observation_layout": [vars(s) for s in task.observation_layout],
-            "inertia_repairs": getattr(parts.backend, "repairs", []),
-            "processes": rank.world_size,  # sim.num_envs envs each
-        }
-        write_atomically(run_dir / "config.json", json.dumps(resolved, indent=2).encode())
-        log = RunLog(run_dir, tensorboard=not no_tensorboard, first_iteration=runner.iteration + 1)
-    except OSError as err:  # WriteFailed included
-        raise _SetupFailed(str(err) if isinstance(err, WriteFailed) else f"{run_dir}: {err}") from None
-    for repair in resolved["inertia_repairs"]:
-        console.print(f"[yellow]inertia repaired[/yellow] {repair}")
-    total = parts.ppo_config.max_iterations
-    stop: dict[str, Any] = {"signal": None}
-
-    def on_signal(signum, frame):
-        if stop["signal"] is not None:
-            raise KeyboardInterrupt
-        stop["signal"] = signum
-        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        console.print(
-            f"[yellow]{name}: finishing this iteration, then saving a checkpoint (again to abort)[/yellow]"
-        )
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in EXIT_SIGNAL}
-    columns = [
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[info]}"),
-    ]
-    processes = f" x {rank.world_size} processes" if rank.world_size > 1 else ""
-    console.print(
-        f"training {task.spec.task.name}: {env.num_envs} envs{processes} on {parts.backend.__class__.__name__} "
-        f"({env.device}), {parts.kernels.kind} kernels, {env.num_obs} observations, "
-        f"{env.num_actions} actions -> {run_dir}"
-    )
-    if env.device.type == "cuda":
-        console.print(f"env step: {env.graph.mode}")
-    start_iteration = runner.iteration
-    warned = {"diverged": False}
-    try:
-        with Progress(*columns, console=console, transient=False) as progress:
-            bar = progress.add_task(
-                "iterations", total=start_iteration + total, completed=start_iteration, info=""
-            )
-
-            def on_iteration(entry) -> None:
-                # Wall time from the command's start (compilation and set-up included): time-to-result.
-                log.write(entry.iteration, {**entry.scalars, "Perf/wall_s": time.monotonic() - started})
-                ret = (
-                    f"{entry.mean_episode_return:8.3f}"
-                    if entry.mean_episode_return is not None
-                    else "       -"
-                )
-                length = (
-                    f"{entry.mean_episode_length:6.1f}" if entry.mean_episode_length is not None else "     -"
-                )
-                diverged = f"  diverged {entry.diverged_share:.1%}" if entry.diverged_share > 0 else ""
-                progress.update(
-                    bar,
-                    completed=entry.iteration,
-                    info=f"{entry.steps_per_second:8.0f} steps/s  reward {entry.mean_reward:7.4f}  "
-                    f"return {ret}  length {length}{diverged}",
-                )
-                if entry.diverged_share > 0.01 and not warned["diverged"]:
-                    warned["diverged"] = True
-                    progress.console.print(
-                        f"warning: the physics diverged in {entry.diverged_share:.1%} of the env steps (those "
-                        f"envs are reset). {env.divergence_diagnosis()}{_engine_log_note(run_dir)}",
-                        markup=False,
-                        highlight=False,
-                    )
-
-            runner.train(total, on_iteration, checkpoints, should_stop=lambda: stop["signal"] is not None)
-    except PhysicsDiverged as err:
-        _fail(f"{spec}: {err}{_engine_log_note(run_dir)}")
-    except PhysicsLost as err:
-        _fail(f"{spec}: {err} (the last checkpoint in {checkpoints} is intact; --resume from it)")
-    except WriteFailed as err:
-        _fail(f"{err} (the last checkpoint in {checkpoints} is intact; free space and --resume from it)")
-    except KeyboardInterrupt:
-        _fail(f"aborted without saving (the last checkpoint in {checkpoints} is intact)", 130)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        log.close()
-    try:
-        final = runner.save(checkpoints / f"model_{runner.iteration:06d}.pt")
-    except WriteFailed as err:
-        _fail(f"{err} (the last checkpoint in {checkpoints} is intact)")
-    lock.close()
-    console.print(f"checkpoint {final}")
-    distributed.teardown()
-    if stop["signal"] is not None:
-        sys.exit(EXIT_SIGNAL[stop["signal"]])
-
-
-def _train_quietly(task, backend, device, kernels, threads, seed, resume, allow_spec_change, run_dir) -> None:
-    """Rank r > 0 of `run --gpus N`: its own envs and learner, no files; rank 0 logs and saves for all."""
-    from specc.assemble import assemble
-    from specc.runtime import distributed
-    from specc.runtime.checkpoint import CheckpointError
-    from specc.runtime.runner import Runner
-
-    parts = assemble(
-        task,
-        backend=backend,
-        device=device,
-        kernels=kernels,
-        seed=distributed.rank_seed(seed),
-        num_threads=threads,
-    )
-    runner = Runner(
-        parts.env,
-        parts.ppo_config,
-        seed=seed,
-        metadata={"spec_hash": task.spec_hash, "task": task.spec.task.name},
-    )
-    if resume is not None:
-        try:
-            runner.load(resume, allow_spec_change=allow_spec_change)
-        except CheckpointError as err:
-            _fail(str(err))
-    stop: dict[str, Any] = {"signal": None}
-
-    def on_signal(signum, frame):
-        if stop["signal"] is not None:
-            raise KeyboardInterrupt
-        stop["signal"] = signum
-
-    for sig in EXIT_SIGNAL:
-        signal.signal(sig, on_signal)
-    runner.train(
-        parts.ppo_config.max_iterations,
-        None,
-        run_dir / "checkpoints",
-        should_stop=lambda: stop["signal"] is not None,
-    )
-    runner.save(run_dir / "checkpoints" / f"model_{runner.iteration:06d}.pt")  # rank 0 writes it
-    distributed.teardown()
-    if stop["signal"] is not None:
-        sys.exit(EXIT_SIGNAL[stop["signal"]])
+    except RunFailed as err:
+        _fail(str(err), err.code)
+    if code is not None:
+        sys.exit(code)
 
 
 def _join_processes(gpus: int | None, device: str, started: float):
@@ -523,23 +315,13 @@ def _join_processes(gpus: int | None, device: str, started: float):
         _fail(str(err))
 
 
-def _engine_log_note(run_dir: Path) -> str:
-    log = run_dir / "mujoco.log"
-    return f" MuJoCo's own messages: {log}" if log.is_file() else ""
-
-
-def _evaluation_env(spec: Path, device, backend, kernels, sets, threads, episodes, randomize):
-    """The env with the spec's [eval] commands held, and a runner to load policies into."""
-    task = _task(spec, device, sets)
-    if task.spec.eval.commands:  # the success criterion's commands, held fixed
-        fixed = {f"commands.ranges.{name}": [value, value] for name, value in task.spec.eval.commands.items()}
-        task = _task(spec, device, sets, fixed)
+def _evaluation_env(task, device, backend, kernels, threads, count: int, randomize: bool):
+    """`count` envs that judge the spec's [eval] criteria with its [eval] commands held, and a runner to
+    load policies into. `device` and `backend` are resolved (`_require_physics`)."""
     from specc.assemble import assemble
     from specc.runtime.backends.mujoco_model import route_engine_log
     from specc.runtime.runner import Runner
 
-    _require_physics(task, backend, device)
-    count = episodes or task.spec.eval.episodes
     route_engine_log(None)  # no run folder to log into: MuJoCo's messages stay off the console and the cwd
     parts = assemble(
         task,
@@ -551,9 +333,10 @@ def _evaluation_env(spec: Path, device, backend, kernels, sets, threads, episode
         randomize=randomize,
         num_threads=threads,
         judge=True,
+        hold_eval_commands=True,
     )
     metadata = {"spec_hash": task.spec_hash, "task": task.spec.task.name}
-    return task, parts, Runner(parts.env, parts.ppo_config, seed=0, metadata=metadata)
+    return parts, Runner(parts.env, parts.ppo_config, seed=0, metadata=metadata)
 
 
 @main.command(name="eval")
@@ -595,7 +378,6 @@ def eval_(
     as_json,
 ) -> None:
     """Evaluate checkpoints: success rate by the spec's [eval] criterion, return, tracking error."""
-    import torch
 
     from specc.runtime.backends.base import PhysicsLost
     from specc.runtime.checkpoint import CheckpointError, load_checkpoint
@@ -606,16 +388,16 @@ def eval_(
             load_checkpoint(checkpoint)
         except CheckpointError as err:
             _fail(str(err))
-    task, parts, runner = _evaluation_env(spec, device, backend, kernels, sets, threads, episodes, randomize)
-
-    def policy(obs: torch.Tensor) -> torch.Tensor:
-        return runner.policy.act_deterministic(runner.normalize(obs))
+    task = _task(spec, device, sets)
+    backend, device = _require_physics(task, backend, device)
+    count = episodes or task.spec.eval.episodes
+    parts, runner = _evaluation_env(task, device, backend, kernels, threads, count, randomize)
 
     reports = []
     for checkpoint in checkpoints:
         _load_policy(runner, checkpoint, allow_spec_change)
         try:
-            result = evaluate(parts.env, policy)
+            result = evaluate(parts.env, runner.act_deterministic)
         except PhysicsLost as err:
             _fail(f"{spec}: {err}")
         reports.append({"checkpoint": str(checkpoint), "randomize": randomize, **result.to_dict()})
@@ -675,27 +457,14 @@ def export(spec, checkpoint, output, sets, allow_spec_change) -> None:
             "trtexec --onnx=policy.onnx)",
             param_hint="'-o' / '--output'",
         )
-    task = _task(spec, "cpu", sets, {"sim.num_envs": 1})
+    task = _task(spec, "cpu", sets)
     import torch
 
     from specc.assemble import ppo_config
-    from specc.runtime.actor_critic import ActorCritic
-    from specc.runtime.export import DeployedPolicy, export_policy
-    from specc.runtime.normalizer import EmpiricalNormalizer
+    from specc.runtime.checkpoint import CheckpointError, CheckpointIdentity
+    from specc.runtime.export import export_policy, load_deployed_policy
 
     config = ppo_config(task)
-    policy = ActorCritic(
-        task.num_observations,
-        task.num_actions,
-        config.actor_hidden_dims,
-        config.critic_hidden_dims,
-        config.activation,
-        config.init_noise_std,
-    )
-    normalizer = EmpiricalNormalizer(task.num_observations)
-
-    from specc.runtime.checkpoint import CheckpointError, CheckpointIdentity, load_checkpoint
-
     expected = CheckpointIdentity(
         spec_hash=task.spec_hash,
         task=task.spec.task.name,
@@ -705,18 +474,11 @@ def export(spec, checkpoint, output, sets, allow_spec_change) -> None:
         critic_hidden_dims=tuple(config.critic_hidden_dims),
     )
     try:
-        loaded = load_checkpoint(checkpoint, expected, allow_spec_change=allow_spec_change)
-        policy.load_state_dict(loaded.state["policy"])
-        normalizer.load_state_dict(loaded.state["normalizer"])
+        deployed, normalizer, notes = load_deployed_policy(checkpoint, expected, config, allow_spec_change)
     except CheckpointError as err:
         _fail(str(err))
-    except (KeyError, RuntimeError, ValueError, TypeError) as err:
-        _fail(
-            f"{checkpoint}: the checkpoint does not fit this task ({str(err).strip().splitlines()[0][:200]})"
-        )
-    for note in loaded.notes:
+    for note in notes:
         click.echo(f"note: {note}", err=True)
-    deployed = DeployedPolicy(policy, normalizer if config.empirical_normalization else None).eval()
     robot = task.robot
     metadata = {
         "specc_version": __version__,
@@ -775,26 +537,16 @@ def play(spec, checkpoint, video, seconds, sets, allow_spec_change) -> None:
 
     choose_gl_platform()
     task = _task(spec, "cpu", sets)
-    import torch
+    from specc.runtime.video import record_policy
 
-    from specc.runtime.video import record
-
-    _, parts, runner = _evaluation_env(spec, "cpu", "mujoco", None, sets, 1, 1, False)
+    parts, runner = _evaluation_env(task, "cpu", "mujoco", None, 1, 1, False)
     _load_policy(runner, checkpoint, allow_spec_change)
-    env = parts.env
-    state = {"obs": env.reset_all()}
-
-    @torch.no_grad()
-    def step() -> None:
-        state["obs"] = env.step(runner.policy.act_deterministic(runner.normalize(state["obs"]))).obs
-
-    length = seconds if seconds is not None else task.spec.sim.episode_length_s
-    frames = max(1, round(length / env.config.policy_dt))
+    length = seconds if seconds is not None else parts.env.config.episode_length_s
     try:
-        written = record(parts.backend, step, frames, video, fps=round(1 / env.config.policy_dt))
+        written, fps = record_policy(parts.env, runner.act_deterministic, length, video)
     except (RuntimeError, OSError) as err:
         _fail(str(err))
-    click.echo(f"wrote {video}: {written} frames at {round(1 / env.config.policy_dt)} fps")
+    click.echo(f"wrote {video}: {written} frames at {fps} fps")
 
 
 @main.command()
