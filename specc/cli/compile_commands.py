@@ -1,7 +1,7 @@
 """Front-end commands: lint, schema, signals, layout, compile, robot.
 
 They run the compiler only: no torch and no simulator is imported, so they are fast and safe on
-untrusted pull requests. Exit codes: 0 clean, 1 findings or a failed task, 2 usage.
+untrusted pull requests (`robot` alone also asks the runtime whether MuJoCo imports the robot). Exit codes: 0 clean, 1 findings or a failed task, 2 usage.
 """
 
 from __future__ import annotations
@@ -168,9 +168,19 @@ def robot(urdf: str, as_json: bool) -> None:
     """Show what the import sees in a URDF (a path or package:// URI)."""
     from specc.robot.describe import describe_robot
 
-    report, ok = describe_robot(urdf)
+    report, ok = describe_robot(urdf, _runtime_import_check())
     click.echo(json.dumps(report, indent=2) if as_json else report_text(report))
     sys.exit(0 if ok else 1)
+
+
+def _runtime_import_check():
+    """The runtime's MuJoCo import check, or a stand-in that says the runtime is missing."""
+    try:
+        from specc.runtime.backends.robot_import import import_report
+    except ImportError as err:  # the runtime (torch, mujoco) is not installed: report, do not fail
+        missing = f"runtime not available: {err}"
+        return lambda urdf, contact_bodies, repair: {"ok": False, "error": missing}
+    return import_report
 
 
 def report_text(report: dict[str, Any]) -> str:

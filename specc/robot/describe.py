@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from specc.model.urdf import Urdf
 from specc.robot.resolve import resolve_uri
 from specc.robot.urdf import UrdfError, read_urdf
 
+# Builds the simulator's model of a robot: (urdf, contact bodies, inertia repair) -> a report with "ok".
+# The runtime's (specc.runtime.backends.robot_import.import_report); the compiler never imports it.
+ImportCheck = Callable[[Urdf, list[str], str], dict[str, Any]]
 
-def describe_robot(uri: str) -> tuple[dict[str, Any], bool]:
-    """A report of links, joints, mass, feet candidates and diagnostics; and whether it imports cleanly."""
+
+def describe_robot(uri: str, import_check: ImportCheck) -> tuple[dict[str, Any], bool]:
+    """A report of links, joints, mass, feet candidates and diagnostics; and whether it imports cleanly
+    (`import_check` builds the simulator's model)."""
     path = resolve_uri(uri, Path.cwd())
     report: dict[str, Any] = {"name": Path(uri).stem, "path": str(path) if path else uri, "diagnostics": []}
     if path is None:
@@ -65,41 +72,6 @@ def describe_robot(uri: str) -> tuple[dict[str, Any], bool]:
         for i in urdf.issues
     ]
     needs_repair = any(i.code == "SPC305" for i in urdf.issues)
-    report["import"] = try_import(urdf, feet, "diagonal" if needs_repair else "none")
+    report["import"] = import_check(urdf, feet, "diagonal" if needs_repair else "none")
     ok = report["import"]["ok"] and not any(i.severity == "error" and i.code != "SPC305" for i in urdf.issues)
     return report, ok
-
-
-def try_import(urdf, contact_bodies: list[str], repair: str) -> dict[str, Any]:
-    """Build the MuJoCo model the backend would build (no gains), to show whether the robot imports."""
-    try:
-        from specc.runtime.backends.base import ActuatorOptions, BackendOptions
-        from specc.runtime.backends.mujoco_model import ModelError, build_model
-    except ImportError as err:  # the runtime is not installed: report, do not fail
-        return {"ok": False, "error": f"runtime not available: {err}"}
-    joints = [j.name for j in urdf.movable_joints]
-    options = BackendOptions(
-        num_envs=1,
-        physics_dt=0.005,
-        init_height=1.0,
-        fixed_base=False,
-        self_collision=False,
-        repair_inertia=repair,
-        contact_bodies=tuple(contact_bodies),
-        actuators=tuple(ActuatorOptions(name, "position", 0.0, 0.0, 1.0) for name in joints),
-    )
-    try:
-        model, layout = build_model(urdf, joints, options, contact_bodies or [urdf.root])
-    except ModelError as err:
-        return {"ok": False, "repair_inertia": repair, "error": str(err)}
-    except Exception as err:  # noqa: BLE001 - MuJoCo's compiler on a hostile robot: report, no traceback
-        return {"ok": False, "repair_inertia": repair, "error": f"{type(err).__name__}: {str(err)[:200]}"}
-    return {
-        "ok": True,
-        "repair_inertia": repair,
-        "bodies": int(model.nbody - 1),
-        "geoms": int(model.ngeom - 1),
-        "dofs": int(model.nv),
-        "mass": float(model.body_subtreemass[1]),
-        "repairs": layout.repairs,
-    }
