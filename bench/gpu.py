@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from kernel_support import load_task  # noqa: E402
+from runtime_support import assemble_task  # noqa: E402
 
-from specc.assemble import assemble  # noqa: E402
 from specc.runtime.runner import Runner  # noqa: E402
 from specc.runtime.step_graph import WARMUP_STEPS  # noqa: E402
 
@@ -47,7 +47,7 @@ def env_rates(n: int, kernels: str, repeats: int, overrides: dict | None = None)
     task = load_task(ROOT / "tasks" / "anymal_walk.toml", overrides)
     decimation = task.spec.sim.decimation
     start = time.perf_counter()
-    parts = assemble(task, backend="mujoco-warp", device="cuda", num_envs=n, kernels=kernels)
+    parts = assemble_task(task, backend="mujoco-warp", device="cuda", num_envs=n, kernels=kernels)
     setup = time.perf_counter() - start
     env, backend = parts.env, parts.backend
     targets = env.default_joint_pos.repeat(n, decimation, 1)
@@ -115,7 +115,7 @@ def main() -> None:
         print(f"{'envs':>7} {'samples/s':>12} {'collect s':>10} {'learn s':>9} {'peak torch GB':>14}")
     task = load_task(ROOT / "tasks" / "anymal_walk.toml")
     for n in args.ppo_envs:
-        parts = assemble(task, backend="mujoco-warp", device="cuda", num_envs=n, kernels=args.kernels)
+        parts = assemble_task(task, backend="mujoco-warp", device="cuda", num_envs=n, kernels=args.kernels)
         runner = Runner(parts.env, parts.ppo_config, seed=0)
         runner.train(1)
         torch.cuda.reset_peak_memory_stats()

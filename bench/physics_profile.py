@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from kernel_support import load_task  # noqa: E402
+from runtime_support import task_backend_options  # noqa: E402
 
-from specc.assemble import backend_options  # noqa: E402
 from specc.codegen.render import contact_layout  # noqa: E402
 from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, build_model  # noqa: E402
 
@@ -98,7 +98,7 @@ def main() -> None:
     task = load_task(ROOT / "tasks" / "anymal_walk.toml")
     bodies, _ = contact_layout(task)
     model, layout = build_model(
-        task.robot.urdf, task.robot.joint_names, backend_options(task, 1, "cuda"), bodies
+        task.robot.urdf, task.robot.joint_names, task_backend_options(task, 1, "cuda"), bodies
     )
     pose = np.asarray(task.robot.default_joint_pos)
     print(

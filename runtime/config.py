@@ -1,7 +1,7 @@
 """Plain data the runtime needs about a task, beyond its kernels.
 
-The CLI builds these from a checked spec (`specc.assemble`); the runtime never reads a
-spec itself, so the env and PPO can be driven by any front end.
+`specc.runtime.assemble` builds these from the generated module's tables (ENV, RANDOMIZATION, PPO,
+BACKEND); the runtime never reads a spec itself, so the env and PPO can be driven by any front end.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class EnvConfig:
     num_envs: int
     physics_dt: float
     decimation: int
+    policy_dt: float  # physics_dt × decimation, computed once, by the spec (the module's POLICY_DT)
     episode_length_s: float
     time_out: bool
     action_scale: tuple[float, ...]  # (A,) per driven joint: rad (m) or N·m (N) per unit action
@@ -86,10 +87,6 @@ class EnvConfig:
     joint_pos_limits: tuple[tuple[float, float] | None, ...] = ()
 
     @property
-    def policy_dt(self) -> float:
-        return self.physics_dt * self.decimation
-
-    @property
     def max_episode_steps(self) -> int:
         return max(1, round(self.episode_length_s / self.policy_dt))
 
@@ -99,7 +96,7 @@ class EnvConfig:
 
 @dataclass(frozen=True)
 class PPOConfig:
-    """rsl_rl's PPO hyper-parameters, built from the spec's [ppo] table (specc.assemble.ppo_config):
+    """rsl_rl's PPO hyper-parameters, from the generated module's PPO table (the spec's [ppo]):
     their defaults, bounds and meaning are the schema's (`specc schema`), written there only."""
 
     num_steps_per_env: int

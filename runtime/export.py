@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import onnx
@@ -17,7 +18,9 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from specc import __version__
 from specc.runtime.actor_critic import ActorCritic
+from specc.runtime.assemble import frozen
 from specc.runtime.checkpoint import CheckpointError, CheckpointIdentity, load_checkpoint
 from specc.runtime.config import PPOConfig
 from specc.runtime.normalizer import EmpiricalNormalizer
@@ -38,20 +41,30 @@ class DeployedPolicy(nn.Module):
 
 
 def load_deployed_policy(
-    checkpoint: Path, identity: CheckpointIdentity, config: PPOConfig, allow_spec_change: bool = False
+    checkpoint: Path, module: ModuleType, allow_spec_change: bool = False
 ) -> tuple[DeployedPolicy, EmpiricalNormalizer, list[str]]:
-    """The policy of a checkpoint, rebuilt from the task's PPO settings without an env (export needs
-    none), its normalizer, and the notes worth printing. Raises `CheckpointError` for a file that
-    cannot serve, a checkpoint of another task included."""
+    """The policy of a checkpoint for the task of the generated `module`, rebuilt from its PPO table
+    without an env (export needs none), its normalizer, and the notes worth printing. Raises
+    `CheckpointError` for a file that cannot serve, a checkpoint of another task included."""
+    config = PPOConfig(**frozen(module.PPO))
+    num_obs, num_actions = int(module.NUM_OBSERVATIONS), len(module.ACTION_NAMES)
+    identity = CheckpointIdentity(
+        spec_hash=module.SPEC_HASH,
+        task=module.TASK_NAME,
+        num_obs=num_obs,
+        num_actions=num_actions,
+        actor_hidden_dims=config.actor_hidden_dims,
+        critic_hidden_dims=config.critic_hidden_dims,
+    )
     policy = ActorCritic(
-        identity.num_obs,
-        identity.num_actions,
+        num_obs,
+        num_actions,
         config.actor_hidden_dims,
         config.critic_hidden_dims,
         config.activation,
         config.init_noise_std,
     )
-    normalizer = EmpiricalNormalizer(identity.num_obs)
+    normalizer = EmpiricalNormalizer(num_obs)
     loaded = load_checkpoint(checkpoint, identity, allow_spec_change=allow_spec_change)
     try:
         policy.load_state_dict(loaded.state["policy"])
@@ -61,6 +74,38 @@ def load_deployed_policy(
         raise CheckpointError(f"{checkpoint}: the checkpoint does not fit this task ({reason})") from None
     deployed = DeployedPolicy(policy, normalizer if config.empirical_normalization else None).eval()
     return deployed, normalizer, list(loaded.notes)
+
+
+def deployment_metadata(module: ModuleType) -> dict[str, object]:
+    """What a robot's controller needs beside the network, from the generated module's tables: joint and
+    action order, the action map and gains, the observation layout, the control rate."""
+    env = module.ENV
+    actuators = module.BACKEND["actuators"]
+    return {
+        "specc_version": __version__,
+        "task": module.TASK_NAME,
+        "spec_hash": module.SPEC_HASH,
+        "joint_names": list(module.JOINT_NAMES),
+        "default_joint_pos": list(env["default_joint_pos"]),
+        "action_names": list(module.ACTION_NAMES),
+        "actuator_kinds": [a["kind"] for a in actuators],
+        "stiffness": [a["stiffness"] for a in actuators],
+        "damping": [a["damping"] for a in actuators],
+        "effort": [a["effort"] for a in actuators],
+        "action_scale": list(env["action_scale"]),
+        "action_offset": list(env["action_offset"]),
+        "clip_actions": env["clip_actions"],
+        "observation_layout": [
+            {"name": name, "offset": offset, "size": size, "scale": scale}
+            for name, offset, size, scale in module.OBSERVATION_LAYOUT
+        ],
+        "num_observations": module.NUM_OBSERVATIONS,
+        "command_names": list(module.COMMAND_NAMES),
+        "control_dt": module.POLICY_DT,
+        "control_rate_hz": 1.0 / module.POLICY_DT,
+        "controls": "action_offset + action_scale * actions (PD targets for position actuators, "
+        "torques for torque actuators)",
+    }
 
 
 def onnx_model(policy: DeployedPolicy, num_obs: int, metadata: dict[str, object]) -> onnx.ModelProto:

@@ -6,14 +6,14 @@ import dataclasses
 
 import torch
 from kernel_support import TASKS, load_task
+from runtime_support import task_backend_options
 
-from specc.assemble import backend_options
 from specc.runtime.backends.mujoco import MujocoBackend
 
 
 def anymal_backend(num_envs: int, stiffness_scale: float = 1.0, threads: int | None = None):
     task = load_task(TASKS / "anymal_walk.toml")
-    options = backend_options(task, num_envs, "cpu", threads)
+    options = task_backend_options(task, num_envs, "cpu", threads)
     actuators = tuple(
         dataclasses.replace(a, stiffness=a.stiffness * stiffness_scale) for a in options.actuators
     )

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 from kernel_support import ROBOTS, task_from_text
+from runtime_support import assemble_task, task_backend_options
 
-from specc.assemble import assemble, backend_options
 from specc.diagnostics import DiagnosticSink
 from specc.task import check_task
 
@@ -53,7 +53,7 @@ def cartpole(tmp_path, robot: str):
 
 
 def env_of(task):
-    return assemble(task, num_envs=2, kernels="eager", randomize=False, capture_graph=False).env
+    return assemble_task(task, num_envs=2, kernels="eager", randomize=False, capture_graph=False).env
 
 
 def test_effort_actuator_applies_scale_times_action_clipped_to_its_limit(tmp_path):
@@ -114,7 +114,7 @@ def test_position_actuator_group_scales_override_the_robot_action_scale(tmp_path
         "hinge = { stiffness = 5.0, damping = 0.1, effort = 2.0 }",
     )
     assert task.robot.action_scale == [0.1, 0.5]
-    options = backend_options(task, 1, "cpu")
+    options = task_backend_options(task, 1, "cpu")
     assert [a.kind for a in options.actuators] == ["position", "position"]
 
 

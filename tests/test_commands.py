@@ -8,9 +8,8 @@ import math
 import pytest
 import torch
 from kernel_support import TASKS
-from runtime_support import CARTPOLE
+from runtime_support import CARTPOLE, assemble_task
 
-from specc.assemble import assemble
 from specc.diagnostics import DiagnosticSink
 from specc.task import check_task
 
@@ -25,7 +24,7 @@ def cartpole_env(tmp_path, commands: str, observations: str = "", num_envs: int 
     sink = DiagnosticSink(str(path))
     task = check_task(path, sink)
     assert task is not None, [f"{d.code} {d.position.line}:{d.position.col} {d.message}" for d in sink.items]
-    return assemble(task, num_envs=num_envs, kernels="eager", randomize=False, **kw).env
+    return assemble_task(task, num_envs=num_envs, kernels="eager", randomize=False, **kw).env
 
 
 def column(env, name: str) -> torch.Tensor:
@@ -60,7 +59,7 @@ def test_base_frame_target_is_expressed_in_the_base_pose_of_the_draw():
             "randomization.enabled": False,
         },
     )
-    env = assemble(task, num_envs=4, kernels="eager", randomize=False).env
+    env = assemble_task(task, num_envs=4, kernels="eager", randomize=False).env
     generator = torch.Generator().manual_seed(0)
     for _ in range(25):
         env.step(torch.randn(4, env.num_actions, generator=generator) * 2.0)

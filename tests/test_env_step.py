@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 from kernel_support import TASKS, load_task
+from runtime_support import assemble_task, task_backend_options
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from specc.assemble import assemble, backend_options
 from specc.diagnostics import DiagnosticSink
 from specc.runtime.env import TaskEnv
 from specc.task import check_task
@@ -52,7 +52,7 @@ class RecordOps(TorchDispatchMode):
 @pytest.fixture(scope="module")
 def env():
     task = load_task(TASKS / "anymal_walk.toml")
-    return assemble(task, backend="mujoco", device="cpu", num_envs=6, kernels="eager", num_threads=1).env
+    return assemble_task(task, backend="mujoco", device="cpu", num_envs=6, kernels="eager", num_threads=1).env
 
 
 def _force_events(env) -> None:
@@ -86,7 +86,7 @@ def test_targets_computed_commands_and_judging_never_sync_with_the_device():
         "eval.success": "norm(base_pos.xy - episode_start_pos.xy) >= 10.0",
     }
     task = load_task(TASKS / "anymal_walk.toml", overrides)
-    env = assemble(task, num_envs=6, kernels="eager", num_threads=1, judge=True).env
+    env = assemble_task(task, num_envs=6, kernels="eager", num_threads=1, judge=True).env
     _force_events(env)
     with RecordOps() as ops:
         result = env.step_eagerly(torch.zeros(env.num_envs, env.num_actions))
@@ -123,5 +123,5 @@ def test_on_the_cpu_the_step_runs_eagerly_and_says_why(env):
 def test_gpu_buffer_sizes_in_the_spec_reach_the_backend():
     overrides = {"sim.max_contacts_per_env": 7, "sim.max_constraints_per_env": 55}
     task = check_task(TASKS / "anymal_walk.toml", DiagnosticSink("anymal"), overrides)
-    options = backend_options(task, 4, "cuda")
+    options = task_backend_options(task, 4, "cuda")
     assert (options.max_contacts_per_env, options.max_constraints_per_env) == (7, 55)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from runtime_support import CARTPOLE
+from runtime_support import CARTPOLE, assemble_task
 
-from specc.assemble import assemble
 from specc.diagnostics import DiagnosticSink
 from specc.runtime.evaluate import evaluate, wilson_interval
 from specc.task import check_task
@@ -51,7 +50,7 @@ def judged(tmp_path, eval_table: str, terminations: str = "", episodes: int = 3)
     sink = DiagnosticSink(str(path))
     task = check_task(path, sink)
     assert task is not None, [d.message for d in sink.items]
-    env = assemble(task, num_envs=episodes, kernels="eager", randomize=False, judge=True).env
+    env = assemble_task(task, num_envs=episodes, kernels="eager", randomize=False, judge=True).env
     result = evaluate(env, lambda obs: torch.zeros(obs.shape[0], env.num_actions))
     return result.to_dict()
 
@@ -97,7 +96,7 @@ def test_result_has_the_interval_and_each_terms_mean_return(tmp_path):
 def test_evaluate_refuses_an_env_that_does_not_judge(tmp_path):
     sink = DiagnosticSink("cartpole")
     task = check_task(CARTPOLE, sink)
-    env = assemble(task, num_envs=2, kernels="eager").env
+    env = assemble_task(task, num_envs=2, kernels="eager").env
     with pytest.raises(ValueError, match="judge"):
         evaluate(env, lambda obs: torch.zeros(obs.shape[0], env.num_actions))
 

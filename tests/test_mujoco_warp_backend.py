@@ -10,8 +10,8 @@ if not torch.cuda.is_available():
     pytest.skip("no CUDA device", allow_module_level=True)
 
 from kernel_support import TASKS, load_task  # noqa: E402
+from runtime_support import assemble_task  # noqa: E402
 
-from specc.assemble import assemble  # noqa: E402
 from specc.runtime.backends.base import PhysicsParams  # noqa: E402
 
 G = 9.81
@@ -20,7 +20,7 @@ G = 9.81
 @pytest.fixture(scope="module")
 def parts():
     task = load_task(TASKS / "anymal_walk.toml")
-    return task, assemble(
+    return task, assemble_task(
         task, backend="mujoco-warp", device="cuda", num_envs=8, kernels="eager", randomize=False
     )
 
@@ -79,7 +79,9 @@ def _small_buffers(**overrides):
     from specc.task import check_task
 
     task = check_task(TASKS / "anymal_walk.toml", DiagnosticSink("x"), overrides)
-    return assemble(task, backend="mujoco-warp", device="cuda", num_envs=4, kernels="eager", randomize=False)
+    return assemble_task(
+        task, backend="mujoco-warp", device="cuda", num_envs=4, kernels="eager", randomize=False
+    )
 
 
 def test_a_too_small_contact_buffer_is_a_clear_error():
@@ -102,7 +104,7 @@ def test_a_too_small_constraint_buffer_is_a_clear_error():
 
 def test_default_buffers_hold_a_rollout_of_falling_robots():
     task = load_task(TASKS / "anymal_walk.toml")
-    p = assemble(task, backend="mujoco-warp", device="cuda", num_envs=256, kernels="eager")
+    p = assemble_task(task, backend="mujoco-warp", device="cuda", num_envs=256, kernels="eager")
     generator = torch.Generator(device="cuda").manual_seed(0)
     for _ in range(100):  # large random actions: robots fall, roll and lie on the ground
         p.env.step(3 * torch.randn(256, 12, device="cuda", generator=generator))
@@ -120,8 +122,10 @@ def test_the_whole_step_replayed_from_a_cuda_graph_matches_eager_steps():
     amplify it in a single env (one run in several saw a 0.1 m/s base-velocity gap in one of 64 envs), so
     up to two envs per step may differ; a defect in the graph's resets or draws shows in 32 envs at once."""
     task = load_task(TASKS / "anymal_walk.toml")
-    graph = assemble(task, backend="mujoco-warp", device="cuda", num_envs=64, kernels="eager", seed=3).env
-    eager = assemble(
+    graph = assemble_task(
+        task, backend="mujoco-warp", device="cuda", num_envs=64, kernels="eager", seed=3
+    ).env
+    eager = assemble_task(
         task, backend="mujoco-warp", device="cuda", num_envs=64, kernels="eager", seed=3, capture_graph=False
     ).env
     generator = torch.Generator(device="cuda").manual_seed(1)
@@ -150,7 +154,7 @@ def test_same_seed_gives_statistically_equal_curves():
     task = load_task(TASKS / "anymal_walk.toml")
     curves = []
     for _ in range(2):
-        p = assemble(task, backend="mujoco-warp", device="cuda", num_envs=1024, kernels="eager", seed=0)
+        p = assemble_task(task, backend="mujoco-warp", device="cuda", num_envs=1024, kernels="eager", seed=0)
         logs = []
         Runner(p.env, p.ppo_config, seed=0).train(8, logs.append)
         curves.append([log.mean_reward for log in logs])
@@ -190,8 +194,8 @@ def test_contact_forces_from_constraint_forces_equal_mujoco_warp_contact_sensors
     the sensors too, both agree for robots dropped in random poses (feet, shanks, thighs and base touching)."""
     import mujoco_warp as mjw
     import warp as wp
+    from runtime_support import task_backend_options
 
-    from specc.assemble import backend_options
     from specc.codegen.render import contact_layout
     from specc.runtime.backends.mujoco_model import build_model
     from specc.runtime.backends.mujoco_warp_contacts import ContactForces
@@ -200,7 +204,7 @@ def test_contact_forces_from_constraint_forces_equal_mujoco_warp_contact_sensors
     bodies, _ = contact_layout(task)
     n = 64
     model, layout = build_model(
-        task.robot.urdf, task.robot.joint_names, backend_options(task, n, "cuda"), bodies, sensors=True
+        task.robot.urdf, task.robot.joint_names, task_backend_options(task, n, "cuda"), bodies, sensors=True
     )
     with wp.ScopedDevice("cuda:0"):
         m = mjw.put_model(model)

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 from kernel_support import ROBOTS, task_from_text
+from runtime_support import assemble_task
 
-from specc.assemble import assemble
 from specc.diagnostics import DiagnosticSink
 from specc.task import check_task
 
@@ -117,7 +117,9 @@ BACKENDS = ["mujoco"] + (["mujoco-warp"] if importlib.util.find_spec("mujoco_war
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_objects_fall_and_rest_on_the_ground_at_their_half_height(tmp_path, backend):
     task = scene(tmp_path)
-    env = assemble(task, backend=backend, device="cpu", num_envs=2, kernels="eager", capture_graph=False).env
+    env = assemble_task(
+        task, backend=backend, device="cpu", num_envs=2, kernels="eager", capture_graph=False
+    ).env
     state = settle(env, 1.5)
     where = positions(task, state)
     assert where["box"][:, 2].tolist() == pytest.approx([0.05, 0.05], abs=2e-3)
@@ -135,7 +137,7 @@ def test_a_free_box_given_a_push_slides_and_friction_stops_it(tmp_path):
         "lin_vel_range = [[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]]\nposition_range = "
         "[[0.0, 0.0], [0.0, 0.0], [-0.245, -0.245]]",
     )
-    env = assemble(task, num_envs=2, kernels="eager", capture_graph=False).env
+    env = assemble_task(task, num_envs=2, kernels="eager", capture_graph=False).env
     start = positions(task, env.backend.state())["box"].clone()
     assert start[:, 2].tolist() == pytest.approx([0.055, 0.055], abs=1e-6)
     state = settle(env, 1.0)
@@ -147,7 +149,7 @@ def test_a_free_box_given_a_push_slides_and_friction_stops_it(tmp_path):
 
 def test_a_frame_with_an_offset_is_where_mujoco_puts_it(tmp_path):
     task = scene(tmp_path)
-    env = assemble(task, num_envs=1, kernels="eager", capture_graph=False).env
+    env = assemble_task(task, num_envs=1, kernels="eager", capture_graph=False).env
     backend = env.backend
     env.step_eagerly(torch.tensor([[1.0]]))  # the cart accelerates, the pole swings: nothing is at rest
     state = settle(env, 0.2)
@@ -181,7 +183,7 @@ def test_only_the_frames_a_spec_reads_are_computed(tmp_path):
     lean += '[rewards.terms.alive]\nexpr = "1.0"\nweight = 1.0\n'
     task = task_from_text(lean, tmp_path, "lean.toml")
     assert task.frames_read == [] and not task.frame_velocities_read
-    env = assemble(task, num_envs=1, kernels="eager", capture_graph=False).env
+    env = assemble_task(task, num_envs=1, kernels="eager", capture_graph=False).env
     assert env.backend.state().frame_pos.shape == (1, 0, 3)
 
 
@@ -216,4 +218,4 @@ def test_an_object_spawning_inside_the_robot_is_an_error(tmp_path):
     )
     task = task_from_text(text, tmp_path, "inside.toml")
     with pytest.raises(ModelError, match="object 'can' spawns inside the robot"):
-        assemble(task, num_envs=1, kernels="eager", capture_graph=False)
+        assemble_task(task, num_envs=1, kernels="eager", capture_graph=False)

@@ -135,3 +135,21 @@ def test_no_module_of_specc_imports_itself_through_others() -> None:
                 path.append(following)
                 stack.append(iter(sorted(graph.get(following, ()))))
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+# The compiler's files that may import the runtime: the CLI, which drives both sides.
+RUNTIME_CALLERS = ("specc/cli/",)
+
+
+def test_only_the_cli_imports_the_runtime() -> None:
+    """The compiler's passes (spec, expressions, robot import, codegen, targets) never reach into the
+    runtime: what a run needs of them travels in the generated module."""
+    offending = []
+    for path in sorted((ROOT / "specc").rglob("*.py")):
+        relative = path.relative_to(ROOT).as_posix()
+        if relative.startswith(RUNTIME_CALLERS):
+            continue
+        for line, module in _specc_imports(path, _module_name(path).rpartition(".")[0]):
+            if module.startswith("specc.runtime"):
+                offending.append(f"{relative}:{line}: imports {module}")
+    assert not offending, "the compiler reaches into the runtime:\n" + "\n".join(offending)

@@ -390,13 +390,12 @@ def test_the_shipped_tasks_lint_clean():
 def test_every_reset_pose_lies_within_the_joint_limits_on_mujoco(tmp_path):
     """Go2's calves at 0.6 × their -2.6 default stay inside [-2.72, -0.84]; at 1.5 × they would not."""
     import torch
-
-    from specc.assemble import assemble
+    from runtime_support import assemble_task
 
     path = go2_spec(tmp_path, {"*_thigh_joint": 0.8, "*_calf_joint": -2.6}, scale=(0.2, 1.5))
     task = check_task(path, DiagnosticSink("go2.toml"))
     assert task is not None
-    env = assemble(task, num_envs=16, kernels="eager", seed=3, capture_graph=False).env
+    env = assemble_task(task, num_envs=16, kernels="eager", seed=3, capture_graph=False).env
     lower = torch.tensor([j.lower for j in task.robot.joints])
     upper = torch.tensor([j.upper for j in task.robot.joints])
     clamped = 0
@@ -457,11 +456,13 @@ def test_example_robots_stand_as_tall_as_their_legged_gym_start_heights_allow(ur
 @pytest.mark.parametrize("name", ["anymal_walk", "anymal_multigait"])
 def test_the_shipped_anymal_tasks_keep_legged_gyms_reset_and_the_clamp_never_binds(name):
     """Their results stay comparable: default × U(0.5, 1.5) lies inside every joint's limits."""
-    from specc.assemble import env_config
+    from runtime_support import task_module
+
+    from specc.runtime.assemble import env_config
 
     task = check_task(ROOT.parent / "tasks" / f"{name}.toml", DiagnosticSink(name))
     assert task is not None
-    config = env_config(task)
+    config = env_config(task_module(task))
     assert config.reset_joint_pos_scale == (0.5, 1.5) and config.reset_joint_pos_noise == 0.0
     for default, limits in zip(config.default_joint_pos, config.joint_pos_limits, strict=True):
         assert limits is not None

@@ -21,7 +21,6 @@ from typing import Any, NoReturn
 
 import click
 
-from specc import __version__
 from specc.cli.app import load_checked_task, main, parse_set
 from specc.model.backends import BACKENDS
 from specc.spec.schema import DEVICE_PATTERN, PPOSection, SimSection, upper_bound
@@ -226,20 +225,21 @@ def run(
     from specc.runtime.training import RunFailed, RunRequest, SetupFailed, train_in_folder, train_quietly
 
     def build():
-        from specc.assemble import assemble
+        from specc.codegen.render import render_module
         from specc.runtime import distributed
+        from specc.runtime.assemble import assemble
         from specc.runtime.runner import Runner
 
         parts = assemble(
-            task,
+            render_module(task),
+            task.robot.urdf,
             backend=backend,
             device=place,
             kernels=kernels,
             seed=distributed.rank_seed(seed),
             num_threads=threads,
         )
-        metadata = {"spec_hash": task.spec_hash, "task": task.spec.task.name}
-        return parts, Runner(parts.env, parts.ppo_config, seed=seed, metadata=metadata)
+        return parts, Runner(parts.env, parts.ppo_config, seed=seed, metadata=parts.task_identity)
 
     default_dir = Path("runs") / task.spec.task.name / time.strftime("%Y-%m-%d_%H-%M-%S")
     request = RunRequest(
@@ -318,13 +318,15 @@ def _join_processes(gpus: int | None, device: str, started: float):
 def _evaluation_env(task, device, backend, kernels, threads, count: int, randomize: bool):
     """`count` envs that judge the spec's [eval] criteria with its [eval] commands held, and a runner to
     load policies into. `device` and `backend` are resolved (`_require_physics`)."""
-    from specc.assemble import assemble
+    from specc.codegen.render import render_module
+    from specc.runtime.assemble import assemble
     from specc.runtime.backends.mujoco_model import route_engine_log
     from specc.runtime.runner import Runner
 
     route_engine_log(None)  # no run folder to log into: MuJoCo's messages stay off the console and the cwd
     parts = assemble(
-        task,
+        render_module(task),
+        task.robot.urdf,
         backend=backend,
         device=device,
         kernels=kernels,
@@ -335,8 +337,7 @@ def _evaluation_env(task, device, backend, kernels, threads, count: int, randomi
         judge=True,
         hold_eval_commands=True,
     )
-    metadata = {"spec_hash": task.spec_hash, "task": task.spec.task.name}
-    return parts, Runner(parts.env, parts.ppo_config, seed=0, metadata=metadata)
+    return parts, Runner(parts.env, parts.ppo_config, seed=0, metadata=parts.task_identity)
 
 
 @main.command(name="eval")
@@ -460,57 +461,25 @@ def export(spec, checkpoint, output, sets, allow_spec_change) -> None:
     task = _task(spec, "cpu", sets)
     import torch
 
-    from specc.assemble import ppo_config
-    from specc.runtime.checkpoint import CheckpointError, CheckpointIdentity
-    from specc.runtime.export import export_policy, load_deployed_policy
+    from specc.codegen.render import render_module
+    from specc.runtime.assemble import load_module
+    from specc.runtime.checkpoint import CheckpointError
+    from specc.runtime.export import deployment_metadata, export_policy, load_deployed_policy
 
-    config = ppo_config(task)
-    expected = CheckpointIdentity(
-        spec_hash=task.spec_hash,
-        task=task.spec.task.name,
-        num_obs=task.num_observations,
-        num_actions=task.num_actions,
-        actor_hidden_dims=tuple(config.actor_hidden_dims),
-        critic_hidden_dims=tuple(config.critic_hidden_dims),
-    )
+    module = load_module(render_module(task))
     try:
-        deployed, normalizer, notes = load_deployed_policy(checkpoint, expected, config, allow_spec_change)
+        deployed, normalizer, notes = load_deployed_policy(checkpoint, module, allow_spec_change)
     except CheckpointError as err:
         _fail(str(err))
     for note in notes:
         click.echo(f"note: {note}", err=True)
-    robot = task.robot
-    metadata = {
-        "specc_version": __version__,
-        "task": task.spec.task.name,
-        "spec_hash": task.spec_hash,
-        "joint_names": robot.joint_names,
-        "default_joint_pos": robot.default_joint_pos,
-        "action_names": robot.action_names,
-        "actuator_kinds": [a.kind for a in robot.actuators],
-        "stiffness": [a.stiffness for a in robot.actuators],
-        "damping": [a.damping for a in robot.actuators],
-        "effort": [a.effort for a in robot.actuators],
-        "action_scale": robot.action_scale,
-        "action_offset": robot.action_offset,
-        "clip_actions": task.spec.ppo.clip_actions,
-        "observation_layout": [
-            {"name": s.name, "offset": s.offset, "size": s.size, "scale": s.scale}
-            for s in task.observation_layout
-        ],
-        "num_observations": task.num_observations,
-        "command_names": list(task.command_names),
-        "control_dt": task.spec.sim.policy_dt,
-        "control_rate_hz": 1.0 / task.spec.sim.policy_dt,
-        "controls": "action_offset + action_scale * actions (PD targets for position actuators, "
-        "torques for torque actuators)",
-    }
+    metadata = deployment_metadata(module)
     generator = torch.Generator().manual_seed(0)
     mean = normalizer.mean
     std = normalizer.var.sqrt()
-    samples = mean + std * torch.randn(256, task.num_observations, generator=generator)
+    samples = mean + std * torch.randn(256, module.NUM_OBSERVATIONS, generator=generator)
     try:
-        figures = export_policy(deployed, task.num_observations, metadata, output, samples)
+        figures = export_policy(deployed, module.NUM_OBSERVATIONS, metadata, output, samples)
     except OSError as err:
         _fail(f"cannot write {output}: {err.strerror or err}")
     click.echo(f"wrote {output} ({figures['onnx_bytes']} bytes) and {output.with_suffix('.pt')}")

@@ -20,6 +20,7 @@ import jinja2
 from specc import __version__
 from specc.codegen import pysource
 from specc.codegen.emit import DERIVED_CODE, KernelEmitter, assignment, literal
+from specc.codegen.tables import backend_table, env_table, eval_commands_table, ppo_table, randomization_table
 from specc.expr.signals import KERNEL_INPUTS, SIGNALS
 from specc.task import CheckedTask, CheckedTerm
 
@@ -114,9 +115,9 @@ def weight_code(task: CheckedTask, term: CheckedTerm) -> str:
     return f"{weight} * policy_dt" if task.spec.rewards.scale_by_dt else weight
 
 
-def input_shapes(task: CheckedTask) -> dict[str, str]:
-    """Each kernel input's shape, the catalog's symbolic sizes resolved for this task: `(N, 12)`."""
-    bodies, _ = contact_layout(task)
+def input_shapes(task: CheckedTask, bodies: list[str]) -> dict[str, str]:
+    """Each kernel input's shape, the catalog's symbolic sizes resolved for this task: `(N, 12)`;
+    `bodies`: the contact bodies (`contact_layout`)."""
     sizes = {
         "J": len(task.robot.joint_names),
         "A": len(task.robot.action_names),
@@ -156,7 +157,7 @@ def render_module(task: CheckedTask) -> str:
             spec_file=task.path.name,
             spec_hash=task.spec_hash,
             inputs=KERNEL_INPUTS,
-            input_shapes=input_shapes(task),
+            input_shapes=input_shapes(task, bodies),
             joint_names=task.robot.joint_names,
             action_names=task.robot.action_names,
             feet=task.robot.body_groups["feet"],
@@ -180,6 +181,11 @@ def render_module(task: CheckedTask) -> str:
             derived_code=DERIVED_CODE,
             eval_judge=spec.eval.judge,
             eval_termination_fails=spec.eval.termination_fails,
+            eval_commands=eval_commands_table(task),
+            env=env_table(task),
+            randomization=randomization_table(task),
+            ppo=ppo_table(task),
+            backend=backend_table(task),
         )
     )
 

@@ -400,16 +400,16 @@ def package_name(task: CheckedTask) -> str:
 
 def task_data(task: CheckedTask) -> dict[str, Any]:
     """Everything the emitted task class needs about the task, as plain data (rendered into task_data.py)."""
-    from specc.assemble import env_config, ppo_config
     from specc.codegen.render import contact_layout
+    from specc.codegen.tables import env_table, ppo_table, randomization_table
 
     spec = task.spec
     robot = task.robot
     urdf = robot.urdf
-    config = env_config(task).to_dict()
+    config = env_table(task)
     bodies, _ = contact_layout(task)
     base_group = urdf.rigid_group(urdf.root, stop=set())
-    r = config["randomization"]
+    r = randomization_table(task)
     actuators = dict(zip(robot.driven, robot.actuators))
     return {
         "TASK_NAME": spec.task.name,
@@ -440,6 +440,7 @@ def task_data(task: CheckedTask) -> dict[str, Any]:
         "NUM_ENVS": spec.sim.num_envs,
         "PHYSICS_DT": spec.sim.dt,
         "DECIMATION": spec.sim.decimation,
+        "POLICY_DT": spec.sim.policy_dt,  # sim.dt × sim.decimation, as the spec computes it
         "EPISODE_LENGTH_S": spec.sim.episode_length_s,
         "TIME_OUT": spec.terminations.time_out,
         "MAX_CONTACTS_PER_ENV": spec.sim.max_contacts_per_env,
@@ -455,7 +456,7 @@ def task_data(task: CheckedTask) -> dict[str, Any]:
         ],
         "RESAMPLE_S": spec.commands.resample_s,
         "RANDOMIZATION": {k: (list(v) if isinstance(v, tuple) else v) for k, v in r.items()},
-        "PPO": {k: (list(v) if isinstance(v, tuple) else v) for k, v in ppo_config(task).to_dict().items()},
+        "PPO": {k: (list(v) if isinstance(v, tuple) else v) for k, v in ppo_table(task).items()},
     }
 
 

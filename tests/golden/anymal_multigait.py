@@ -200,6 +200,143 @@ TERMINATION_NAMES = ["base_contact", "base_too_low"]
 # termination term ending an episode is a failure. compute_success computes the criteria.
 EVAL_JUDGE = "end"
 EVAL_TERMINATION_FAILS = True
+# [eval] commands held fixed while evaluating.
+EVAL_COMMANDS: Dict[str, float] = {}
+
+# The settings of a run, as plain data: the runtime builds its configs from these tables (their keys
+# are specc.runtime.config's fields), so this module alone holds everything a run knows of its task.
+# The env: sizes, the action map (action_offset + action_scale * action per driven joint), resets,
+# command draws, scene objects' resets.
+ENV: Dict[str, object] = {
+    "num_envs": 4096,
+    "physics_dt": 0.005,
+    "decimation": 4,
+    "episode_length_s": 20.0,
+    "time_out": True,
+    "action_scale": [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
+    "action_offset": [0.0, 0.4, -0.8, 0.0, 0.4, -0.8, 0.0, -0.4, 0.8, 0.0, -0.4, 0.8],
+    "action_joints": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+    "action_is_position": [True, True, True, True, True, True, True, True, True, True, True, True],
+    "clip_actions": 100.0,
+    "default_joint_pos": [0.0, 0.4, -0.8, 0.0, 0.4, -0.8, 0.0, -0.4, 0.8, 0.0, -0.4, 0.8],
+    "init_height": 0.6,
+    "fixed_base": False,
+    "command_ranges": {"lin_vel_x": [0.5, 3.0], "lin_vel_y": [0.0, 0.0], "ang_vel_yaw": [0.0, 0.0]},
+    "categorical": [{"name": "gait", "values": {"lin_vel_x": [0.5, 1.5, 3.0]}, "num_choices": 3}],
+    "resample_s": 10.0,
+    "reset_joint_offset": [],
+    "reset_joint_vel": [],
+    "joint_lower": [
+        -0.72,
+        -9.82477796077,
+        -8.624777960769999,
+        -0.49,
+        -9.82477796077,
+        -8.624777960769999,
+        -0.72,
+        -9.024777960769999,
+        -10.22477796077,
+        -0.49,
+        -9.024777960769999,
+        -10.22477796077,
+    ],
+    "joint_upper": [
+        0.49,
+        9.024777960769999,
+        10.22477796077,
+        0.72,
+        9.024777960769999,
+        10.22477796077,
+        0.49,
+        9.82477796077,
+        8.624777960769999,
+        0.72,
+        9.82477796077,
+        8.624777960769999,
+    ],
+    "objects": [],
+    "free_objects": [],
+    "resample": "both",
+    "targets": [],
+    "reset_joint_pos_scale": [0.5, 1.5],
+    "reset_joint_pos_noise": 0.0,
+    "joint_pos_limits": [
+        [-0.72, 0.49],
+        [-9.42477796077, 9.42477796077],
+        [-9.42477796077, 9.42477796077],
+        [-0.49, 0.72],
+        [-9.42477796077, 9.42477796077],
+        [-9.42477796077, 9.42477796077],
+        [-0.72, 0.49],
+        [-9.42477796077, 9.42477796077],
+        [-9.42477796077, 9.42477796077],
+        [-0.49, 0.72],
+        [-9.42477796077, 9.42477796077],
+        [-9.42477796077, 9.42477796077],
+    ],
+}
+# Domain randomization, drawn per env at reset ([randomization]); None: the nominal value.
+RANDOMIZATION: Dict[str, object] = {
+    "base_mass_add": [-3.0, 3.0],
+    "link_mass_scale": [0.8, 1.2],
+    "friction": [0.5, 1.5],
+    "motor_strength": [0.9, 1.1],
+    "joint_damping": [0.2, 0.8],
+    "latency_s": [0.0, 0.02],
+    "observation_noise": True,
+    "push_interval_s": 15.0,
+    "push_max_vel": 1.0,
+}
+# PPO's hyper-parameters ([ppo], defaults filled in).
+PPO: Dict[str, object] = {
+    "num_steps_per_env": 24,
+    "max_iterations": 3000,
+    "actor_hidden_dims": [512, 256, 128],
+    "critic_hidden_dims": [512, 256, 128],
+    "activation": "elu",
+    "init_noise_std": 1.0,
+    "learning_rate": 0.001,
+    "schedule": "adaptive",
+    "desired_kl": 0.01,
+    "gamma": 0.99,
+    "lam": 0.95,
+    "clip_param": 0.2,
+    "value_loss_coef": 1.0,
+    "use_clipped_value_loss": True,
+    "entropy_coef": 0.01,
+    "num_learning_epochs": 5,
+    "num_mini_batches": 4,
+    "max_grad_norm": 1.0,
+    "empirical_normalization": True,
+    "save_interval": 50,
+    "clip_actions": 100.0,
+}
+# The physics backend (with the contact and frame tables above): the default backend and device,
+# actuators of the driven joints, locked joints, scene objects, GPU buffer sizes per world.
+BACKEND: Dict[str, object] = {
+    "name": "mujoco",
+    "device": "cpu",
+    "self_collision": False,
+    "repair_inertia": "diagonal",
+    "actuators": [
+        {"joint": "LF_HAA", "kind": "position", "stiffness": 80.0, "damping": 2.0, "effort": 80.0},
+        {"joint": "LF_HFE", "kind": "position", "stiffness": 80.0, "damping": 2.0, "effort": 80.0},
+        {"joint": "LF_KFE", "kind": "position", "stiffness": 80.0, "damping": 2.0, "effort": 80.0},
+        {"joint": "RF_HAA", "kind": "position", "stiffness": 80.0, "damping": 2.0, "effort": 80.0},
+        {"joint": "RF_HFE", "kind": "position", "stiffness": 80.0, "damping": 2.0, "effort": 80.0},
+        {"joint": "RF_KFE", "kind": "position", "stiffness": 80.0, "damping": 2.0, "effort": 80.0},
+        {"joint": "LH_HAA", "kind": "position", "stiffness": 80.0, "damping": 2.0, "effort": 80.0},
+        {"joint": "LH_HFE", "kind": "position", "stiffness": 80.0, "damping": 2.0, "effort": 80.0},
+        {"joint": "LH_KFE", "kind": "position", "stiffness": 80.0, "damping": 2.0, "effort": 80.0},
+        {"joint": "RH_HAA", "kind": "position", "stiffness": 80.0, "damping": 2.0, "effort": 80.0},
+        {"joint": "RH_HFE", "kind": "position", "stiffness": 80.0, "damping": 2.0, "effort": 80.0},
+        {"joint": "RH_KFE", "kind": "position", "stiffness": 80.0, "damping": 2.0, "effort": 80.0},
+    ],
+    "locked": [],
+    "objects": [],
+    "max_contacts_per_env": None,
+    "max_constraints_per_env": None,
+}
 
 
 def quat_rotate_inverse(q: Tensor, v: Tensor) -> Tensor:

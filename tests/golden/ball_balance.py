@@ -83,6 +83,115 @@ TERMINATION_NAMES = ["ball_fell"]
 # termination term ending an episode is a failure. compute_success computes the criteria.
 EVAL_JUDGE = "end"
 EVAL_TERMINATION_FAILS = True
+# [eval] commands held fixed while evaluating.
+EVAL_COMMANDS: Dict[str, float] = {}
+
+# The settings of a run, as plain data: the runtime builds its configs from these tables (their keys
+# are specc.runtime.config's fields), so this module alone holds everything a run knows of its task.
+# The env: sizes, the action map (action_offset + action_scale * action per driven joint), resets,
+# command draws, scene objects' resets.
+ENV: Dict[str, object] = {
+    "num_envs": 256,
+    "physics_dt": 0.005,
+    "decimation": 4,
+    "episode_length_s": 10.0,
+    "time_out": True,
+    "action_scale": [0.2, 0.2],
+    "action_offset": [0.0, 0.0],
+    "action_joints": [0, 1],
+    "action_is_position": [True, True],
+    "clip_actions": 100.0,
+    "default_joint_pos": [0.0, 0.0],
+    "init_height": 0.5,
+    "fixed_base": True,
+    "command_ranges": {},
+    "categorical": [],
+    "resample_s": 10.0,
+    "reset_joint_offset": [],
+    "reset_joint_vel": [],
+    "joint_lower": [-0.4, -0.4],
+    "joint_upper": [0.4, 0.4],
+    "objects": [
+        {
+            "position": [0.0, 0.0, 0.555],
+            "position_range": [[-0.1, 0.1], [-0.1, 0.1], [0.0, 0.0]],
+            "yaw_range": [0.0, 0.0],
+            "lin_vel_range": [[-0.2, 0.2], [-0.2, 0.2], [0.0, 0.0]],
+            "nominal_friction": 1.0,
+            "mass_scale": None,
+            "friction": None,
+        },
+    ],
+    "free_objects": [0],
+    "resample": "both",
+    "targets": [],
+    "reset_joint_pos_scale": [1.0, 1.0],
+    "reset_joint_pos_noise": 0.0,
+    "joint_pos_limits": [[-0.4, 0.4], [-0.4, 0.4]],
+}
+# Domain randomization, drawn per env at reset ([randomization]); None: the nominal value.
+RANDOMIZATION: Dict[str, object] = {
+    "base_mass_add": None,
+    "link_mass_scale": None,
+    "friction": None,
+    "motor_strength": None,
+    "joint_damping": None,
+    "latency_s": None,
+    "observation_noise": False,
+    "push_interval_s": None,
+    "push_max_vel": 0.0,
+}
+# PPO's hyper-parameters ([ppo], defaults filled in).
+PPO: Dict[str, object] = {
+    "num_steps_per_env": 24,
+    "max_iterations": 300,
+    "actor_hidden_dims": [128, 128],
+    "critic_hidden_dims": [128, 128],
+    "activation": "elu",
+    "init_noise_std": 0.5,
+    "learning_rate": 0.001,
+    "schedule": "adaptive",
+    "desired_kl": 0.01,
+    "gamma": 0.99,
+    "lam": 0.95,
+    "clip_param": 0.2,
+    "value_loss_coef": 1.0,
+    "use_clipped_value_loss": True,
+    "entropy_coef": 0.0,
+    "num_learning_epochs": 5,
+    "num_mini_batches": 4,
+    "max_grad_norm": 1.0,
+    "empirical_normalization": True,
+    "save_interval": 50,
+    "clip_actions": 100.0,
+}
+# The physics backend (with the contact and frame tables above): the default backend and device,
+# actuators of the driven joints, locked joints, scene objects, GPU buffer sizes per world.
+BACKEND: Dict[str, object] = {
+    "name": "mujoco",
+    "device": "cpu",
+    "self_collision": False,
+    "repair_inertia": "none",
+    "actuators": [
+        {"joint": "pitch", "kind": "position", "stiffness": 40.0, "damping": 2.0, "effort": 20.0},
+        {"joint": "roll", "kind": "position", "stiffness": 40.0, "damping": 2.0, "effort": 20.0},
+    ],
+    "locked": [],
+    "objects": [
+        {
+            "name": "ball",
+            "shape": "sphere",
+            "size": [0.03],
+            "mass": 0.05,
+            "friction": 1.0,
+            "color": [0.9, 0.2, 0.1, 1.0],
+            "fixed": False,
+            "position": [0.0, 0.0, 0.555],
+        },
+    ],
+    "max_contacts_per_env": None,
+    "max_constraints_per_env": None,
+}
 
 
 def quat_rotate_inverse(q: Tensor, v: Tensor) -> Tensor:

@@ -131,6 +131,135 @@ TERMINATION_NAMES = ["box_off_table"]
 # termination term ending an episode is a failure. compute_success computes the criteria.
 EVAL_JUDGE = "end"
 EVAL_TERMINATION_FAILS = True
+# [eval] commands held fixed while evaluating.
+EVAL_COMMANDS: Dict[str, float] = {}
+
+# The settings of a run, as plain data: the runtime builds its configs from these tables (their keys
+# are specc.runtime.config's fields), so this module alone holds everything a run knows of its task.
+# The env: sizes, the action map (action_offset + action_scale * action per driven joint), resets,
+# command draws, scene objects' resets.
+ENV: Dict[str, object] = {
+    "num_envs": 256,
+    "physics_dt": 0.01,
+    "decimation": 2,
+    "episode_length_s": 8.0,
+    "time_out": True,
+    "action_scale": [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
+    "action_offset": [0.0, 0.2, 0.0, -2.4, 0.0, 2.6, 0.741],
+    "action_joints": [0, 1, 2, 3, 4, 5, 6],
+    "action_is_position": [True, True, True, True, True, True, True],
+    "clip_actions": 100.0,
+    "default_joint_pos": [0.0, 0.2, 0.0, -2.4, 0.0, 2.6, 0.741],
+    "init_height": 0.001,
+    "fixed_base": True,
+    "command_ranges": {},
+    "categorical": [],
+    "resample_s": 10.0,
+    "reset_joint_offset": [],
+    "reset_joint_vel": [],
+    "joint_lower": [-2.8973, -1.9627999999999999, -2.8973, -0.6718000000000002, -2.8973, -2.6175, -3.6383],
+    "joint_upper": [2.8973, 1.5628, 2.8973, 2.3302, 2.8973, 1.1524999999999999, 2.1563],
+    "objects": [
+        {
+            "position": [0.5, 0.0, 0.031],
+            "position_range": [[-0.05, 0.05], [-0.1, 0.1], [0.0, 0.0]],
+            "yaw_range": [-0.5, 0.5],
+            "lin_vel_range": [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]],
+            "nominal_friction": 0.6,
+            "mass_scale": [0.8, 1.2],
+            "friction": [0.4, 0.8],
+        },
+    ],
+    "free_objects": [0],
+    "resample": "reset",
+    "targets": [
+        {
+            "name": "goal",
+            "orientation": False,
+            "frame": "world",
+            "bounds": [[0.4, 0.7], [-0.25, 0.25], [0.03, 0.03]],
+        },
+    ],
+    "reset_joint_pos_scale": [1.0, 1.0],
+    "reset_joint_pos_noise": 0.0,
+    "joint_pos_limits": [
+        [-2.8973, 2.8973],
+        [-1.7628, 1.7628],
+        [-2.8973, 2.8973],
+        [-3.0718, -0.0698],
+        [-2.8973, 2.8973],
+        [-0.0175, 3.7525],
+        [-2.8973, 2.8973],
+    ],
+}
+# Domain randomization, drawn per env at reset ([randomization]); None: the nominal value.
+RANDOMIZATION: Dict[str, object] = {
+    "base_mass_add": None,
+    "link_mass_scale": None,
+    "friction": None,
+    "motor_strength": None,
+    "joint_damping": None,
+    "latency_s": None,
+    "observation_noise": False,
+    "push_interval_s": None,
+    "push_max_vel": 0.0,
+}
+# PPO's hyper-parameters ([ppo], defaults filled in).
+PPO: Dict[str, object] = {
+    "num_steps_per_env": 32,
+    "max_iterations": 1500,
+    "actor_hidden_dims": [256, 128, 64],
+    "critic_hidden_dims": [256, 128, 64],
+    "activation": "elu",
+    "init_noise_std": 0.5,
+    "learning_rate": 0.001,
+    "schedule": "adaptive",
+    "desired_kl": 0.01,
+    "gamma": 0.99,
+    "lam": 0.95,
+    "clip_param": 0.2,
+    "value_loss_coef": 1.0,
+    "use_clipped_value_loss": True,
+    "entropy_coef": 0.005,
+    "num_learning_epochs": 5,
+    "num_mini_batches": 4,
+    "max_grad_norm": 1.0,
+    "empirical_normalization": True,
+    "save_interval": 50,
+    "clip_actions": 100.0,
+}
+# The physics backend (with the contact and frame tables above): the default backend and device,
+# actuators of the driven joints, locked joints, scene objects, GPU buffer sizes per world.
+BACKEND: Dict[str, object] = {
+    "name": "mujoco",
+    "device": "cpu",
+    "self_collision": False,
+    "repair_inertia": "none",
+    "actuators": [
+        {"joint": "panda_joint1", "kind": "position", "stiffness": 80.0, "damping": 4.0, "effort": 87.0},
+        {"joint": "panda_joint2", "kind": "position", "stiffness": 80.0, "damping": 4.0, "effort": 87.0},
+        {"joint": "panda_joint3", "kind": "position", "stiffness": 80.0, "damping": 4.0, "effort": 87.0},
+        {"joint": "panda_joint4", "kind": "position", "stiffness": 80.0, "damping": 4.0, "effort": 87.0},
+        {"joint": "panda_joint5", "kind": "position", "stiffness": 80.0, "damping": 4.0, "effort": 12.0},
+        {"joint": "panda_joint6", "kind": "position", "stiffness": 80.0, "damping": 4.0, "effort": 12.0},
+        {"joint": "panda_joint7", "kind": "position", "stiffness": 80.0, "damping": 4.0, "effort": 12.0},
+    ],
+    "locked": [["panda_finger_joint1", 0.0], ["panda_finger_joint2", 0.0]],
+    "objects": [
+        {
+            "name": "box",
+            "shape": "box",
+            "size": [0.06, 0.06, 0.06],
+            "mass": 0.3,
+            "friction": 0.6,
+            "color": [0.2, 0.4, 0.9, 1.0],
+            "fixed": False,
+            "position": [0.5, 0.0, 0.031],
+        },
+    ],
+    "max_contacts_per_env": None,
+    "max_constraints_per_env": None,
+}
 
 
 def quat_rotate_inverse(q: Tensor, v: Tensor) -> Tensor:

@@ -126,6 +126,114 @@ TERMINATION_NAMES = []
 # termination term ending an episode is a failure. compute_success computes the criteria.
 EVAL_JUDGE = "end"
 EVAL_TERMINATION_FAILS = True
+# [eval] commands held fixed while evaluating.
+EVAL_COMMANDS: Dict[str, float] = {}
+
+# The settings of a run, as plain data: the runtime builds its configs from these tables (their keys
+# are specc.runtime.config's fields), so this module alone holds everything a run knows of its task.
+# The env: sizes, the action map (action_offset + action_scale * action per driven joint), resets,
+# command draws, scene objects' resets.
+ENV: Dict[str, object] = {
+    "num_envs": 256,
+    "physics_dt": 0.01,
+    "decimation": 2,
+    "episode_length_s": 4.0,
+    "time_out": True,
+    "action_scale": [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
+    "action_offset": [0.0, -0.569, 0.0, -2.81, 0.0, 3.037, 0.741],
+    "action_joints": [0, 1, 2, 3, 4, 5, 6],
+    "action_is_position": [True, True, True, True, True, True, True],
+    "clip_actions": 100.0,
+    "default_joint_pos": [0.0, -0.569, 0.0, -2.81, 0.0, 3.037, 0.741],
+    "init_height": 0.001,
+    "fixed_base": True,
+    "command_ranges": {},
+    "categorical": [],
+    "resample_s": 10.0,
+    "reset_joint_offset": [],
+    "reset_joint_vel": [],
+    "joint_lower": [-2.8973, -1.1938, -2.8973, -0.26180000000000003, -2.8973, -3.0545, -3.6383],
+    "joint_upper": [2.8973, 2.3318, 2.8973, 2.7402, 2.8973, 0.7155, 2.1563],
+    "objects": [],
+    "free_objects": [],
+    "resample": "reset",
+    "targets": [
+        {
+            "name": "target",
+            "orientation": False,
+            "frame": "world",
+            "bounds": [[0.35, 0.65], [-0.25, 0.25], [0.15, 0.55]],
+        },
+    ],
+    "reset_joint_pos_scale": [1.0, 1.0],
+    "reset_joint_pos_noise": 0.0,
+    "joint_pos_limits": [
+        [-2.8973, 2.8973],
+        [-1.7628, 1.7628],
+        [-2.8973, 2.8973],
+        [-3.0718, -0.0698],
+        [-2.8973, 2.8973],
+        [-0.0175, 3.7525],
+        [-2.8973, 2.8973],
+    ],
+}
+# Domain randomization, drawn per env at reset ([randomization]); None: the nominal value.
+RANDOMIZATION: Dict[str, object] = {
+    "base_mass_add": None,
+    "link_mass_scale": None,
+    "friction": None,
+    "motor_strength": None,
+    "joint_damping": None,
+    "latency_s": None,
+    "observation_noise": False,
+    "push_interval_s": None,
+    "push_max_vel": 0.0,
+}
+# PPO's hyper-parameters ([ppo], defaults filled in).
+PPO: Dict[str, object] = {
+    "num_steps_per_env": 24,
+    "max_iterations": 300,
+    "actor_hidden_dims": [128, 128],
+    "critic_hidden_dims": [128, 128],
+    "activation": "elu",
+    "init_noise_std": 0.5,
+    "learning_rate": 0.001,
+    "schedule": "adaptive",
+    "desired_kl": 0.01,
+    "gamma": 0.99,
+    "lam": 0.95,
+    "clip_param": 0.2,
+    "value_loss_coef": 1.0,
+    "use_clipped_value_loss": True,
+    "entropy_coef": 0.0,
+    "num_learning_epochs": 5,
+    "num_mini_batches": 4,
+    "max_grad_norm": 1.0,
+    "empirical_normalization": True,
+    "save_interval": 50,
+    "clip_actions": 100.0,
+}
+# The physics backend (with the contact and frame tables above): the default backend and device,
+# actuators of the driven joints, locked joints, scene objects, GPU buffer sizes per world.
+BACKEND: Dict[str, object] = {
+    "name": "mujoco",
+    "device": "cpu",
+    "self_collision": False,
+    "repair_inertia": "none",
+    "actuators": [
+        {"joint": "panda_joint1", "kind": "position", "stiffness": 80.0, "damping": 4.0, "effort": 87.0},
+        {"joint": "panda_joint2", "kind": "position", "stiffness": 80.0, "damping": 4.0, "effort": 87.0},
+        {"joint": "panda_joint3", "kind": "position", "stiffness": 80.0, "damping": 4.0, "effort": 87.0},
+        {"joint": "panda_joint4", "kind": "position", "stiffness": 80.0, "damping": 4.0, "effort": 87.0},
+        {"joint": "panda_joint5", "kind": "position", "stiffness": 80.0, "damping": 4.0, "effort": 12.0},
+        {"joint": "panda_joint6", "kind": "position", "stiffness": 80.0, "damping": 4.0, "effort": 12.0},
+        {"joint": "panda_joint7", "kind": "position", "stiffness": 80.0, "damping": 4.0, "effort": 12.0},
+    ],
+    "locked": [["panda_finger_joint1", 0.04], ["panda_finger_joint2", 0.04]],
+    "objects": [],
+    "max_contacts_per_env": None,
+    "max_constraints_per_env": None,
+}
 
 
 def quat_rotate_inverse(q: Tensor, v: Tensor) -> Tensor:

@@ -1,0 +1,155 @@
+"""From a generated task module to the runtime's parts: kernels, backend, env, PPO config.
+
+The module is the one thing the runtime knows about a task: its kernels, and tables of plain data
+(ENV, RANDOMIZATION, PPO, BACKEND, EVAL_COMMANDS, the layouts and names) that this module turns into
+the runtime's configs. The robot comes as the URDF model (`specc.model.urdf`), read by whoever
+compiled the module. What a run chooses besides the task (backend, device, env count, kernel form,
+seed) are arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from specc.model.urdf import Urdf
+from specc.runtime.backends import create_backend
+from specc.runtime.backends.base import ActuatorOptions, Backend, BackendOptions, FrameOptions, ObjectOptions
+from specc.runtime.config import (
+    CategoricalConfig,
+    EnvConfig,
+    ObjectResetConfig,
+    PPOConfig,
+    RandomizationConfig,
+    TargetConfig,
+)
+from specc.runtime.env import TaskEnv
+from specc.runtime.kernels import TaskKernels, default_kind, import_module, load_kernels, write_module
+
+
+@dataclass
+class Assembly:
+    env: TaskEnv
+    ppo_config: PPOConfig
+    kernels: TaskKernels
+    backend: Backend
+    module_source: str  # the generated module: a run folder keeps it as kernels.py
+
+    @property
+    def task_identity(self) -> dict[str, str]:
+        """The task the kernels were generated for, as a runner's checkpoints record it."""
+        module = self.kernels.module
+        return {"spec_hash": module.SPEC_HASH, "task": module.TASK_NAME}
+
+
+def frozen(value: Any) -> Any:
+    """A table's value as the configs hold it: lists become tuples, all the way down (dicts stay)."""
+    if isinstance(value, list | tuple):
+        return tuple(frozen(v) for v in value)
+    if isinstance(value, dict):
+        return {k: frozen(v) for k, v in value.items()}
+    return value
+
+
+def env_config(
+    module: ModuleType, num_envs: int | None = None, hold_eval_commands: bool = False
+) -> EnvConfig:
+    """The env's settings from the module's ENV and RANDOMIZATION tables. `num_envs`: another env count
+    than the spec's; `hold_eval_commands`: the EVAL_COMMANDS held at their values (ranges [v, v]), as
+    evaluation runs."""
+    table = frozen(module.ENV)
+    held = module.EVAL_COMMANDS if hold_eval_commands else {}
+    table["command_ranges"] = {
+        name: (held[name], held[name]) if name in held else bounds
+        for name, bounds in table["command_ranges"].items()
+    }
+    table["categorical"] = tuple(CategoricalConfig(**c) for c in table["categorical"])
+    table["objects"] = tuple(ObjectResetConfig(**o) for o in table["objects"])
+    table["targets"] = tuple(TargetConfig(**t) for t in table["targets"])
+    table["randomization"] = RandomizationConfig(**frozen(module.RANDOMIZATION))
+    if num_envs is not None:
+        table["num_envs"] = num_envs
+    return EnvConfig(**table, policy_dt=module.POLICY_DT)
+
+
+def ppo_config(module: ModuleType) -> PPOConfig:
+    """PPO's hyper-parameters from the module's PPO table (the spec's [ppo], defaults filled in)."""
+    return PPOConfig(**frozen(module.PPO))
+
+
+def backend_options(
+    module: ModuleType, num_envs: int, device: str, num_threads: int | None = None
+) -> BackendOptions:
+    """Everything a backend needs about the task, from the module's tables."""
+    env = module.ENV
+    table = module.BACKEND
+    return BackendOptions(
+        num_envs=num_envs,
+        physics_dt=env["physics_dt"],
+        init_height=env["init_height"],
+        fixed_base=env["fixed_base"],
+        self_collision=table["self_collision"],
+        repair_inertia=table["repair_inertia"],
+        contact_bodies=tuple(module.CONTACT_BODIES),
+        actuators=tuple(ActuatorOptions(**a) for a in table["actuators"]),
+        locked=frozen(table["locked"]),
+        default_joint_pos=tuple(env["default_joint_pos"]),
+        objects=tuple(ObjectOptions(**frozen(o)) for o in table["objects"]),
+        contact_pairs=frozen(module.CONTACT_PAIRS),
+        frames=tuple(FrameOptions(name, body, offset, quat) for name, body, offset, quat in module.FRAMES),
+        frame_velocities=module.FRAME_VELOCITIES,
+        device=device,
+        num_threads=num_threads,
+        max_contacts_per_env=table["max_contacts_per_env"],
+        max_constraints_per_env=table["max_constraints_per_env"],
+    )
+
+
+def load_module(source: str) -> ModuleType:
+    """The generated module `source`, imported (from the kernel cache) to read its tables."""
+    task_name = _task_name(source)
+    return import_module(write_module(source, task_name))
+
+
+def assemble(
+    source: str,
+    urdf: Urdf,
+    *,
+    backend: str | None = None,
+    device: str | None = None,
+    num_envs: int | None = None,
+    kernels: str | None = None,
+    seed: int = 0,
+    randomize: bool = True,
+    num_threads: int | None = None,
+    capture_graph: bool = True,
+    judge: bool = False,
+    hold_eval_commands: bool = False,
+) -> Assembly:
+    """Load the kernels of the generated module `source`, create the backend and the env.
+
+    `backend`, `device`: default the spec's (the module's BACKEND table). `judge`: the env computes the
+    [eval] criteria each step; `hold_eval_commands`: it holds the [eval] commands (both `specc eval`)."""
+    task_name = _task_name(source)
+    placement = load_module(source).BACKEND
+    device = device or placement["device"]
+    compiled = load_kernels(source, task_name, kernels or default_kind(device), device=device)
+    module = compiled.module
+    config = env_config(module, num_envs, hold_eval_commands)
+    options = backend_options(module, config.num_envs, device, num_threads)
+    physics = create_backend(backend or placement["name"], urdf, list(module.JOINT_NAMES), options)
+    env = TaskEnv(
+        config, compiled, physics, seed=seed, randomize=randomize, capture_graph=capture_graph, judge=judge
+    )
+    return Assembly(
+        env=env, ppo_config=ppo_config(module), kernels=compiled, backend=physics, module_source=source
+    )
+
+
+def _task_name(source: str) -> str:
+    """The task's name as the module's header states it (`TASK_NAME = "..."`), for its cache file name."""
+    for line in source.splitlines():
+        if line.startswith("TASK_NAME = "):
+            return str(line.removeprefix("TASK_NAME = ").strip().strip('"'))
+    raise ValueError("not a specc task module: it has no TASK_NAME")

@@ -1,0 +1,169 @@
+"""The generated module's settings tables: what the runtime needs about a task beyond its kernels.
+
+Each table is plain data (names, numbers, booleans, lists, dicts) whose keys are the runtime's config
+fields: `ENV` (specc.runtime.config.EnvConfig), `RANDOMIZATION` (RandomizationConfig), `PPO`
+(PPOConfig), `BACKEND` (the part of BackendOptions the module's other tables do not already give) and
+`EVAL_COMMANDS`. The module writes them as literals and the runtime builds its configs from them
+(`specc.runtime.assemble`), so a run folder's kernels.py holds every setting of its run; the Isaac
+Gym target renders the same tables. This is the one place that reads a `CheckedTask` for the runtime.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from specc.model.urdf import Joint
+from specc.task import CheckedTask
+
+Table = dict[str, Any]
+
+# What `joint_lower` / `joint_upper` report for a joint without limits: far, but finite (an infinite
+# observation would read as a diverged simulation).
+NO_LIMIT = 1000.0
+
+
+def env_table(task: CheckedTask) -> Table:
+    """The env's settings: sizes, the action map, resets, command draws, scene objects' resets."""
+    spec = task.spec
+    robot = task.robot
+    randomized = spec.randomization.enabled
+    return {
+        "num_envs": spec.sim.num_envs,
+        "physics_dt": spec.sim.dt,
+        "decimation": spec.sim.decimation,
+        "episode_length_s": spec.sim.episode_length_s,
+        "time_out": spec.terminations.time_out,
+        "action_scale": list(robot.action_scale),
+        "action_offset": list(robot.action_offset),
+        "action_joints": list(robot.driven),
+        "action_is_position": [a.kind == "position" for a in robot.actuators],
+        "clip_actions": spec.ppo.clip_actions,
+        "default_joint_pos": list(robot.default_joint_pos),
+        "init_height": spec.robot.init_height,
+        "fixed_base": spec.robot.fixed_base,
+        "command_ranges": {name: list(bounds) for name, bounds in spec.commands.ranges.items()},
+        "categorical": [
+            {
+                "name": name,
+                "values": {target: list(values) for target, values in cat.values.items()},
+                "num_choices": len(cat.choices),
+            }
+            for name, cat in spec.commands.categorical.items()
+        ],
+        "resample_s": spec.commands.resample_s,
+        "reset_joint_offset": _ranges_or_none(robot.reset_joint_offset),
+        "reset_joint_vel": _ranges_or_none(robot.reset_joint_vel),
+        "joint_lower": [_limits(j)[0] - d for j, d in zip(robot.joints, robot.default_joint_pos)],
+        "joint_upper": [_limits(j)[1] - d for j, d in zip(robot.joints, robot.default_joint_pos)],
+        "objects": [
+            {
+                "position": list(o.position),
+                "position_range": [list(r) for r in o.position_range],
+                "yaw_range": list(o.yaw_range),
+                "lin_vel_range": [list(r) for r in o.lin_vel_range],
+                "nominal_friction": o.friction,
+                "mass_scale": list(o.mass_scale) if o.mass_scale and randomized else None,
+                "friction": list(o.friction_range) if o.friction_range and randomized else None,
+            }
+            for o in spec.scene.objects.values()
+        ],
+        "free_objects": [i for i, o in enumerate(spec.scene.objects.values()) if not o.fixed],
+        "resample": spec.commands.resample,
+        "targets": [
+            {
+                "name": name,
+                "orientation": t.is_orientation,
+                "frame": t.frame,
+                "bounds": [list(b) for b in t.bounds()],
+            }
+            for name, t in spec.commands.targets.items()
+        ],
+        "reset_joint_pos_scale": list(spec.robot.reset_joint_pos_scale),
+        "reset_joint_pos_noise": spec.robot.reset_joint_pos_noise,
+        "joint_pos_limits": [
+            [j.lower, j.upper] if j.lower is not None and j.upper is not None else None for j in robot.joints
+        ],
+    }
+
+
+def randomization_table(task: CheckedTask) -> Table:
+    """Domain randomization as drawn per env ([randomization]); None: that parameter keeps its value."""
+    r = task.spec.randomization
+    on = r.enabled
+
+    def drawn(bounds: Any) -> list[float] | None:
+        return list(bounds) if on and bounds is not None else None
+
+    return {
+        "base_mass_add": drawn(r.base_mass_add),
+        "link_mass_scale": drawn(r.link_mass_scale),
+        "friction": drawn(r.friction),
+        "motor_strength": drawn(r.motor_strength),
+        "joint_damping": drawn(r.joint_damping),
+        "latency_s": drawn(r.latency_s),
+        "observation_noise": r.observation_noise if on else False,
+        "push_interval_s": r.push.interval_s if on and r.push else None,
+        "push_max_vel": r.push.max_vel if on and r.push else 0.0,
+    }
+
+
+def ppo_table(task: CheckedTask) -> Table:
+    """The [ppo] table, every default filled in by the schema."""
+    return task.spec.ppo.model_dump()
+
+
+def backend_table(task: CheckedTask) -> Table:
+    """What the physics backend builds beyond the robot and the tables the kernels share with it
+    (CONTACT_BODIES, CONTACT_PAIRS, FRAMES, FRAME_VELOCITIES): defaults of the command line, the
+    robot's actuators and locked joints, scene objects, GPU buffer sizes."""
+    spec = task.spec
+    robot = task.robot
+    return {
+        "name": spec.sim.backend,  # the backend and device a run takes unless the command line says
+        "device": spec.sim.device,
+        "self_collision": spec.robot.self_collision,
+        "repair_inertia": spec.robot.repair_inertia,
+        "actuators": [
+            {
+                "joint": name,
+                "kind": a.kind,
+                "stiffness": a.stiffness,
+                "damping": a.damping,
+                "effort": a.effort,
+            }
+            for name, a in zip(robot.action_names, robot.actuators)
+        ],
+        "locked": [[name, position] for name, position in robot.locked.items()],
+        "objects": [
+            {
+                "name": name,
+                "shape": o.shape,
+                "size": list(o.size),
+                "mass": o.mass,
+                "friction": o.friction,
+                "color": list(o.color),
+                "fixed": o.fixed,
+                "position": list(o.position),
+            }
+            for name, o in spec.scene.objects.items()
+        ],
+        "max_contacts_per_env": spec.sim.max_contacts_per_env,
+        "max_constraints_per_env": spec.sim.max_constraints_per_env,
+    }
+
+
+def eval_commands_table(task: CheckedTask) -> dict[str, float]:
+    """The commands [eval] holds fixed while evaluating: name -> value."""
+    return dict(task.spec.eval.commands)
+
+
+def _limits(joint: Joint) -> tuple[float, float]:
+    """A joint's position limits as the backends simulate them, or +-NO_LIMIT (continuous joints)."""
+    if joint.lower is not None and joint.upper is not None and joint.lower < joint.upper:
+        return joint.lower, joint.upper
+    return -NO_LIMIT, NO_LIMIT
+
+
+def _ranges_or_none(ranges: list[tuple[float, float]]) -> list[list[float]]:
+    """Per-joint reset ranges, or [] when every one is [0, 0] (the env then draws nothing)."""
+    return [list(r) for r in ranges] if any(r != (0.0, 0.0) for r in ranges) else []
