@@ -63,6 +63,7 @@ class _Sizes:
     robot = type("R", (), {"body_groups": {"feet": []}, "joints": [None, None]})()
     frames_read: list[str] = []  # no named frames, no contact pairs
     contact_groups_read: list[str] = []
+    spec = type("S", (), {"terrain": type("T", (), {"height_scan": None})()})()  # no height scan
 
 
 kernels_task_sizes = _Sizes()
