@@ -50,7 +50,7 @@ def specc(*args: str, cwd: Path) -> str:
     environ = {**os.environ, "NCCL_NVLS_ENABLE": "0"}
     done = subprocess.run(command, cwd=cwd, env=environ, capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"{' '.join(args[:1])} failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"{' '.join(args[:1])} failed:\n{(done.stdout + done.stderr)[-3000:]}")
     return done.stdout
 
 
@@ -72,6 +72,8 @@ def main() -> None:
         "--cpu-threads", type=int, default=None, help="Threads of the sim-to-sim CPU backend."
     )
     args = parser.parse_args()
+    # The commands run inside --out: paths given relative to here must not move with them.
+    args.out, args.spec = args.out.resolve(), args.spec.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     run_dir = args.out / "run"
     place = ["--backend", args.backend, "--device", args.device]
