@@ -292,8 +292,10 @@ class HeightSampler:
         """Heights [m] at world points (x, y) of any (same) shape."""
         if self.flat:
             return torch.zeros_like(x)
-        u = ((x - self.x0) * self.inverse_scale).clamp(0.0, self.nx - 1.001)
-        v = ((y - self.y0) * self.inverse_scale).clamp(0.0, self.ny - 1.001)
+        # nan_to_num first: a diverged env's NaN position would truncate to an index far outside
+        # the field (a device-side assert on CUDA); its height is read at the corner until it resets.
+        u = torch.nan_to_num((x - self.x0) * self.inverse_scale).clamp(0.0, self.nx - 1.001)
+        v = torch.nan_to_num((y - self.y0) * self.inverse_scale).clamp(0.0, self.ny - 1.001)
         i, j = u.long(), v.long()  # truncation is floor here: u, v >= 0 (torch.floor is slower on CPUs)
         fu, fv = u - i, v - j
         index = i * self.ny + j

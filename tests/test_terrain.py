@@ -145,6 +145,9 @@ def test_the_sampler_reads_grid_heights_and_interpolates_between_them():
     assert torch.allclose(sampler.sample(x, y), 0.2 * x + 0.04 * y, atol=1e-6)
     # Off the field: the nearest edge.
     assert sampler.sample(torch.tensor([-3.0]), torch.tensor([0.0])).item() == pytest.approx(0.0)
+    # A diverged env's NaN or infinite position reads a height of the field, not outside its memory.
+    odd = torch.tensor([float("nan"), float("inf"), -float("inf")])
+    assert torch.isfinite(sampler.sample(odd, odd)).all()
 
 
 def test_the_height_scan_reads_known_heights_in_the_base_yaw_frame():
