@@ -26,6 +26,7 @@ from specc.runtime.config import (
 )
 from specc.runtime.env import TaskEnv
 from specc.runtime.kernels import TaskKernels, default_kind, import_module, load_kernels, write_module
+from specc.runtime.terrain import Difficulty, TerrainConfig
 
 
 @dataclass
@@ -68,9 +69,16 @@ def env_config(
     table["objects"] = tuple(ObjectResetConfig(**o) for o in table["objects"])
     table["targets"] = tuple(TargetConfig(**t) for t in table["targets"])
     table["randomization"] = RandomizationConfig(**frozen(module.RANDOMIZATION))
+    table["terrain"] = terrain_config(module)
     if num_envs is not None:
         table["num_envs"] = num_envs
     return EnvConfig(**table, policy_dt=module.POLICY_DT)
+
+
+def terrain_config(module: ModuleType) -> TerrainConfig:
+    """The ground from the module's TERRAIN table."""
+    table = frozen(module.TERRAIN)
+    return TerrainConfig(**{**table, "difficulty": Difficulty(**table["difficulty"])})
 
 
 def ppo_config(module: ModuleType) -> PPOConfig:
@@ -103,6 +111,7 @@ def backend_options(
         num_threads=num_threads,
         max_contacts_per_env=table["max_contacts_per_env"],
         max_constraints_per_env=table["max_constraints_per_env"],
+        terrain=terrain_config(module),
     )
 
 
@@ -124,6 +133,7 @@ def assemble(
     randomize: bool = True,
     num_threads: int | None = None,
     capture_graph: bool = True,
+    curriculum: bool = True,
     judge: bool = False,
     hold_eval_commands: bool = False,
 ) -> Assembly:
@@ -140,7 +150,14 @@ def assemble(
     options = backend_options(module, config.num_envs, device, num_threads)
     physics = create_backend(backend or placement["name"], urdf, list(module.JOINT_NAMES), options)
     env = TaskEnv(
-        config, compiled, physics, seed=seed, randomize=randomize, capture_graph=capture_graph, judge=judge
+        config,
+        compiled,
+        physics,
+        seed=seed,
+        randomize=randomize,
+        capture_graph=capture_graph,
+        curriculum=curriculum,
+        judge=judge,
     )
     return Assembly(
         env=env, ppo_config=ppo_config(module), kernels=compiled, backend=physics, module_source=source

@@ -3,7 +3,7 @@
 Each table is plain data (names, numbers, booleans, lists, dicts) whose keys are the runtime's config
 fields: `ENV` (specc.runtime.config.EnvConfig), `RANDOMIZATION` (RandomizationConfig), `PPO`
 (PPOConfig), `BACKEND` (the part of BackendOptions the module's other tables do not already give) and
-`EVAL_COMMANDS`. The module writes them as literals and the runtime builds its configs from them
+`EVAL_COMMANDS` and `TERRAIN` (TerrainConfig). The module writes them as literals and the runtime builds its configs from them
 (`specc.runtime.assemble`), so a run folder's kernels.py holds every setting of its run; the Isaac
 Gym target renders the same tables. This is the one place that reads a `CheckedTask` for the runtime.
 """
@@ -149,6 +149,27 @@ def backend_table(task: CheckedTask) -> Table:
         ],
         "max_contacts_per_env": spec.sim.max_contacts_per_env,
         "max_constraints_per_env": spec.sim.max_constraints_per_env,
+    }
+
+
+def terrain_table(task: CheckedTask) -> Table:
+    """The [terrain] table (specc.runtime.terrain.TerrainConfig's fields): the ground, and for tiles
+    their grid, types, difficulty and curriculum (on only where the spec has curriculum rules)."""
+    t = task.spec.terrain
+    return {
+        "kind": t.type,
+        "seed": t.seed,
+        "tile_length": t.tile_size[0],
+        "tile_width": t.tile_size[1],
+        "rows": t.rows,
+        "cols": t.cols,
+        "border": t.border,
+        "horizontal_scale": t.horizontal_scale,
+        "vertical_scale": t.vertical_scale,
+        "proportions": [[name, share] for name, share in t.proportions.items()],
+        "difficulty": t.difficulty.model_dump(),
+        "curriculum": t.curriculum.enabled and bool(task.curriculum),
+        "max_init_level": t.curriculum.max_init_level,
     }
 
 
