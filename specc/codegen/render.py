@@ -29,7 +29,8 @@ from specc.codegen.tables import (
     terrain_table,
 )
 from specc.expr.signals import KERNEL_INPUTS, SIGNALS
-from specc.task import CheckedTask, CheckedTerm
+from specc.task import CheckedTask
+from specc.terms.check import CheckedTerm
 
 TEMPLATE = "task_module.py.j2"
 

@@ -59,6 +59,10 @@ class SpecDocument:
                 return override
         return None
 
+    def failed(self, sink: DiagnosticSink) -> bool:
+        """Whether any error was found, in the file or in a value given on the command line."""
+        return sink.has_errors or bool(self.command_line_problems)
+
     def report(
         self,
         sink: DiagnosticSink,
