@@ -23,7 +23,7 @@ import mujoco
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from backend_support import anymal_backend  # noqa: E402
 

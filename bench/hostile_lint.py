@@ -1,4 +1,4 @@
-"""Benchmark: `specc lint` on the hostile inputs of tests/test_hostile_lint.py, each in a fresh
+"""Benchmark: `specc lint` on the hostile inputs of tests/lint/test_hostile_lint.py, each in a fresh
 process: wall time and peak memory (VmHWM), the figures of the README's threat model.
 
 python bench/hostile_lint.py
@@ -11,7 +11,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+sys.path.insert(0, str(ROOT / "tests" / "lint"))  # the cases of test_hostile_lint.py
 
 from hostile_inputs import CARTPOLE_URDF, cartpole_spec, measure_lint  # noqa: E402
 from test_hostile_lint import SPEC_CASES, URDF_CASES  # noqa: E402

@@ -24,7 +24,7 @@ import numpy as np
 import warp as wp
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from kernel_support import load_task  # noqa: E402
 from runtime_support import task_backend_options  # noqa: E402

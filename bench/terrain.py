@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from kernel_support import TASKS, load_task  # noqa: E402
 from runtime_support import assemble_task, task_backend_options, task_module  # noqa: E402

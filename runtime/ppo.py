@@ -1,7 +1,7 @@
 """PPO with a clipped surrogate, clipped value loss, entropy bonus and a KL-adaptive learning rate.
 
 Written from the algorithm (Schulman et al. 2017) with rsl_rl's defaults; the pieces are
-tested against hand-computed numbers in tests/test_ppo.py.
+tested against hand-computed numbers in tests/runtime/test_ppo.py.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A checkpoint holds the policy, the optimizer, the adaptive learning rate, the observation
 normalizer, the iteration counter, every random generator and the env's full state, so a
-resumed run continues exactly where the checkpoint was written (tests/test_runner.py). It is
+resumed run continues exactly where the checkpoint was written (tests/runtime/test_runner.py). It is
 stamped with the runner's `identity()` and verified on load (`runtime/checkpoint.py`).
 
 Every iteration counts the env steps whose physics diverged (the env resets those envs); a run

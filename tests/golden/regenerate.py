@@ -1,6 +1,6 @@
 """Regenerate the golden copies of the shipped tasks' generated modules: `python tests/golden/regenerate.py`.
 
-`tests/golden/<task>.py` is what `specc compile tasks/<task>.toml` writes. tests/test_golden_modules.py
+`tests/golden/<task>.py` is what `specc compile tasks/<task>.toml` writes. tests/codegen/test_golden_modules.py
 fails when rendering differs from them, so a change to code generation shows up in review as a
 diff of generated code; run this script and commit the new copies when the change is intended.
 """
@@ -10,28 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-GOLDEN = Path(__file__).resolve().parent
-TASKS = sorted((ROOT / "tasks").glob("*.toml"))
-COMMAND = "python tests/golden/regenerate.py"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # a script: the tests' helpers
 
-
-def render(spec: Path) -> str:
-    """The generated module of one spec, as `specc compile` writes it."""
-    from specc.codegen.render import render_module
-    from specc.diagnostics import DiagnosticSink
-    from specc.task import check_task
-
-    sink = DiagnosticSink(str(spec))
-    task = check_task(spec, sink)
-    if task is None:
-        problems = "; ".join(f"{d.code} {d.message}" for d in sink.items)
-        raise SystemExit(f"{spec}: does not check: {problems}")
-    return render_module(task)
-
-
-def golden_path(spec: Path) -> Path:
-    return GOLDEN / f"{spec.stem}.py"
+from golden_modules import GOLDEN, ROOT, TASKS, golden_path, render  # noqa: E402
 
 
 def main() -> int:

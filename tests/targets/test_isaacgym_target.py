@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 from kernel_support import load_task, random_inputs
+from layout import ROOT, TESTS
 
 from specc.codegen.render import render_module
 from specc.diagnostics import DiagnosticSink
@@ -24,9 +25,8 @@ from specc.runtime.kernels import import_module, load_kernels
 from specc.targets.isaacgym import FEATURES, feature_table_markdown
 from specc.task import check_task
 
-ROOT = Path(__file__).parent.parent
 TASKS = ROOT / "tasks"
-STANDIN = Path(__file__).parent / "isaacgym_standin"
+STANDIN = TESTS / "isaacgym_standin"
 sys.path.insert(0, str(STANDIN))
 from stubs import write_stub_tree  # noqa: E402  (tests/isaacgym_standin/stubs.py)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import onnx
 import pytest
+from layout import ROOT
 
-ROOT = Path(__file__).parent.parent
 CARTPOLE = ROOT / "tests" / "specs" / "cartpole.toml"
 
 

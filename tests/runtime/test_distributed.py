@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from layout import TESTS
 from runtime_support import CARTPOLE, cartpole_runner
 
 from specc.runtime import distributed
 from specc.runtime.checkpoint import load_checkpoint
 
-TESTS = Path(__file__).parent
+SUPPORT = TESTS / "support"
 # Quiet, single-threaded ranks: two of them share CI's two cores.
 RANK_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -30,7 +31,7 @@ def ranks(tmp_path_factory) -> list[dict]:
     out = tmp_path_factory.mktemp("ranks")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     done = subprocess.run(
-        [*command, str(TESTS / "distributed_worker.py"), str(out)],
+        [*command, str(SUPPORT / "distributed_worker.py"), str(out)],
         cwd=TESTS,
         env=RANK_ENV,
         capture_output=True,

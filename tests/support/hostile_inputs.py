@@ -13,7 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROBOTS = Path(__file__).parent / "robots"
+from layout import TESTS
+
+ROBOTS = TESTS / "robots"
 CARTPOLE_URDF = ROBOTS / "cartpole.urdf"
 SPEC_LIMIT = 1 << 20
 URDF_LIMIT = 32 << 20

@@ -29,6 +29,7 @@ from hostile_inputs import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from layout import ROOT
 
 from specc.diagnostics import CODES, Severity
 from specc.expr.parse import MAX_DEPTH, parse_expression
@@ -463,7 +464,7 @@ def test_toml_shapes_that_break_the_reader_are_refused_before_it_runs(tmp_path, 
 
 
 def test_the_prescan_allows_what_real_specs_write():
-    spec = Path(__file__).parent.parent / "tasks" / "anymal_walk.toml"
+    spec = ROOT / "tasks" / "anymal_walk.toml"
     assert structure_problem(spec.read_text()) is None
     deep = "x = " + "[" * MAX_VALUE_NESTING + "]" * MAX_VALUE_NESTING
     assert structure_problem(deep) is None

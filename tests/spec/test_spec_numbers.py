@@ -17,6 +17,7 @@ import tomllib
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from layout import TESTS
 
 from specc.cli import main
 from specc.codegen.emit import literal
@@ -24,10 +25,9 @@ from specc.diagnostics import DiagnosticSink, Severity
 from specc.spec.load import Override, apply_overrides, check_layer
 from specc.task import check_task
 
-ROOT = Path(__file__).parent
-CARTPOLE_TEXT = (ROOT / "specs" / "cartpole.toml").read_text(encoding="utf-8")
+CARTPOLE_TEXT = (TESTS / "specs" / "cartpole.toml").read_text(encoding="utf-8")
 CARTPOLE = tomllib.loads(CARTPOLE_TEXT)
-CARTPOLE["robot"]["urdf"] = str(ROOT / "robots" / "cartpole.urdf")
+CARTPOLE["robot"]["urdf"] = str(TESTS / "robots" / "cartpole.urdf")
 MARK = "⟦"
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -198,7 +198,7 @@ def test_a_profile_entry_is_checked_like_its_key_at_its_own_line(tmp_path, field
 
 def test_an_unknown_profile_key_gets_a_did_you_mean_at_the_key(tmp_path):
     text = (
-        CARTPOLE_TEXT.replace("../robots/", str(ROOT / "robots") + "/")
+        CARTPOLE_TEXT.replace("../robots/", str(TESTS / "robots") + "/")
         + '\n[profile.cuda]\n"sim.num_env" = 8\n'
     )
     spec = tmp_path / "spec.toml"
@@ -216,7 +216,7 @@ def test_an_unknown_profile_key_gets_a_did_you_mean_at_the_key(tmp_path):
 
 def test_profile_entries_may_index_arrays_and_nest(tmp_path):
     text = (
-        CARTPOLE_TEXT.replace("../robots/", str(ROOT / "robots") + "/")
+        CARTPOLE_TEXT.replace("../robots/", str(TESTS / "robots") + "/")
         + '\n[profile.cpu]\n"observations.1.scale" = 0.5\n\n[profile.cpu.sim]\nnum_envs = 8\n'
     )
     spec = tmp_path / "spec.toml"
@@ -270,7 +270,7 @@ SET_ERRORS = [
 )
 def test_a_bad_set_is_a_usage_error_naming_the_argument(tmp_path, command, argument, message):
     spec = tmp_path / "spec.toml"
-    spec.write_text(CARTPOLE_TEXT.replace("../robots/", str(ROOT / "robots") + "/"))
+    spec.write_text(CARTPOLE_TEXT.replace("../robots/", str(TESTS / "robots") + "/"))
     extra = (
         ["--checkpoint", str(tmp_path / "none.pt"), "-o", str(tmp_path / "p.onnx")]
         if command == "export"
@@ -286,7 +286,7 @@ def test_set_indexes_arrays():
     from specc.cli.app import parse_set
 
     task = check_task(
-        ROOT / "specs" / "cartpole.toml",
+        TESTS / "specs" / "cartpole.toml",
         DiagnosticSink("c"),
         parse_set(("observations.0.scale=2",)),
         run_on="cpu",
@@ -381,7 +381,7 @@ def test_an_init_height_in_the_ground_is_reported_with_the_height_that_clears_it
 
 
 def test_the_shipped_tasks_lint_clean():
-    for spec in (ROOT.parent / "tasks").glob("*.toml"):
+    for spec in (TESTS.parent / "tasks").glob("*.toml"):
         sink = DiagnosticSink(spec.name)
         assert check_task(spec, sink) is not None, sink.items
         assert sink.items == []
@@ -445,7 +445,7 @@ def test_example_robots_stand_as_tall_as_their_legged_gym_start_heights_allow(ur
     from specc.robot.resolve import resolve_uri
     from specc.robot.urdf import read_urdf
 
-    path = resolve_uri(ROBOTS + urdf, ROOT)
+    path = resolve_uri(ROBOTS + urdf, TESTS)
     assert path is not None
     low = lowest_point(read_urdf(path), pose, 0.0)
     assert low is not None and low.skipped_meshes == 0
@@ -460,7 +460,7 @@ def test_the_shipped_anymal_tasks_keep_legged_gyms_reset_and_the_clamp_never_bin
 
     from specc.runtime.assemble import env_config
 
-    task = check_task(ROOT.parent / "tasks" / f"{name}.toml", DiagnosticSink(name))
+    task = check_task(TESTS.parent / "tasks" / f"{name}.toml", DiagnosticSink(name))
     assert task is not None
     config = env_config(task_module(task))
     assert config.reset_joint_pos_scale == (0.5, 1.5) and config.reset_joint_pos_noise == 0.0

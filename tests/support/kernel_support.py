@@ -6,14 +6,15 @@ import math
 from pathlib import Path
 
 import torch
+from layout import ROOT, TESTS
 
 from specc.codegen.render import contact_layout, contact_pairs, render_module
 from specc.diagnostics import DiagnosticSink
 from specc.expr.signals import KERNEL_INPUTS
 from specc.task import CheckedTask, check_task
 
-ROBOTS = Path(__file__).parent / "robots"
-TASKS = Path(__file__).parent.parent / "tasks"
+ROBOTS = TESTS / "robots"
+TASKS = ROOT / "tasks"
 
 
 def task_from_text(text: str, folder: Path, name: str = "spec.toml") -> CheckedTask:

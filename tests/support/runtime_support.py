@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import ModuleType
+
+from layout import TESTS
 
 from specc.codegen.render import render_module
 from specc.diagnostics import DiagnosticSink
@@ -12,7 +13,7 @@ from specc.runtime.backends.base import BackendOptions
 from specc.runtime.runner import Runner
 from specc.task import CheckedTask, check_task
 
-CARTPOLE = Path(__file__).parent / "specs" / "cartpole.toml"
+CARTPOLE = TESTS / "specs" / "cartpole.toml"
 
 
 def assemble_task(task: CheckedTask, **options) -> Assembly:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from golden.regenerate import COMMAND, ROOT, TASKS, golden_path, render
+from golden_modules import COMMAND, ROOT, TASKS, golden_path, render
 
 
 @pytest.fixture(scope="module", params=TASKS, ids=lambda p: p.stem)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
+from layout import ROOT
 
-TASKS = Path(__file__).parent.parent / "tasks"
+TASKS = ROOT / "tasks"
 SHIPPED = ["cartpole", "panda_reach", "ball_balance", "panda_push", "g1_walk"]
 
 

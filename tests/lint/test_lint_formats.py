@@ -6,11 +6,10 @@ import json
 import re
 import subprocess
 from importlib import resources
-from pathlib import Path
 
 import jsonschema
+from layout import ROOT
 
-ROOT = Path(__file__).parent.parent
 CORPUS = ROOT / "tests" / "diagnostics"
 BROKEN = [
     CORPUS / "bad_unknown_signal.toml",

@@ -6,11 +6,12 @@ import re
 from pathlib import Path
 
 import pytest
+from layout import TESTS
 
 from specc.diagnostics import Severity
 from specc.lint import lint_paths
 
-CORPUS = sorted((Path(__file__).parent / "diagnostics").glob("bad_*.toml"))
+CORPUS = sorted((TESTS / "diagnostics").glob("bad_*.toml"))
 EXPECT = re.compile(r"^# expect: (SPC\d{3}) (\d+):(\d+)$", re.M)
 EXPECT_MESSAGE = re.compile(r"^# expect-message: (.+)$", re.M)
 

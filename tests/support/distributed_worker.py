@@ -1,11 +1,11 @@
-"""One rank of tests/test_distributed.py, started by torchrun: train the test cart-pole, report hashes.
+"""One rank of tests/runtime/test_distributed.py, started by torchrun: train the test cart-pole, report hashes.
 
 Each rank trains (a) 4 iterations straight and (b) 2 iterations, a checkpoint, then a fresh runner
 with another seed resumed from it for 2 more; it writes OUT/rank<r>.json with hashes of its learner
 (policy, normalizer, optimizer), of its env state, and its learning rate, for the test to compare,
 and the error of the normalizer's pooled moments against the union of all ranks' batches.
 
-    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/distributed_worker.py OUT
+    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/support/distributed_worker.py OUT
 """
 
 from __future__ import annotations

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from layout import ROOT
 
 from specc.diagnostics import DiagnosticSink
 from specc.task import check_task
 
-ANYMAL = Path(__file__).parent.parent / "tasks" / "anymal_walk.toml"
+ANYMAL = ROOT / "tasks" / "anymal_walk.toml"
 
 
 def resolved(**kwargs):

@@ -1,6 +1,0 @@
-"""Test configuration: the tests folder is importable (shared helpers), nothing is mocked."""
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
