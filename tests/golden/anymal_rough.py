@@ -746,7 +746,7 @@ TERRAIN: Dict[str, object] = {
     "rows": 10,
     "cols": 20,
     "border": 25.0,
-    "horizontal_scale": 0.1,
+    "horizontal_scale": 0.125,
     "vertical_scale": 0.005,
     "proportions": [
         ["slope_up", 0.05],
