@@ -5,11 +5,15 @@ and set-up all count), then evaluates the run's checkpoint series with one `spec
 (the spec's [eval] criterion: 1.5 m/s held, 10 m without a termination) and prints, per
 checkpoint, the iteration, the samples, the wall time since the command started and the
 success rate. "Time to walk" is the wall time of the first checkpoint at >= 90 %.
+`--algorithm ppo sac` trains and measures each algorithm in turn, in the same invocation, and
+prints their times to walk side by side (SAC trains a copy of the spec whose [ppo] table is
+replaced by the [algorithm] and [sac] tables of SAC_TABLES).
 Then the first walking checkpoint and the last one are evaluated with randomization on,
 and on the CPU MuJoCo backend with and without it (sim-to-sim: the GPU-trained policy in
 another simulator).
 
     python bench/time_to_walk.py --out /tmp/ttw --num-envs 4096 --iterations 300 --save-interval 25
+    python bench/time_to_walk.py --out /tmp/ttw --algorithm ppo sac
 
 With --gpus N the run trains on N GPUs of the host (`specc run --gpus N`, --num-envs envs on each,
 NCCL with NVLink multicast off); the evaluations run on one GPU as before.
@@ -27,6 +31,42 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "tasks" / "anymal_walk.toml"
 WALKING = 0.9
+# SAC on anymal_walk, FastSAC / FastTD3's settings for thousands of envs: an iteration is 4 env
+# steps of every env and 8 updates of 8,192 transitions; rewards x 50 undo the policy-dt scaling.
+SAC_TABLES = """[algorithm]
+name = "sac"
+
+[sac]
+max_iterations = 3000
+num_steps_per_env = 4
+updates_per_step = 2
+batch_size = 8192
+buffer_size_per_env = 1024
+learning_starts = 10
+actor_hidden_dims = [512, 256, 128]
+critic_hidden_dims = [768, 384, 192]
+gamma = 0.99
+n_step = 3
+reward_scale = 50.0
+init_alpha = 0.01
+action_bound = 2.0
+"""
+
+
+def spec_for(algorithm: str, out: Path) -> Path:
+    """The spec an algorithm trains: anymal_walk itself for PPO; for SAC a copy with SAC's tables."""
+    if algorithm == "ppo":
+        return SPEC
+    text = SPEC.read_text()
+    start, end = text.index("[ppo]\n"), text.index("[eval]\n")
+    text = text[:start] + SAC_TABLES + "\n" + text[end:]
+    text = text.replace('"ppo.max_iterations"', '"sac.max_iterations"')
+    text = (
+        text.replace('urdf = "', f'urdf = "{SPEC.parent}/', 1) if 'urdf = "package://' not in text else text
+    )
+    path = out / f"{SPEC.stem}_{algorithm}.toml"
+    path.write_text(text)
+    return path
 
 
 def specc(*args: str, cwd: Path) -> str:
@@ -51,17 +91,46 @@ def main() -> None:
     parser.add_argument("--save-interval", type=int, default=25)
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument(
+        "--algorithm",
+        nargs="+",
+        choices=["ppo", "sac"],
+        default=["ppo"],
+        help="Algorithms to measure, in turn.",
+    )
+    parser.add_argument(
         "--cpu-threads", type=int, default=None, help="Threads of the sim-to-sim CPU backend."
     )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    run_dir = args.out / "run"
+    results = {}
+    for algorithm in args.algorithm:
+        print(f"== {algorithm}")
+        results[algorithm] = measure(
+            args, algorithm, args.out / algorithm if len(args.algorithm) > 1 else args.out
+        )
+    if len(results) > 1:
+        print(f"{'algorithm':>9} {'time to walk s':>15} {'training s':>11} {'iteration':>9}")
+        for algorithm, walked in results.items():
+            if walked is None:
+                print(f"{algorithm:>9} {'not walking':>15}")
+            else:
+                print(
+                    f"{algorithm:>9} {walked['wall_s']:>15.1f} {walked['training_s']:>11.1f} {walked['iteration']:>9}"
+                )
+        (args.out / "time_to_walk_algorithms.json").write_text(json.dumps(results, indent=2))
+
+
+def measure(args, algorithm: str, out: Path) -> dict | None:
+    """Train with `algorithm`, evaluate its checkpoints; the first walking checkpoint's row, or None."""
+    out.mkdir(parents=True, exist_ok=True)
+    spec = spec_for(algorithm, out)
+    run_dir = out / "run"
     place = ["--backend", args.backend, "--device", args.device]
     gpus = ["--gpus", str(args.gpus)] if args.gpus > 1 else []
     specc(
-        "run", str(SPEC), *place, *gpus, "--num-envs", str(args.num_envs), "--max-iterations", str(args.iterations),
-        "--set", f"ppo.save_interval={args.save_interval}", "--run-dir", str(run_dir), "--no-tensorboard",
-        cwd=args.out,
+        "run", str(spec), *place, *gpus, "--num-envs", str(args.num_envs), "--max-iterations", str(args.iterations),
+        "--set", f"{algorithm}.save_interval={args.save_interval}", "--run-dir", str(run_dir), "--no-tensorboard",
+        cwd=out,
     )  # fmt: skip
     metrics = {
         m["iteration"]: m for m in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
@@ -69,12 +138,12 @@ def main() -> None:
     checkpoints = sorted((run_dir / "checkpoints").glob("model_*.pt"))
     flags = [item for c in checkpoints for item in ("--checkpoint", str(c))]
     reports = json.loads(
-        specc("eval", str(SPEC), *place, *flags, "--episodes", str(args.episodes), "--json", cwd=args.out)
+        specc("eval", str(spec), *place, *flags, "--episodes", str(args.episodes), "--json", cwd=out)
     )
     reports = reports if isinstance(reports, list) else [reports]
     first = metrics[1]
     set_up = first["Perf/wall_s"] - first["Perf/collection_s"] - first["Perf/learning_s"]
-    samples_per_iteration = json.loads((run_dir / "config.json").read_text())["ppo"]["num_steps_per_env"]
+    samples_per_iteration = json.loads((run_dir / "config.json").read_text())[algorithm]["num_steps_per_env"]
     samples_per_iteration *= args.num_envs * args.gpus
     on = f" x {args.gpus} GPUs" if args.gpus > 1 else ""
     print(
@@ -108,13 +177,16 @@ def main() -> None:
         )
     else:
         print(f"no checkpoint reached {WALKING:.0%} success in {args.iterations} iterations")
-    robustness = sim_to_sim(args, [walked["checkpoint"]] if walked else [], rows[-1]["checkpoint"], place)
-    summary = {"set_up_s": set_up, "checkpoints": rows, "sim_to_sim": robustness}
-    (args.out / "time_to_walk.json").write_text(json.dumps(summary, indent=2))
-    specc("plot", str(run_dir), "-o", str(args.out / "curves.png"), cwd=args.out)
+    robustness = sim_to_sim(
+        args, spec, out, [walked["checkpoint"]] if walked else [], rows[-1]["checkpoint"], place
+    )
+    summary = {"algorithm": algorithm, "set_up_s": set_up, "checkpoints": rows, "sim_to_sim": robustness}
+    (out / "time_to_walk.json").write_text(json.dumps(summary, indent=2))
+    specc("plot", str(run_dir), "-o", str(out / "curves.png"), cwd=out)
+    return {**walked, "training_s": walked["wall_s"] - set_up} if walked else None
 
 
-def sim_to_sim(args, walking: list[str], last: str, place: list[str]) -> list[dict]:
+def sim_to_sim(args, spec: Path, out: Path, walking: list[str], last: str, place: list[str]) -> list[dict]:
     """The walking and the last checkpoint, randomized on the training backend, and on the CPU backend."""
     checkpoints = list(dict.fromkeys([*walking, last]))
     flags = [item for c in checkpoints for item in ("--checkpoint", c)]
@@ -133,14 +205,14 @@ def sim_to_sim(args, walking: list[str], last: str, place: list[str]) -> list[di
     for backend, where, randomize in settings:
         text = specc(
             "eval",
-            str(SPEC),
+            str(spec),
             *where,
             *flags,
             randomize,
             "--episodes",
             str(args.episodes),
             "--json",
-            cwd=args.out,
+            cwd=out,
         )
         reports = json.loads(text)
         for report in reports if isinstance(reports, list) else [reports]:

@@ -1,9 +1,18 @@
-"""The training loop: collect rollouts from the env, update PPO, log, checkpoint, resume.
+"""The training loop: collect experience from the env, update the learner, log, checkpoint, resume.
 
-A checkpoint holds the policy, the optimizer, the adaptive learning rate, the observation
-normalizer, the iteration counter, every random generator and the env's full state, so a
-resumed run continues exactly where the checkpoint was written (tests/test_runner.py). It is
-stamped with the runner's `identity()` and verified on load (`runtime/checkpoint.py`).
+One runner for every algorithm: the config's `name` picks PPO (on-policy rollouts) or SAC
+(a replay buffer on the device); the loop, the episode logging (`Episode_Reward/<term>`),
+the checkpoint format and the deployed policy (`policy.act_deterministic`, `policy.actor`,
+`normalizer`) are shared. When the task has a `critic` observation group, the critic reads
+it (asymmetric actor-critic) through its own empirical normalizer.
+
+A checkpoint holds the policy, the learner's state (optimizers, adaptive learning rate,
+critics, temperature), the normalizers, the iteration counter, every random generator and
+the env's full state, so a resumed PPO run continues exactly where the checkpoint was written
+(tests/test_runner.py). SAC's replay buffer is not saved (it is up to gigabytes): a resumed
+SAC run refills it before it updates again.
+
+Checkpoints are stamped with the runner's `identity()` and verified on load (`runtime/checkpoint.py`).
 
 Every iteration counts the env steps whose physics diverged (the env resets those envs); a run
 in which most steps diverge for several iterations in a row learns nothing, so it stops with
@@ -27,16 +36,40 @@ import torch
 from specc.runtime import distributed
 from specc.runtime.actor_critic import ActorCritic
 from specc.runtime.checkpoint import CheckpointError, CheckpointIdentity, load_checkpoint, save_checkpoint
-from specc.runtime.config import PPOConfig
+from specc.runtime.config import LearnerConfig
+from specc.runtime.distill import Distillation, LabelStorage, StudentPolicy, Teacher
 from specc.runtime.divergence import PhysicsDiverged
 from specc.runtime.env import TaskEnv
 from specc.runtime.normalizer import EmpiricalNormalizer
 from specc.runtime.ppo import PPO
+from specc.runtime.replay import ReplayBuffer
+from specc.runtime.sac import SAC, SquashedGaussianActor
 from specc.runtime.storage import RolloutStorage
 
 # A run stops when more than this share of its env steps diverged in each of this many iterations in a row.
 DIVERGED_SHARE_LIMIT = 0.5
 DIVERGED_ITERATIONS_LIMIT = 3
+
+CRITIC_GROUP = "critic"
+
+
+def build_policy(config: LearnerConfig, num_obs: int, num_actions: int, num_critic_obs: int | None = None):
+    """The policy network of `config`'s algorithm (what checkpoints store under "policy")."""
+    if config.name == "distill":
+        return StudentPolicy(num_obs, num_actions, tuple(config.student_hidden_dims), config.activation)
+    if config.name == "sac":
+        return SquashedGaussianActor(
+            num_obs, num_actions, tuple(config.actor_hidden_dims), config.activation, config.action_bound
+        )
+    return ActorCritic(
+        num_obs,
+        num_actions,
+        tuple(config.actor_hidden_dims),
+        tuple(config.critic_hidden_dims),
+        config.activation,
+        config.init_noise_std,
+        num_critic_obs,
+    )
 
 
 @dataclass
@@ -51,64 +84,244 @@ class IterationLog:
 
 
 class Runner:
-    def __init__(self, env: TaskEnv, config: PPOConfig, seed: int = 0, metadata: dict | None = None) -> None:
+    def __init__(
+        self,
+        env: TaskEnv,
+        config: LearnerConfig,
+        seed: int = 0,
+        metadata: dict | None = None,
+        teacher: Teacher | None = None,
+    ) -> None:
         self.env = env
         self.config = config
+        self.algorithm = config.name
         self.device = env.device
         torch.manual_seed(seed)
-        self.policy = ActorCritic(
-            env.num_obs,
-            env.num_actions,
-            tuple(config.actor_hidden_dims),
-            tuple(config.critic_hidden_dims),
-            config.activation,
-            config.init_noise_std,
-        ).to(self.device)
+        self.num_critic_obs = env.group_sizes.get(CRITIC_GROUP)
+        self.policy = build_policy(config, env.num_obs, env.num_actions, self.num_critic_obs).to(self.device)
         distributed.broadcast_module(self.policy)  # several processes: all start from rank 0's parameters
         self.normalizer = EmpiricalNormalizer(env.num_obs).to(self.device)
-        self.ppo = PPO(self.policy, config)
-        self.storage = RolloutStorage(
-            config.num_steps_per_env, env.num_envs, env.num_obs, env.num_actions, self.device
+        self.critic_normalizer = (
+            EmpiricalNormalizer(self.num_critic_obs).to(self.device) if self.num_critic_obs else None
         )
+        if self.algorithm == "distill":
+            self.teacher = teacher  # None: a student loaded for evaluation or export, not trained
+            self.distillation = Distillation(self.policy, config)
+            self.labels = LabelStorage(
+                config.num_steps_per_env, env.num_envs, env.num_obs, env.num_actions, self.device
+            )
+        elif self.algorithm == "sac":
+            self.sac = SAC(self.policy, self.num_critic_obs or env.num_obs, env.num_actions, config)
+            self.replay = ReplayBuffer(
+                config.buffer_size_per_env,
+                env.num_envs,
+                env.num_obs,
+                env.num_actions,
+                self.device,
+                self.num_critic_obs,
+            )
+            self.env_steps = 0
+        else:
+            self.ppo = PPO(self.policy, config)
+            self.storage = RolloutStorage(
+                config.num_steps_per_env,
+                env.num_envs,
+                env.num_obs,
+                env.num_actions,
+                self.device,
+                self.num_critic_obs,
+            )
         rank_seed = distributed.rank_seed(seed)  # seed itself in a single process
         self.generator = torch.Generator().manual_seed(rank_seed + 1)
         self.action_generator = torch.Generator(device=self.device).manual_seed(rank_seed + 2)
+        self.generator_device = torch.Generator(device=self.device).manual_seed(rank_seed + 3)  # replay
         self.iteration = 0
         self.metadata = metadata or {}
         self.diverged_streak = 0  # iterations in a row with most env steps diverged
         env.spread_episode_starts()
 
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.normalizer(obs) if self.config.empirical_normalization else obs
+        return self.normalizer(obs) if getattr(self.config, "empirical_normalization", True) else obs
+
+    def normalize_critic(self, critic_obs: torch.Tensor) -> torch.Tensor:
+        """The critic's input normalized: by its own normalizer, or the policy's when it reads the policy's."""
+        if self.critic_normalizer is None:
+            return self.normalize(critic_obs)
+        return self.critic_normalizer(critic_obs) if self.config.empirical_normalization else critic_obs
+
+    def _critic_obs(self, obs: torch.Tensor, groups: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The critic's raw input: its own group when the task has one, else the policy's observations."""
+        return groups[CRITIC_GROUP] if self.num_critic_obs else obs
+
+    def _update_normalizers(self, obs: torch.Tensor, critic_obs: torch.Tensor) -> None:
+        if getattr(self.config, "empirical_normalization", True):
+            self.normalizer.update(obs)
+            if self.critic_normalizer is not None:
+                self.critic_normalizer.update(critic_obs)
 
     @torch.no_grad()
     def collect(self) -> tuple[float, torch.Tensor]:
-        obs = self.env.obs
+        obs, critic_obs = self.env.obs, self._critic_obs(self.env.obs, self.env.groups)
         reward_sum = torch.zeros((), device=self.device)
         for _ in range(self.config.num_steps_per_env):
-            if self.config.empirical_normalization:
-                self.normalizer.update(obs)
-            normalized = self.normalize(obs)
+            self._update_normalizers(obs, critic_obs)
+            normalized, normalized_critic = self.normalize(obs), self.normalize_critic(critic_obs)
             dist = self.policy.distribution(normalized)
             actions = dist.mean + dist.stddev * torch.randn(
                 dist.mean.shape, generator=self.action_generator, device=self.device
             )
             log_probs = dist.log_prob(actions).sum(-1)
-            values = self.policy.value(normalized)
+            values = self.policy.value(normalized_critic)
             result = self.env.step(actions)
             reward = result.reward.clone()
             # A time-out is not a failure: bootstrap with the value of the state it ended in.
-            terminal_values = self.policy.value(self.normalize(result.terminal_obs))
+            terminal_critic_obs = self._critic_obs(result.terminal_obs, result.terminal_groups)
+            terminal_values = self.policy.value(self.normalize_critic(terminal_critic_obs))
             reward += self.config.gamma * terminal_values * result.time_out.float()
             self.storage.add(
-                normalized, actions, log_probs, values, reward, result.done, dist.mean, dist.stddev
+                normalized,
+                actions,
+                log_probs,
+                values,
+                reward,
+                result.done,
+                dist.mean,
+                dist.stddev,
+                normalized_critic,
             )
             reward_sum += result.reward.mean()
-            obs = result.obs
-        last_values = self.policy.value(self.normalize(obs))
+            obs, critic_obs = result.obs, self._critic_obs(result.obs, result.groups)
+        last_values = self.policy.value(self.normalize_critic(critic_obs))
         self.storage.finish(last_values, self.config.gamma, self.config.lam)
         self.env.check_health()
         return (reward_sum / self.config.num_steps_per_env).item(), last_values
+
+    def _iterate_ppo(self) -> tuple[float, float, dict[str, float]]:
+        start = time.perf_counter()
+        mean_reward, _ = self.collect()
+        collect_time = time.perf_counter() - start
+        stats = self.ppo.update(
+            self.storage.minibatches(
+                self.config.num_mini_batches, self.config.num_learning_epochs, self.generator
+            )
+        )
+        return (
+            mean_reward,
+            collect_time,
+            {
+                "Loss/surrogate": stats.surrogate,
+                "Loss/value": stats.value,
+                "Loss/entropy": stats.entropy,
+                "Policy/kl": stats.kl,
+                "Policy/learning_rate": stats.learning_rate,
+                "Policy/mean_noise_std": torch.exp(self.policy.log_std).mean().item(),
+            },
+        )
+
+    def _iterate_sac(self) -> tuple[float, float, dict[str, float]]:
+        """num_steps_per_env env steps into the replay buffer, then updates_per_step updates per step."""
+        cfg, env = self.config, self.env
+        start = time.perf_counter()
+        reward_sum = torch.zeros((), device=self.device)
+        obs, critic_obs = env.obs, self._critic_obs(env.obs, env.groups)
+        for _ in range(cfg.num_steps_per_env):
+            with torch.no_grad():
+                self._update_normalizers(obs, critic_obs)
+                noise = torch.randn(
+                    env.num_envs, env.num_actions, generator=self.action_generator, device=self.device
+                )
+                if self.env_steps < cfg.learning_starts:  # uniform over the squashed range
+                    actions = cfg.action_bound * (
+                        2 * torch.rand(noise.shape, generator=self.action_generator, device=self.device) - 1
+                    )
+                else:
+                    actions, _ = self.policy.sample(self.normalize(obs), noise)
+                obs_before, critic_before = obs.clone(), critic_obs.clone()
+                result = env.step(actions)
+                terminated = result.done & ~result.time_out
+                self.replay.add(
+                    obs_before,
+                    actions,
+                    result.reward * cfg.reward_scale,
+                    result.terminal_obs,
+                    result.done,
+                    terminated,
+                    critic_before,
+                    self._critic_obs(result.terminal_obs, result.terminal_groups),
+                )
+                reward_sum += result.reward.mean()
+                obs, critic_obs = result.obs, self._critic_obs(result.obs, result.groups)
+            self.env_steps += 1
+        env.check_health()
+        collect_time = time.perf_counter() - start
+        totals: dict[str, float] = {}
+        updates = 0
+        if self.env_steps >= cfg.learning_starts and self.replay.size >= cfg.n_step:
+            for _ in range(cfg.num_steps_per_env * cfg.updates_per_step):
+                stats = self.sac.update(*self._sample_sac_batch())
+                for key, value in vars(stats).items():
+                    totals[key] = totals.get(key, 0.0) + value
+                updates += 1
+        mean = {key: value / max(updates, 1) for key, value in totals.items()}
+        scalars = {
+            "Loss/critic": mean.get("critic", 0.0),
+            "Loss/actor": mean.get("actor", 0.0),
+            "Loss/temperature": mean.get("temperature", 0.0),
+            "Policy/alpha": self.sac.log_alpha.exp().item(),
+            "Policy/entropy": mean.get("entropy", 0.0),
+            "Policy/mean_q": mean.get("q", 0.0),
+            "Perf/updates": float(updates),
+        }
+        return (reward_sum / cfg.num_steps_per_env).item(), collect_time, scalars
+
+    def _iterate_distill(self) -> tuple[float, float, dict[str, float]]:
+        """A rollout of the student (DAgger: its own states), labelled by the teacher, then regression."""
+        cfg, env = self.config, self.env
+        start = time.perf_counter()
+        reward_sum = torch.zeros((), device=self.device)
+        error_sum = torch.zeros((), device=self.device)
+        obs = env.obs
+        with torch.no_grad():
+            for _ in range(cfg.num_steps_per_env):
+                self.normalizer.update(obs)
+                normalized = self.normalize(obs)
+                labels = self.teacher.actions(obs, env.groups)
+                actions = self.policy.act_deterministic(normalized)
+                self.labels.add(normalized, labels)
+                error_sum += (actions - labels).square().mean()
+                if cfg.teacher_action_probability > 0:
+                    use_teacher = (
+                        torch.rand(env.num_envs, 1, generator=self.action_generator, device=self.device)
+                        < cfg.teacher_action_probability
+                    )
+                    actions = torch.where(use_teacher, labels, actions)
+                result = env.step(actions)
+                reward_sum += result.reward.mean()
+                obs = result.obs
+        env.check_health()
+        collect_time = time.perf_counter() - start
+        loss = self.distillation.update(
+            self.labels.minibatches(cfg.num_mini_batches, cfg.num_learning_epochs, self.generator)
+        )
+        scalars = {
+            "Loss/distillation": loss,
+            "Policy/action_rmse": float((error_sum / cfg.num_steps_per_env).sqrt()),
+        }
+        return (reward_sum / cfg.num_steps_per_env).item(), collect_time, scalars
+
+    def _sample_sac_batch(self):
+        cfg = self.config
+        batch = self.replay.sample(cfg.batch_size, cfg.n_step, cfg.gamma, self.generator_device)
+        batch.obs, batch.next_obs = self.normalize(batch.obs), self.normalize(batch.next_obs)
+        if self.num_critic_obs:
+            batch.critic_obs = self.normalize_critic(batch.critic_obs)
+            batch.next_critic_obs = self.normalize_critic(batch.next_critic_obs)
+        else:
+            batch.critic_obs, batch.next_critic_obs = batch.obs, batch.next_obs
+        shape = (cfg.batch_size, self.env.num_actions)
+        noise = torch.randn(shape, generator=self.action_generator, device=self.device)
+        next_noise = torch.randn(shape, generator=self.action_generator, device=self.device)
+        return batch, noise, next_noise
 
     def train(
         self,
@@ -118,20 +331,17 @@ class Runner:
         should_stop: Callable[[], bool] | None = None,
     ) -> None:
         end = self.iteration + iterations
+        iterate = {"ppo": self._iterate_ppo, "sac": self._iterate_sac, "distill": self._iterate_distill}[
+            self.algorithm
+        ]
         while self.iteration < end:
             start = time.perf_counter()
-            mean_reward, _ = self.collect()
-            collect_time = time.perf_counter() - start
-            stats = self.ppo.update(
-                self.storage.minibatches(
-                    self.config.num_mini_batches, self.config.num_learning_epochs, self.generator
-                )
-            )
+            mean_reward, collect_time, learner_scalars = iterate()
             elapsed = time.perf_counter() - start
             self.iteration += 1
             episode = distributed.sum_tensors(self.env.stats.read_and_clear())  # over all ranks
             mean_reward = distributed.average_number(mean_reward)
-            log = self._log(mean_reward, stats, episode, elapsed, collect_time)
+            log = self._log(mean_reward, learner_scalars, episode, elapsed, collect_time)
             if on_iteration:
                 on_iteration(log)
             self._watch_divergence(log.diverged_share)
@@ -152,16 +362,11 @@ class Runner:
                 f"diverged env is reset, so the run learns nothing). {self.env.divergence_diagnosis()}"
             )
 
-    def _log(self, mean_reward, stats, episode, elapsed, collect_time) -> IterationLog:
+    def _log(self, mean_reward, learner_scalars, episode, elapsed, collect_time) -> IterationLog:
         samples = self.config.num_steps_per_env * self.env.num_envs * distributed.world_size()
         count = episode["episodes"].item()
         scalars = {
-            "Loss/surrogate": stats.surrogate,
-            "Loss/value": stats.value,
-            "Loss/entropy": stats.entropy,
-            "Policy/kl": stats.kl,
-            "Policy/learning_rate": stats.learning_rate,
-            "Policy/mean_noise_std": torch.exp(self.policy.log_std).mean().item(),
+            **learner_scalars,
             "Perf/steps_per_second": samples / elapsed,
             "Perf/collection_s": collect_time,
             "Perf/learning_s": elapsed - collect_time,
@@ -191,15 +396,23 @@ class Runner:
             scalars["Physics/diverged_share"],
         )
 
+    def _learner(self) -> PPO | SAC | Distillation:
+        """The algorithm's own state (optimizers, critics, temperature): checkpointed under its name."""
+        return self.distillation if self.algorithm == "distill" else getattr(self, self.algorithm)
+
     # -- checkpoints ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {
             "iteration": self.iteration,
+            "algorithm": self.algorithm,
             "policy": self.policy.state_dict(),
             "normalizer": self.normalizer.state_dict(),
-            "ppo": self.ppo.state_dict(),
+            **({"critic_normalizer": self.critic_normalizer.state_dict()} if self.critic_normalizer else {}),
+            self.algorithm: self._learner().state_dict(),
+            **({"env_steps": self.env_steps} if self.algorithm == "sac" else {}),
             "generator": self.generator.get_state(),
             "action_generator": self.action_generator.get_state(),
+            "generator_device": self.generator_device.get_state(),
             "torch_rng": torch.get_rng_state(),
             "env": self.env.state_dict(),
             "metadata": self.metadata,
@@ -212,14 +425,17 @@ class Runner:
             task=self.metadata.get("task"),
             num_obs=self.env.num_obs,
             num_actions=self.env.num_actions,
-            actor_hidden_dims=tuple(self.config.actor_hidden_dims),
-            critic_hidden_dims=tuple(self.config.critic_hidden_dims),
+            # A distilled student has no critic; its one network is its actor.
+            actor_hidden_dims=tuple(
+                getattr(self.config, "actor_hidden_dims", None) or self.config.student_hidden_dims
+            ),
+            critic_hidden_dims=tuple(getattr(self.config, "critic_hidden_dims", ())),
             num_envs=self.env.num_envs,
             backend=type(self.env.backend).__name__,
         )
 
     # What differs between the ranks of a run; the rest (the learner) is the same on every rank.
-    RANK_STATE = ("generator", "action_generator", "torch_rng", "env")
+    RANK_STATE = ("generator", "action_generator", "generator_device", "torch_rng", "env")
 
     def save(self, path: Path) -> Path:
         """Write a checkpoint; across several processes every rank calls this and rank 0 writes.
@@ -257,15 +473,24 @@ class Runner:
         )
         state = loaded.state
         notes = list(loaded.notes)
+        algorithm = state.get("algorithm", "ppo")
+        if algorithm != self.algorithm:
+            raise CheckpointError(f"{path}: trained with {algorithm}; this run uses {self.algorithm}")
         try:
             self.policy.load_state_dict(state["policy"])
             self.normalizer.load_state_dict(state["normalizer"])
+            if self.critic_normalizer is not None:
+                self.critic_normalizer.load_state_dict(state["critic_normalizer"])
             if restore_env:
-                self.ppo.load_state_dict(state["ppo"])
+                self._learner().load_state_dict(state[self.algorithm])
+                if self.algorithm == "sac":
+                    self.env_steps = int(state["env_steps"])
                 own = self._own_rank_state(state, notes)  # several processes: this rank's part
                 if own is not None:
                     self.generator.set_state(own["generator"].cpu())
                     self.action_generator.set_state(own["action_generator"].cpu())
+                    if "generator_device" in own:
+                        self.generator_device.set_state(own["generator_device"].cpu())
                     torch.set_rng_state(own["torch_rng"].cpu())
                     self.env.load_state_dict(own["env"])
         except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as err:
