@@ -6,9 +6,21 @@ not see (asymmetric actor-critic); by default it reads the policy's.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 from torch import nn
 from torch.distributions import Normal
+
+
+class DeployablePolicy(Protocol):
+    """What every algorithm's policy offers the evaluator and the exporter: `actor`, the Sequential
+    of the deterministic action (PPO's mean, SAC's squashed mean, a student), and that action."""
+
+    actor: nn.Sequential
+
+    def act_deterministic(self, obs: torch.Tensor) -> torch.Tensor: ...
+
 
 ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh}
 

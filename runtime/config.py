@@ -126,6 +126,11 @@ class PPOConfig:
 
     name = "ppo"  # the algorithm, as [algorithm] names it (a class attribute, not a field)
 
+    @property
+    def networks(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The hidden sizes of the policy and of the critic (checkpoints are stamped with them)."""
+        return self.actor_hidden_dims, self.critic_hidden_dims
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -163,6 +168,11 @@ class SACConfig:
 
     name = "sac"
 
+    @property
+    def networks(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The hidden sizes of the policy and of the critic (checkpoints are stamped with them)."""
+        return self.actor_hidden_dims, self.critic_hidden_dims
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -184,6 +194,16 @@ class DistillConfig:
     save_interval: int
 
     name = "distill"
+
+    @property
+    def empirical_normalization(self) -> bool:
+        """A student always normalizes its observations (as PPO and SAC do by default)."""
+        return True
+
+    @property
+    def networks(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The hidden sizes of the policy and of the critic (checkpoints are stamped with them)."""
+        return self.student_hidden_dims, ()  # a student has no critic
 
     def to_dict(self) -> dict:
         return asdict(self)

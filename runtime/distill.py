@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from specc.runtime.actor_critic import mlp
+from specc.runtime.actor_critic import DeployablePolicy, mlp
 from specc.runtime.config import DistillConfig
 
 
@@ -95,7 +95,7 @@ class Distillation:
 class Teacher:
     """A trained policy, frozen: it labels the states the student visits."""
 
-    policy: nn.Module  # anything with act_deterministic(normalized obs)
+    policy: DeployablePolicy  # reads normalized observations
     normalizer: nn.Module | None  # its observation normalizer, None when it was trained without one
     group: str | None  # the observation group it reads ("teacher"); None: the policy's observations
 

@@ -17,6 +17,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from specc.runtime.actor_critic import DeployablePolicy
 from specc.runtime.normalizer import EmpiricalNormalizer
 from specc.runtime.sac import ActionBound
 
@@ -30,7 +31,7 @@ class DeployedPolicy(nn.Module):
     Tanh and an ActionBound (SAC); PPO's actor, SAC's and a distilled student's all export alike.
     """
 
-    def __init__(self, policy: nn.Module, normalizer: EmpiricalNormalizer | None) -> None:
+    def __init__(self, policy: DeployablePolicy, normalizer: EmpiricalNormalizer | None) -> None:
         super().__init__()
         self.actor = policy.actor
         self.normalizer = normalizer if normalizer is not None else nn.Identity()

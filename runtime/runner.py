@@ -34,16 +34,16 @@ from pathlib import Path
 import torch
 
 from specc.runtime import distributed
-from specc.runtime.actor_critic import ActorCritic
 from specc.runtime.checkpoint import CheckpointError, CheckpointIdentity, load_checkpoint, save_checkpoint
-from specc.runtime.config import LearnerConfig
-from specc.runtime.distill import Distillation, LabelStorage, StudentPolicy, Teacher
+from specc.runtime.config import DistillConfig, LearnerConfig, SACConfig
+from specc.runtime.distill import Distillation, LabelStorage, Teacher
 from specc.runtime.divergence import PhysicsDiverged
 from specc.runtime.env import TaskEnv
 from specc.runtime.normalizer import EmpiricalNormalizer
+from specc.runtime.policies import Policy, build_policy
 from specc.runtime.ppo import PPO
-from specc.runtime.replay import ReplayBuffer
-from specc.runtime.sac import SAC, SquashedGaussianActor
+from specc.runtime.replay import ReplayBuffer, Transitions
+from specc.runtime.sac import SAC
 from specc.runtime.storage import RolloutStorage
 
 # A run stops when more than this share of its env steps diverged in each of this many iterations in a row.
@@ -51,25 +51,6 @@ DIVERGED_SHARE_LIMIT = 0.5
 DIVERGED_ITERATIONS_LIMIT = 3
 
 CRITIC_GROUP = "critic"
-
-
-def build_policy(config: LearnerConfig, num_obs: int, num_actions: int, num_critic_obs: int | None = None):
-    """The policy network of `config`'s algorithm (what checkpoints store under "policy")."""
-    if config.name == "distill":
-        return StudentPolicy(num_obs, num_actions, tuple(config.student_hidden_dims), config.activation)
-    if config.name == "sac":
-        return SquashedGaussianActor(
-            num_obs, num_actions, tuple(config.actor_hidden_dims), config.activation, config.action_bound
-        )
-    return ActorCritic(
-        num_obs,
-        num_actions,
-        tuple(config.actor_hidden_dims),
-        tuple(config.critic_hidden_dims),
-        config.activation,
-        config.init_noise_std,
-        num_critic_obs,
-    )
 
 
 @dataclass
@@ -98,20 +79,24 @@ class Runner:
         self.device = env.device
         torch.manual_seed(seed)
         self.num_critic_obs = env.group_sizes.get(CRITIC_GROUP)
-        self.policy = build_policy(config, env.num_obs, env.num_actions, self.num_critic_obs).to(self.device)
-        distributed.broadcast_module(self.policy)  # several processes: all start from rank 0's parameters
         self.normalizer = EmpiricalNormalizer(env.num_obs).to(self.device)
         self.critic_normalizer = (
             EmpiricalNormalizer(self.num_critic_obs).to(self.device) if self.num_critic_obs else None
         )
-        if self.algorithm == "distill":
+        self.policy: Policy
+        self._iterate: Callable[[], tuple[float, float, dict[str, float]]]
+        if isinstance(config, DistillConfig):
+            student = build_policy(config, env.num_obs, env.num_actions).to(self.device)
+            self.policy, self._iterate = student, self._iterate_distill
             self.teacher = teacher  # None: a student loaded for evaluation or export, not trained
-            self.distillation = Distillation(self.policy, config)
+            self.distillation = Distillation(student, config)
             self.labels = LabelStorage(
                 config.num_steps_per_env, env.num_envs, env.num_obs, env.num_actions, self.device
             )
-        elif self.algorithm == "sac":
-            self.sac = SAC(self.policy, self.num_critic_obs or env.num_obs, env.num_actions, config)
+        elif isinstance(config, SACConfig):
+            actor = build_policy(config, env.num_obs, env.num_actions).to(self.device)
+            self.policy, self._iterate = actor, self._iterate_sac
+            self.sac = SAC(actor, self.num_critic_obs or env.num_obs, env.num_actions, config)
             self.replay = ReplayBuffer(
                 config.buffer_size_per_env,
                 env.num_envs,
@@ -120,9 +105,13 @@ class Runner:
                 self.device,
                 self.num_critic_obs,
             )
-            self.env_steps = 0
+            self.env_steps = 0  # steps of every env so far: random actions until learning_starts
         else:
-            self.ppo = PPO(self.policy, config)
+            actor_critic = build_policy(config, env.num_obs, env.num_actions, self.num_critic_obs).to(
+                self.device
+            )
+            self.policy, self._iterate = actor_critic, self._iterate_ppo
+            self.ppo = PPO(actor_critic, config)
             self.storage = RolloutStorage(
                 config.num_steps_per_env,
                 env.num_envs,
@@ -131,17 +120,18 @@ class Runner:
                 self.device,
                 self.num_critic_obs,
             )
+        distributed.broadcast_module(self.policy)  # several processes: all start from rank 0's parameters
         rank_seed = distributed.rank_seed(seed)  # seed itself in a single process
         self.generator = torch.Generator().manual_seed(rank_seed + 1)
         self.action_generator = torch.Generator(device=self.device).manual_seed(rank_seed + 2)
-        self.generator_device = torch.Generator(device=self.device).manual_seed(rank_seed + 3)  # replay
+        self.replay_generator = torch.Generator(device=self.device).manual_seed(rank_seed + 3)
         self.iteration = 0
         self.metadata = metadata or {}
         self.diverged_streak = 0  # iterations in a row with most env steps diverged
         env.spread_episode_starts()
 
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.normalizer(obs) if getattr(self.config, "empirical_normalization", True) else obs
+        return self.normalizer(obs) if self.config.empirical_normalization else obs
 
     def normalize_critic(self, critic_obs: torch.Tensor) -> torch.Tensor:
         """The critic's input normalized: by its own normalizer, or the policy's when it reads the policy's."""
@@ -154,30 +144,32 @@ class Runner:
         return groups[CRITIC_GROUP] if self.num_critic_obs else obs
 
     def _update_normalizers(self, obs: torch.Tensor, critic_obs: torch.Tensor) -> None:
-        if getattr(self.config, "empirical_normalization", True):
+        if self.config.empirical_normalization:
             self.normalizer.update(obs)
             if self.critic_normalizer is not None:
                 self.critic_normalizer.update(critic_obs)
 
     @torch.no_grad()
     def collect(self) -> tuple[float, torch.Tensor]:
+        """One PPO rollout into the storage, its advantages computed; the mean reward and last values."""
+        policy, config = self.ppo.policy, self.ppo.config
         obs, critic_obs = self.env.obs, self._critic_obs(self.env.obs, self.env.groups)
         reward_sum = torch.zeros((), device=self.device)
-        for _ in range(self.config.num_steps_per_env):
+        for _ in range(config.num_steps_per_env):
             self._update_normalizers(obs, critic_obs)
             normalized, normalized_critic = self.normalize(obs), self.normalize_critic(critic_obs)
-            dist = self.policy.distribution(normalized)
+            dist = policy.distribution(normalized)
             actions = dist.mean + dist.stddev * torch.randn(
                 dist.mean.shape, generator=self.action_generator, device=self.device
             )
             log_probs = dist.log_prob(actions).sum(-1)
-            values = self.policy.value(normalized_critic)
+            values = policy.value(normalized_critic)
             result = self.env.step(actions)
             reward = result.reward.clone()
             # A time-out is not a failure: bootstrap with the value of the state it ended in.
             terminal_critic_obs = self._critic_obs(result.terminal_obs, result.terminal_groups)
-            terminal_values = self.policy.value(self.normalize_critic(terminal_critic_obs))
-            reward += self.config.gamma * terminal_values * result.time_out.float()
+            terminal_values = policy.value(self.normalize_critic(terminal_critic_obs))
+            reward += config.gamma * terminal_values * result.time_out.float()
             self.storage.add(
                 normalized,
                 actions,
@@ -191,19 +183,19 @@ class Runner:
             )
             reward_sum += result.reward.mean()
             obs, critic_obs = result.obs, self._critic_obs(result.obs, result.groups)
-        last_values = self.policy.value(self.normalize_critic(critic_obs))
-        self.storage.finish(last_values, self.config.gamma, self.config.lam)
+        last_values = policy.value(self.normalize_critic(critic_obs))
+        self.storage.finish(last_values, config.gamma, config.lam)
         self.env.check_health()
-        return (reward_sum / self.config.num_steps_per_env).item(), last_values
+        return (reward_sum / config.num_steps_per_env).item(), last_values
 
     def _iterate_ppo(self) -> tuple[float, float, dict[str, float]]:
+        """A rollout, then PPO's epochs over it."""
         start = time.perf_counter()
         mean_reward, _ = self.collect()
         collect_time = time.perf_counter() - start
+        config = self.ppo.config
         stats = self.ppo.update(
-            self.storage.minibatches(
-                self.config.num_mini_batches, self.config.num_learning_epochs, self.generator
-            )
+            self.storage.minibatches(config.num_mini_batches, config.num_learning_epochs, self.generator)
         )
         return (
             mean_reward,
@@ -214,55 +206,52 @@ class Runner:
                 "Loss/entropy": stats.entropy,
                 "Policy/kl": stats.kl,
                 "Policy/learning_rate": stats.learning_rate,
-                "Policy/mean_noise_std": torch.exp(self.policy.log_std).mean().item(),
+                "Policy/mean_noise_std": torch.exp(self.ppo.policy.log_std).mean().item(),
             },
         )
 
     def _iterate_sac(self) -> tuple[float, float, dict[str, float]]:
-        """num_steps_per_env env steps into the replay buffer, then updates_per_step updates per step."""
-        cfg, env = self.config, self.env
+        """num_steps_per_env steps of every env into the replay buffer, then updates_per_step updates
+        per step. Until learning_starts the envs act uniformly at random over the squashed range."""
+        config, env, actor = self.sac.config, self.env, self.sac.policy
         start = time.perf_counter()
         reward_sum = torch.zeros((), device=self.device)
         obs, critic_obs = env.obs, self._critic_obs(env.obs, env.groups)
-        for _ in range(cfg.num_steps_per_env):
-            with torch.no_grad():
+        with torch.no_grad():
+            for _ in range(config.num_steps_per_env):
                 self._update_normalizers(obs, critic_obs)
-                noise = torch.randn(
-                    env.num_envs, env.num_actions, generator=self.action_generator, device=self.device
-                )
-                if self.env_steps < cfg.learning_starts:  # uniform over the squashed range
-                    actions = cfg.action_bound * (
-                        2 * torch.rand(noise.shape, generator=self.action_generator, device=self.device) - 1
-                    )
+                shape = (env.num_envs, env.num_actions)
+                if self.env_steps < config.learning_starts:
+                    uniform = torch.rand(shape, generator=self.action_generator, device=self.device)
+                    actions = config.action_bound * (2 * uniform - 1)
                 else:
-                    actions, _ = self.policy.sample(self.normalize(obs), noise)
-                obs_before, critic_before = obs.clone(), critic_obs.clone()
+                    noise = torch.randn(shape, generator=self.action_generator, device=self.device)
+                    actions, _ = actor.sample(self.normalize(obs), noise)
+                before, critic_before = obs.clone(), critic_obs.clone()  # the env rewrites its buffers
                 result = env.step(actions)
-                terminated = result.done & ~result.time_out
                 self.replay.add(
-                    obs_before,
+                    before,
                     actions,
-                    result.reward * cfg.reward_scale,
-                    result.terminal_obs,
+                    result.reward * config.reward_scale,
+                    result.terminal_obs,  # the state the step ended in, before any reset
                     result.done,
-                    terminated,
+                    result.done & ~result.time_out,  # a time-out bootstraps, a termination does not
                     critic_before,
                     self._critic_obs(result.terminal_obs, result.terminal_groups),
                 )
                 reward_sum += result.reward.mean()
                 obs, critic_obs = result.obs, self._critic_obs(result.obs, result.groups)
-            self.env_steps += 1
+                self.env_steps += 1
         env.check_health()
         collect_time = time.perf_counter() - start
-        totals: dict[str, float] = {}
+        totals: dict[str, torch.Tensor] = {}
         updates = 0
-        if self.env_steps >= cfg.learning_starts and self.replay.size >= cfg.n_step:
-            for _ in range(cfg.num_steps_per_env * cfg.updates_per_step):
-                stats = self.sac.update(*self._sample_sac_batch())
-                for key, value in vars(stats).items():
-                    totals[key] = totals.get(key, 0.0) + value
+        if self.env_steps >= config.learning_starts and self.replay.size >= config.n_step:
+            for _ in range(config.num_steps_per_env * config.updates_per_step):
+                for key, value in self.sac.update(*self._sample_sac_batch()).items():
+                    totals[key] = totals[key] + value if key in totals else value
                 updates += 1
-        mean = {key: value / max(updates, 1) for key, value in totals.items()}
+        mean = {key: float(value) / updates for key, value in totals.items()}  # one sync per iteration
         scalars = {
             "Loss/critic": mean.get("critic", 0.0),
             "Loss/actor": mean.get("actor", 0.0),
@@ -272,27 +261,45 @@ class Runner:
             "Policy/mean_q": mean.get("q", 0.0),
             "Perf/updates": float(updates),
         }
-        return (reward_sum / cfg.num_steps_per_env).item(), collect_time, scalars
+        return (reward_sum / config.num_steps_per_env).item(), collect_time, scalars
+
+    def _sample_sac_batch(self) -> tuple[Transitions, torch.Tensor, torch.Tensor]:
+        """A replay batch with its observations normalized by the current statistics, and the
+        standard-normal noises of the policy's actions at its states and its next states."""
+        config = self.sac.config
+        batch = self.replay.sample(config.batch_size, config.n_step, config.gamma, self.replay_generator)
+        batch.obs, batch.next_obs = self.normalize(batch.obs), self.normalize(batch.next_obs)
+        if self.num_critic_obs:
+            batch.critic_obs = self.normalize_critic(batch.critic_obs)
+            batch.next_critic_obs = self.normalize_critic(batch.next_critic_obs)
+        else:
+            batch.critic_obs, batch.next_critic_obs = batch.obs, batch.next_obs
+        shape = (config.batch_size, self.env.num_actions)
+        noise = torch.randn(shape, generator=self.action_generator, device=self.device)
+        next_noise = torch.randn(shape, generator=self.action_generator, device=self.device)
+        return batch, noise, next_noise
 
     def _iterate_distill(self) -> tuple[float, float, dict[str, float]]:
         """A rollout of the student (DAgger: its own states), labelled by the teacher, then regression."""
-        cfg, env = self.config, self.env
+        if self.teacher is None:
+            raise RuntimeError("a distillation runner trains only with a teacher")
+        config, env, student = self.distillation.config, self.env, self.distillation.student
         start = time.perf_counter()
         reward_sum = torch.zeros((), device=self.device)
         error_sum = torch.zeros((), device=self.device)
         obs = env.obs
         with torch.no_grad():
-            for _ in range(cfg.num_steps_per_env):
+            for _ in range(config.num_steps_per_env):
                 self.normalizer.update(obs)
                 normalized = self.normalize(obs)
                 labels = self.teacher.actions(obs, env.groups)
-                actions = self.policy.act_deterministic(normalized)
+                actions = student.act_deterministic(normalized)
                 self.labels.add(normalized, labels)
                 error_sum += (actions - labels).square().mean()
-                if cfg.teacher_action_probability > 0:
+                if config.teacher_action_probability > 0:
                     use_teacher = (
                         torch.rand(env.num_envs, 1, generator=self.action_generator, device=self.device)
-                        < cfg.teacher_action_probability
+                        < config.teacher_action_probability
                     )
                     actions = torch.where(use_teacher, labels, actions)
                 result = env.step(actions)
@@ -301,27 +308,13 @@ class Runner:
         env.check_health()
         collect_time = time.perf_counter() - start
         loss = self.distillation.update(
-            self.labels.minibatches(cfg.num_mini_batches, cfg.num_learning_epochs, self.generator)
+            self.labels.minibatches(config.num_mini_batches, config.num_learning_epochs, self.generator)
         )
         scalars = {
             "Loss/distillation": loss,
-            "Policy/action_rmse": float((error_sum / cfg.num_steps_per_env).sqrt()),
+            "Policy/action_rmse": float((error_sum / config.num_steps_per_env).sqrt()),
         }
-        return (reward_sum / cfg.num_steps_per_env).item(), collect_time, scalars
-
-    def _sample_sac_batch(self):
-        cfg = self.config
-        batch = self.replay.sample(cfg.batch_size, cfg.n_step, cfg.gamma, self.generator_device)
-        batch.obs, batch.next_obs = self.normalize(batch.obs), self.normalize(batch.next_obs)
-        if self.num_critic_obs:
-            batch.critic_obs = self.normalize_critic(batch.critic_obs)
-            batch.next_critic_obs = self.normalize_critic(batch.next_critic_obs)
-        else:
-            batch.critic_obs, batch.next_critic_obs = batch.obs, batch.next_obs
-        shape = (cfg.batch_size, self.env.num_actions)
-        noise = torch.randn(shape, generator=self.action_generator, device=self.device)
-        next_noise = torch.randn(shape, generator=self.action_generator, device=self.device)
-        return batch, noise, next_noise
+        return (reward_sum / config.num_steps_per_env).item(), collect_time, scalars
 
     def train(
         self,
@@ -331,12 +324,9 @@ class Runner:
         should_stop: Callable[[], bool] | None = None,
     ) -> None:
         end = self.iteration + iterations
-        iterate = {"ppo": self._iterate_ppo, "sac": self._iterate_sac, "distill": self._iterate_distill}[
-            self.algorithm
-        ]
         while self.iteration < end:
             start = time.perf_counter()
-            mean_reward, collect_time, learner_scalars = iterate()
+            mean_reward, collect_time, learner_scalars = self._iterate()
             elapsed = time.perf_counter() - start
             self.iteration += 1
             episode = distributed.sum_tensors(self.env.stats.read_and_clear())  # over all ranks
@@ -398,7 +388,9 @@ class Runner:
 
     def _learner(self) -> PPO | SAC | Distillation:
         """The algorithm's own state (optimizers, critics, temperature): checkpointed under its name."""
-        return self.distillation if self.algorithm == "distill" else getattr(self, self.algorithm)
+        if isinstance(self.config, DistillConfig):
+            return self.distillation
+        return self.sac if isinstance(self.config, SACConfig) else self.ppo
 
     # -- checkpoints ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -412,7 +404,7 @@ class Runner:
             **({"env_steps": self.env_steps} if self.algorithm == "sac" else {}),
             "generator": self.generator.get_state(),
             "action_generator": self.action_generator.get_state(),
-            "generator_device": self.generator_device.get_state(),
+            "replay_generator": self.replay_generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "env": self.env.state_dict(),
             "metadata": self.metadata,
@@ -425,17 +417,14 @@ class Runner:
             task=self.metadata.get("task"),
             num_obs=self.env.num_obs,
             num_actions=self.env.num_actions,
-            # A distilled student has no critic; its one network is its actor.
-            actor_hidden_dims=tuple(
-                getattr(self.config, "actor_hidden_dims", None) or self.config.student_hidden_dims
-            ),
-            critic_hidden_dims=tuple(getattr(self.config, "critic_hidden_dims", ())),
+            actor_hidden_dims=self.config.networks[0],
+            critic_hidden_dims=self.config.networks[1],
             num_envs=self.env.num_envs,
             backend=type(self.env.backend).__name__,
         )
 
     # What differs between the ranks of a run; the rest (the learner) is the same on every rank.
-    RANK_STATE = ("generator", "action_generator", "generator_device", "torch_rng", "env")
+    RANK_STATE = ("generator", "action_generator", "replay_generator", "torch_rng", "env")
 
     def save(self, path: Path) -> Path:
         """Write a checkpoint; across several processes every rank calls this and rank 0 writes.
@@ -489,8 +478,8 @@ class Runner:
                 if own is not None:
                     self.generator.set_state(own["generator"].cpu())
                     self.action_generator.set_state(own["action_generator"].cpu())
-                    if "generator_device" in own:
-                        self.generator_device.set_state(own["generator_device"].cpu())
+                    if "replay_generator" in own:
+                        self.replay_generator.set_state(own["replay_generator"].cpu())
                     torch.set_rng_state(own["torch_rng"].cpu())
                     self.env.load_state_dict(own["env"])
         except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as err:

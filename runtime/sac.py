@@ -4,15 +4,16 @@ Haarnoja et al. 2018 (twin Q with target networks and Polyak averaging, tanh-squ
 actor, automatic entropy temperature), with the settings that work at massive parallelism
 (FastTD3 / FastSAC, Seo et al. 2025; parallel Q-learning, Li et al. 2023): a device-resident
 replay buffer, large batches, several updates per env step, n-step returns, layer norm in
-the critics and a small initial temperature. The loss arithmetic is tested by hand in
-tests/test_sac.py.
+the critics, a small initial temperature and fast target critics (tau 0.1: with one-env SAC's
+0.005 the bootstrapped values of a few thousand updates lag far behind the returns, and the
+cart-pole's actor never saw the value of staying on the rail). The loss arithmetic and the
+Polyak step are tested by hand in tests/test_sac.py.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -55,6 +56,11 @@ def squashed_log_prob(
     normal = -0.5 * ((pre_tanh - mean) / log_std.exp()).square() - log_std - 0.5 * math.log(2 * math.pi)
     jacobian = 2.0 * (math.log(2.0) - pre_tanh - nn.functional.softplus(-2.0 * pre_tanh)) + math.log(bound)
     return (normal - jacobian).sum(-1)
+
+
+def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """target <- (1 - tau) target + tau source, parameter by parameter (in place, no gradient)."""
+    torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
 
 
 class ActionBound(nn.Module):
@@ -115,16 +121,6 @@ class TwinQ(nn.Module):
         return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)
 
 
-@dataclass
-class SACStats:
-    critic: float
-    actor: float
-    temperature: float
-    alpha: float
-    entropy: float  # -E[log pi] of the batch's policy actions
-    q: float  # mean Q of the batch
-
-
 class SAC:
     def __init__(
         self, policy: SquashedGaussianActor, num_critic_obs: int, num_actions: int, config: SACConfig
@@ -147,12 +143,16 @@ class SAC:
         self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=config.alpha_learning_rate)
         self.updates = 0
 
-    def update(self, batch: Transitions, noise: torch.Tensor, next_noise: torch.Tensor) -> SACStats:
-        """One critic step and (every policy_frequency steps) one actor and temperature step.
+    def update(
+        self, batch: Transitions, noise: torch.Tensor, next_noise: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """One critic step, (every policy_frequency steps) one actor and temperature step, and the
+        Polyak step of the target critics. Returns the losses, alpha, the batch's entropy -E[log pi]
+        and mean Q as detached scalars on the device (the runner reads them once per iteration).
 
         `batch` holds normalized observations; the noises are standard-normal (B, A) draws.
         """
-        cfg = self.config
+        config = self.config
         alpha = self.log_alpha.exp().detach()
         with torch.no_grad():
             next_actions, next_log_prob = self.policy.sample(batch.next_obs, next_noise)
@@ -162,10 +162,10 @@ class SAC:
         critic_loss = (q1 - target).square().mean() + (q2 - target).square().mean()
         self._step(self.critic_optimizer, critic_loss, self.critic)
         self.updates += 1
-        stats = SACStats(critic_loss.item(), 0.0, 0.0, float(alpha), 0.0, q1.mean().item())
-        if self.updates % cfg.policy_frequency == 0:
+        stats = {"critic": critic_loss.detach(), "alpha": alpha, "q": q1.detach().mean()}
+        if self.updates % config.policy_frequency == 0:
             actions, log_prob = self.policy.sample(batch.obs, noise)
-            self.critic.requires_grad_(False)
+            self.critic.requires_grad_(False)  # the actor's loss moves the actor only
             q1_pi, q2_pi = self.critic(batch.critic_obs, actions)
             self.critic.requires_grad_(True)
             actor_loss = (alpha * log_prob - torch.min(q1_pi, q2_pi)).mean()
@@ -174,12 +174,10 @@ class SAC:
             self.alpha_optimizer.zero_grad()
             alpha_loss.backward()
             self.alpha_optimizer.step()
-            stats.actor, stats.temperature = actor_loss.item(), alpha_loss.item()
-            stats.entropy = -log_prob.mean().item()
+            stats.update(actor=actor_loss.detach(), temperature=alpha_loss.detach())
+            stats["entropy"] = -log_prob.detach().mean()
         with torch.no_grad():
-            torch._foreach_lerp_(
-                list(self.critic_target.parameters()), list(self.critic.parameters()), cfg.tau
-            )
+            polyak_update(self.critic_target, self.critic, config.tau)
         return stats
 
     def _step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, module: nn.Module) -> None:

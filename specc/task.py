@@ -169,6 +169,10 @@ class CheckedTask:
         """Every observation group of the task, the policy's first."""
         return {"policy": self.observations, **self.extra_groups}
 
+    def group_size(self, group: str) -> int:
+        """Entries of an observation group; 0 for a group the spec does not write."""
+        return sum(t.size for t in self.observation_groups.get(group, []))
+
     def group_layout(self, group: str) -> list[ObservationSlot]:
         slots, offset = [], 0
         for term in self.observation_groups[group]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from specc.cli.app import echo_diagnostics, load_checked_task, main
+from specc.cli.app import echo_diagnostics, layout_rows, load_checked_task, main
 
 
 @main.command()
@@ -86,22 +86,16 @@ def layout(spec: Path, as_json: bool) -> None:
     """Print the observation layout of each group (offset, size, name) and the action order."""
     task = load_checked_task(spec)
 
-    def slots(group: str) -> list[dict]:
-        return [
-            {"name": s.name, "offset": s.offset, "size": s.size, "scale": s.scale}
-            for s in task.group_layout(group)
-        ]
-
     if as_json:
-        report = {"observations": slots("policy")}
-        report.update({f"{group}_observations": slots(group) for group in task.extra_groups})
+        report = {"observations": layout_rows(task)}
+        report.update({f"{group}_observations": layout_rows(task, group) for group in task.extra_groups})
         report["actions"] = task.robot.action_names
         click.echo(json.dumps(report, indent=2))
         return
     for group in task.observation_groups:
         title = "policy observations (exported)" if group == "policy" else f"{group} observations"
         click.echo(f"{title}\n{'offset':>6} {'size':>4}  name")
-        entries = slots(group)
+        entries = layout_rows(task, group)
         for s in entries:
             click.echo(f"{s['offset']:>6} {s['size']:>4}  {s['name']}")
         click.echo(f"{sum(s['size'] for s in entries):>6}        total\n")

@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from specc import __version__
-from specc.cli.app import load_checked_task, main, parse_set
+from specc.cli.app import layout_rows, load_checked_task, main, parse_set
 from specc.model.backends import BACKENDS
 from specc.spec.schema import DEVICE_PATTERN, PPOSection, SimSection, upper_bound
 
@@ -571,13 +571,6 @@ def _checkpoint_algorithm(checkpoint: Path) -> str:
         raise
 
 
-def _layout_json(task, group: str) -> list[dict]:
-    return [
-        {"name": s.name, "offset": s.offset, "size": s.size, "scale": s.scale}
-        for s in task.group_layout(group)
-    ]
-
-
 @main.command()
 @click.argument("spec", type=click.Path(path_type=Path))
 @click.option(
@@ -604,10 +597,14 @@ def _layout_json(task, group: str) -> list[dict]:
 def distill(spec, teacher, teacher_spec, backend, device, kernels, sets, threads, num_envs, max_iterations,
             seed, run_dir, resume, allow_spec_change, no_tensorboard) -> None:  # fmt: skip
     """Distill a teacher checkpoint into the smaller student of SPEC's [distill] table (DAgger)."""
+    if not teacher.is_file():
+        _fail(f"checkpoint not found: {teacher}")
     teacher_task = _task(teacher_spec, device, ()) if teacher_spec is not None else None
-    chosen = {}
+    algorithm = _checkpoint_algorithm(teacher)
+    chosen: dict[str, Any] = {}
 
     def teacher_check(task) -> None:
+        """Before anything is built: the teacher's observations are a group SPEC computes."""
         source = teacher_task or task
         group = "teacher" if "teacher" in task.extra_groups else None
         wanted = [(s.name, s.size) for s in task.group_layout(group or "policy")]
@@ -619,35 +616,35 @@ def distill(spec, teacher, teacher_spec, backend, device, kernels, sets, threads
             )
         chosen.update(task=source, group=group)
 
-    algorithm = _checkpoint_algorithm(teacher)
-
     def make_teacher(on_device):
         from specc.assemble import learner_config
-        from specc.runtime.checkpoint import CheckpointError, load_checkpoint
-        from specc.runtime.distill import Teacher
-        from specc.runtime.normalizer import EmpiricalNormalizer
-        from specc.runtime.runner import build_policy
+        from specc.runtime.checkpoint import CheckpointError, CheckpointIdentity
+        from specc.runtime.policies import load_teacher
 
         source = chosen["task"]
         config = learner_config(source, algorithm)
-        critic_group = source.extra_groups.get("critic")
-        num_critic_obs = sum(t.size for t in critic_group) if critic_group else None
-        network = build_policy(config, source.num_observations, source.num_actions, num_critic_obs).to(
-            on_device
+        actor, critic = config.networks
+        expected = CheckpointIdentity(
+            source.spec_hash,
+            source.spec.task.name,
+            source.num_observations,
+            source.num_actions,
+            actor,
+            critic,
         )
-        normalizer = EmpiricalNormalizer(source.num_observations).to(on_device)
-
         try:
-            state = load_checkpoint(teacher, device=on_device).state
-            network.load_state_dict(state["policy"])
-            normalizer.load_state_dict(state["normalizer"])
-        except (CheckpointError, KeyError, RuntimeError) as err:
-            _fail(f"{teacher}: not a teacher for this task ({str(err).strip().splitlines()[0][:200]})")
-        used = getattr(config, "empirical_normalization", True)
-        return Teacher(network.eval().requires_grad_(False), normalizer if used else None, chosen["group"])
+            return load_teacher(
+                teacher,
+                config,
+                expected,
+                chosen["group"],
+                on_device,
+                source.group_size("critic") or None,
+                allow_spec_change,
+            )
+        except CheckpointError as err:
+            _fail(f"--teacher: {err}")
 
-    if not teacher.is_file():
-        _fail(f"checkpoint not found: {teacher}")
     _run(spec, backend, device, kernels, sets, threads, num_envs, max_iterations, seed, run_dir, resume,
          allow_spec_change, no_tensorboard, "distill", make_teacher, teacher_check)  # fmt: skip
 
@@ -812,12 +809,10 @@ def export(spec, checkpoint, output, sets, allow_spec_change) -> None:
     from specc.assemble import learner_config
     from specc.runtime.export import DeployedPolicy, export_policy
     from specc.runtime.normalizer import EmpiricalNormalizer
-    from specc.runtime.runner import build_policy
+    from specc.runtime.policies import build_policy
 
     config = learner_config(task, _checkpoint_algorithm(checkpoint))
-    critic_group = task.extra_groups.get("critic")
-    num_critic_obs = sum(t.size for t in critic_group) if critic_group else None
-    policy = build_policy(config, task.num_observations, task.num_actions, num_critic_obs)
+    policy = build_policy(config, task.num_observations, task.num_actions, task.group_size("critic") or None)
     normalizer = EmpiricalNormalizer(task.num_observations)
 
     from specc.runtime.checkpoint import CheckpointError, CheckpointIdentity, load_checkpoint
@@ -827,8 +822,8 @@ def export(spec, checkpoint, output, sets, allow_spec_change) -> None:
         task=task.spec.task.name,
         num_obs=task.num_observations,
         num_actions=task.num_actions,
-        actor_hidden_dims=tuple(getattr(config, "actor_hidden_dims", None) or config.student_hidden_dims),
-        critic_hidden_dims=tuple(getattr(config, "critic_hidden_dims", ())),
+        actor_hidden_dims=config.networks[0],
+        critic_hidden_dims=config.networks[1],
     )
     try:
         loaded = load_checkpoint(checkpoint, expected, allow_spec_change=allow_spec_change)
@@ -842,8 +837,7 @@ def export(spec, checkpoint, output, sets, allow_spec_change) -> None:
         )
     for note in loaded.notes:
         click.echo(f"note: {note}", err=True)
-    used = getattr(config, "empirical_normalization", True)  # a distilled student always normalizes
-    deployed = DeployedPolicy(policy, normalizer if used else None).eval()
+    deployed = DeployedPolicy(policy, normalizer if config.empirical_normalization else None).eval()
     robot = task.robot
     metadata = {
         "specc_version": __version__,
@@ -859,10 +853,10 @@ def export(spec, checkpoint, output, sets, allow_spec_change) -> None:
         "action_scale": robot.action_scale,
         "action_offset": robot.action_offset,
         "clip_actions": task.spec.learner.clip_actions,
-        "observation_layout": _layout_json(task, "policy"),
+        "observation_layout": layout_rows(task),
         # The other groups (critic, teacher) are training-time inputs, never the exported policy's:
         # listed so a reader knows what the critic or teacher saw.
-        "observation_groups": {group: _layout_json(task, group) for group in task.extra_groups},
+        "observation_groups": {group: layout_rows(task, group) for group in task.extra_groups},
         "num_observations": task.num_observations,
         "command_names": list(task.command_names),
         "control_dt": task.spec.sim.policy_dt,

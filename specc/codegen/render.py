@@ -147,11 +147,11 @@ def render_module(task: CheckedTask) -> str:
     groups: dict[str, pysource.Value] = {}
     for group, terms in task.extra_groups.items():
         kernel = _kernel(task, slices, group_kernel_name(group), observations=True, observation_terms=terms)
-        kernel.doc = f"Return the {group!r} observation group (N, {group_size(task, group)}), before noise."
+        kernel.doc = f"Return the {group!r} observation group (N, {task.group_size(group)}), before noise."
         kernels.append(kernel)
         groups[group] = {
             "kernel": kernel.name,
-            "size": group_size(task, group),
+            "size": task.group_size(group),
             "layout": [(s.name, s.offset, s.size, s.scale) for s in task.group_layout(group)],
             "noise": _noise(task, group),
         }
@@ -199,10 +199,6 @@ def render_module(task: CheckedTask) -> str:
 def group_kernel_name(group: str) -> str:
     """The generated function computing an extra observation group (group names come from the schema)."""
     return f"compute_{group}_observations"
-
-
-def group_size(task: CheckedTask, group: str) -> int:
-    return sum(t.size for t in task.observation_groups[group])
 
 
 def _noise(task: CheckedTask, group: str) -> list[float]:
