@@ -26,7 +26,7 @@ SAC_TABLES = """[algorithm]
 name = "sac"
 
 [sac]
-max_iterations = 1200
+max_iterations = 2000
 batch_size = 256
 buffer_size_per_env = 2000
 learning_starts = 20
@@ -154,14 +154,15 @@ def _success_rate(runner, judging) -> float:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_sac_balances_the_cartpole(tmp_path, seed):
     """The deterministic policy (tanh of the mean) keeps the pole up and the cart on its rail for the
-    whole 5 s episode in every [eval] episode within 1,200 iterations of one env step; the untrained
+    whole 5 s episode in every [eval] episode within 2,000 iterations of one env step (about 1,000 in
+    practice); the untrained
     policy never does."""
     spec = cartpole_variant(tmp_path, learner=SAC_TABLES)
     runner = runner_for(spec, seed=seed)
     task = check_task(spec, DiagnosticSink(str(spec)))
     judging = assemble(task, num_envs=16, kernels="eager", seed=seed, judge=True).env
     rates = [_success_rate(runner, judging)]
-    while rates[-1] < 0.9 and runner.iteration < 1200:
+    while rates[-1] < 0.9 and runner.iteration < 2000:
         runner.train(200)
         rates.append(_success_rate(runner, judging))
     assert rates[0] == 0.0
