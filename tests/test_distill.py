@@ -12,9 +12,11 @@ import torch
 from runtime_support import cartpole_variant, runner_for
 
 from specc.assemble import assemble, learner_config
+from specc.diagnostics import DiagnosticSink
 from specc.runtime.distill import Teacher, distillation_loss
 from specc.runtime.evaluate import evaluate
 from specc.runtime.runner import Runner
+from specc.task import check_task
 
 STUDENT = """[distill]
 student_hidden_dims = [16]
@@ -38,6 +40,8 @@ def teacher_checkpoint(tmp_path_factory) -> tuple[Path, Path]:
     spec = cartpole_variant(folder)
     spec.write_text(spec.read_text() + "\n" + STUDENT)
     runner = runner_for(spec, seed=0)
+    task = check_task(spec, DiagnosticSink(str(spec)))
+    runner.metadata = {"spec_hash": task.spec_hash, "task": task.spec.task.name}  # as `specc run` stamps it
     runner.train(40)
     return spec, runner.save(folder / "teacher.pt")
 
@@ -52,9 +56,6 @@ def test_a_smaller_student_matches_the_teacher_and_balances_like_it(teacher_chec
     teacher_runner.load(checkpoint, restore_env=False)
     teacher = Teacher(teacher_runner.policy.requires_grad_(False), teacher_runner.normalizer, None)
     env = teacher_runner.env
-    from specc.diagnostics import DiagnosticSink
-    from specc.task import check_task
-
     task = check_task(spec, DiagnosticSink("t"))
     student = Runner(env, learner_config(task, "distill"), seed=0, teacher=teacher)
     assert student.policy.actor[0].out_features == 16  # the student's own size, not the teacher's 64
