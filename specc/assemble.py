@@ -1,4 +1,4 @@
-"""From a checked spec to the runtime's parts: kernels, backend, env config, PPO config.
+"""From a checked spec to the runtime's parts: kernels, backend, env config, learner config.
 
 This is the one place that reads a `CheckedTask` on behalf of the runtime; the runtime
 itself sees only generated kernels and plain config data.
@@ -14,7 +14,7 @@ from specc.task import CheckedTask
 
 if TYPE_CHECKING:  # the runtime (torch) is imported only when a run is assembled
     from specc.runtime.backends.base import Backend, BackendOptions
-    from specc.runtime.config import EnvConfig, PPOConfig
+    from specc.runtime.config import EnvConfig, LearnerConfig, PPOConfig
     from specc.runtime.env import TaskEnv
     from specc.runtime.kernels import TaskKernels
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the runtime (torch) is imported only when a run is assemble
 @dataclass
 class Assembly:
     env: TaskEnv
-    ppo_config: PPOConfig
+    learner_config: LearnerConfig  # the spec's [algorithm]: its [ppo] or [sac] table
     kernels: TaskKernels
     backend: Backend
     module_source: str  # the generated module, rendered once: a run folder keeps it as kernels.py
@@ -69,7 +69,7 @@ def env_config(task: CheckedTask, num_envs: int | None = None) -> EnvConfig:
         action_offset=tuple(robot.action_offset),
         action_joints=tuple(robot.driven),
         action_is_position=tuple(a.kind == "position" for a in robot.actuators),
-        clip_actions=spec.ppo.clip_actions,
+        clip_actions=spec.learner.clip_actions,
         default_joint_pos=tuple(robot.default_joint_pos),
         init_height=spec.robot.init_height,
         fixed_base=spec.robot.fixed_base,
@@ -148,13 +148,27 @@ def _ranges_or_none(ranges: list[tuple[float, float]]) -> tuple[tuple[float, flo
     return tuple(ranges) if any(r != (0.0, 0.0) for r in ranges) else ()
 
 
+def learner_config(task: CheckedTask, algorithm: str | None = None) -> LearnerConfig:
+    """An algorithm's table of the spec as the runtime's config (PPOConfig, SACConfig or
+    DistillConfig); by default the table of the algorithm the spec chooses."""
+    from specc.runtime.config import DistillConfig, PPOConfig, SACConfig
+
+    name = algorithm or task.spec.algorithm.name
+    values = getattr(task.spec, name).model_dump()
+    for key, value in values.items():
+        if isinstance(value, list):
+            values[key] = tuple(value)
+    configs: dict[str, type[LearnerConfig]] = {"ppo": PPOConfig, "sac": SACConfig, "distill": DistillConfig}
+    return configs[name](**values)
+
+
 def ppo_config(task: CheckedTask) -> PPOConfig:
+    """The spec's [ppo] table, whichever algorithm the spec trains with (the Isaac Gym target reads it)."""
     from specc.runtime.config import PPOConfig
 
-    values = task.spec.ppo.model_dump()
-    values["actor_hidden_dims"] = tuple(values["actor_hidden_dims"])
-    values["critic_hidden_dims"] = tuple(values["critic_hidden_dims"])
-    return PPOConfig(**values)
+    config = learner_config(task, "ppo")
+    assert isinstance(config, PPOConfig)
+    return config
 
 
 def backend_options(
@@ -233,5 +247,5 @@ def assemble(
         judge=judge,
     )
     return Assembly(
-        env=env, ppo_config=ppo_config(task), kernels=compiled, backend=physics, module_source=source
+        env=env, learner_config=learner_config(task), kernels=compiled, backend=physics, module_source=source
     )

@@ -124,6 +124,8 @@ OBSERVATION_NOISE = [
     0.0,
     0.0,
 ]
+# Extra observation groups (critic, teacher): their kernel, size, layout and noise; never exported.
+OBSERVATION_GROUPS: Dict[str, Dict[str, object]] = {}
 
 REWARD_NAMES = ["reach_box", "box_to_goal", "at_goal", "action_rate", "joint_vel"]
 # Effective weights: the spec's weight × the policy step.
