@@ -116,7 +116,7 @@ def main() -> None:
     task = load_task(ROOT / "tasks" / "anymal_walk.toml")
     for n in args.ppo_envs:
         parts = assemble_task(task, backend="mujoco-warp", device="cuda", num_envs=n, kernels=args.kernels)
-        runner = Runner(parts.env, parts.ppo_config, seed=0)
+        runner = Runner(parts.env, parts.learner_config, seed=0)
         runner.train(1)
         torch.cuda.reset_peak_memory_stats()
         logs = []

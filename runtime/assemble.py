@@ -1,7 +1,8 @@
-"""From a generated task module to the runtime's parts: kernels, backend, env, PPO config.
+"""From a generated task module to the runtime's parts: kernels, backend, env, learner config.
 
 The module is the one thing the runtime knows about a task: its kernels, and tables of plain data
-(ENV, RANDOMIZATION, PPO, BACKEND, EVAL_COMMANDS, the layouts and names) that this module turns into
+(ENV, RANDOMIZATION, ALGORITHM and the learners' PPO / SAC / DISTILL, BACKEND, TERRAIN, EVAL_COMMANDS,
+the layouts and names) that this module turns into
 the runtime's configs. The robot comes as the URDF model (`specc.model.urdf`), read by whoever
 compiled the module. What a run chooses besides the task (backend, device, env count, kernel form,
 seed) are arguments.
@@ -9,6 +10,7 @@ seed) are arguments.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -18,10 +20,13 @@ from specc.runtime.backends import create_backend
 from specc.runtime.backends.base import ActuatorOptions, Backend, BackendOptions, FrameOptions, ObjectOptions
 from specc.runtime.config import (
     CategoricalConfig,
+    DistillConfig,
     EnvConfig,
+    LearnerConfig,
     ObjectResetConfig,
     PPOConfig,
     RandomizationConfig,
+    SACConfig,
     TargetConfig,
 )
 from specc.runtime.env import TaskEnv
@@ -32,7 +37,7 @@ from specc.runtime.terrain import Difficulty, TerrainConfig
 @dataclass
 class Assembly:
     env: TaskEnv
-    ppo_config: PPOConfig
+    learner_config: LearnerConfig  # the spec's [algorithm] (or the one asked for): its table's settings
     kernels: TaskKernels
     backend: Backend
     module_source: str  # the generated module: a run folder keeps it as kernels.py
@@ -81,9 +86,18 @@ def terrain_config(module: ModuleType) -> TerrainConfig:
     return TerrainConfig(**{**table, "difficulty": Difficulty(**table["difficulty"])})
 
 
-def ppo_config(module: ModuleType) -> PPOConfig:
-    """PPO's hyper-parameters from the module's PPO table (the spec's [ppo], defaults filled in)."""
-    return PPOConfig(**frozen(module.PPO))
+LEARNER_CONFIGS: dict[str, type[LearnerConfig]] = {
+    "ppo": PPOConfig,
+    "sac": SACConfig,
+    "distill": DistillConfig,
+}
+
+
+def learner_config(module: ModuleType, algorithm: str | None = None) -> LearnerConfig:
+    """A learner's settings from the module's table of that algorithm (PPO, SAC or DISTILL); by
+    default the spec's [algorithm] (ALGORITHM)."""
+    name = algorithm or module.ALGORITHM
+    return LEARNER_CONFIGS[name](**frozen(getattr(module, name.upper())))
 
 
 def backend_options(
@@ -136,11 +150,15 @@ def assemble(
     curriculum: bool = True,
     judge: bool = False,
     hold_eval_commands: bool = False,
+    algorithm: str | None = None,
+    max_iterations: int | None = None,
 ) -> Assembly:
     """Load the kernels of the generated module `source`, create the backend and the env.
 
     `backend`, `device`: default the spec's (the module's BACKEND table). `judge`: the env computes the
-    [eval] criteria each step; `hold_eval_commands`: it holds the [eval] commands (both `specc eval`)."""
+    [eval] criteria each step; `hold_eval_commands`: it holds the [eval] commands (both `specc eval`).
+    `algorithm`: the learner whose settings come with the parts (default: the spec's); `max_iterations`
+    replaces its table's (`specc run --max-iterations`)."""
     task_name = _task_name(source)
     placement = load_module(source).BACKEND
     device = device or placement["device"]
@@ -159,8 +177,15 @@ def assemble(
         curriculum=curriculum,
         judge=judge,
     )
+    learner = learner_config(module, algorithm)
+    if max_iterations is not None:
+        learner = dataclasses.replace(learner, max_iterations=max_iterations)
     return Assembly(
-        env=env, ppo_config=ppo_config(module), kernels=compiled, backend=physics, module_source=source
+        env=env,
+        learner_config=learner,
+        kernels=compiled,
+        backend=physics,
+        module_source=source,
     )
 
 

@@ -17,7 +17,7 @@ step is replayed from one CUDA graph (`step_graph.py`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -50,6 +50,9 @@ class StepResult:
     reward_terms: torch.Tensor | None = None  # (N, R) each weighted reward term of this step
     success: torch.Tensor | None = None  # (N,) bool: [eval] success on the pre-reset state (judging envs)
     failure: torch.Tensor | None = None  # (N,) bool: [eval] failure on the pre-reset state (judging envs)
+    # Extra observation groups (critic, teacher): after the step, and of the pre-reset state.
+    groups: dict[str, torch.Tensor] = field(default_factory=dict)
+    terminal_groups: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class TaskEnv:
@@ -133,6 +136,14 @@ class TaskEnv:
             device=dev,
         )
         self.noise = torch.tensor(module.OBSERVATION_NOISE, device=dev)
+        # Extra observation groups: name -> size, and the noise of those that have any.
+        tables = getattr(module, "OBSERVATION_GROUPS", {})
+        self.group_sizes = {group: int(table["size"]) for group, table in tables.items()}
+        self._group_noise = {
+            group: torch.tensor(table["noise"], device=dev)
+            for group, table in tables.items()
+            if any(value > 0 for value in table["noise"])
+        }
         self.inputs_order = tuple(module.INPUTS)
         # Everything the step needs from the host is made here: a captured step may not copy from the host.
         self._category_tables = [
@@ -179,6 +190,7 @@ class TaskEnv:
         self._setup_terrain(curriculum)
         self.stats = EpisodeStats(len(self.reward_names), len(self.termination_names), dev)
         self.obs = torch.zeros(n, self.num_obs, device=dev)
+        self.groups = {group: torch.zeros(n, size, device=dev) for group, size in self.group_sizes.items()}
         self.graph = StepGraph(self, enabled=capture_graph)
         self.reset_all()
 
@@ -420,6 +432,7 @@ class TaskEnv:
         inputs = [signals[name] for name in self.inputs_order]
         terminal_obs, reward, reward_terms, terminated, reasons = self.kernels.compute_step(*inputs)
         success, failure = self.kernels.compute_success(*inputs) if self.judge else (None, None)
+        terminal_groups = self._observe_groups(inputs)
         self.feet_air_time *= ~(feet_contact | self.last_feet_contact)
         self.last_feet_contact.copy_(feet_contact)
         self.last_joint_vel.copy_(state.joint_vel)
@@ -450,7 +463,7 @@ class TaskEnv:
             reward,
             done,
             time_out,
-            self._with_noise(terminal_obs),
+            self._with_noise(terminal_obs, self.noise),
             terminal_base_pos,
             start_base_pos,
             base_lin_vel,
@@ -459,6 +472,8 @@ class TaskEnv:
             reward_terms,
             success,
             failure,
+            self.groups,
+            terminal_groups,
         )
 
     def check_health(self) -> None:
@@ -551,25 +566,36 @@ class TaskEnv:
         state = self.backend.state()
         signals = self._signals(state, *self._feet(state))
         self._compute_commands(signals)
-        obs = self.kernels.compute_observations(*[signals[name] for name in self.inputs_order])
-        return self._with_noise(torch.nan_to_num(obs, nan=0.0, posinf=0.0, neginf=0.0))
+        inputs = [signals[name] for name in self.inputs_order]
+        obs = self.kernels.compute_observations(*inputs)
+        for group, value in self._observe_groups(inputs).items():
+            self.groups[group].copy_(value)
+        return self._with_noise(torch.nan_to_num(obs, nan=0.0, posinf=0.0, neginf=0.0), self.noise)
 
     def _compute_commands(self, signals: dict[str, torch.Tensor]) -> None:
         """Fill in the computed commands on this state, in place, before anything reads `commands`."""
         if self._computes_commands:
             self.commands.copy_(self.kernels.compute_commands(*[signals[name] for name in self.inputs_order]))
 
-    def _with_noise(self, obs: torch.Tensor) -> torch.Tensor:
-        if not (self.randomize and self.config.randomization.observation_noise):
+    def _observe_groups(self, inputs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each extra observation group of the state the inputs describe, with its own noise."""
+        out = {}
+        for group, kernel in self.kernels.groups.items():
+            value = torch.nan_to_num(kernel(*inputs), nan=0.0, posinf=0.0, neginf=0.0)
+            out[group] = self._with_noise(value, self._group_noise.get(group))
+        return out
+
+    def _with_noise(self, obs: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+        """obs + U(-noise, noise) when observation noise is on; `noise` None: a group without any."""
+        if noise is None or not (self.randomize and self.config.randomization.observation_noise):
             return obs
-        return (
-            obs + (2 * torch.rand(obs.shape, generator=self.generator, device=self.device) - 1) * self.noise
-        )
+        return obs + (2 * torch.rand(obs.shape, generator=self.generator, device=self.device) - 1) * noise
 
     # -- persistence ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {
             "buffers": {name: getattr(self, name).clone() for name in self.STATE_BUFFERS},
+            "groups": {group: value.clone() for group, value in self.groups.items()},
             "generator": self.generator.get_state(),
             "backend": self.backend.save_state(),
         }
@@ -577,6 +603,8 @@ class TaskEnv:
     def load_state_dict(self, state: dict) -> None:
         for name, value in state["buffers"].items():
             getattr(self, name).copy_(value)
+        for group, value in state.get("groups", {}).items():
+            self.groups[group].copy_(value)
         self.generator.set_state(state["generator"].cpu())
         self.backend.load_state(state["backend"])
 

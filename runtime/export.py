@@ -19,19 +19,23 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from specc import __version__
-from specc.runtime.actor_critic import ActorCritic
-from specc.runtime.assemble import frozen
+from specc.runtime.actor_critic import DeployablePolicy
+from specc.runtime.assemble import learner_config
 from specc.runtime.checkpoint import CheckpointError, CheckpointIdentity, load_checkpoint
-from specc.runtime.config import PPOConfig
 from specc.runtime.normalizer import EmpiricalNormalizer
+from specc.runtime.sac import ActionBound
 
 ONNX_ACTIVATIONS = {nn.ELU: "Elu", nn.ReLU: "Relu", nn.Tanh: "Tanh"}
 
 
 class DeployedPolicy(nn.Module):
-    """Normalizer + actor mean: observations in, actions out."""
+    """Normalizer + the actor's deterministic action: observations in, actions out.
 
-    def __init__(self, policy: ActorCritic, normalizer: EmpiricalNormalizer | None) -> None:
+    `policy.actor` is a Sequential of Linear layers and activations, possibly ending in a squashing
+    Tanh and an ActionBound (SAC); PPO's actor, SAC's and a distilled student's all export alike.
+    """
+
+    def __init__(self, policy: DeployablePolicy, normalizer: EmpiricalNormalizer | None) -> None:
         super().__init__()
         self.actor = policy.actor
         self.normalizer = normalizer if normalizer is not None else nn.Identity()
@@ -41,29 +45,20 @@ class DeployedPolicy(nn.Module):
 
 
 def load_deployed_policy(
-    checkpoint: Path, module: ModuleType, allow_spec_change: bool = False
+    checkpoint: Path, module: ModuleType, algorithm: str, allow_spec_change: bool = False
 ) -> tuple[DeployedPolicy, EmpiricalNormalizer, list[str]]:
-    """The policy of a checkpoint for the task of the generated `module`, rebuilt from its PPO table
-    without an env (export needs none), its normalizer, and the notes worth printing. Raises
-    `CheckpointError` for a file that cannot serve, a checkpoint of another task included."""
-    config = PPOConfig(**frozen(module.PPO))
+    """The policy of a checkpoint of `algorithm` (ppo, sac, distill) for the task of the generated
+    `module`, rebuilt from the module's table of that learner without an env (export needs none), its
+    normalizer, and the notes worth printing. Raises `CheckpointError` for a file that cannot serve,
+    a checkpoint of another task included."""
+    from specc.runtime.policies import build_policy
+
+    config = learner_config(module, algorithm)
     num_obs, num_actions = int(module.NUM_OBSERVATIONS), len(module.ACTION_NAMES)
-    identity = CheckpointIdentity(
-        spec_hash=module.SPEC_HASH,
-        task=module.TASK_NAME,
-        num_obs=num_obs,
-        num_actions=num_actions,
-        actor_hidden_dims=config.actor_hidden_dims,
-        critic_hidden_dims=config.critic_hidden_dims,
-    )
-    policy = ActorCritic(
-        num_obs,
-        num_actions,
-        config.actor_hidden_dims,
-        config.critic_hidden_dims,
-        config.activation,
-        config.init_noise_std,
-    )
+    actor, critic = config.networks
+    identity = CheckpointIdentity(module.SPEC_HASH, module.TASK_NAME, num_obs, num_actions, actor, critic)
+    critic_group = module.OBSERVATION_GROUPS.get("critic")
+    policy = build_policy(config, num_obs, num_actions, int(critic_group["size"]) if critic_group else None)
     normalizer = EmpiricalNormalizer(num_obs)
     loaded = load_checkpoint(checkpoint, identity, allow_spec_change=allow_spec_change)
     try:
@@ -95,10 +90,12 @@ def deployment_metadata(module: ModuleType) -> dict[str, object]:
         "action_scale": list(env["action_scale"]),
         "action_offset": list(env["action_offset"]),
         "clip_actions": env["clip_actions"],
-        "observation_layout": [
-            {"name": name, "offset": offset, "size": size, "scale": scale}
-            for name, offset, size, scale in module.OBSERVATION_LAYOUT
-        ],
+        "observation_layout": _layout_rows(module.OBSERVATION_LAYOUT),
+        # The other groups (critic, teacher) are training-time inputs, never the exported policy's:
+        # listed so a reader knows what the critic or teacher saw.
+        "observation_groups": {
+            group: _layout_rows(table["layout"]) for group, table in module.OBSERVATION_GROUPS.items()
+        },
         "num_observations": module.NUM_OBSERVATIONS,
         "command_names": list(module.COMMAND_NAMES),
         "control_dt": module.POLICY_DT,
@@ -106,6 +103,13 @@ def deployment_metadata(module: ModuleType) -> dict[str, object]:
         "controls": "action_offset + action_scale * actions (PD targets for position actuators, "
         "torques for torque actuators)",
     }
+
+
+def _layout_rows(layout: list) -> list[dict[str, object]]:
+    """A layout table's (name, offset, size, scale) rows as the metadata writes them."""
+    return [
+        {"name": name, "offset": offset, "size": size, "scale": scale} for name, offset, size, scale in layout
+    ]
 
 
 def onnx_model(policy: DeployedPolicy, num_obs: int, metadata: dict[str, object]) -> onnx.ModelProto:
@@ -139,6 +143,21 @@ def onnx_model(policy: DeployedPolicy, num_obs: int, metadata: dict[str, object]
             else:
                 nodes.append(helper.make_node(op, [out], [f"{out}.act"]))
             current = f"{out}.act"
+    # What follows the last layer: SAC's squashing tanh and action bound.
+    tail = layers[layers.index(linears[-1]) + 1 :]
+    if tail:
+        nodes[-1].output[0] = "head.out"
+        current = "head.out"
+        for index, module in enumerate(tail):
+            out = "actions" if index == len(tail) - 1 else f"tail{index}.out"
+            if isinstance(module, ActionBound):
+                initializers.append(
+                    numpy_helper.from_array(np.array(module.bound, dtype=np.float32), "bound")
+                )
+                nodes.append(helper.make_node("Mul", [current, "bound"], [out]))
+            else:
+                nodes.append(helper.make_node(ONNX_ACTIVATIONS[type(module)], [current], [out]))
+            current = out
     graph = helper.make_graph(
         nodes,
         "specc_policy",

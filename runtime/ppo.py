@@ -81,7 +81,7 @@ class PPO:
             dist = self.policy.distribution(batch.obs)
             log_probs = dist.log_prob(batch.actions).sum(-1)
             entropy = dist.entropy().sum(-1).mean()
-            values = self.policy.value(batch.obs)
+            values = self.policy.value(batch.critic_obs)
             with torch.no_grad():
                 # Several processes: the mean KL of all ranks, so the adaptive rate stays the same on each.
                 kl = distributed.average(gaussian_kl(batch.means, batch.stds, dist.mean, dist.stddev))

@@ -68,7 +68,7 @@ class RunRequest:
     backend: str = ""  # the backend's name, as config.json records it
 
 
-# Builds the run's parts: (assembly, runner). The assembly has env, ppo_config, kernels, backend, module_source.
+# Builds the run's parts: (assembly, runner). The assembly has env, learner_config, kernels, backend, module_source.
 Build = Callable[[], tuple[Any, Runner]]
 
 
@@ -98,7 +98,7 @@ def train_in_folder(request: RunRequest, build: Build) -> int | None:
         raise SetupFailed(str(err) if isinstance(err, WriteFailed) else f"{run_dir}: {err}") from None
     for repair in resolved["inertia_repairs"]:
         console.print(f"[yellow]inertia repaired[/yellow] {repair}")
-    total = parts.ppo_config.max_iterations
+    total = parts.learner_config.max_iterations
     processes = f" x {distributed.world_size()} processes" if distributed.world_size() > 1 else ""
     console.print(
         f"training {env.kernels.module.TASK_NAME}: {env.num_envs} envs{processes} "
@@ -158,7 +158,9 @@ def train_quietly(request: RunRequest, build: Build) -> int | None:
     checkpoints = request.run_dir / "checkpoints"
     stop = StopRequest()
     with stop:
-        runner.train(parts.ppo_config.max_iterations, None, checkpoints, should_stop=lambda: stop.requested)
+        runner.train(
+            parts.learner_config.max_iterations, None, checkpoints, should_stop=lambda: stop.requested
+        )
     runner.save(checkpoints / f"model_{runner.iteration:06d}.pt")  # rank 0 writes it
     distributed.teardown()
     return stop.exit_code
@@ -207,7 +209,8 @@ def _record_run(request: RunRequest, parts: Any, runner: Runner, console: Consol
         "device": str(env.device),
         "kernels": parts.kernels.kind,
         "env": env.config.to_dict(),
-        "ppo": parts.ppo_config.to_dict(),
+        "algorithm": parts.learner_config.name,
+        parts.learner_config.name: parts.learner_config.to_dict(),
         "joint_names": list(module.JOINT_NAMES),
         "action_names": list(module.ACTION_NAMES),
         "observation_layout": [

@@ -22,7 +22,7 @@ from specc.diagnostics import DiagnosticSink
 from specc.expr.check import Context
 from specc.expr.signals import FRAME_SIGNALS, WXYZ, XYZ
 from specc.spec.load import OverrideError, SpecDocument, load_spec, profile_note
-from specc.spec.schema import Spec
+from specc.spec.schema import OBSERVATION_GROUPS, Spec
 from specc.spec.terrain import check_terrain, curriculum_rule
 from specc.terms.check import (
     CheckedTerm,
@@ -55,6 +55,8 @@ class CheckedTask:
     terminations: list[CheckedTerm]
     spec_hash: str
     curriculum: list[CheckedTerm] = field(default_factory=list)  # [promote, demote], or none
+    # Extra observation groups the spec writes (critic, teacher), in OBSERVATION_GROUPS order.
+    extra_groups: dict[str, list[CheckedTerm]] = field(default_factory=dict)
     values: list[CheckedTerm] = field(default_factory=list)  # [values], each after the values it reads
     # Vector commands (targets): name -> (first index in the commands vector, component names).
     command_vectors: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
@@ -65,15 +67,27 @@ class CheckedTask:
 
     @property
     def observation_layout(self) -> list[ObservationSlot]:
-        slots, offset = [], 0
-        for term in self.observations:
-            slots.append(ObservationSlot(term.name, offset, term.size, term.scale, term.noise))
-            offset += term.size
-        return slots
+        return self.group_layout("policy")
 
     @property
     def num_observations(self) -> int:
         return sum(t.size for t in self.observations)
+
+    @property
+    def observation_groups(self) -> dict[str, list[CheckedTerm]]:
+        """Every observation group of the task, the policy's first."""
+        return {"policy": self.observations, **self.extra_groups}
+
+    def group_size(self, group: str) -> int:
+        """Entries of an observation group; 0 for a group the spec does not write."""
+        return sum(t.size for t in self.observation_groups.get(group, []))
+
+    def group_layout(self, group: str) -> list[ObservationSlot]:
+        slots, offset = [], 0
+        for term in self.observation_groups[group]:
+            slots.append(ObservationSlot(term.name, offset, term.size, term.scale, term.noise))
+            offset += term.size
+        return slots
 
     @property
     def num_actions(self) -> int:
@@ -88,6 +102,7 @@ class CheckedTask:
             *self.values,
             *self.computed_commands,
             *self.observations,
+            *(term for terms in self.extra_groups.values() for term in terms),
             *self.rewards,
             *self.terminations,
             *criteria,
@@ -203,21 +218,24 @@ def _check_document(
     values = check_values(document, sink, base_ctx, spec.values)
     base_ctx = dataclasses.replace(base_ctx, value_types={v.name: v.checked.type for v in values})
     computed = check_computed_commands(document, sink, base_ctx, spec.commands.computed, values)
-    observations = [
-        check_term(
-            document,
-            sink,
-            base_ctx,
-            "observations",
-            term.name,
-            term.expr,
-            ("observations", i, "expr"),
-            scale=term.scale,
-            clip=term.clip,
-            noise=term.noise,
-        )
-        for i, term in enumerate(spec.observations)
-    ]
+    observed = {
+        group: [
+            check_term(
+                document,
+                sink,
+                base_ctx,
+                "observations",
+                term.name,
+                term.expr,
+                (key, i, "expr"),
+                scale=term.scale,
+                clip=term.clip,
+                noise=term.noise,
+            )
+            for i, term in enumerate(getattr(spec, key))
+        ]
+        for group, key in OBSERVATION_GROUPS.items()
+    }
     rewards = check_section(
         document,
         sink,
@@ -253,7 +271,7 @@ def _check_document(
         robot,
         command_names,
         scene,
-        [o for o in observations if o],
+        [o for o in observed["policy"] if o],
         rewards,
         terminations,
         digest.hexdigest()[:16],
@@ -263,6 +281,9 @@ def _check_document(
         failure=criteria.get("failure"),
         command_vectors=command_vectors,
         computed_commands=computed,
+        extra_groups={
+            group: [o for o in terms if o] for group, terms in observed.items() if group != "policy" and terms
+        },
     )
 
 

@@ -205,18 +205,29 @@ def run(
     no_tensorboard,
     gpus,
 ) -> None:
-    """Train a policy for SPEC with PPO.
+    """Train a policy for SPEC with the algorithm of its [algorithm] table (PPO by default).
 
     Ctrl-C or SIGTERM finishes the iteration, saves a checkpoint and exits with 130 (SIGINT) or
     143 (SIGTERM). A run whose physics diverges in most env steps stops with exit 1 and a diagnosis.
     """
+    _run(spec, backend, device, kernels, sets, threads, num_envs, max_iterations, seed, run_dir, resume,
+         allow_spec_change, no_tensorboard, gpus=gpus)  # fmt: skip
+
+
+def _run(spec, backend, device, kernels, sets, threads, num_envs, max_iterations, seed, run_dir, resume,
+         allow_spec_change, no_tensorboard, algorithm=None, make_teacher=None, teacher_check=None,
+         gpus=None) -> None:  # fmt: skip
+    """`run` and `distill`: the run folder, then training with `algorithm` (default: the spec's).
+
+    The spec is checked once: `--num-envs` is its sim.num_envs (checked with it, e.g. against
+    ppo.num_mini_batches); `--max-iterations` replaces the training learner's max_iterations."""
     started = time.monotonic()
     extra: dict[str, Any] = {}
-    if num_envs is not None:  # the spec's value: checked with it (e.g. against ppo.num_mini_batches)
+    if num_envs is not None:
         extra["sim.num_envs"] = num_envs
-    if max_iterations is not None:
-        extra["ppo.max_iterations"] = max_iterations
     task = _task(spec, device, sets, extra)
+    if teacher_check is not None:
+        teacher_check(task)
     backend, device = _require_physics(task, backend, device)
     rank, place = _join_processes(gpus, device, started)
     if rank.world_size > 1:  # wall time from the `--gpus` command's start, before torchrun
@@ -238,8 +249,14 @@ def run(
             kernels=kernels,
             seed=distributed.rank_seed(seed),
             num_threads=threads,
+            algorithm=algorithm,
+            max_iterations=max_iterations,
         )
-        return parts, Runner(parts.env, parts.ppo_config, seed=seed, metadata=parts.task_identity)
+        teacher = make_teacher(parts.env.device) if make_teacher is not None else None
+        runner = Runner(
+            parts.env, parts.learner_config, seed=seed, metadata=parts.task_identity, teacher=teacher
+        )
+        return parts, runner
 
     default_dir = Path("runs") / task.spec.task.name / time.strftime("%Y-%m-%d_%H-%M-%S")
     request = RunRequest(
@@ -315,9 +332,108 @@ def _join_processes(gpus: int | None, device: str, started: float):
         _fail(str(err))
 
 
-def _evaluation_env(task, device, backend, kernels, threads, count: int, randomize: bool):
+def _one_algorithm(algorithms: set) -> str:
+    """The one algorithm of a series of checkpoints (PPO, SAC or distill)."""
+    known = {"ppo", "sac", "distill"}
+    if len(algorithms) != 1 or not algorithms <= known:
+        _fail(
+            f"the checkpoints come from {', '.join(sorted(map(str, algorithms)))}: evaluate one algorithm at a time"
+        )
+    return next(iter(algorithms))
+
+
+def _checkpoint_algorithm(checkpoint: Path) -> str:
+    from specc.runtime.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        return _one_algorithm({load_checkpoint(checkpoint).state.get("algorithm", "ppo")})
+    except CheckpointError as err:
+        _fail(str(err))
+        raise
+
+
+@main.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option(
+    "--teacher",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="A checkpoint of `specc run` (PPO or SAC) to distill.",
+)
+@click.option(
+    "--teacher-spec",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The spec the teacher was trained with (default: SPEC); its [[observations]] must match "
+    "SPEC's [[teacher_observations]] (or SPEC's [[observations]] when it has none).",
+)
+@_common
+@click.option("--num-envs", type=click.IntRange(1, MAX_NUM_ENVS), default=None, help="Parallel envs.")
+@click.option("--max-iterations", type=click.IntRange(1, MAX_ITERATIONS), default=None, help="Iterations.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
+@click.option("--run-dir", type=click.Path(path_type=Path, file_okay=False), default=None, help="Run folder.")
+@click.option("--resume", type=click.Path(path_type=Path), default=None, help="Continue a distillation.")
+@_allow_spec_change
+@click.option("--no-tensorboard", is_flag=True, help="Write metrics.jsonl only.")
+def distill(spec, teacher, teacher_spec, backend, device, kernels, sets, threads, num_envs, max_iterations,
+            seed, run_dir, resume, allow_spec_change, no_tensorboard) -> None:  # fmt: skip
+    """Distill a teacher checkpoint into the smaller student of SPEC's [distill] table (DAgger)."""
+    if not teacher.is_file():
+        _fail(f"checkpoint not found: {teacher}")
+    teacher_task = _task(teacher_spec, device, ()) if teacher_spec is not None else None
+    algorithm = _checkpoint_algorithm(teacher)
+    chosen: dict[str, Any] = {}
+
+    def teacher_check(task) -> None:
+        """Before anything is built: the teacher's observations are a group SPEC computes."""
+        source = teacher_task or task
+        group = "teacher" if "teacher" in task.extra_groups else None
+        wanted = [(s.name, s.size) for s in task.group_layout(group or "policy")]
+        given = [(s.name, s.size) for s in source.observation_layout]
+        if wanted != given:
+            _fail(
+                f"the teacher reads {given} ([[observations]] of {teacher_spec or spec}) but {spec} gives it "
+                f"{wanted}; list the teacher's observations as [[teacher_observations]]"
+            )
+        chosen.update(task=source, group=group)
+
+    def make_teacher(on_device):
+        from specc.codegen.render import render_module
+        from specc.runtime.assemble import learner_config, load_module
+        from specc.runtime.checkpoint import CheckpointError, CheckpointIdentity
+        from specc.runtime.policies import load_teacher
+
+        source = chosen["task"]
+        config = learner_config(load_module(render_module(source)), algorithm)
+        actor, critic = config.networks
+        expected = CheckpointIdentity(
+            source.spec_hash,
+            source.spec.task.name,
+            source.num_observations,
+            source.num_actions,
+            actor,
+            critic,
+        )
+        try:
+            return load_teacher(
+                teacher,
+                config,
+                expected,
+                chosen["group"],
+                on_device,
+                source.group_size("critic") or None,
+                allow_spec_change,
+            )
+        except CheckpointError as err:
+            _fail(f"--teacher: {err}")
+
+    _run(spec, backend, device, kernels, sets, threads, num_envs, max_iterations, seed, run_dir, resume,
+         allow_spec_change, no_tensorboard, "distill", make_teacher, teacher_check)  # fmt: skip
+
+
+def _evaluation_env(task, device, backend, kernels, threads, count: int, randomize: bool, algorithm: str):
     """`count` envs that judge the spec's [eval] criteria with its [eval] commands held, and a runner to
-    load policies into. `device` and `backend` are resolved (`_require_physics`)."""
+    load `algorithm`'s policies into. `device` and `backend` are resolved (`_require_physics`)."""
     from specc.codegen.render import render_module
     from specc.runtime.assemble import assemble
     from specc.runtime.backends.mujoco_model import route_engine_log
@@ -337,8 +453,9 @@ def _evaluation_env(task, device, backend, kernels, threads, count: int, randomi
         curriculum=False,  # every terrain row and tile type evaluated alike, none moved
         judge=True,
         hold_eval_commands=True,
+        algorithm=algorithm,  # the checkpoints' algorithm: PPO, SAC or a distilled student
     )
-    return parts, Runner(parts.env, parts.ppo_config, seed=0, metadata=parts.task_identity)
+    return parts, Runner(parts.env, parts.learner_config, seed=0, metadata=parts.task_identity)
 
 
 @main.command(name="eval")
@@ -385,15 +502,17 @@ def eval_(
     from specc.runtime.checkpoint import CheckpointError, load_checkpoint
     from specc.runtime.evaluate import evaluate
 
+    algorithms = set()
     for checkpoint in checkpoints:  # before the env is built: a typo in a series should not wait for it
         try:
-            load_checkpoint(checkpoint)
+            algorithms.add(load_checkpoint(checkpoint).state.get("algorithm", "ppo"))
         except CheckpointError as err:
             _fail(str(err))
+    algorithm = _one_algorithm(algorithms)
     task = _task(spec, device, sets)
     backend, device = _require_physics(task, backend, device)
     count = episodes or task.spec.eval.episodes
-    parts, runner = _evaluation_env(task, device, backend, kernels, threads, count, randomize)
+    parts, runner = _evaluation_env(task, device, backend, kernels, threads, count, randomize, algorithm)
 
     reports = []
     for checkpoint in checkpoints:
@@ -487,7 +606,9 @@ def export(spec, checkpoint, output, sets, allow_spec_change) -> None:
 
     module = load_module(render_module(task))
     try:
-        deployed, normalizer, notes = load_deployed_policy(checkpoint, module, allow_spec_change)
+        deployed, normalizer, notes = load_deployed_policy(
+            checkpoint, module, _checkpoint_algorithm(checkpoint), allow_spec_change
+        )
     except CheckpointError as err:
         _fail(str(err))
     for note in notes:
@@ -527,7 +648,9 @@ def play(spec, checkpoint, video, seconds, sets, allow_spec_change) -> None:
     task = _task(spec, "cpu", sets)
     from specc.runtime.video import record_policy
 
-    parts, runner = _evaluation_env(task, "cpu", "mujoco", None, 1, 1, False)
+    parts, runner = _evaluation_env(
+        task, "cpu", "mujoco", None, 1, 1, False, _checkpoint_algorithm(checkpoint)
+    )
     _load_policy(runner, checkpoint, allow_spec_change)
     length = seconds if seconds is not None else parts.env.config.episode_length_s
     try:

@@ -1,8 +1,8 @@
 """The generated module's settings tables: what the runtime needs about a task beyond its kernels.
 
 Each table is plain data (names, numbers, booleans, lists, dicts) whose keys are the runtime's config
-fields: `ENV` (specc.runtime.config.EnvConfig), `RANDOMIZATION` (RandomizationConfig), `PPO`
-(PPOConfig), `BACKEND` (the part of BackendOptions the module's other tables do not already give) and
+fields: `ENV` (specc.runtime.config.EnvConfig), `RANDOMIZATION` (RandomizationConfig), `ALGORITHM`
+and the learners' `PPO`, `SAC`, `DISTILL` (PPOConfig, SACConfig, DistillConfig), `BACKEND` (the part of BackendOptions the module's other tables do not already give) and
 `EVAL_COMMANDS` and `TERRAIN` (TerrainConfig). The module writes them as literals and the runtime builds its configs from them
 (`specc.runtime.assemble`), so a run folder's kernels.py holds every setting of its run; the Isaac
 Gym target renders the same tables. This is the one place that reads a `CheckedTask` for the runtime.
@@ -37,7 +37,7 @@ def env_table(task: CheckedTask) -> Table:
         "action_offset": list(robot.action_offset),
         "action_joints": list(robot.driven),
         "action_is_position": [a.kind == "position" for a in robot.actuators],
-        "clip_actions": spec.ppo.clip_actions,
+        "clip_actions": spec.learner.clip_actions,
         "default_joint_pos": list(robot.default_joint_pos),
         "init_height": spec.robot.init_height,
         "fixed_base": spec.robot.fixed_base,
@@ -110,6 +110,13 @@ def randomization_table(task: CheckedTask) -> Table:
 def ppo_table(task: CheckedTask) -> Table:
     """The [ppo] table, every default filled in by the schema."""
     return task.spec.ppo.model_dump()
+
+
+def learner_tables(task: CheckedTask) -> dict[str, Table]:
+    """Each learner's table ([ppo], [sac], [distill]; defaults filled in by the schema), by algorithm:
+    a run trains with the spec's [algorithm], distillation and evaluation may load another's policy."""
+    spec = task.spec
+    return {"ppo": ppo_table(task), "sac": spec.sac.model_dump(), "distill": spec.distill.model_dump()}
 
 
 def backend_table(task: CheckedTask) -> Table:

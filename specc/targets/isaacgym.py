@@ -301,6 +301,8 @@ def check_target(task: CheckedTask, positions: PositionMap, sink: DiagnosticSink
         ("passive joints", ("robot", "passive"), bool(spec.robot.passive)),
         ("computed commands", ("commands", "computed"), bool(spec.commands.computed)),
         ("target commands", ("commands", "targets"), bool(spec.commands.targets)),
+        ("SAC (its train.py runs rsl_rl's PPO)", ("algorithm", "name"), spec.algorithm.name != "ppo"),
+        ("a critic observation group", ("critic_observations",), bool(spec.critic_observations)),
     ]
     for what, path, in_use in unsupported:
         if in_use:

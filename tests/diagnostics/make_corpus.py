@@ -50,6 +50,11 @@ CASES: dict[str, tuple[str, ...]] = {
     "wrong_type_num_envs": ("SPC103", edit("num_envs = 64", f'num_envs = {M}"many"')),
     "wrong_type_weight": ("SPC103", edit("weight = -0.05", f'weight = {M}"heavy"')),
     "negative_dt": ("SPC104", edit("dt = 0.01", f"dt = {M}-0.01")),
+    "ppo_table_on_sac": (  # its settings would be ignored
+        "SPC104",
+        edit("[ppo]\n", f'[algorithm]\nname = "sac"\n\n[sac]\nbatch_size = 256\n\n[{M}ppo]\n'),
+        "[ppo] settings on a spec whose algorithm is 'sac'",
+    ),
     "reversed_range": (
         "SPC104",
         edit(

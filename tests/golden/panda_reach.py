@@ -119,6 +119,8 @@ OBSERVATION_NOISE = [
     0.0,
     0.0,
 ]
+# Extra observation groups (critic, teacher): their kernel, size, layout and noise; never exported.
+OBSERVATION_GROUPS: Dict[str, Dict[str, object]] = {}
 
 REWARD_NAMES = ["distance", "near", "precise", "action_rate", "joint_vel"]
 # Effective weights: the spec's weight × the policy step.
@@ -199,7 +201,8 @@ RANDOMIZATION: Dict[str, object] = {
     "push_interval_s": None,
     "push_max_vel": 0.0,
 }
-# PPO's hyper-parameters ([ppo], defaults filled in).
+# The learning algorithm a run trains with ([algorithm]), and each learner's table, defaults filled in.
+ALGORITHM = "ppo"
 PPO: Dict[str, object] = {
     "num_steps_per_env": 24,
     "max_iterations": 300,
@@ -222,6 +225,45 @@ PPO: Dict[str, object] = {
     "empirical_normalization": True,
     "save_interval": 50,
     "clip_actions": 100.0,
+}
+SAC: Dict[str, object] = {
+    "max_iterations": 1500,
+    "num_steps_per_env": 1,
+    "updates_per_step": 2,
+    "batch_size": 8192,
+    "buffer_size_per_env": 1024,
+    "learning_starts": 10,
+    "actor_hidden_dims": [512, 256, 128],
+    "critic_hidden_dims": [768, 384, 192],
+    "activation": "relu",
+    "layer_norm": True,
+    "actor_learning_rate": 0.0003,
+    "critic_learning_rate": 0.0003,
+    "alpha_learning_rate": 0.0003,
+    "gamma": 0.99,
+    "n_step": 3,
+    "tau": 0.1,
+    "init_alpha": 0.01,
+    "target_entropy_per_action": -0.5,
+    "action_bound": 1.0,
+    "reward_scale": 1.0,
+    "policy_frequency": 1,
+    "max_grad_norm": 0.0,
+    "empirical_normalization": True,
+    "save_interval": 50,
+    "clip_actions": 100.0,
+}
+DISTILL: Dict[str, object] = {
+    "student_hidden_dims": [128],
+    "activation": "elu",
+    "max_iterations": 200,
+    "num_steps_per_env": 24,
+    "num_learning_epochs": 5,
+    "num_mini_batches": 4,
+    "learning_rate": 0.001,
+    "max_grad_norm": 1.0,
+    "teacher_action_probability": 0.0,
+    "save_interval": 50,
 }
 # The physics backend (with the contact and frame tables above): the default backend and device,
 # actuators of the driven joints, locked joints, scene objects, GPU buffer sizes per world.

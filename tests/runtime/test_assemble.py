@@ -12,7 +12,7 @@ from kernel_support import TASKS, load_task
 from runtime_support import CARTPOLE, task_module
 
 from specc.codegen.render import render_module
-from specc.runtime.assemble import backend_options, env_config, load_module, ppo_config
+from specc.runtime.assemble import backend_options, env_config, learner_config, load_module
 
 
 def test_a_modules_tables_hold_the_specs_settings():
@@ -28,7 +28,7 @@ def test_a_modules_tables_hold_the_specs_settings():
     )
     assert config.policy_dt == module.POLICY_DT == 0.02
     assert config.max_episode_steps == 250
-    assert dataclasses.asdict(ppo_config(module)) == {
+    assert dataclasses.asdict(learner_config(module, "ppo")) == {
         key: tuple(value) if isinstance(value, list) else value
         for key, value in task.spec.ppo.model_dump().items()
     }
@@ -40,7 +40,7 @@ def test_the_module_source_alone_rebuilds_the_configs():
     source = render_module(task)
     kept = load_module(source)
     assert env_config(kept) == env_config(task_module(task))
-    assert ppo_config(kept) == ppo_config(task_module(task))
+    assert learner_config(kept) == learner_config(task_module(task))
 
 
 def test_evaluation_holds_the_eval_commands_and_training_draws_the_ranges():

@@ -156,7 +156,7 @@ def test_same_seed_gives_statistically_equal_curves():
     for _ in range(2):
         p = assemble_task(task, backend="mujoco-warp", device="cuda", num_envs=1024, kernels="eager", seed=0)
         logs = []
-        Runner(p.env, p.ppo_config, seed=0).train(8, logs.append)
+        Runner(p.env, p.learner_config, seed=0).train(8, logs.append)
         curves.append([log.mean_reward for log in logs])
     print("same-seed curves (mean reward per step):", curves)
     first, second = (torch.tensor(c) for c in curves)
