@@ -18,7 +18,8 @@ all ranks at the same iteration, and checkpoints that rank 0 writes with every r
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,23 @@ from specc.runtime.storage import RolloutStorage
 # A run stops when more than this share of its env steps diverged in each of this many iterations in a row.
 DIVERGED_SHARE_LIMIT = 0.5
 DIVERGED_ITERATIONS_LIMIT = 3
+
+
+@contextmanager
+def policy_matmuls(device: torch.device) -> Iterator[None]:
+    """Training's matmuls in TF32 on CUDA (10-bit mantissa products, float32 sums): the update's MLP
+    passes are matmul-bound, and TF32 tensor cores run them several times faster than float32. PPO's
+    ratios and KL stay far above that rounding (about 1e-3 relative), and collection uses the same
+    precision as the update. Elsewhere (eval, export, the CPU) matmuls keep full float32."""
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
 
 
 @dataclass
@@ -71,7 +89,8 @@ class Runner:
             config.num_steps_per_env, env.num_envs, env.num_obs, env.num_actions, self.device
         )
         rank_seed = distributed.rank_seed(seed)  # seed itself in a single process
-        self.generator = torch.Generator().manual_seed(rank_seed + 1)
+        # Minibatch order, drawn where the samples are: a host permutation copied over stalls the GPU.
+        self.generator = torch.Generator(device=self.device).manual_seed(rank_seed + 1)
         self.action_generator = torch.Generator(device=self.device).manual_seed(rank_seed + 2)
         self.iteration = 0
         self.metadata = metadata or {}
@@ -120,13 +139,14 @@ class Runner:
         end = self.iteration + iterations
         while self.iteration < end:
             start = time.perf_counter()
-            mean_reward, _ = self.collect()
-            collect_time = time.perf_counter() - start
-            stats = self.ppo.update(
-                self.storage.minibatches(
-                    self.config.num_mini_batches, self.config.num_learning_epochs, self.generator
+            with policy_matmuls(self.device):
+                mean_reward, _ = self.collect()
+                collect_time = time.perf_counter() - start
+                stats = self.ppo.update(
+                    self.storage.minibatches(
+                        self.config.num_mini_batches, self.config.num_learning_epochs, self.generator
+                    )
                 )
-            )
             elapsed = time.perf_counter() - start
             self.iteration += 1
             episode = distributed.sum_tensors(self.env.stats.read_and_clear())  # over all ranks
