@@ -88,3 +88,70 @@ def test_a_world_with_a_non_finite_state_is_flagged_and_the_peak_use_is_kept():
     backend.qvel[3, 7] = float("nan")
     backend.step(targets)
     assert backend.state().diverged.tolist() == [i == 3 for i in range(NUM_ENVS)]
+
+
+def reference_params(backend, env_mask, params, before: dict) -> dict:
+    """The batched fields as the backend's torch code wrote them before its warp kernel (its reference)."""
+    nominal, n, layout = backend.nominal, backend.num_envs, backend.layout
+    mass = nominal["body_mass"].repeat(n, 1)
+    inertia = nominal["body_inertia"].repeat(n, 1, 1)
+    limbs, group = torch.as_tensor(layout.limb_bodies), torch.as_tensor(layout.base_group_bodies)
+    if params.link_mass_scale is not None:
+        mass[:, limbs] *= params.link_mass_scale[:, None]
+        inertia[:, limbs] *= params.link_mass_scale[:, None, None]
+    if params.base_mass_add is not None:
+        total = nominal["body_mass"][group].sum()
+        scale = (total + params.base_mass_add) / total
+        mass[:, group] *= scale[:, None]
+        inertia[:, group] *= scale[:, None, None]
+    friction = nominal["geom_friction"].repeat(n, 1, 1)
+    if params.friction is not None:
+        friction[:, torch.as_tensor(layout.robot_geoms), 0] = params.friction[:, None]
+        friction[:, layout.ground_geom, 0] = params.friction
+    gain = nominal["actuator_gainprm"].repeat(n, 1, 1)
+    bias = nominal["actuator_biasprm"].repeat(n, 1, 1)
+    if params.motor_strength is not None:
+        gain[:, :, 0] *= params.motor_strength[:, None]
+        bias[:, :, 1:3] *= params.motor_strength[:, None, None]
+    damping = nominal["dof_damping"].repeat(n, 1)
+    if params.joint_damping is not None:
+        damping[:, torch.as_tensor(layout.dof_addr)] = params.joint_damping[:, None]
+    fields = {
+        "body_mass": mass,
+        "body_inertia": inertia,
+        "geom_friction": friction,
+        "actuator_gainprm": gain,
+        "actuator_biasprm": bias,
+        "dof_damping": damping,
+    }
+    return {
+        name: torch.where(env_mask.view(-1, *[1] * (value.dim() - 1)), value, before[name])
+        for name, value in fields.items()
+    }
+
+
+def test_randomized_parameters_are_written_as_the_torch_code_wrote_them():
+    from specc.runtime.backends.base import PhysicsParams
+
+    _, backend, _ = dropped_robots()
+    generator = torch.Generator().manual_seed(2)
+
+    def draw(low, high):
+        return low + (high - low) * torch.rand(NUM_ENVS, generator=generator)
+
+    everything = PhysicsParams(
+        base_mass_add=draw(-3.0, 3.0),
+        link_mass_scale=draw(0.8, 1.2),
+        friction=draw(0.5, 1.5),
+        motor_strength=draw(0.9, 1.1),
+        joint_damping=draw(0.2, 0.8),
+    )
+    some = PhysicsParams(friction=draw(0.5, 1.5), motor_strength=draw(0.9, 1.1))
+    for params in (everything, some, PhysicsParams(), everything):
+        mask = torch.rand(NUM_ENVS, generator=generator) < 0.5
+        before = {name: value.clone() for name, value in backend.params.items()}
+        expected = reference_params(backend, mask, params, before)
+        backend.set_params(mask, params)
+        for name, value in backend.params.items():
+            torch.testing.assert_close(value, expected[name], rtol=1e-6, atol=0.0, msg=name)
+    assert not torch.equal(backend.params["body_mass"][0], backend.nominal["body_mass"])

@@ -82,6 +82,9 @@ class MujocoWarpBackend(CompiledRobot):
         self.overflow = view(d.overflow)
         self.params = {name: view(getattr(m, name)) for name in RANDOMIZED_FIELDS}
         self.nominal = {name: value[0].clone() for name, value in self.params.items()}
+        from specc.runtime.backends.mujoco_warp_params import ParamsWriter
+
+        self._params_writer = ParamsWriter(self, self.params, self.nominal)
         dev = self.device
         self._qpos0 = torch.tensor(self.model.qpos0, dtype=torch.float32, device=dev)
         self._qpos_addr = torch.as_tensor(self.layout.qpos_addr, device=dev)
@@ -183,44 +186,7 @@ class MujocoWarpBackend(CompiledRobot):
         masked_write(self.qvel[:, 0:6], env_mask, root_vel)
 
     def set_params(self, env_mask, params: PhysicsParams) -> None:
-        p, nominal = self.params, self.nominal
-        n = self.num_envs
-        mass = nominal["body_mass"].repeat(n, 1)
-        inertia = nominal["body_inertia"].repeat(n, 1, 1)
-        if params.link_mass_scale is not None:
-            mass[:, self._limbs] *= params.link_mass_scale[:, None]
-            inertia[:, self._limbs] *= params.link_mass_scale[:, None, None]
-        if params.base_mass_add is not None:
-            group = nominal["body_mass"][self._base_group].sum()
-            scale = (group + params.base_mass_add) / group
-            mass[:, self._base_group] *= scale[:, None]
-            inertia[:, self._base_group] *= scale[:, None, None]
-        friction = nominal["geom_friction"].repeat(n, 1, 1)
-        if params.friction is not None:
-            friction[:, self._robot_geoms, 0] = params.friction[:, None]
-            friction[:, self.layout.ground_geom, 0] = params.friction
-        gain = nominal["actuator_gainprm"].repeat(n, 1, 1)
-        bias = nominal["actuator_biasprm"].repeat(n, 1, 1)
-        if params.motor_strength is not None:
-            gain[:, :, 0] *= params.motor_strength[:, None]
-            bias[:, :, 1:3] *= params.motor_strength[:, None, None]
-        damping = nominal["dof_damping"].repeat(n, 1)
-        if params.joint_damping is not None:
-            damping[:, self._dof_addr] = params.joint_damping[:, None]
-        if params.object_mass_scale is not None:
-            mass[:, self._object_bodies] *= params.object_mass_scale
-            inertia[:, self._object_bodies] *= params.object_mass_scale[:, :, None]
-        if params.object_friction is not None:
-            friction[:, self._object_geoms, 0] = params.object_friction
-        for name, values in (
-            ("body_mass", mass),
-            ("body_inertia", inertia),
-            ("geom_friction", friction),
-            ("actuator_gainprm", gain),
-            ("actuator_biasprm", bias),
-            ("dof_damping", damping),
-        ):
-            masked_write(p[name], env_mask, values)
+        self._params_writer.write(env_mask, params)  # one warp launch per batched field
 
     def step(self, targets: torch.Tensor) -> None:
         if self._targets.shape != targets.shape:
