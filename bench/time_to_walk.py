@@ -53,6 +53,11 @@ def main() -> None:
     parser.add_argument(
         "--cpu-threads", type=int, default=None, help="Threads of the sim-to-sim CPU backend."
     )
+    parser.add_argument(
+        "--no-sim-to-sim",
+        action="store_true",
+        help="Time to walk only: skip the randomized and CPU evaluations.",
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     run_dir = args.out / "run"
@@ -108,7 +113,11 @@ def main() -> None:
         )
     else:
         print(f"no checkpoint reached {WALKING:.0%} success in {args.iterations} iterations")
-    robustness = sim_to_sim(args, [walked["checkpoint"]] if walked else [], rows[-1]["checkpoint"], place)
+    robustness = (
+        []
+        if args.no_sim_to_sim
+        else sim_to_sim(args, [walked["checkpoint"]] if walked else [], rows[-1]["checkpoint"], place)
+    )
     summary = {"set_up_s": set_up, "checkpoints": rows, "sim_to_sim": robustness}
     (args.out / "time_to_walk.json").write_text(json.dumps(summary, indent=2))
     specc("plot", str(run_dir), "-o", str(args.out / "curves.png"), cwd=args.out)
