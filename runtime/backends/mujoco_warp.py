@@ -197,44 +197,45 @@ class MujocoWarpBackend(CompiledRobot):
         self._start_time.copy_(self.time)
         count = targets.shape[1]
         if self.device.type == "cpu":
-            self._substeps(count)  # warp's CPU device: plain launches
+            self._physics(count)  # warp's CPU device: plain launches
         elif torch.cuda.is_current_stream_capturing():
-            self._substeps_in_callers_graph(count)  # the env is capturing its whole step around this one
+            self._physics_in_callers_graph(count)  # the env is capturing its whole step around this one
         else:
             if self._graph is None:
                 self._capture(count)
             if self._graph is not None:
                 self._wp.capture_launch(self._graph)
             else:
-                self._substeps(count)
-        self._read_back.compute()  # torques, contact forces, diverged worlds, peak buffer use
+                self._physics(count)
         if self._frames is not None:
             self._frames.compute()
 
-    def _substeps(self, count: int) -> None:
+    def _physics(self, count: int) -> None:
+        """The substeps, each after its controls, then the read-back: warp launches only."""
         for s in range(count):
             self._read_back.controls(self._targets_wp, s)  # also keeps the peak use of the last substep
             self._mjw.step(self._m, self._d)
+        self._read_back.compute()  # torques, contact forces, diverged worlds, peak buffer use
 
     def _capture(self, count: int) -> None:
-        """Record the substeps in a CUDA graph on the shared stream; plain launches if capture fails."""
+        """Record the physics in a CUDA graph on the shared stream; plain launches if capture fails."""
         wp = self._wp
-        self._substeps(count)  # warm-up: kernels compiled and loaded before capture
+        self._physics(count)  # warm-up: kernels compiled and loaded before capture
         try:
             with wp.ScopedCapture(device=self._wp_device) as capture:
-                self._substeps(count)
+                self._physics(count)
             self._graph = capture.graph
             self.graph_mode = "cuda-graph"
         except Exception as err:  # noqa: BLE001 - any capture failure falls back, and says so
             self._graph = None
             self.graph_mode = f"plain launches ({str(err).splitlines()[0][:120]})"
 
-    def _substeps_in_callers_graph(self, count: int) -> None:
-        """Record the substeps into a CUDA graph that torch is capturing on the shared stream."""
+    def _physics_in_callers_graph(self, count: int) -> None:
+        """Record the physics into a CUDA graph that torch is capturing on the shared stream."""
         wp = self._wp
         stream = wp.get_stream(self._wp_device)
         with wp.ScopedCapture(stream=stream, external=True, capture_mode=wp.CaptureMode.GLOBAL) as capture:
-            self._substeps(count)
+            self._physics(count)
         self._outer_captures.append(capture.graph)  # keeps whatever warp allocated for the graph alive
 
     def usage(self) -> dict[str, int]:

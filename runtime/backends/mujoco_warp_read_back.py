@@ -217,7 +217,6 @@ class ReadBack:
             self._pair_sides = wp.array(sides, dtype=float)
             self._actuator_ids = wp.array(np.asarray(ids, dtype=np.int32), dtype=int)
             self._torque_columns = wp.array(np.asarray(columns, dtype=np.int32), dtype=int)
-        self._contact_force = out["contact_force"]
         self._outputs = [
             wp.from_torch(out["contact_force"], dtype=wp.vec3),
             wp.from_torch(out["joint_torque"]),
@@ -248,7 +247,7 @@ class ReadBack:
         """After the substeps: contact forces, joint torques, divergence flags, peak use."""
         d, c = self._data, self._data.contact
         if self.reads_contacts:
-            self._contact_force.zero_()
+            self._outputs[0].zero_()  # a warp memset: the read-back is warp's alone, so warp can capture it
         wp.launch(
             _read_back,
             dim=self._threads,
