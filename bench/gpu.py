@@ -264,7 +264,10 @@ def main() -> None:
         )
         if args.profile and (n, mini_batches) == (args.ppo_envs[-1], None):
             print(f"one training iteration at {n} envs, GPU kernels by total time:")
-            profile(runner, args.profile_rows)
+            try:
+                profile(runner, args.profile_rows)
+            except Exception as err:  # noqa: BLE001 - a profiler failure must not lose the rest of the run
+                print(f"profile failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
 
 
 if __name__ == "__main__":
