@@ -19,6 +19,8 @@ bit-deterministic on a GPU: the same seed gives statistically equal, not identic
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from specc.model.urdf import Urdf
@@ -139,7 +141,7 @@ class MujocoWarpBackend(CompiledRobot):
                 "peak_use": self._peak_use,
             },
         )
-        self._targets_wp = None
+        self._targets_wp: Any = None  # a warp view of _targets
         self.reset(
             torch.ones(n, dtype=torch.bool, device=dev),
             self._qpos0[0:3].repeat(n, 1),
