@@ -9,7 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from specc.codegen.render import contact_layout, contact_pairs, frame_table, render_module
+from specc.codegen.render import (
+    contact_layout,
+    contact_pairs,
+    contacts_read,
+    frame_table,
+    render_module,
+    torques_read,
+)
 from specc.task import CheckedTask
 
 if TYPE_CHECKING:  # the runtime (torch) is imported only when a run is assembled
@@ -206,6 +213,8 @@ def backend_options(
         num_threads=num_threads,
         max_contacts_per_env=spec.sim.max_contacts_per_env,
         max_constraints_per_env=spec.sim.max_constraints_per_env,
+        contacts_read=contacts_read(task),
+        torques_read=torques_read(task),
         terrain=terrain_config(task),
     )
 

@@ -192,4 +192,7 @@ class BackendOptions:
     num_threads: int | None = None
     max_contacts_per_env: int | None = None  # GPU contact buffer per world (None: sized from the model)
     max_constraints_per_env: int | None = None  # GPU constraint rows per world (None: sized from contacts)
+    # What the kernels and the env read; a backend may leave the rest zero (() and True: all of it).
+    contacts_read: tuple[bool, ...] = ()  # per contact body, then per pair: its force is read
+    torques_read: bool = True  # the joint torques are read
     terrain: TerrainConfig | None = None  # the ground: None or a plane config for flat ground

@@ -2,8 +2,9 @@
 
 The model is the one `mujoco_model.build_model` builds for the CPU backend, so both see
 the same robot, but without MuJoCo sensors: joint torques are the actuator forces, and
-contact forces are read from the solver's constraint forces (`mujoco_warp_contacts`), which
-is much cheaper than MuJoCo Warp's contact sensors. State and controls are warp arrays on
+contact forces are read from the solver's constraint forces, by one warp kernel after the
+substeps that also flags diverged worlds (`mujoco_warp_read_back`); that is much cheaper than
+MuJoCo Warp's sensors, and it computes only the torques and contact forces the spec reads. State and controls are warp arrays on
 the GPU that torch reads and writes in place (`wp.to_torch`, no copies, no host round trips). Randomized
 parameters live in MuJoCo Warp's batched model fields (one row per world). The physics
 substeps of a policy step are captured once in a CUDA graph and replayed, or recorded
@@ -18,13 +19,14 @@ bit-deterministic on a GPU: the same seed gives statistically equal, not identic
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from specc.model.urdf import Urdf
 from specc.runtime.backends.base import BackendOptions, PhysicsLost, PhysicsParams, RobotState, masked_write
 from specc.runtime.backends.frames import frame_pose, frame_velocity
 from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, CompiledRobot
-from specc.runtime.backends.mujoco_warp_contacts import ContactForces
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
 
 # Overflows that mean lost contacts or constraints; iteration limits are the solver's business.
@@ -81,26 +83,18 @@ class MujocoWarpBackend(CompiledRobot):
         d, m = self._d, self._m
         self.qpos, self.qvel, self.ctrl = view(d.qpos), view(d.qvel), view(d.ctrl)
         self.time, self.warmstart = view(d.time), view(d.qacc_warmstart)
-        self._actuator_force = view(d.actuator_force)
         self._xpos = view(d.xpos)
         self.overflow = view(d.overflow)
         self.params = {name: view(getattr(m, name)) for name in RANDOMIZED_FIELDS}
         self.nominal = {name: value[0].clone() for name, value in self.params.items()}
+        from specc.runtime.backends.mujoco_warp_params import ParamsWriter
+
+        self._params_writer = ParamsWriter(self, self.params, self.nominal)
         dev = self.device
         self._qpos0 = torch.tensor(self.model.qpos0, dtype=torch.float32, device=dev)
         self._qpos_addr = torch.as_tensor(self.layout.qpos_addr, device=dev)
         self._dof_addr = torch.as_tensor(self.layout.dof_addr, device=dev)
-        self._actuator_ids = torch.as_tensor(self.layout.actuator_ids, device=dev)
         self._tracked_bodies = torch.as_tensor(self.layout.tracked_body_ids, device=dev)
-        # Passive joints have no actuator: their torque column stays zero.
-        self._driven = (
-            torch.as_tensor(self.layout.driven, device=dev)
-            if len(self.layout.driven) != len(self.joint_names)
-            else None
-        )
-        self._contacts = ContactForces(
-            self.model, d, self.layout.contact_members, dev, self.layout.pair_members
-        )
         # What the last physics step's state reports, kept so that checkpoints restore it.
         self.contact_force = torch.zeros(
             n, len(self.contact_bodies) + len(self.layout.pair_members), 3, device=dev
@@ -112,7 +106,7 @@ class MujocoWarpBackend(CompiledRobot):
         self._free_dof = torch.as_tensor(self.layout.free_dof_addr, device=dev)
         self._object_bodies = torch.as_tensor(self.layout.object_bodies, device=dev)
         self._object_geoms = torch.as_tensor(self.layout.object_geoms, device=dev)
-        self.joint_torque = torch.zeros(n, len(self.joint_names), device=dev)
+        self.joint_torque = torch.zeros(n, len(self.joint_names), device=dev)  # passive joints: zero
         self._base_group = torch.as_tensor(self.layout.base_group_bodies, device=dev)
         self._limbs = torch.as_tensor(self.layout.limb_bodies, device=dev)
         self._robot_geoms = torch.as_tensor(self.layout.robot_geoms, device=dev)
@@ -130,8 +124,28 @@ class MujocoWarpBackend(CompiledRobot):
         self._outer_captures: list = []
         self._diverged = torch.zeros(n, dtype=torch.bool, device=dev)
         self._start_time = torch.zeros_like(self.time)
-        self._nacon, self._ncollision, self._nefc = view(d.nacon), view(d.ncollision), view(d.nefc)
-        self._peak_use = torch.zeros(3, dtype=self._nacon.dtype, device=dev)
+        self._peak_use = torch.zeros(3, dtype=torch.int32, device=dev)
+        from specc.runtime.backends.mujoco_warp_read_back import ReadBack
+
+        slots = self.contact_force.shape[1]
+        self._read_back = ReadBack(
+            self.model,
+            d,
+            self._wp_device,
+            self.layout.contact_members,
+            self.layout.pair_members,
+            options.contacts_read or (True,) * slots,
+            self.layout.actuator_ids,
+            self.layout.driven if options.torques_read else None,
+            {
+                "contact_force": self.contact_force,
+                "joint_torque": self.joint_torque,
+                "diverged": self._diverged,
+                "start_time": self._start_time,
+                "peak_use": self._peak_use,
+            },
+        )
+        self._targets_wp: Any = None  # a warp view of _targets
         self.reset(
             torch.ones(n, dtype=torch.bool, device=dev),
             self._qpos0[0:3].repeat(n, 1),
@@ -178,100 +192,56 @@ class MujocoWarpBackend(CompiledRobot):
         masked_write(self.qvel[:, 0:6], env_mask, root_vel)
 
     def set_params(self, env_mask, params: PhysicsParams) -> None:
-        p, nominal = self.params, self.nominal
-        n = self.num_envs
-        mass = nominal["body_mass"].repeat(n, 1)
-        inertia = nominal["body_inertia"].repeat(n, 1, 1)
-        if params.link_mass_scale is not None:
-            mass[:, self._limbs] *= params.link_mass_scale[:, None]
-            inertia[:, self._limbs] *= params.link_mass_scale[:, None, None]
-        if params.base_mass_add is not None:
-            group = nominal["body_mass"][self._base_group].sum()
-            scale = (group + params.base_mass_add) / group
-            mass[:, self._base_group] *= scale[:, None]
-            inertia[:, self._base_group] *= scale[:, None, None]
-        friction = nominal["geom_friction"].repeat(n, 1, 1)
-        if params.friction is not None:
-            friction[:, self._robot_geoms, 0] = params.friction[:, None]
-            friction[:, self.layout.ground_geom, 0] = params.friction
-        gain = nominal["actuator_gainprm"].repeat(n, 1, 1)
-        bias = nominal["actuator_biasprm"].repeat(n, 1, 1)
-        if params.motor_strength is not None:
-            gain[:, :, 0] *= params.motor_strength[:, None]
-            bias[:, :, 1:3] *= params.motor_strength[:, None, None]
-        damping = nominal["dof_damping"].repeat(n, 1)
-        if params.joint_damping is not None:
-            damping[:, self._dof_addr] = params.joint_damping[:, None]
-        if params.object_mass_scale is not None:
-            mass[:, self._object_bodies] *= params.object_mass_scale
-            inertia[:, self._object_bodies] *= params.object_mass_scale[:, :, None]
-        if params.object_friction is not None:
-            friction[:, self._object_geoms, 0] = params.object_friction
-        for name, values in (
-            ("body_mass", mass),
-            ("body_inertia", inertia),
-            ("geom_friction", friction),
-            ("actuator_gainprm", gain),
-            ("actuator_biasprm", bias),
-            ("dof_damping", damping),
-        ):
-            masked_write(p[name], env_mask, values)
+        self._params_writer.write(env_mask, params)  # one warp launch per batched field
 
     def step(self, targets: torch.Tensor) -> None:
         if self._targets.shape != targets.shape:
             self._targets = torch.empty_like(targets)
+            self._targets_wp = self._wp.from_torch(self._targets)
             self._graph = None
         self._targets.copy_(targets)
         self._start_time.copy_(self.time)
         count = targets.shape[1]
         if self.device.type == "cpu":
-            self._substeps(count)  # warp's CPU device: plain launches
+            self._physics(count)  # warp's CPU device: plain launches
         elif torch.cuda.is_current_stream_capturing():
-            self._substeps_in_callers_graph(count)  # the env is capturing its whole step around this one
+            self._physics_in_callers_graph(count)  # the env is capturing its whole step around this one
         else:
             if self._graph is None:
                 self._capture(count)
             if self._graph is not None:
                 self._wp.capture_launch(self._graph)
             else:
-                self._substeps(count)
-        self._contacts.compute(self.contact_force)
-        if self._driven is None:
-            self.joint_torque.copy_(self._actuator_force[:, self._actuator_ids])
-        else:
-            self.joint_torque[:, self._driven] = self._actuator_force[:, self._actuator_ids]
+                self._physics(count)
         if self._frames is not None:
             self._frames.compute()
-        state_bad = ~torch.isfinite(self.qvel).all(dim=-1) | ~torch.isfinite(self.qpos).all(dim=-1)
-        torch.logical_or(state_bad, self.time < self._start_time, out=self._diverged)
 
-    def _substeps(self, count: int) -> None:
+    def _physics(self, count: int) -> None:
+        """The substeps, each after its controls, then the read-back: warp launches only."""
         for s in range(count):
-            self.ctrl.copy_(self._targets[:, s])
+            self._read_back.controls(self._targets_wp, s)  # also keeps the peak use of the last substep
             self._mjw.step(self._m, self._d)
-            # Counters run past their buffers when something does not fit: keep their peaks on the device.
-            used = torch.stack([self._nacon[0], self._ncollision[0], self._nefc.max()])
-            torch.maximum(self._peak_use, used, out=self._peak_use)
+        self._read_back.compute()  # torques, contact forces, diverged worlds, peak buffer use
 
     def _capture(self, count: int) -> None:
-        """Record the substeps in a CUDA graph on the shared stream; plain launches if capture fails."""
+        """Record the physics in a CUDA graph on the shared stream; plain launches if capture fails."""
         wp = self._wp
-        self._substeps(count)  # warm-up: kernels compiled and loaded before capture
+        self._physics(count)  # warm-up: kernels compiled and loaded before capture
         try:
             with wp.ScopedCapture(device=self._wp_device) as capture:
-                self._substeps(count)
+                self._physics(count)
             self._graph = capture.graph
             self.graph_mode = "cuda-graph"
         except Exception as err:  # noqa: BLE001 - any capture failure falls back, and says so
             self._graph = None
             self.graph_mode = f"plain launches ({str(err).splitlines()[0][:120]})"
 
-    def _substeps_in_callers_graph(self, count: int) -> None:
-        """Record the substeps into a CUDA graph that torch is capturing on the shared stream."""
+    def _physics_in_callers_graph(self, count: int) -> None:
+        """Record the physics into a CUDA graph that torch is capturing on the shared stream."""
         wp = self._wp
         stream = wp.get_stream(self._wp_device)
         with wp.ScopedCapture(stream=stream, external=True, capture_mode=wp.CaptureMode.GLOBAL) as capture:
-            self._substeps(count)
+            self._physics(count)
         self._outer_captures.append(capture.graph)  # keeps whatever warp allocated for the graph alive
 
     def usage(self) -> dict[str, int]:

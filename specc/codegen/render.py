@@ -87,6 +87,29 @@ def contact_layout(task: CheckedTask) -> tuple[list[str], dict[str, tuple[int, i
     return bodies, slices
 
 
+def contacts_read(task: CheckedTask) -> tuple[bool, ...]:
+    """Per row of the `contact_force` input (bodies, then pairs): whether a term reads it. The feet are
+    always read (the env derives their contact and air time); a backend may leave the other rows zero."""
+    read = {
+        name
+        for term in task.all_terms
+        for signal, name in term.checked.selections
+        if signal == "contact_force"
+    }
+    read.add("feet")
+    bodies, slices = contact_layout(task)
+    rows = [False] * (len(bodies) + len(contact_pairs(task)))
+    for name, (start, end) in slices.items():
+        if name in read:
+            rows[start:end] = [True] * (end - start)
+    return tuple(rows)
+
+
+def torques_read(task: CheckedTask) -> bool:
+    """Whether a term reads the `torques` input; a backend may leave it zero when none does."""
+    return any("torques" in term.checked.signals_read for term in task.all_terms)
+
+
 def contact_pairs(task: CheckedTask) -> dict[str, tuple[str, str]]:
     """The contact pairs some term reads: name -> (body, other); their forces follow the bodies'."""
     return {n: task.scene.pairs[n] for n in task.contact_groups_read if n in task.scene.pairs}
