@@ -90,6 +90,8 @@ def env_config(task: CheckedTask, num_envs: int | None = None) -> EnvConfig:
                 nominal_friction=o.friction,
                 mass_scale=o.mass_scale if o.mass_scale and r.enabled else None,
                 friction=o.friction_range if o.friction_range and r.enabled else None,
+                size_scale=o.size_scale if o.size_scale and r.enabled else None,
+                half_height=o.half_height,
             )
             for o in spec.scene.objects.values()
         ),
@@ -157,7 +159,18 @@ def backend_options(
         locked=tuple(task.robot.locked.items()),
         default_joint_pos=tuple(task.robot.default_joint_pos),
         objects=tuple(
-            ObjectOptions(name, o.shape, tuple(o.size), o.mass, o.friction, o.color, o.fixed, o.position)
+            ObjectOptions(
+                name,
+                o.shape,
+                tuple(o.size),
+                o.mass,
+                o.friction,
+                o.color,
+                o.fixed,
+                o.position,
+                half_height=o.half_height,
+                max_size_scale=o.size_scale[1] if o.size_scale and spec.randomization.enabled else 1.0,
+            )
             for name, o in spec.scene.objects.items()
         ),
         contact_pairs=tuple(contact_pairs(task).values()),
@@ -165,6 +178,8 @@ def backend_options(
             FrameOptions(name, body, offset, quat) for name, body, offset, quat in frame_table(task)
         ),
         frame_velocities=task.frame_velocities_read,
+        object_sizes_vary=spec.randomization.enabled
+        and any(o.size_scale is not None for o in spec.scene.objects.values()),
         device=device,
         num_threads=num_threads,
         max_contacts_per_env=spec.sim.max_contacts_per_env,

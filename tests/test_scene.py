@@ -217,3 +217,64 @@ def test_an_object_spawning_inside_the_robot_is_an_error(tmp_path):
     task = task_from_text(text, tmp_path, "inside.toml")
     with pytest.raises(ModelError, match="object 'can' spawns inside the robot"):
         assemble(task, num_envs=1, kernels="eager", capture_graph=False)
+
+
+def sized_scene(tmp_path, scale: str):
+    """The scene with the brick's size randomized (it falls onto the fixed table) and the box's (onto the
+    ground)."""
+    text = (
+        SPEC.format(urdf=ROBOTS / "cartpole.urdf", box_extra=f"size_scale = {scale}")
+        .replace("mass = 2.0\n", f"mass = 2.0\nsize_scale = {scale}\n")
+        .replace("enabled = false", "enabled = true")
+    )
+    return task_from_text(text, tmp_path, "sized.toml")
+
+
+def object_sizes(backend, geom: int) -> np.ndarray:
+    """The size parameters of one geom in every env, as the backend simulates them."""
+    if hasattr(backend, "models"):
+        return np.stack([m.geom_size[geom] for m in backend.models])
+    return backend.params["geom_size"][:, geom].numpy()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_box_drawn_larger_rests_higher_on_the_ground_and_on_a_table(tmp_path, backend):
+    task = sized_scene(tmp_path, "[0.5, 2.0]")
+    env = assemble(task, backend=backend, device="cpu", num_envs=3, kernels="eager", capture_graph=False).env
+    physics = env.backend
+    brick, box = (int(physics.layout.object_geoms[k]) for k in (4, 0))
+    scale = object_sizes(physics, brick)[:, 0] / 0.05  # the brick's nominal half extent
+    assert scale.min() >= 0.5 and scale.max() <= 2.0 and np.ptp(scale) > 0.05  # drawn per env
+    box_scale = object_sizes(physics, box)[:, 2] / 0.05
+    assert np.allclose(object_sizes(physics, box) / box_scale[:, None], [0.05, 0.1, 0.05], atol=1e-6)
+    state = settle(env, 1.5)
+    where = positions(task, state)
+    # Collision uses the drawn size: the box rests on the ground at its half height, the brick on the
+    # 0.2 m table at the table's top plus its half height (a stale bounding box would let it sink).
+    assert where["box"][:, 2].tolist() == pytest.approx((0.05 * box_scale).tolist(), abs=3e-3)
+    assert where["brick"][:, 2].tolist() == pytest.approx((0.2 + 0.05 * scale).tolist(), abs=3e-3)
+    # The mass is kept: the table carries the brick's weight, whatever its size.
+    assert state.contact_force[:, -1, 2].tolist() == pytest.approx([2.0 * 9.81] * 3, rel=0.02)
+
+
+def test_without_randomization_every_object_keeps_its_nominal_size(tmp_path):
+    task = sized_scene(tmp_path, "[2.0, 2.0]")
+    env = assemble(task, num_envs=2, kernels="eager", capture_graph=False, randomize=False).env
+    brick = int(env.backend.layout.object_geoms[4])
+    assert object_sizes(env.backend, brick).tolist() == [[0.05, 0.05, 0.05]] * 2
+    assert positions(task, env.backend.state())["brick"][:, 2].tolist() == pytest.approx([0.3, 0.3])
+
+
+def test_an_object_spawning_inside_the_robot_at_its_largest_size_is_an_error(tmp_path):
+    from specc.runtime.backends.mujoco_model import ModelError
+
+    text = (
+        SPEC.format(urdf=ROBOTS / "cartpole.urdf", box_extra="")
+        .replace("position = [0.0, 1.0, 0.2]", "position = [0.0, 0.35, 1.3]\nsize_scale = [1.0, 10.0]")
+        .replace("enabled = false", "enabled = true")
+    )
+    task = task_from_text(text.replace("10.0]", "1.0]"), tmp_path, "fits.toml")
+    assemble(task, num_envs=1, kernels="eager", capture_graph=False)  # clear of the pole at its nominal size
+    task = task_from_text(text, tmp_path, "grown.toml")
+    with pytest.raises(ModelError, match="object 'can' spawns inside the robot"):
+        assemble(task, num_envs=1, kernels="eager", capture_graph=False)

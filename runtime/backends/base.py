@@ -62,6 +62,9 @@ class PhysicsParams:
     joint_damping: torch.Tensor | None = None  # (N,) passive joint damping [N·m·s/rad]
     object_mass_scale: torch.Tensor | None = None  # (N, M) scale of each object's mass and inertia
     object_friction: torch.Tensor | None = None  # (N, M) each object's sliding friction
+    # (N, M) scale of each object's dimensions (its mass is kept; its inertia scales with size²).
+    # Only for backends built with `BackendOptions.object_sizes_vary`.
+    object_size_scale: torch.Tensor | None = None
 
 
 class Backend(Protocol):
@@ -153,6 +156,10 @@ class ObjectOptions:
     color: tuple[float, float, float, float]
     fixed: bool
     position: tuple[float, float, float]
+    half_height: float = (
+        0.0  # half its vertical extent upright: a scaled object is raised by (scale - 1) × this
+    )
+    max_size_scale: float = 1.0  # the largest size scale randomization draws (spawn checks use it)
 
 
 @dataclass(frozen=True)
@@ -183,6 +190,7 @@ class BackendOptions:
     contact_pairs: tuple[tuple[str, str], ...] = ()  # (body, other): force on body from other
     frames: tuple[FrameOptions, ...] = ()  # the only frames the backend computes
     frame_velocities: bool = False  # also compute the frames' velocities
+    object_sizes_vary: bool = False  # objects' sizes are randomized per env (geometry kept per env)
     device: str = "cpu"
     num_threads: int | None = None
     max_contacts_per_env: int | None = None  # GPU contact buffer per world (None: sized from the model)

@@ -14,6 +14,7 @@ a tracked body's contact force includes the welded links below it that no group 
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class ModelLayout:
     repairs: list[str]
     object_bodies: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (M,) per object
     object_geoms: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (M,) per object
+    object_bvh: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (M,) BVH root node
     free_qpos_addr: np.ndarray = field(
         default_factory=lambda: np.zeros(0, dtype=np.int64)
     )  # (M_free,) 7 each
@@ -70,6 +72,9 @@ RANDOMIZED_FIELDS = (
     "actuator_biasprm",
     "dof_damping",
 )
+# Geometry that a per-env object size changes: the shape and the bounds collision detection tests
+# first (bounding sphere and box). Backends keep them per env only when a spec randomizes sizes.
+GEOMETRY_FIELDS = ("geom_size", "geom_rbound", "geom_aabb")
 
 
 class CompiledRobot:
@@ -91,6 +96,8 @@ class CompiledRobot:
         self.model, self.layout = build_model(
             urdf, self.joint_names, options, self.contact_bodies, sensors=self.reads_sensors
         )
+        self.sizes_vary = options.object_sizes_vary
+        self.randomized_fields = RANDOMIZED_FIELDS + (GEOMETRY_FIELDS if self.sizes_vary else ())
         self.total_mass = float(self.model.body_subtreemass[1])
         self.repairs = self.layout.repairs
         # PD stiffness of each simulated joint (0 for effort-driven and passive ones).
@@ -337,6 +344,7 @@ def build_model(
         repairs=repairs,
         object_bodies=np.array(object_bodies, dtype=np.int64),
         object_geoms=np.array([model.body_geomadr[b] for b in object_bodies], dtype=np.int64),
+        object_bvh=np.array([model.body_bvhadr[b] for b in object_bodies], dtype=np.int64),
         free_qpos_addr=np.array([model.jnt_qposadr[j] for j in free_joints], dtype=np.int64),
         free_dof_addr=np.array([model.jnt_dofadr[j] for j in free_joints], dtype=np.int64),
         pair_sensor_addr=[int(model.sensor_adr[model.sensor(n).id]) for n in pair_sensors],
@@ -386,11 +394,32 @@ def _add_object(spec, obj) -> None:
     body.inertia = inertia
 
 
+def scale_objects(model: mujoco.MjModel, layout: ModelLayout, scale: np.ndarray) -> None:
+    """Scale each object's geometry by `scale` (M,) in place: its shape, its collision bounds (bounding
+    sphere, box and BVH node) and its inertia (size², the mass is kept). `model` holds the nominal sizes."""
+    geoms, bodies = layout.object_geoms, layout.object_bodies
+    model.geom_size[geoms] *= scale[:, None]
+    model.geom_rbound[geoms] *= scale
+    model.geom_aabb[geoms] *= scale[:, None]
+    model.bvh_aabb[layout.object_bvh] *= scale[:, None]
+    model.body_inertia[bodies] *= (scale * scale)[:, None]
+
+
 def _check_spawn(model: mujoco.MjModel, layout: ModelLayout, joint_names: list[str], options) -> None:
-    """An object whose nominal pose overlaps the robot in its default pose cannot be simulated sensibly."""
+    """An object whose nominal pose overlaps the robot in its default pose cannot be simulated sensibly.
+
+    An object whose size is randomized is checked at its largest, raised as the reset raises it.
+    """
+    largest = np.array([o.max_size_scale for o in options.objects])
+    if (largest != 1.0).any():
+        model = copy.deepcopy(model)
+        scale_objects(model, layout, largest)
     data = mujoco.MjData(model)
     if options.default_joint_pos:
         data.qpos[layout.qpos_addr] = options.default_joint_pos
+    free = [k for k, o in enumerate(options.objects) if not o.fixed]
+    for qpos, k in zip(layout.free_qpos_addr, free):
+        data.qpos[qpos + 2] += (largest[k] - 1.0) * options.objects[k].half_height
     mujoco.mj_forward(model, data)
     objects = {int(b): name for b, name in zip(layout.object_bodies, [o.name for o in options.objects])}
     for contact in data.contact[: data.ncon]:

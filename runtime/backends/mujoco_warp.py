@@ -23,7 +23,7 @@ import torch
 from specc.model.urdf import Urdf
 from specc.runtime.backends.base import BackendOptions, PhysicsLost, PhysicsParams, RobotState, masked_write
 from specc.runtime.backends.frames import frame_pose, frame_velocity
-from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, CompiledRobot
+from specc.runtime.backends.mujoco_model import CompiledRobot
 from specc.runtime.backends.mujoco_warp_contacts import ContactForces
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
 
@@ -68,7 +68,7 @@ class MujocoWarpBackend(CompiledRobot):
         self.nconmax = options.max_contacts_per_env or max(16, 2 * len(self.layout.robot_geoms))
         self.njmax = options.max_constraints_per_env or 4 * self.nconmax + 2 * self.model.nv
         with wp.ScopedDevice(self._wp_device):
-            self._m = mjw.put_model(self.model, batch_sizes={name: n for name in RANDOMIZED_FIELDS})
+            self._m = mjw.put_model(self.model, batch_sizes={name: n for name in self.randomized_fields})
             self._d = mjw.make_data(self.model, nworld=n, nconmax=self.nconmax, njmax=self.njmax)
             overflow_type = mjw._src.types.OverflowType
             self._m.opt.warn_overflow &= ~(overflow_type.ITERATIONS | overflow_type.LS_ITERATIONS)
@@ -81,7 +81,7 @@ class MujocoWarpBackend(CompiledRobot):
         self.time, self.warmstart = view(d.time), view(d.qacc_warmstart)
         self._actuator_force = view(d.actuator_force)
         self.overflow = view(d.overflow)
-        self.params = {name: view(getattr(m, name)) for name in RANDOMIZED_FIELDS}
+        self.params = {name: view(getattr(m, name)) for name in self.randomized_fields}
         self.nominal = {name: value[0].clone() for name, value in self.params.items()}
         dev = self.device
         self._qpos0 = torch.tensor(self.model.qpos0, dtype=torch.float32, device=dev)
@@ -203,15 +203,33 @@ class MujocoWarpBackend(CompiledRobot):
             inertia[:, self._object_bodies] *= params.object_mass_scale[:, :, None]
         if params.object_friction is not None:
             friction[:, self._object_geoms, 0] = params.object_friction
-        for name, values in (
-            ("body_mass", mass),
-            ("body_inertia", inertia),
-            ("geom_friction", friction),
-            ("actuator_gainprm", gain),
-            ("actuator_biasprm", bias),
-            ("dof_damping", damping),
-        ):
-            masked_write(p[name], env_mask, values)
+        values = {
+            "body_mass": mass,
+            "body_inertia": inertia,
+            "geom_friction": friction,
+            "actuator_gainprm": gain,
+            "actuator_biasprm": bias,
+            "dof_damping": damping,
+        }
+        if self.sizes_vary:
+            values.update(self._object_geometry(params.object_size_scale, inertia))
+        for name, value in values.items():
+            masked_write(p[name], env_mask, value)
+
+    def _object_geometry(self, scale: torch.Tensor | None, inertia: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-world geometry of the objects scaled by `scale` (N, M): shape, bounding sphere and box (which
+        the broadphase tests), and their inertia (size², in place; the mass is kept)."""
+        n, nominal = self.num_envs, self.nominal
+        size = nominal["geom_size"].repeat(n, 1, 1)
+        rbound = nominal["geom_rbound"].repeat(n, 1)
+        aabb = nominal["geom_aabb"].repeat(n, 1, 1, 1)
+        if scale is not None:
+            geoms = self._object_geoms
+            size[:, geoms] *= scale[:, :, None]
+            rbound[:, geoms] *= scale
+            aabb[:, geoms] *= scale[:, :, None, None]
+            inertia[:, self._object_bodies] *= (scale * scale)[:, :, None]
+        return {"geom_size": size, "geom_rbound": rbound, "geom_aabb": aabb}
 
     def step(self, targets: torch.Tensor) -> None:
         if self._targets.shape != targets.shape:

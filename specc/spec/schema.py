@@ -237,6 +237,11 @@ class SceneObject(Strict):
     )
     mass_scale: ScaleRange | None = Field(None, description="Randomization: scale of the mass (and inertia).")
     friction_range: NonNegativeRange | None = Field(None, description="Randomization: friction coefficient.")
+    size_scale: ScaleRange | None = Field(
+        None,
+        description="Randomization of free objects: every dimension scaled by one draw (mass kept, inertia "
+        "follows); the object is raised so its lowest point stays where the nominal object's is.",
+    )
 
     @model_validator(mode="after")
     def _size_fits_shape(self) -> SceneObject:
@@ -248,6 +253,10 @@ class SceneObject(Strict):
         moving = self.position_range != ((0.0, 0.0),) * 3 or self.yaw_range != (0.0, 0.0)
         if self.fixed and (moving or self.lin_vel_range != ((0.0, 0.0),) * 3):
             raise ValueError("a fixed object has one pose: drop position_range, yaw_range and lin_vel_range")
+        if self.fixed and self.size_scale is not None:
+            raise cross_field(
+                ("size_scale",), "a fixed object has one size: drop size_scale or make the object free"
+            )
         return self
 
     @property
