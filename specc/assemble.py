@@ -140,7 +140,14 @@ def backend_options(
     task: CheckedTask, num_envs: int, device: str, num_threads: int | None = None
 ) -> BackendOptions:
     """Everything a backend reads from the spec, as plain data."""
-    from specc.runtime.backends.base import ActuatorOptions, BackendOptions, FrameOptions, ObjectOptions
+    from specc.runtime.backends.base import (
+        ActuatorOptions,
+        BackendOptions,
+        FrameOptions,
+        ObjectOptions,
+        SceneUrdfOptions,
+    )
+    from specc.task import quat_from_rpy
 
     spec = task.spec
     bodies, _ = contact_layout(task)
@@ -172,6 +179,10 @@ def backend_options(
                 max_size_scale=o.size_scale[1] if o.size_scale and spec.randomization.enabled else 1.0,
             )
             for name, o in spec.scene.objects.items()
+        ),
+        scene_urdfs=tuple(
+            SceneUrdfOptions(name, task.scene.urdfs[name], u.position, quat_from_rpy(u.rpy), u.fixed)
+            for name, u in spec.scene.urdfs.items()
         ),
         contact_pairs=tuple(contact_pairs(task).values()),
         frames=tuple(

@@ -163,6 +163,17 @@ class ObjectOptions:
 
 
 @dataclass(frozen=True)
+class SceneUrdfOptions:
+    """A further URDF of the scene: no actuators, passive joints; bodies and joints named `<name>/<link>`."""
+
+    name: str
+    urdf: object  # specc.model.urdf.Urdf, read and checked by the compiler
+    position: tuple[float, float, float]
+    quat: tuple[float, float, float, float]  # w first
+    fixed: bool  # root welded to the world; else a free body, back at its pose at every reset
+
+
+@dataclass(frozen=True)
 class FrameOptions:
     """A frame the kernels read: a body (robot link or object) and a fixed offset in its frame."""
 
@@ -187,6 +198,7 @@ class BackendOptions:
     locked: tuple[tuple[str, float], ...] = ()  # joints welded at this position
     default_joint_pos: tuple[float, ...] = ()  # (J,) the pose objects must not overlap at spawn
     objects: tuple[ObjectOptions, ...] = ()
+    scene_urdfs: tuple[SceneUrdfOptions, ...] = ()
     contact_pairs: tuple[tuple[str, str], ...] = ()  # (body, other): force on body from other
     frames: tuple[FrameOptions, ...] = ()  # the only frames the backend computes
     frame_velocities: bool = False  # also compute the frames' velocities

@@ -99,21 +99,25 @@ def _geometry_low(geometry: Geometry, frame: Pose, mesh_cache: dict[str, Any]) -
             return z - axial - radius
         return z - axial - radius * math.sqrt(max(0.0, 1.0 - row[2] * row[2]))
     if geometry.kind == "mesh" and geometry.mesh_path:
-        if geometry.mesh_path not in mesh_cache:
-            budget = MAX_MESH_BYTES_IN_ALL - mesh_cache.get("__bytes_read__", 0)
-            mesh_cache[geometry.mesh_path] = _stl_vertices(
-                Path(geometry.mesh_path), min(budget, MAX_MESH_BYTES)
-            )
-            if mesh_cache[geometry.mesh_path] is not None:
-                mesh_cache["__bytes_read__"] = (
-                    mesh_cache.get("__bytes_read__", 0) + 84 + 50 * (len(mesh_cache[geometry.mesh_path]) // 3)
-                )
-        vertices = mesh_cache[geometry.mesh_path]
+        vertices = _mesh_vertices(geometry.mesh_path, mesh_cache)
         if vertices is None:
             return None
         sx, sy, sz = geometry.size
         return z + float((vertices @ (row[0] * sx, row[1] * sy, row[2] * sz)).min())
     return None
+
+
+def _mesh_vertices(mesh_path: str, mesh_cache: dict[str, Any]):
+    """A mesh's vertices, read once per check and within the check's byte budget (None: not readable)."""
+    if mesh_path not in mesh_cache:
+        budget = MAX_MESH_BYTES_IN_ALL - mesh_cache.get("__bytes_read__", 0)
+        vertices = _stl_vertices(Path(mesh_path), min(budget, MAX_MESH_BYTES))
+        mesh_cache[mesh_path] = vertices
+        if vertices is not None:
+            mesh_cache["__bytes_read__"] = (
+                mesh_cache.get("__bytes_read__", 0) + 84 + 50 * (len(vertices) // 3)
+            )
+    return mesh_cache[mesh_path]
 
 
 def _stl_vertices(path: Path, limit: int = MAX_MESH_BYTES):
@@ -186,3 +190,107 @@ def _apply(m: Matrix, v: Vector) -> Vector:
 
 def _add(a: Vector, b: Vector) -> Vector:
     return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """A link whose collision geometry certainly reaches into a body placed beside the robot."""
+
+    link: str
+    depth: float  # how far one of its points lies inside the body [m] (at least this much)
+
+
+# Spawn overlaps smaller than this are contact, not interpenetration (as the backends judge it).
+OVERLAP_TOLERANCE = 1e-3
+
+
+def overlap_with_primitive(
+    urdf: Urdf,
+    joint_pos: dict[str, float],
+    base_height: float,
+    shape: str,
+    size: tuple[float, ...],
+    center: Vector,
+) -> Overlap | None:
+    """The robot's deepest link inside an upright primitive (box: full extents; sphere: radius; cylinder,
+    capsule: radius and length along z) centred at `center`, or None.
+
+    A check without false alarms: it tests points of the robot's solids (box corners, face and body
+    centres, sphere, cylinder and capsule axes and rims, mesh vertices) against the primitive, and the
+    primitive's centre against each robot primitive; an overlap that no such point shows (two edges
+    crossing) is left to the backend's check when the model is built.
+    """
+    import numpy as np
+
+    best: Overlap | None = None
+    mesh_cache: dict[str, Any] = {}
+    middle = np.array(center, dtype=float)
+    for name, pose in link_poses(urdf, joint_pos, base_height).items():
+        for geometry in urdf.links[name].collisions:
+            frame = pose.then(rpy_matrix(geometry.origin_rpy), geometry.origin_xyz)
+            rotation, position = np.array(frame.rotation), np.array(frame.position)
+            local = _solid_points(geometry, mesh_cache)
+            depths = []
+            if local is not None:
+                depths.append(_depth_inside(shape, size, local @ rotation.T + position - middle))
+            if geometry.kind in (
+                "box",
+                "sphere",
+                "cylinder",
+                "capsule",
+            ):  # the primitive's centre, seen from it
+                inside = ((middle - position) @ rotation)[None, :]
+                depths.append(_depth_inside(geometry.kind, geometry.size, inside))
+            depth = max(depths, default=-math.inf)
+            if depth > OVERLAP_TOLERANCE and (best is None or depth > best.depth):
+                best = Overlap(name, depth)
+    return best
+
+
+def _solid_points(geometry: Geometry, mesh_cache: dict[str, Any]):
+    """Points of a collision geometry's solid in its own frame (an (n, 3) array), or None (unread mesh)."""
+    import numpy as np
+
+    if geometry.kind == "box":
+        half = np.array(geometry.size, dtype=float) / 2
+        corners = np.array(
+            [[x, y, z] for x in (-1, 0, 1) for y in (-1, 0, 1) for z in (-1, 0, 1)], dtype=float
+        )
+        return corners * half
+    if geometry.kind in ("sphere", "cylinder", "capsule"):
+        radius = geometry.size[0]
+        half = geometry.size[1] / 2 if geometry.kind != "sphere" else 0.0
+        rim = [
+            (radius * math.cos(a), radius * math.sin(a))
+            for a in np.linspace(0, 2 * math.pi, 16, endpoint=False)
+        ]
+        heights = (-half, 0.0, half)
+        points = [(0.0, 0.0, z) for z in heights] + [(x, y, z) for x, y in rim for z in heights]
+        if geometry.kind != "cylinder":  # the caps' poles
+            points += [(0.0, 0.0, half + radius), (0.0, 0.0, -half - radius)]
+        return np.array(points, dtype=float)
+    if geometry.kind == "mesh" and geometry.mesh_path:
+        vertices = _mesh_vertices(geometry.mesh_path, mesh_cache)
+        return None if vertices is None else vertices * np.array(geometry.size, dtype=float)
+    return None
+
+
+def _depth_inside(shape: str, size, points) -> float:
+    """How deep the deepest of `points` (an (n, 3) array in the primitive's frame, z its axis) lies inside
+    the primitive: its distance to the surface, negative when every point is outside."""
+    import numpy as np
+
+    if shape == "box":
+        half = np.array(size, dtype=float) / 2
+        return float((half - np.abs(points)).min(axis=1).max())
+    radius = size[0]
+    if shape == "sphere":
+        return float((radius - np.linalg.norm(points, axis=1)).max())
+    half = size[1] / 2
+    radial = np.linalg.norm(points[:, :2], axis=1)
+    if shape == "capsule":
+        along = np.clip(points[:, 2], -half, half)
+        return float(
+            (radius - np.linalg.norm(points - np.stack([0 * along, 0 * along, along], 1), axis=1)).max()
+        )
+    return float(np.minimum(radius - radial, half - np.abs(points[:, 2])).max())

@@ -276,8 +276,32 @@ class ContactPair(Strict):
     other: Name = Field(description="A frame or object name: the body that pushes.")
 
 
+class SceneUrdf(Strict):
+    """A second URDF beside the robot (a table, a cabinet): no actuators, its joints passive; its links
+    are bodies named `<name>/<link>` that frames and contact pairs can name."""
+
+    urdf: str = Field(
+        max_length=512,
+        description="A path relative to the spec, or package://<package>/<path> resolved against installed packages.",
+    )
+    position: Vector3 = Field(
+        (0.0, 0.0, 0.0), description="Position of its root link in the world frame [m]."
+    )
+    rpy: Vector3 = Field(
+        (0.0, 0.0, 0.0), description="Orientation of its root link (roll, pitch, yaw) [rad]."
+    )
+    fixed: Flag = Field(
+        True, description="Root link welded to the world; else free (6-DoF), back at its pose at every reset."
+    )
+
+
 class SceneSection(Strict):
     objects: dict[Name, SceneObject] = Field(default_factory=dict, description="Primitive bodies by name.")
+    urdfs: dict[Name, SceneUrdf] = Field(
+        default_factory=dict,
+        max_length=8,
+        description="Further URDFs by name (e.g. a table); each link is a body named <name>/<link>.",
+    )
     contacts: dict[Name, ContactPair] = Field(
         default_factory=dict, description="Contact forces between two named bodies, by name."
     )

@@ -283,6 +283,7 @@ def check_target(task: CheckedTask, positions: PositionMap, sink: DiagnosticSink
     # Features of this round that the emitted task does not implement yet: refused, never dropped.
     unsupported: list[tuple[str, tuple[str | int, ...], bool]] = [
         ("scene objects", ("scene", "objects"), bool(spec.scene.objects)),
+        ("scene URDFs", ("scene", "urdfs"), bool(spec.scene.urdfs)),
         ("named frames read by the kernels", ("frames",), bool(task.frames_read)),
         (
             "effort (torque) actuators",
