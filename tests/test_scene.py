@@ -421,3 +421,14 @@ def test_the_isaac_gym_target_refuses_a_scene_urdf_at_its_table(tmp_path):
     line = URDF_SCENE.splitlines().index("[scene.urdfs.table]") + 1
     assert f"table.toml:{line}:" in done.stdout
     assert "the Isaac Gym target does not implement scene URDFs yet" in done.stdout
+
+
+def test_lint_sees_an_object_inside_a_robot_mesh(tmp_path):
+    # The Panda's links are binary STL meshes: a box inside its base link has no mesh vertex inside it,
+    # but its centre is inside the closed mesh.
+    text = (ROBOTS.parent.parent / "tasks" / "panda_push.toml").read_text(encoding="utf-8")
+    text = text.replace("position = [0.5, 0.0, 0.031]", "position = [0.0, 0.0, 0.131]")
+    text, sink = lint(text, tmp_path, "panda_push.toml")
+    assert [d.code for d in sink.items] == ["SPC403"]
+    assert "link 'panda_link0'" in sink.items[0].message
+    assert text.splitlines()[sink.items[0].position.line - 1] == "position = [0.0, 0.0, 0.131]"

@@ -233,14 +233,11 @@ def overlap_with_primitive(
             depths = []
             if local is not None:
                 depths.append(_depth_inside(shape, size, local @ rotation.T + position - middle))
-            if geometry.kind in (
-                "box",
-                "sphere",
-                "cylinder",
-                "capsule",
-            ):  # the primitive's centre, seen from it
-                inside = ((middle - position) @ rotation)[None, :]
-                depths.append(_depth_inside(geometry.kind, geometry.size, inside))
+            seen_from_it = (middle - position) @ rotation  # the primitive's centre in the geometry's frame
+            if geometry.kind in ("box", "sphere", "cylinder", "capsule"):
+                depths.append(_depth_inside(geometry.kind, geometry.size, seen_from_it[None, :]))
+            elif local is not None and _inside_mesh(local, seen_from_it):
+                depths.append(min(size) / 2)  # the centre is inside: so is some of the primitive's own core
             depth = max(depths, default=-math.inf)
             if depth > OVERLAP_TOLERANCE and (best is None or depth > best.depth):
                 best = Overlap(name, depth)
@@ -273,6 +270,29 @@ def _solid_points(geometry: Geometry, mesh_cache: dict[str, Any]):
         vertices = _mesh_vertices(geometry.mesh_path, mesh_cache)
         return None if vertices is None else vertices * np.array(geometry.size, dtype=float)
     return None
+
+
+def _inside_mesh(vertices, point) -> bool:
+    """Whether `point` lies inside a closed triangle mesh (consecutive vertex triples): a ray from it crosses
+    the surface an odd number of times (Möller-Trumbore, all triangles at once)."""
+    import numpy as np
+
+    if len(vertices) % 3 or len(vertices) > 3 * 200_000:
+        return False
+    triangles = vertices.reshape(-1, 3, 3)
+    direction = np.array([0.5773, 0.5774, 0.5775])  # off every axis and diagonal: no edge-on hits by design
+    a, e1, e2 = triangles[:, 0], triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]
+    p = np.cross(direction, e2)
+    det = (e1 * p).sum(axis=1)
+    ok = np.abs(det) > 1e-12
+    inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+    t = point - a
+    u = (t * p).sum(axis=1) * inv
+    q = np.cross(t, e1)
+    v = (q @ direction) * inv
+    distance = (e2 * q).sum(axis=1) * inv
+    hits = ok & (u >= 0) & (v >= 0) & (u + v <= 1) & (distance > 0)
+    return bool(hits.sum() % 2)
 
 
 def _depth_inside(shape: str, size, points) -> float:
