@@ -22,6 +22,7 @@ from specc.expr.parse import ParseError, parse_expression
 from specc.expr.signals import FRAME_SIGNALS, TERM_NAMESPACE, VALUE_NAMESPACE, WXYZ, XYZ
 from specc.expr.types import Type
 from specc.model.urdf import Joint, Urdf
+from specc.robot.kinematics import PlacedSolid, overlap_with_primitive, placed_solids
 from specc.robot.resolve import resolve_uri
 from specc.robot.urdf import UrdfError, read_urdf
 from specc.spec.load import OverrideError, SpecDocument, load_spec, profile_note
@@ -631,6 +632,8 @@ def _check_scene(
         if urdf is not None:
             urdfs[name] = urdf
     scene_links = [f"{name}/{link}" for name, urdf in urdfs.items() for link in urdf.links]
+    joint_pos = {j.name: d for j, d in zip(robot.joints, robot.default_joint_pos)} | robot.locked
+    solids: list[PlacedSolid] | None = None
     for name, obj in objects.items():
         where = ("scene", "objects", name)
         if name in links or name in spec.frames or name in robot.body_groups:
@@ -650,7 +653,9 @@ def _check_scene(
                 fix=f"raise position z to at least {obj.half_height - obj.position_range[2][0]:g}",
             )
         if lowest >= -1e-6:
-            _check_object_clear_of_robot(name, obj, spec, robot, document, sink)
+            if solids is None:  # the robot's collision geometry at its default pose, placed once
+                solids = placed_solids(robot.urdf, joint_pos, spec.robot.init_height)
+            _check_object_clear_of_robot(name, obj, spec, solids, document, sink)
         frames[name] = FrameModel(name, (0.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0))
     if len(urdfs) < len(spec.scene.urdfs):
         return None  # frames on the links of a URDF that could not be read would only repeat its error
@@ -700,17 +705,18 @@ def _check_scene(
 
 
 def _check_object_clear_of_robot(
-    name: str, obj: SceneObject, spec: Spec, robot: RobotModel, document: SpecDocument, sink: DiagnosticSink
+    name: str,
+    obj: SceneObject,
+    spec: Spec,
+    solids: list[PlacedSolid],
+    document: SpecDocument,
+    sink: DiagnosticSink,
 ) -> None:
     """Report an object whose nominal pose (at its largest size) is inside the robot's default pose."""
-    from specc.robot.kinematics import overlap_with_primitive
-
     scale = obj.size_scale[1] if obj.size_scale and spec.randomization.enabled else 1.0
     x, y, z = obj.position
     center = (x, y, z + (scale - 1.0) * obj.half_height)  # raised as the reset raises a scaled object
-    joint_pos = {j.name: d for j, d in zip(robot.joints, robot.default_joint_pos)} | robot.locked
-    size = tuple(v * scale for v in obj.size)
-    overlap = overlap_with_primitive(robot.urdf, joint_pos, spec.robot.init_height, obj.shape, size, center)
+    overlap = overlap_with_primitive(solids, obj.shape, tuple(v * scale for v in obj.size), center)
     if overlap is not None:
         largest = " at its largest size" if scale != 1.0 else ""
         document.report(

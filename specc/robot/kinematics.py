@@ -204,43 +204,63 @@ class Overlap:
 OVERLAP_TOLERANCE = 1e-3
 
 
+@dataclass(frozen=True)
+class PlacedSolid:
+    """One collision geometry of the robot where the default pose puts it, with points of its solid."""
+
+    link: str
+    geometry: Geometry
+    rotation: Any  # (3, 3) array: the geometry's frame in the world
+    position: Any  # (3,) array
+    points: Any  # (n, 3) array in the geometry's frame, or None (a mesh that could not be read)
+
+
+def placed_solids(urdf: Urdf, joint_pos: dict[str, float], base_height: float) -> list[PlacedSolid]:
+    """The robot's collision geometry at a pose (base level at (0, 0, base_height)), each mesh read once
+    and within the byte budget: `overlap_with_primitive` tests any number of bodies against it."""
+    import numpy as np
+
+    mesh_cache: dict[str, Any] = {}
+    solids = []
+    for name, pose in link_poses(urdf, joint_pos, base_height).items():
+        for geometry in urdf.links[name].collisions:
+            frame = pose.then(rpy_matrix(geometry.origin_rpy), geometry.origin_xyz)
+            points = _solid_points(geometry, mesh_cache)
+            solids.append(
+                PlacedSolid(name, geometry, np.array(frame.rotation), np.array(frame.position), points)
+            )
+    return solids
+
+
 def overlap_with_primitive(
-    urdf: Urdf,
-    joint_pos: dict[str, float],
-    base_height: float,
-    shape: str,
-    size: tuple[float, ...],
-    center: Vector,
+    solids: list[PlacedSolid], shape: str, size: tuple[float, ...], center: Vector
 ) -> Overlap | None:
     """The robot's deepest link inside an upright primitive (box: full extents; sphere: radius; cylinder,
     capsule: radius and length along z) centred at `center`, or None.
 
     A check without false alarms: it tests points of the robot's solids (box corners, face and body
     centres, sphere, cylinder and capsule axes and rims, mesh vertices) against the primitive, and the
-    primitive's centre against each robot primitive; an overlap that no such point shows (two edges
-    crossing) is left to the backend's check when the model is built.
+    primitive's centre against each robot primitive and closed mesh; an overlap that no such point shows
+    (two bars crossing) is left to the backend's check when the model is built.
     """
     import numpy as np
 
     best: Overlap | None = None
-    mesh_cache: dict[str, Any] = {}
     middle = np.array(center, dtype=float)
-    for name, pose in link_poses(urdf, joint_pos, base_height).items():
-        for geometry in urdf.links[name].collisions:
-            frame = pose.then(rpy_matrix(geometry.origin_rpy), geometry.origin_xyz)
-            rotation, position = np.array(frame.rotation), np.array(frame.position)
-            local = _solid_points(geometry, mesh_cache)
-            depths = []
-            if local is not None:
-                depths.append(_depth_inside(shape, size, local @ rotation.T + position - middle))
-            seen_from_it = (middle - position) @ rotation  # the primitive's centre in the geometry's frame
-            if geometry.kind in ("box", "sphere", "cylinder", "capsule"):
-                depths.append(_depth_inside(geometry.kind, geometry.size, seen_from_it[None, :]))
-            elif local is not None and _inside_mesh(local, seen_from_it):
-                depths.append(min(size) / 2)  # the centre is inside: so is some of the primitive's own core
-            depth = max(depths, default=-math.inf)
-            if depth > OVERLAP_TOLERANCE and (best is None or depth > best.depth):
-                best = Overlap(name, depth)
+    for solid in solids:
+        depths = []
+        if solid.points is not None:
+            world = solid.points @ solid.rotation.T + solid.position
+            depths.append(_depth_inside(shape, size, world - middle))
+        seen_from_it = (middle - solid.position) @ solid.rotation  # the centre in the geometry's frame
+        kind = solid.geometry.kind
+        if kind in ("box", "sphere", "cylinder", "capsule"):
+            depths.append(_depth_inside(kind, solid.geometry.size, seen_from_it[None, :]))
+        elif solid.points is not None and _inside_mesh(solid.points, seen_from_it):
+            depths.append(min(size) / 2)  # the centre is inside: so is some of the primitive's own core
+        depth = max(depths, default=-math.inf)
+        if depth > OVERLAP_TOLERANCE and (best is None or depth > best.depth):
+            best = Overlap(solid.link, depth)
     return best
 
 

@@ -296,7 +296,9 @@ class SceneUrdf(Strict):
 
 
 class SceneSection(Strict):
-    objects: dict[Name, SceneObject] = Field(default_factory=dict, description="Primitive bodies by name.")
+    objects: dict[Name, SceneObject] = Field(
+        default_factory=dict, max_length=256, description="Primitive bodies by name (at most 256)."
+    )
     urdfs: dict[Name, SceneUrdf] = Field(
         default_factory=dict,
         max_length=8,
