@@ -269,11 +269,11 @@ def _solid_points(geometry: Geometry, mesh_cache: dict[str, Any]):
     import numpy as np
 
     if geometry.kind == "box":
-        half = np.array(geometry.size, dtype=float) / 2
+        extents = np.array(geometry.size, dtype=float) / 2
         corners = np.array(
             [[x, y, z] for x in (-1, 0, 1) for y in (-1, 0, 1) for z in (-1, 0, 1)], dtype=float
         )
-        return corners * half
+        return corners * extents
     if geometry.kind in ("sphere", "cylinder", "capsule"):
         radius = geometry.size[0]
         half = geometry.size[1] / 2 if geometry.kind != "sphere" else 0.0
