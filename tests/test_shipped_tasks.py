@@ -26,6 +26,7 @@ from specc.cli import main
 
 TASKS = Path(__file__).parent.parent / "tasks"
 SHIPPED = sorted(path.stem for path in TASKS.glob("*.toml"))
+ON_THE_CPU = ("--device", "cpu", "--backend", "mujoco")  # whatever the spec's own sim settings say
 
 
 def specc(*args: str):
@@ -54,6 +55,7 @@ def test_shipped_task_trains_evaluates_exports_and_plays_on_the_cpu(tmp_path, mo
         "8",
         "--kernels",
         "eager",
+        *ON_THE_CPU,
         "--run-dir",
         "run",
         "--no-tensorboard",
@@ -62,7 +64,7 @@ def test_shipped_task_trains_evaluates_exports_and_plays_on_the_cpu(tmp_path, mo
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 3 and all(json.loads(line)["iteration"] for line in lines)
 
-    short = ("--set", "sim.episode_length_s=1.0", "--episodes", "3", "--kernels", "eager")
+    short = ("--set", "sim.episode_length_s=1.0", "--episodes", "3", "--kernels", "eager", *ON_THE_CPU)
     done = specc("eval", spec, "--checkpoint", checkpoint, *short, "--json")
     result = json.loads(done.stdout)
     assert result["episodes"] == 3 and 0.0 <= result["success_rate"] <= 1.0
