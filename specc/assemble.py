@@ -97,6 +97,8 @@ def env_config(task: CheckedTask, num_envs: int | None = None) -> EnvConfig:
                 nominal_friction=o.friction,
                 mass_scale=o.mass_scale if o.mass_scale and r.enabled else None,
                 friction=o.friction_range if o.friction_range and r.enabled else None,
+                size_scale=o.size_scale if o.size_scale and r.enabled else None,
+                half_height=o.half_height,
             )
             for o in spec.scene.objects.values()
         ),
@@ -182,7 +184,14 @@ def backend_options(
     task: CheckedTask, num_envs: int, device: str, num_threads: int | None = None
 ) -> BackendOptions:
     """Everything a backend reads from the spec, as plain data."""
-    from specc.runtime.backends.base import ActuatorOptions, BackendOptions, FrameOptions, ObjectOptions
+    from specc.runtime.backends.base import (
+        ActuatorOptions,
+        BackendOptions,
+        FrameOptions,
+        ObjectOptions,
+        SceneUrdfOptions,
+    )
+    from specc.task import quat_from_rpy
 
     spec = task.spec
     bodies, _ = contact_layout(task)
@@ -201,14 +210,31 @@ def backend_options(
         locked=tuple(task.robot.locked.items()),
         default_joint_pos=tuple(task.robot.default_joint_pos),
         objects=tuple(
-            ObjectOptions(name, o.shape, tuple(o.size), o.mass, o.friction, o.color, o.fixed, o.position)
+            ObjectOptions(
+                name,
+                o.shape,
+                tuple(o.size),
+                o.mass,
+                o.friction,
+                o.color,
+                o.fixed,
+                o.position,
+                half_height=o.half_height,
+                max_size_scale=o.size_scale[1] if o.size_scale and spec.randomization.enabled else 1.0,
+            )
             for name, o in spec.scene.objects.items()
+        ),
+        scene_urdfs=tuple(
+            SceneUrdfOptions(name, task.scene.urdfs[name], u.position, quat_from_rpy(u.rpy), u.fixed)
+            for name, u in spec.scene.urdfs.items()
         ),
         contact_pairs=tuple(contact_pairs(task).values()),
         frames=tuple(
             FrameOptions(name, body, offset, quat) for name, body, offset, quat in frame_table(task)
         ),
         frame_velocities=task.frame_velocities_read,
+        object_sizes_vary=spec.randomization.enabled
+        and any(o.size_scale is not None for o in spec.scene.objects.values()),
         device=device,
         num_threads=num_threads,
         max_contacts_per_env=spec.sim.max_contacts_per_env,

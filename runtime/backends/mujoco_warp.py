@@ -26,7 +26,7 @@ import torch
 from specc.model.urdf import Urdf
 from specc.runtime.backends.base import BackendOptions, PhysicsLost, PhysicsParams, RobotState, masked_write
 from specc.runtime.backends.frames import frame_pose, frame_velocity
-from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, CompiledRobot
+from specc.runtime.backends.mujoco_model import CompiledRobot
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
 
 # Overflows that mean lost contacts or constraints; iteration limits are the solver's business.
@@ -72,7 +72,7 @@ class MujocoWarpBackend(CompiledRobot):
         self.nconmax = options.max_contacts_per_env or max(16, per_geom * len(self.layout.robot_geoms))
         self.njmax = options.max_constraints_per_env or 4 * self.nconmax + 2 * self.model.nv
         with wp.ScopedDevice(self._wp_device):
-            self._m = mjw.put_model(self.model, batch_sizes={name: n for name in RANDOMIZED_FIELDS})
+            self._m = mjw.put_model(self.model, batch_sizes={name: n for name in self.randomized_fields})
             self._d = mjw.make_data(self.model, nworld=n, nconmax=self.nconmax, njmax=self.njmax)
             overflow_type = mjw._src.types.OverflowType
             self._m.opt.warn_overflow &= ~(overflow_type.ITERATIONS | overflow_type.LS_ITERATIONS)
@@ -85,7 +85,7 @@ class MujocoWarpBackend(CompiledRobot):
         self.time, self.warmstart = view(d.time), view(d.qacc_warmstart)
         self._xpos = view(d.xpos)
         self.overflow = view(d.overflow)
-        self.params = {name: view(getattr(m, name)) for name in RANDOMIZED_FIELDS}
+        self.params = {name: view(getattr(m, name)) for name in self.randomized_fields}
         self.nominal = {name: value[0].clone() for name, value in self.params.items()}
         from specc.runtime.backends.mujoco_warp_params import ParamsWriter
 
@@ -192,7 +192,67 @@ class MujocoWarpBackend(CompiledRobot):
         masked_write(self.qvel[:, 0:6], env_mask, root_vel)
 
     def set_params(self, env_mask, params: PhysicsParams) -> None:
-        self._params_writer.write(env_mask, params)  # one warp launch per batched field
+        if not self.sizes_vary:
+            self._params_writer.write(env_mask, params)  # one warp launch per batched field
+            return
+        # Object sizes drawn per env: the rare case (no shipped task) keeps the torch path, which also
+        # scales the objects' inertia with their size.
+        p, nominal = self.params, self.nominal
+        n = self.num_envs
+        mass = nominal["body_mass"].repeat(n, 1)
+        inertia = nominal["body_inertia"].repeat(n, 1, 1)
+        if params.link_mass_scale is not None:
+            mass[:, self._limbs] *= params.link_mass_scale[:, None]
+            inertia[:, self._limbs] *= params.link_mass_scale[:, None, None]
+        if params.base_mass_add is not None:
+            group = nominal["body_mass"][self._base_group].sum()
+            scale = (group + params.base_mass_add) / group
+            mass[:, self._base_group] *= scale[:, None]
+            inertia[:, self._base_group] *= scale[:, None, None]
+        friction = nominal["geom_friction"].repeat(n, 1, 1)
+        if params.friction is not None:
+            friction[:, self._robot_geoms, 0] = params.friction[:, None]
+            friction[:, self.layout.ground_geom, 0] = params.friction
+        gain = nominal["actuator_gainprm"].repeat(n, 1, 1)
+        bias = nominal["actuator_biasprm"].repeat(n, 1, 1)
+        if params.motor_strength is not None:
+            gain[:, :, 0] *= params.motor_strength[:, None]
+            bias[:, :, 1:3] *= params.motor_strength[:, None, None]
+        damping = nominal["dof_damping"].repeat(n, 1)
+        if params.joint_damping is not None:
+            damping[:, self._dof_addr] = params.joint_damping[:, None]
+        if params.object_mass_scale is not None:
+            mass[:, self._object_bodies] *= params.object_mass_scale
+            inertia[:, self._object_bodies] *= params.object_mass_scale[:, :, None]
+        if params.object_friction is not None:
+            friction[:, self._object_geoms, 0] = params.object_friction
+        values = {
+            "body_mass": mass,
+            "body_inertia": inertia,
+            "geom_friction": friction,
+            "actuator_gainprm": gain,
+            "actuator_biasprm": bias,
+            "dof_damping": damping,
+        }
+        if self.sizes_vary:
+            values.update(self._object_geometry(params.object_size_scale, inertia))
+        for name, value in values.items():
+            masked_write(p[name], env_mask, value)
+
+    def _object_geometry(self, scale: torch.Tensor | None, inertia: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-world geometry of the objects scaled by `scale` (N, M): shape, bounding sphere and box (which
+        the broadphase tests), and their inertia (size², in place; the mass is kept)."""
+        n, nominal = self.num_envs, self.nominal
+        size = nominal["geom_size"].repeat(n, 1, 1)
+        rbound = nominal["geom_rbound"].repeat(n, 1)
+        aabb = nominal["geom_aabb"].repeat(n, 1, 1, 1)
+        if scale is not None:
+            geoms = self._object_geoms
+            size[:, geoms] *= scale[:, :, None]
+            rbound[:, geoms] *= scale
+            aabb[:, geoms] *= scale[:, :, None, None]
+            inertia[:, self._object_bodies] *= (scale * scale)[:, :, None]
+        return {"geom_size": size, "geom_rbound": rbound, "geom_aabb": aabb}
 
     def step(self, targets: torch.Tensor) -> None:
         if self._targets.shape != targets.shape:

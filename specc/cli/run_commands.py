@@ -919,8 +919,9 @@ def play(spec, checkpoint, video, seconds, sets, allow_spec_change) -> None:
 
     from specc.runtime.video import record
 
+    # One env for one episode: compiling the kernels would cost more than running them eagerly.
     _, parts, runner = _evaluation_env(
-        spec, "cpu", "mujoco", None, sets, 1, 1, False, _checkpoint_algorithm(checkpoint)
+        spec, "cpu", "mujoco", "eager", sets, 1, 1, False, _checkpoint_algorithm(checkpoint)
     )
     _load_policy(runner, checkpoint, allow_spec_change)
     env = parts.env

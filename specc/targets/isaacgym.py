@@ -284,6 +284,7 @@ def check_target(task: CheckedTask, positions: PositionMap, sink: DiagnosticSink
     # Flat ground only: terrain tiles, height scans and foot heights need the heightfield.
     unsupported: list[tuple[str, tuple[str | int, ...], bool]] = [
         ("scene objects", ("scene", "objects"), bool(spec.scene.objects)),
+        ("scene URDFs", ("scene", "urdfs"), bool(spec.scene.urdfs)),
         ("named frames read by the kernels", ("frames",), bool(task.frames_read)),
         (
             "terrain tiles (heightfields and their curriculum)",
