@@ -83,6 +83,10 @@ class Runner:
 
     @torch.no_grad()
     def collect(self) -> tuple[float, torch.Tensor]:
+        with self.env.cores_for_physics():  # a CPU backend's threads get the cores
+            return self._collect()
+
+    def _collect(self) -> tuple[float, torch.Tensor]:
         obs = self.env.obs
         reward_sum = torch.zeros((), device=self.device)
         for _ in range(self.config.num_steps_per_env):
@@ -116,6 +120,16 @@ class Runner:
         on_iteration: Callable[[IterationLog], None] | None = None,
         checkpoint_dir: Path | None = None,
         should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        with self.env.cores_for_physics():  # a CPU backend's threads get the cores
+            self._train(iterations, on_iteration, checkpoint_dir, should_stop)
+
+    def _train(
+        self,
+        iterations: int,
+        on_iteration: Callable[[IterationLog], None] | None,
+        checkpoint_dir: Path | None,
+        should_stop: Callable[[], bool] | None,
     ) -> None:
         end = self.iteration + iterations
         while self.iteration < end:

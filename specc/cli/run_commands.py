@@ -241,12 +241,13 @@ def run(
     except OSError as err:
         _fail(f"cannot create the run folder {run_dir}: {err.strerror or err}")
     try:
-        _train(task, spec, run_dir, continuing, backend, place, kernels, threads, seed, resume,
-               allow_spec_change, no_tensorboard, started, rank)  # fmt: skip
+        final = _train(task, spec, run_dir, continuing, backend, place, kernels, threads, seed, resume,
+                       allow_spec_change, no_tensorboard, started, rank)  # fmt: skip
     except _SetupFailed as err:
         if created:
             _remove_new_run_folder(run_dir)
         _fail(str(err), err.code)
+    _report_run(spec, run_dir, final, backend, device, place, sets, threads, not no_tensorboard)
 
 
 class _SetupFailed(Exception):
@@ -264,7 +265,8 @@ def _remove_new_run_folder(run_dir: Path) -> None:
 
 
 def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, seed, resume,
-           allow_spec_change, no_tensorboard, started, rank) -> None:  # fmt: skip
+           allow_spec_change, no_tensorboard, started, rank) -> Path:  # fmt: skip
+    """Train; rank 0 returns its final checkpoint (a stop signal exits instead)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -292,7 +294,7 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
     console = Console(stderr=True, quiet=not rank.is_main)  # rank 0 speaks for all
     if not rank.is_main:
         _train_quietly(task, backend, device, kernels, threads, seed, resume, allow_spec_change, run_dir)
-        return
+        return run_dir
     try:
         lock = lock_run_folder(run_dir)
     except RunFolderError as err:
@@ -445,6 +447,73 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
     distributed.teardown()
     if stop["signal"] is not None:
         sys.exit(EXIT_SIGNAL[stop["signal"]])
+    return final
+
+
+# The end-of-run evaluation: enough episodes to see what was learned in seconds, on eager kernels
+# (compiling the evaluation env's kernels would take longer than stepping them); `specc eval` runs
+# the spec's own count.
+REPORT_EPISODES = 16
+
+
+def _report_run(spec, run_dir, checkpoint, backend, device, place, sets, threads, tensorboard) -> None:
+    """Tell the user what the run made: the final policy judged by the spec's [eval] criterion on a
+    few episodes, where its checkpoint and curves are, and the commands that evaluate and film it."""
+    import shlex
+
+    from specc.runtime.backends.base import PhysicsLost
+    from specc.runtime.evaluate import evaluate
+
+    task, parts, runner = _evaluation_env(
+        spec, place, backend, "eager", sets, threads, REPORT_EPISODES, False
+    )
+    _load_policy(runner, checkpoint)
+    criteria = task.spec.eval
+    held = "".join(f", {name} = {value:g}" for name, value in criteria.commands.items())
+    click.echo(
+        f"\nThe final policy on {REPORT_EPISODES} episodes of the spec's [eval] (randomization off{held}; "
+        f"specc eval runs {criteria.episodes}):"
+    )
+    try:
+        result = evaluate(parts.env, lambda obs: runner.policy.act_deterministic(runner.normalize(obs)))
+    except PhysicsLost as err:
+        click.echo(f"  not evaluated: {err}")
+    else:
+        low, high = result.success_ci95
+        seconds = task.spec.sim.episode_length_s
+        speed = result.mean_distance_m / seconds
+        click.echo(f"  success rate      {result.success_rate:.1%} (95% CI {low:.1%} - {high:.1%})")
+        click.echo(f"  criterion         {criterion_text(criteria)}")
+        if task.spec.terminations.time_out:
+            click.echo(
+                f"  reached time-out  {1 - result.terminated_rate:.1%} (the rest ended by a termination)"
+            )
+        if not task.spec.robot.fixed_base:  # how far the base went, start to end: a walker's speed
+            click.echo(
+                f"  mean distance     {result.mean_distance_m:.2f} m ({speed:.2f} m/s over {seconds:g} s)"
+            )
+    options = [*(["--backend", backend] if backend else []), *(["--device", device] if device else [])]
+    overrides = [f"--set={value}" for value in sets]
+    film = run_dir / f"{task.spec.task.name}.mp4"
+    click.echo(f"policy    {checkpoint}")
+    plot = f"specc plot {shlex.quote(str(run_dir))}"
+    click.echo(
+        f"curves    {f'tensorboard --logdir {shlex.quote(str(run_dir))}   or   ' if tensorboard else ''}{plot}"
+    )
+    evaluate_command = ["specc", "eval", str(spec), "--checkpoint", str(checkpoint), *options, *overrides]
+    click.echo(f"evaluate  {shlex.join(evaluate_command)}")
+    # play films on the CPU whatever device trained: no --backend or --device
+    play_command = [
+        "specc",
+        "play",
+        str(spec),
+        "--checkpoint",
+        str(checkpoint),
+        *overrides,
+        "--video",
+        str(film),
+    ]
+    click.echo(f"video     {shlex.join(play_command)}")
 
 
 def _train_quietly(task, backend, device, kernels, threads, seed, resume, allow_spec_change, run_dir) -> None:
