@@ -496,10 +496,11 @@ def _report_run(spec, run_dir, checkpoint, backend, device, place, sets, threads
     overrides = [f"--set={value}" for value in sets]
     film = run_dir / f"{task.spec.task.name}.mp4"
     click.echo(f"policy    {checkpoint}")
-    plot = f"specc plot {shlex.quote(str(run_dir))}"
-    click.echo(
-        f"curves    {f'tensorboard --logdir {shlex.quote(str(run_dir))}   or   ' if tensorboard else ''}{plot}"
+    where = shlex.quote(str(run_dir))
+    curves = (
+        f"tensorboard --logdir {where}   or   specc plot {where}" if tensorboard else f"specc plot {where}"
     )
+    click.echo(f"curves    {curves}")
     evaluate_command = ["specc", "eval", str(spec), "--checkpoint", str(checkpoint), *options, *overrides]
     click.echo(f"evaluate  {shlex.join(evaluate_command)}")
     # play films on the CPU whatever device trained: no --backend or --device
