@@ -406,7 +406,7 @@ class TaskEnv:
 
         Torch's OpenMP workers spin-wait between ops, on the cores MuJoCo's threads need, and each
         parallel region waits for its slowest worker: on two busy cores, two torch threads made the
-        PPO update of a CPU run 20-40x slower (wall) than one, and a rollout's env steps 30 % slower
+        PPO update of a CPU run 10-40x slower (wall) than one, and a rollout's env steps 30 % slower
         (bench/backend.py). The policy's batches of a few hundred rows gain little from a second
         thread even on idle cores. Training and evaluation loops run inside this context.
         """

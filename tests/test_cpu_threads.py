@@ -1,7 +1,7 @@
 """On the CPU, torch leaves the cores to MuJoCo's threads while a run collects, learns and evaluates.
 
 Torch's OpenMP workers spin between ops on the cores the MuJoCo backend's thread pool steps on;
-on a busy two-core machine two torch threads made the PPO update 20-40x slower (bench/README.md).
+on a busy two-core machine two torch threads made the PPO update 10-40x slower (bench/README.md).
 """
 
 from __future__ import annotations
