@@ -144,18 +144,24 @@ def main() -> None:
     robustness = (
         []
         if args.no_sim_to_sim
-        else sim_to_sim(args, [walked["checkpoint"]] if walked else [], rows[-1]["checkpoint"], place)
+        else sim_to_sim(
+            args, [walked["checkpoint"]] if walked else [], rows[-1]["checkpoint"], place, run_dir
+        )
     )
     summary = {"set_up_s": set_up, "checkpoints": rows, "sim_to_sim": robustness}
     (args.out / "time_to_walk.json").write_text(json.dumps(summary, indent=2))
     specc("plot", str(run_dir), "-o", str(args.out / "curves.png"), cwd=args.out)
 
 
-def sim_to_sim(args, walking: list[str], last: str, place: list[str]) -> list[dict]:
+def sim_to_sim(args, walking: list[str], last: str, place: list[str], run_dir: Path) -> list[dict]:
     """The walking and the last checkpoint, randomized on the training backend, and on the CPU backend."""
     checkpoints = list(dict.fromkeys([*walking, last]))
     flags = [item for c in checkpoints for item in ("--checkpoint", c)]
-    cpu = ["--backend", "mujoco", "--device", "cpu", *[a for kv in args.cpu_set for a in ("--set", kv)]]
+    # The CPU evaluations resolve [profile.cpu], whose networks may be smaller: use the run's.
+    ppo = json.loads((run_dir / "config.json").read_text())["ppo"]
+    networks = [f"ppo.{key}={ppo[key]}" for key in ("actor_hidden_dims", "critic_hidden_dims")]
+    cpu_sets = [*networks, *args.cpu_set]
+    cpu = ["--backend", "mujoco", "--device", "cpu", *[a for kv in cpu_sets for a in ("--set", kv)]]
     if args.cpu_threads:
         cpu += ["--threads", str(args.cpu_threads)]
     settings = [
