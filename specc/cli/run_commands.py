@@ -503,7 +503,14 @@ def _report_run(spec, run_dir, checkpoint, backend, device, place, sets, threads
     click.echo(f"curves    {curves}")
     evaluate_command = ["specc", "eval", str(spec), "--checkpoint", str(checkpoint), *options, *overrides]
     click.echo(f"evaluate  {shlex.join(evaluate_command)}")
-    # play films on the CPU whatever device trained: no --backend or --device
+    # play films on the CPU whatever device trained (no --backend or --device), with the run's networks
+    # where the spec's [profile.cpu] has others
+    on_cpu = _task(spec, "cpu", sets).spec.ppo
+    networks = [
+        f"--set=ppo.{key}={list(getattr(task.spec.ppo, key))}"
+        for key in ("actor_hidden_dims", "critic_hidden_dims")
+        if tuple(getattr(on_cpu, key)) != tuple(getattr(task.spec.ppo, key))
+    ]
     play_command = [
         "specc",
         "play",
@@ -511,6 +518,7 @@ def _report_run(spec, run_dir, checkpoint, backend, device, place, sets, threads
         "--checkpoint",
         str(checkpoint),
         *overrides,
+        *networks,
         "--video",
         str(film),
     ]
