@@ -16,7 +16,9 @@ step is replayed from one CUDA graph (`step_graph.py`).
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -486,6 +488,26 @@ class TaskEnv:
             self.groups,
             terminal_groups,
         )
+
+    @contextlib.contextmanager
+    def cores_for_physics(self) -> Iterator[None]:
+        """Run torch on one thread while this env's backend steps physics on a pool of host threads.
+
+        Torch's OpenMP workers spin-wait between ops, on the cores MuJoCo's threads need, and each
+        parallel region waits for its slowest worker: on two busy cores, two torch threads made the
+        PPO update of a CPU run 10-40x slower (wall) than one, and a rollout's env steps 30 % slower
+        (bench/backend.py). The policy's batches of a few hundred rows gain little from a second
+        thread even on idle cores. Training and evaluation loops run inside this context.
+        """
+        if getattr(self.backend, "host_threads", 1) <= 1 or torch.get_num_threads() == 1:
+            yield
+            return
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
 
     def check_health(self) -> None:
         """Raise if the physics lost something since the last check; the runner calls it once per rollout."""

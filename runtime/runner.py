@@ -171,6 +171,10 @@ class Runner:
     @torch.no_grad()
     def collect(self) -> tuple[float, torch.Tensor]:
         """One PPO rollout into the storage, its advantages computed; the mean reward and last values."""
+        with self.env.cores_for_physics():  # a CPU backend's threads get the cores
+            return self._collect()
+
+    def _collect(self) -> tuple[float, torch.Tensor]:
         policy, config = self.ppo.policy, self.ppo.config
         obs, critic_obs = self.env.obs, self._critic_obs(self.env.obs, self.env.groups)
         reward_sum = torch.zeros((), device=self.device)
@@ -341,6 +345,16 @@ class Runner:
         on_iteration: Callable[[IterationLog], None] | None = None,
         checkpoint_dir: Path | None = None,
         should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        with self.env.cores_for_physics():  # a CPU backend's threads get the cores
+            self._train(iterations, on_iteration, checkpoint_dir, should_stop)
+
+    def _train(
+        self,
+        iterations: int,
+        on_iteration: Callable[[IterationLog], None] | None,
+        checkpoint_dir: Path | None,
+        should_stop: Callable[[], bool] | None,
     ) -> None:
         end = self.iteration + iterations
         while self.iteration < end:

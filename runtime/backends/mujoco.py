@@ -57,6 +57,8 @@ class MujocoBackend(CompiledRobot):
         self.device = torch.device("cpu")
         self.models = [copy.deepcopy(self.model) for _ in range(self.num_envs)]
         threads = options.num_threads or min(os.cpu_count() or 1, max(1, self.num_envs))
+        # The env keeps torch on one thread while this pool steps (TaskEnv.cores_for_physics).
+        self.host_threads = threads
         self._datas = [mujoco.MjData(self.model) for _ in range(threads)]
         self._rollout = rollout.Rollout(nthread=threads) if threads > 1 else None
         self._nominal = {

@@ -252,12 +252,13 @@ def _run(spec, backend, device, kernels, sets, threads, num_envs, max_iterations
     except OSError as err:
         _fail(f"cannot create the run folder {run_dir}: {err.strerror or err}")
     try:
-        _train(task, spec, run_dir, continuing, backend, place, kernels, threads, seed, resume,
-               allow_spec_change, no_tensorboard, started, rank, algorithm, make_teacher)  # fmt: skip
+        final = _train(task, spec, run_dir, continuing, backend, place, kernels, threads, seed, resume,
+                       allow_spec_change, no_tensorboard, started, rank, algorithm, make_teacher)  # fmt: skip
     except _SetupFailed as err:
         if created:
             _remove_new_run_folder(run_dir)
         _fail(str(err), err.code)
+    _report_run(spec, run_dir, final, backend, device, place, sets, threads, not no_tensorboard)
 
 
 class _SetupFailed(Exception):
@@ -275,7 +276,8 @@ def _remove_new_run_folder(run_dir: Path) -> None:
 
 
 def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, seed, resume,
-           allow_spec_change, no_tensorboard, started, rank, algorithm=None, make_teacher=None) -> None:  # fmt: skip
+           allow_spec_change, no_tensorboard, started, rank, algorithm=None, make_teacher=None) -> Path:  # fmt: skip
+    """Train; rank 0 returns its final checkpoint (a stop signal exits instead)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -304,7 +306,7 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
     if not rank.is_main:
         _train_quietly(task, backend, device, kernels, threads, seed, resume, allow_spec_change, run_dir,
                        algorithm, make_teacher)  # fmt: skip
-        return
+        return run_dir
     try:
         lock = lock_run_folder(run_dir)
     except RunFolderError as err:
@@ -465,6 +467,90 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
     distributed.teardown()
     if stop["signal"] is not None:
         sys.exit(EXIT_SIGNAL[stop["signal"]])
+    return final
+
+
+# The end-of-run evaluation: enough episodes to see what was learned in seconds, on eager kernels
+# (compiling the evaluation env's kernels would take longer than stepping them); `specc eval` runs
+# the spec's own count.
+REPORT_EPISODES = 16
+
+
+def _report_run(spec, run_dir, checkpoint, backend, device, place, sets, threads, tensorboard) -> None:
+    """Tell the user what the run made: the final policy judged by the spec's [eval] criterion on a
+    few episodes, where its checkpoint and curves are, and the commands that evaluate and film it."""
+    import shlex
+
+    from specc.runtime.backends.base import PhysicsLost
+    from specc.runtime.evaluate import evaluate
+
+    task, parts, runner = _evaluation_env(
+        spec,
+        place,
+        backend,
+        "eager",
+        sets,
+        threads,
+        REPORT_EPISODES,
+        False,
+        _checkpoint_algorithm(checkpoint),
+    )
+    _load_policy(runner, checkpoint)
+    criteria = task.spec.eval
+    held = "".join(f", {name} = {value:g}" for name, value in criteria.commands.items())
+    click.echo(
+        f"\nThe final policy on {REPORT_EPISODES} episodes of the spec's [eval] (randomization off{held}; "
+        f"specc eval runs {criteria.episodes}):"
+    )
+    try:
+        result = evaluate(parts.env, lambda obs: runner.policy.act_deterministic(runner.normalize(obs)))
+    except PhysicsLost as err:
+        click.echo(f"  not evaluated: {err}")
+    else:
+        low, high = result.success_ci95
+        seconds = task.spec.sim.episode_length_s
+        speed = result.mean_distance_m / seconds
+        click.echo(f"  success rate      {result.success_rate:.1%} (95% CI {low:.1%} - {high:.1%})")
+        click.echo(f"  criterion         {criterion_text(criteria)}")
+        if task.spec.terminations.time_out:
+            click.echo(
+                f"  reached time-out  {1 - result.terminated_rate:.1%} (the rest ended by a termination)"
+            )
+        if not task.spec.robot.fixed_base:  # how far the base went, start to end: a walker's speed
+            click.echo(
+                f"  mean distance     {result.mean_distance_m:.2f} m ({speed:.2f} m/s over {seconds:g} s)"
+            )
+    options = [*(["--backend", backend] if backend else []), *(["--device", device] if device else [])]
+    overrides = [f"--set={value}" for value in sets]
+    film = run_dir / f"{task.spec.task.name}.mp4"
+    click.echo(f"policy    {checkpoint}")
+    where = shlex.quote(str(run_dir))
+    curves = (
+        f"tensorboard --logdir {where}   or   specc plot {where}" if tensorboard else f"specc plot {where}"
+    )
+    click.echo(f"curves    {curves}")
+    evaluate_command = ["specc", "eval", str(spec), "--checkpoint", str(checkpoint), *options, *overrides]
+    click.echo(f"evaluate  {shlex.join(evaluate_command)}")
+    # play films on the CPU whatever device trained (no --backend or --device), with the run's networks
+    # where the spec's [profile.cpu] has others
+    on_cpu = _task(spec, "cpu", sets).spec.ppo
+    networks = [
+        f"--set=ppo.{key}={list(getattr(task.spec.ppo, key))}"
+        for key in ("actor_hidden_dims", "critic_hidden_dims")
+        if tuple(getattr(on_cpu, key)) != tuple(getattr(task.spec.ppo, key))
+    ]
+    play_command = [
+        "specc",
+        "play",
+        str(spec),
+        "--checkpoint",
+        str(checkpoint),
+        *overrides,
+        *networks,
+        "--video",
+        str(film),
+    ]
+    click.echo(f"video     {shlex.join(play_command)}")
 
 
 def _train_quietly(task, backend, device, kernels, threads, seed, resume, allow_spec_change, run_dir,
