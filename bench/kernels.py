@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from kernel_support import load_task, random_inputs  # noqa: E402
 
-from specc.codegen.render import contact_layout, effective_weights, render_module  # noqa: E402
+from specc.codegen.layout import contact_layout  # noqa: E402
+from specc.codegen.render import effective_weights, render_module  # noqa: E402
 from specc.expr.signals import KERNEL_INPUTS  # noqa: E402
 from specc.runtime.kernels import INDUCTOR_OPTIONS, inductor_options, load_kernels  # noqa: E402
 

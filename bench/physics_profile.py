@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "tests" / "support"))
 from kernel_support import load_task  # noqa: E402
 from runtime_support import task_backend_options  # noqa: E402
 
-from specc.codegen.render import contact_layout  # noqa: E402
+from specc.codegen.layout import contact_layout  # noqa: E402
 from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, build_model  # noqa: E402
 
 

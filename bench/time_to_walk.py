@@ -226,7 +226,7 @@ def measure(args, algorithm: str, out: Path) -> dict | None:
         []
         if args.no_sim_to_sim
         else sim_to_sim(
-            args, spec, out, [walked["checkpoint"]] if walked else [], rows[-1]["checkpoint"], place
+            args, spec, out, [walked["checkpoint"]] if walked else [], rows[-1]["checkpoint"], place, run_dir
         )
     )
     summary = {"algorithm": algorithm, "set_up_s": set_up, "checkpoints": rows, "sim_to_sim": robustness}
@@ -235,11 +235,22 @@ def measure(args, algorithm: str, out: Path) -> dict | None:
     return {**walked, "training_s": walked["wall_s"] - set_up} if walked else None
 
 
-def sim_to_sim(args, spec: Path, out: Path, walking: list[str], last: str, place: list[str]) -> list[dict]:
+def sim_to_sim(
+    args, spec: Path, out: Path, walking: list[str], last: str, place: list[str], run_dir: Path
+) -> list[dict]:
     """The walking and the last checkpoint, randomized on the training backend, and on the CPU backend."""
     checkpoints = list(dict.fromkeys([*walking, last]))
     flags = [item for c in checkpoints for item in ("--checkpoint", c)]
-    cpu = ["--backend", "mujoco", "--device", "cpu", *[a for kv in args.cpu_set for a in ("--set", kv)]]
+    # The CPU evaluations resolve [profile.cpu], whose networks may be smaller: use the run's.
+    config = json.loads((run_dir / "config.json").read_text())
+    algorithm = config["algorithm"]
+    networks = [
+        f"{algorithm}.{key}={config[algorithm][key]}"
+        for key in ("actor_hidden_dims", "critic_hidden_dims")
+        if key in config[algorithm]
+    ]
+    cpu_sets = [*networks, *args.cpu_set]
+    cpu = ["--backend", "mujoco", "--device", "cpu", *[a for kv in cpu_sets for a in ("--set", kv)]]
     if args.cpu_threads:
         cpu += ["--threads", str(args.cpu_threads)]
     settings = [

@@ -17,7 +17,14 @@ from typing import Any
 
 from specc.model.urdf import Urdf
 from specc.runtime.backends import create_backend
-from specc.runtime.backends.base import ActuatorOptions, Backend, BackendOptions, FrameOptions, ObjectOptions
+from specc.runtime.backends.base import (
+    ActuatorOptions,
+    Backend,
+    BackendOptions,
+    FrameOptions,
+    ObjectOptions,
+    SceneUrdfOptions,
+)
 from specc.runtime.config import (
     CategoricalConfig,
     DistillConfig,
@@ -101,9 +108,14 @@ def learner_config(module: ModuleType, algorithm: str | None = None) -> LearnerC
 
 
 def backend_options(
-    module: ModuleType, num_envs: int, device: str, num_threads: int | None = None
+    module: ModuleType,
+    num_envs: int,
+    device: str,
+    num_threads: int | None = None,
+    scene_urdfs: dict[str, Urdf] | None = None,
 ) -> BackendOptions:
-    """Everything a backend needs about the task, from the module's tables."""
+    """Everything a backend needs about the task, from the module's tables; `scene_urdfs`: the models
+    of the scene's further URDFs (BACKEND["scene_urdfs"] names and places them)."""
     env = module.ENV
     table = module.BACKEND
     return BackendOptions(
@@ -126,6 +138,19 @@ def backend_options(
         max_contacts_per_env=table["max_contacts_per_env"],
         max_constraints_per_env=table["max_constraints_per_env"],
         terrain=terrain_config(module),
+        scene_urdfs=tuple(
+            SceneUrdfOptions(
+                u["name"],
+                (scene_urdfs or {})[u["name"]],
+                frozen(u["position"]),
+                frozen(u["quat"]),
+                u["fixed"],
+            )
+            for u in table["scene_urdfs"]
+        ),
+        object_sizes_vary=table["object_sizes_vary"],
+        contacts_read=tuple(table["contacts_read"]),
+        torques_read=table["torques_read"],
     )
 
 
@@ -139,6 +164,7 @@ def assemble(
     source: str,
     urdf: Urdf,
     *,
+    scene_urdfs: dict[str, Urdf] | None = None,
     backend: str | None = None,
     device: str | None = None,
     num_envs: int | None = None,
@@ -156,7 +182,7 @@ def assemble(
     """Load the kernels of the generated module `source`, create the backend and the env.
 
     `backend`, `device`: default the spec's (the module's BACKEND table). `judge`: the env computes the
-    [eval] criteria each step; `hold_eval_commands`: it holds the [eval] commands (both `specc eval`).
+    [eval] criteria each step; `scene_urdfs`: the scene's further URDF models, by name; `hold_eval_commands`: it holds the [eval] commands (both `specc eval`).
     `algorithm`: the learner whose settings come with the parts (default: the spec's); `max_iterations`
     replaces its table's (`specc run --max-iterations`)."""
     task_name = _task_name(source)
@@ -165,7 +191,7 @@ def assemble(
     compiled = load_kernels(source, task_name, kernels or default_kind(device), device=device)
     module = compiled.module
     config = env_config(module, num_envs, hold_eval_commands)
-    options = backend_options(module, config.num_envs, device, num_threads)
+    options = backend_options(module, config.num_envs, device, num_threads, scene_urdfs)
     physics = create_backend(backend or placement["name"], urdf, list(module.JOINT_NAMES), options)
     env = TaskEnv(
         config,

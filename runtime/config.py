@@ -29,6 +29,8 @@ class ObjectResetConfig:
     nominal_friction: float = 1.0
     mass_scale: tuple[float, float] | None = None
     friction: tuple[float, float] | None = None
+    size_scale: tuple[float, float] | None = None  # every dimension × one draw; free objects only
+    half_height: float = 0.0  # half the vertical extent: a scaled object is raised by (scale - 1) × this
 
 
 @dataclass(frozen=True)

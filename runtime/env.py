@@ -16,7 +16,9 @@ step is replayed from one CUDA graph (`step_graph.py`).
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -300,18 +302,21 @@ class TaskEnv:
             fresh[:, start : start + value.shape[-1]] = value
         masked_write(self.commands, mask, fresh)
 
-    def _randomize(self, mask: torch.Tensor) -> None:
+    def _randomize(self, mask: torch.Tensor) -> torch.Tensor | None:
+        """Draw new physical parameters for the masked envs; returns the objects' size scales (N, M), if
+        any are drawn, for the reset to place the scaled objects."""
         r = self.config.randomization
         n = self.num_envs
         if not self.randomize:
             self.backend.set_params(mask, PhysicsParams())
             self.latency_steps.masked_fill_(mask, 0)
-            return
+            return None
 
         def draw(bounds):
             return None if bounds is None else self._uniform(bounds[0], bounds[1], n)
 
         objects = self.config.objects
+        size_scale = self._per_object([o.size_scale for o in objects], [1.0] * len(objects))
         self.backend.set_params(
             mask,
             PhysicsParams(
@@ -324,6 +329,7 @@ class TaskEnv:
                 object_friction=self._per_object(
                     [o.friction for o in objects], [o.nominal_friction for o in objects]
                 ),
+                object_size_scale=size_scale,
             ),
         )
         if r.latency_s is not None:
@@ -331,6 +337,7 @@ class TaskEnv:
             masked_write(self.latency_steps, mask, steps.clamp(0, self.config.decimation))
         else:
             self.latency_steps.masked_fill_(mask, 0)
+        return size_scale
 
     def _per_object(
         self, ranges: list[tuple[float, float] | None], nominal: list[float]
@@ -385,9 +392,9 @@ class TaskEnv:
             if self._reset_vel is None
             else self._uniform_per_joint(self._reset_vel)
         )
-        self._randomize(mask)
+        size_scale = self._randomize(mask)
         start = self._start_positions()
-        pose, velocity = self._objects.sample() if self._objects is not None else (None, None)
+        pose, velocity = self._objects.sample(size_scale) if self._objects is not None else (None, None)
         self.backend.reset(mask, start, self._init_root_quat, joint_pos, joint_vel, pose, velocity)
         rows = mask[:, None]
         for buffer in (self.actions, self.last_actions, self.last_joint_vel, self.feet_air_time):
@@ -475,6 +482,26 @@ class TaskEnv:
             self.groups,
             terminal_groups,
         )
+
+    @contextlib.contextmanager
+    def cores_for_physics(self) -> Iterator[None]:
+        """Run torch on one thread while this env's backend steps physics on a pool of host threads.
+
+        Torch's OpenMP workers spin-wait between ops, on the cores MuJoCo's threads need, and each
+        parallel region waits for its slowest worker: on two busy cores, two torch threads made the
+        PPO update of a CPU run 10-40x slower (wall) than one, and a rollout's env steps 30 % slower
+        (bench/backend.py). The policy's batches of a few hundred rows gain little from a second
+        thread even on idle cores. Training and evaluation loops run inside this context.
+        """
+        if getattr(self.backend, "host_threads", 1) <= 1 or torch.get_num_threads() == 1:
+            yield
+            return
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
 
     def check_health(self) -> None:
         """Raise if the physics lost something since the last check; the runner calls it once per rollout."""
@@ -614,6 +641,8 @@ class ObjectSampler:
 
     def __init__(self, config: EnvConfig, generator: torch.Generator, device: torch.device) -> None:
         free = [config.objects[i] for i in config.free_objects]
+        self._free = torch.tensor(config.free_objects, dtype=torch.long, device=device)
+        self._half_height = torch.tensor([o.half_height for o in free], device=device)  # (M,)
         self._generator, self._device = generator, device
         self._n = config.num_envs
         self._position = torch.tensor([o.position for o in free], device=device)
@@ -625,9 +654,16 @@ class ObjectSampler:
         u = torch.rand((self._n, *ranges.shape[:-1]), generator=self._generator, device=self._device)
         return ranges[..., 0] + (ranges[..., 1] - ranges[..., 0]) * u
 
-    def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N, M, 7) poses and (N, M, 6) world velocities (no spin)."""
+    def sample(self, size_scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, M, 7) poses and (N, M, 6) world velocities (no spin).
+
+        size_scale (N, every object) raises each scaled object by (scale - 1) × its half height, so that
+        its lowest point is where the nominal object's is: a box resting on the ground still rests on it.
+        """
         position = self._position + self._draw(self._offset)
+        if size_scale is not None:
+            lift = (size_scale[:, self._free] - 1.0) * self._half_height
+            position = position + torch.nn.functional.pad(lift.unsqueeze(-1), (2, 0))
         half_yaw = self._draw(self._yaw) / 2
         zeros = torch.zeros_like(half_yaw)
         quat = torch.stack([torch.cos(half_yaw), zeros, zeros, torch.sin(half_yaw)], dim=-1)

@@ -27,7 +27,8 @@ all ranks at the same iteration, and checkpoints that rank 0 writes with every r
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,23 @@ DIVERGED_SHARE_LIMIT = 0.5
 DIVERGED_ITERATIONS_LIMIT = 3
 
 CRITIC_GROUP = "critic"
+
+
+@contextmanager
+def policy_matmuls(device: torch.device) -> Iterator[None]:
+    """Training's matmuls in TF32 on CUDA (10-bit mantissa products, float32 sums): the update's MLP
+    passes are matmul-bound, and TF32 tensor cores run them several times faster than float32. PPO's
+    ratios and KL stay far above that rounding (about 1e-3 relative), and collection uses the same
+    precision as the update. Elsewhere (eval, export, the CPU) matmuls keep full float32."""
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
 
 
 @dataclass
@@ -122,7 +140,8 @@ class Runner:
             )
         distributed.broadcast_module(self.policy)  # several processes: all start from rank 0's parameters
         rank_seed = distributed.rank_seed(seed)  # seed itself in a single process
-        self.generator = torch.Generator().manual_seed(rank_seed + 1)
+        # Minibatch order, drawn where the samples are: a host permutation copied over stalls the GPU.
+        self.generator = torch.Generator(device=self.device).manual_seed(rank_seed + 1)
         self.action_generator = torch.Generator(device=self.device).manual_seed(rank_seed + 2)
         self.replay_generator = torch.Generator(device=self.device).manual_seed(rank_seed + 3)
         self.iteration = 0
@@ -156,6 +175,10 @@ class Runner:
     @torch.no_grad()
     def collect(self) -> tuple[float, torch.Tensor]:
         """One PPO rollout into the storage, its advantages computed; the mean reward and last values."""
+        with self.env.cores_for_physics():  # a CPU backend's threads get the cores
+            return self._collect()
+
+    def _collect(self) -> tuple[float, torch.Tensor]:
         policy, config = self.ppo.policy, self.ppo.config
         obs, critic_obs = self.env.obs, self._critic_obs(self.env.obs, self.env.groups)
         reward_sum = torch.zeros((), device=self.device)
@@ -327,10 +350,21 @@ class Runner:
         checkpoint_dir: Path | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> None:
+        with self.env.cores_for_physics():  # a CPU backend's threads get the cores
+            self._train(iterations, on_iteration, checkpoint_dir, should_stop)
+
+    def _train(
+        self,
+        iterations: int,
+        on_iteration: Callable[[IterationLog], None] | None,
+        checkpoint_dir: Path | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
         end = self.iteration + iterations
         while self.iteration < end:
             start = time.perf_counter()
-            mean_reward, collect_time, learner_scalars = self._iterate()
+            with policy_matmuls(self.device):
+                mean_reward, collect_time, learner_scalars = self._iterate()
             elapsed = time.perf_counter() - start
             self.iteration += 1
             episode = distributed.sum_tensors(self.env.stats.read_and_clear())  # over all ranks

@@ -111,7 +111,7 @@ class RolloutStorage:
         advantages = flat["advantages"]
         flat["advantages"] = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         for _ in range(epochs):
-            order = torch.randperm(total, generator=generator, device="cpu").to(advantages.device)
+            order = torch.randperm(total, generator=generator, device=generator.device)
             for i in range(count):
                 index = order[i * size : (i + 1) * size]
                 yield Batch(**{name: value[index] for name, value in flat.items()})

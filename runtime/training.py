@@ -72,9 +72,9 @@ class RunRequest:
 Build = Callable[[], tuple[Any, Runner]]
 
 
-def train_in_folder(request: RunRequest, build: Build) -> int | None:
-    """Train rank 0's run in `request.run_dir`; returns the exit code of the signal that stopped it
-    early (130 Ctrl-C, 143 SIGTERM), None when it ran to the end. Raises `RunFailed`."""
+def train_in_folder(request: RunRequest, build: Build) -> tuple[Path, int | None]:
+    """Train rank 0's run in `request.run_dir`; returns its final checkpoint and the exit code of the
+    signal that stopped it early (130 Ctrl-C, 143 SIGTERM), None when it ran to the end. Raises `RunFailed`."""
     run_dir = request.run_dir
     console = Console(stderr=True)
     try:
@@ -144,7 +144,7 @@ def train_in_folder(request: RunRequest, build: Build) -> int | None:
     lock.close()
     console.print(f"checkpoint {final}")
     distributed.teardown()
-    return stop.exit_code
+    return final, stop.exit_code
 
 
 def train_quietly(request: RunRequest, build: Build) -> int | None:

@@ -197,7 +197,7 @@ def _check_document(
     command_names, command_vectors = command_layout(spec)
     if robot is None:
         return None
-    scene = bind_scene(document, spec, robot, sink)
+    scene = bind_scene(document, spec, robot, sink, within)
     if scene is None:
         return None
     groups = {name: len(bodies) for name, bodies in robot.body_groups.items() if bodies}
@@ -262,7 +262,8 @@ def _check_document(
     if document.failed(sink):
         return None
     digest = hashlib.sha256()
-    for part in (__version__.encode(), document.text.encode(), robot.urdf.digest.encode()):
+    urdf_digests = [robot.urdf.digest, *(u.digest for u in scene.urdfs.values())]
+    for part in (__version__.encode(), document.text.encode(), *(d.encode() for d in urdf_digests)):
         digest.update(part)
         digest.update(b"\0")
     return CheckedTask(

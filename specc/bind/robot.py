@@ -78,46 +78,10 @@ class RobotModel:
 def bind_robot(
     document: SpecDocument, spec: Spec, sink: DiagnosticSink, within: Path | None = None
 ) -> RobotModel | None:
-    urdf_path = resolve_uri(spec.robot.urdf, document.path.parent)
-    if urdf_path is None:
-        document.report(
-            sink,
-            "SPC301",
-            f"no installed package provides '{spec.robot.urdf}'",
-            ("robot", "urdf"),
-            fix="install the package (e.g. pip install example-robot-data) or set SPECC_PACKAGE_PATH",
-        )
+    urdf = read_spec_urdf(document, spec, sink, spec.robot.urdf, ("robot", "urdf"), within)
+    if urdf is None:
         return None
-    try:
-        # A URDF named by a plain path may not leave the spec's folder, nor the folder lint was
-        # given (`../robots/x.urdf`), through a symbolic link.
-        folder = None if spec.robot.urdf.startswith("package://") else document.path.parent
-        if folder is not None and within is not None and not escapes_folder(urdf_path, folder):
-            folder = within if escapes_folder(urdf_path, within) else folder
-        urdf = read_urdf(urdf_path, within=folder)
-    except UrdfError as err:
-        where = f" ({urdf_path.name}:{err.line})" if err.code != "SPC301" else ""
-        document.report(
-            sink,
-            err.code,
-            err.message + where,
-            ("robot", "urdf"),
-            fix=err.fix
-            or ("check the path; it is relative to the spec file" if err.code == "SPC301" else None),
-        )
-        return None
-    for issue in urdf.issues:
-        if issue.code == "SPC305" and spec.robot.repair_inertia != "none":
-            continue  # the spec chose an explicit repair; the import reports what it changed
-        severity = Severity.ERROR if issue.severity == "error" else Severity.WARNING
-        document.report(
-            sink,
-            issue.code,
-            f"{issue.message} ({urdf_path.name}:{issue.line})",
-            ("robot", "urdf"),
-            severity=severity,
-            fix=issue.fix,
-        )
+    urdf_path = urdf.path
 
     movable = urdf.movable_joints
     all_names = [j.name for j in movable]
@@ -244,6 +208,54 @@ def bind_robot(
         reset_joint_offset=[tuple(o) for o in offsets],
         reset_joint_vel=[tuple(v) for v in velocities],
     )
+
+
+def read_spec_urdf(
+    document: SpecDocument, spec: Spec, sink: DiagnosticSink, uri: str, at: KeyPath, within: Path | None
+) -> Urdf | None:
+    """Resolve and read a URDF the spec names at `at` (the robot's or a scene URDF), reporting its problems
+    there; None when it cannot be read."""
+    urdf_path = resolve_uri(uri, document.path.parent)
+    if urdf_path is None:
+        document.report(
+            sink,
+            "SPC301",
+            f"no installed package provides '{uri}'",
+            at,
+            fix="install the package (e.g. pip install example-robot-data) or set SPECC_PACKAGE_PATH",
+        )
+        return None
+    try:
+        # A URDF named by a plain path may not leave the spec's folder, nor the folder lint was
+        # given (`../robots/x.urdf`), through a symbolic link.
+        folder = None if uri.startswith("package://") else document.path.parent
+        if folder is not None and within is not None and not escapes_folder(urdf_path, folder):
+            folder = within if escapes_folder(urdf_path, within) else folder
+        urdf = read_urdf(urdf_path, within=folder)
+    except UrdfError as err:
+        where = f" ({urdf_path.name}:{err.line})" if err.code != "SPC301" else ""
+        document.report(
+            sink,
+            err.code,
+            err.message + where,
+            at,
+            fix=err.fix
+            or ("check the path; it is relative to the spec file" if err.code == "SPC301" else None),
+        )
+        return None
+    for issue in urdf.issues:
+        if issue.code == "SPC305" and spec.robot.repair_inertia != "none":
+            continue  # the spec chose an explicit repair; the import reports what it changed
+        severity = Severity.ERROR if issue.severity == "error" else Severity.WARNING
+        document.report(
+            sink,
+            issue.code,
+            f"{issue.message} ({urdf_path.name}:{issue.line})",
+            at,
+            severity=severity,
+            fix=issue.fix,
+        )
+    return urdf
 
 
 def _effort(

@@ -228,6 +228,7 @@ def _run(spec, backend, device, kernels, sets, threads, num_envs, max_iterations
     task = _task(spec, device, sets, extra)
     if teacher_check is not None:
         teacher_check(task)
+    backend_option, device_option = backend, device  # as given: the commands the run prints repeat them
     backend, device = _require_physics(task, backend, device)
     rank, place = _join_processes(gpus, device, started)
     if rank.world_size > 1:  # wall time from the `--gpus` command's start, before torchrun
@@ -244,6 +245,7 @@ def _run(spec, backend, device, kernels, sets, threads, num_envs, max_iterations
         parts = assemble(
             render_module(task),
             task.robot.urdf,
+            scene_urdfs=task.scene.urdfs,
             backend=backend,
             device=place,
             kernels=kernels,
@@ -292,7 +294,9 @@ def _run(spec, backend, device, kernels, sets, threads, num_envs, max_iterations
     except OSError as err:
         _fail(f"cannot create the run folder {run_dir}: {err.strerror or err}")
     try:
-        code = train_in_folder(dataclasses.replace(request, run_dir=run_dir, continuing=continuing), build)
+        final, code = train_in_folder(
+            dataclasses.replace(request, run_dir=run_dir, continuing=continuing), build
+        )
     except SetupFailed as err:
         if created:
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing was trained: leave no empty run behind
@@ -301,6 +305,84 @@ def _run(spec, backend, device, kernels, sets, threads, num_envs, max_iterations
         _fail(str(err), err.code)
     if code is not None:
         sys.exit(code)
+    _report_run(
+        task, spec, run_dir, final, backend_option, device_option, device, sets, threads, not no_tensorboard
+    )
+
+
+# The end-of-run evaluation: enough episodes to see what was learned in seconds, on eager kernels
+# (compiling the evaluation env's kernels would take longer than stepping them); `specc eval` runs
+# the spec's own count.
+REPORT_EPISODES = 16
+
+
+def _report_run(task, spec, run_dir, checkpoint, backend, device, place, sets, threads, tensorboard) -> None:
+    """Tell the user what the run made: the final policy judged by the spec's [eval] criterion on a
+    few episodes, where its checkpoint and curves are, and the commands that evaluate and film it."""
+    import shlex
+
+    from specc.runtime.backends.base import PhysicsLost
+    from specc.runtime.evaluate import evaluate
+
+    parts, runner = _evaluation_env(
+        task, place, backend, "eager", threads, REPORT_EPISODES, False, _checkpoint_algorithm(checkpoint)
+    )
+    _load_policy(runner, checkpoint)
+    criteria = task.spec.eval
+    held = "".join(f", {name} = {value:g}" for name, value in criteria.commands.items())
+    click.echo(
+        f"\nThe final policy on {REPORT_EPISODES} episodes of the spec's [eval] (randomization off{held}; "
+        f"specc eval runs {criteria.episodes}):"
+    )
+    try:
+        result = evaluate(parts.env, runner.act_deterministic)
+    except PhysicsLost as err:
+        click.echo(f"  not evaluated: {err}")
+    else:
+        low, high = result.success_ci95
+        seconds = task.spec.sim.episode_length_s
+        speed = result.mean_distance_m / seconds
+        click.echo(f"  success rate      {result.success_rate:.1%} (95% CI {low:.1%} - {high:.1%})")
+        click.echo(f"  criterion         {criterion_text(criteria)}")
+        if task.spec.terminations.time_out:
+            click.echo(
+                f"  reached time-out  {1 - result.terminated_rate:.1%} (the rest ended by a termination)"
+            )
+        if not task.spec.robot.fixed_base:  # how far the base went, start to end: a walker's speed
+            click.echo(
+                f"  mean distance     {result.mean_distance_m:.2f} m ({speed:.2f} m/s over {seconds:g} s)"
+            )
+    options = [*(["--backend", backend] if backend else []), *(["--device", device] if device else [])]
+    overrides = [f"--set={value}" for value in sets]
+    film = run_dir / f"{task.spec.task.name}.mp4"
+    click.echo(f"policy    {checkpoint}")
+    where = shlex.quote(str(run_dir))
+    curves = (
+        f"tensorboard --logdir {where}   or   specc plot {where}" if tensorboard else f"specc plot {where}"
+    )
+    click.echo(f"curves    {curves}")
+    evaluate_command = ["specc", "eval", str(spec), "--checkpoint", str(checkpoint), *options, *overrides]
+    click.echo(f"evaluate  {shlex.join(evaluate_command)}")
+    # play films on the CPU whatever device trained (no --backend or --device), with the run's networks
+    # where the spec's [profile.cpu] has others
+    on_cpu = _task(spec, "cpu", sets).spec.ppo
+    networks = [
+        f"--set=ppo.{key}={list(getattr(task.spec.ppo, key))}"
+        for key in ("actor_hidden_dims", "critic_hidden_dims")
+        if tuple(getattr(on_cpu, key)) != tuple(getattr(task.spec.ppo, key))
+    ]
+    play_command = [
+        "specc",
+        "play",
+        str(spec),
+        "--checkpoint",
+        str(checkpoint),
+        *overrides,
+        *networks,
+        "--video",
+        str(film),
+    ]
+    click.echo(f"video     {shlex.join(play_command)}")
 
 
 def _join_processes(gpus: int | None, device: str, started: float):
@@ -443,6 +525,7 @@ def _evaluation_env(task, device, backend, kernels, threads, count: int, randomi
     parts = assemble(
         render_module(task),
         task.robot.urdf,
+        scene_urdfs=task.scene.urdfs,
         backend=backend,
         device=device,
         kernels=kernels,

@@ -22,6 +22,7 @@ import jinja2
 from specc import __version__
 from specc.codegen import pysource
 from specc.codegen.emit import DERIVED_CODE, PLANE_DERIVED_CODE, KernelEmitter, assignment, literal
+from specc.codegen.layout import contact_layout, contact_pairs, frame_table
 from specc.codegen.tables import (
     backend_table,
     env_table,
@@ -72,43 +73,6 @@ def _load_template(name: str) -> str:
     from importlib import resources
 
     return resources.files("specc.templates").joinpath(name).read_text(encoding="utf-8")
-
-
-def contact_layout(task: CheckedTask) -> tuple[list[str], dict[str, tuple[int, int]]]:
-    """The bodies of the `contact_force` input, group after group, and each group's slice.
-
-    The robot's groups are always tracked; an object's or a frame's body only when a term reads its
-    contact force. Contact pairs (`contact_pairs`) follow the bodies in the same input.
-    """
-    bodies: list[str] = []
-    slices: dict[str, tuple[int, int]] = {}
-    for group, members in task.robot.body_groups.items():
-        if members:
-            slices[group] = (len(bodies), len(bodies) + len(members))
-            bodies.extend(members)
-    pairs = contact_pairs(task)
-    for name in task.contact_groups_read:
-        if name in task.scene.frames:
-            slices[name] = (len(bodies), len(bodies) + 1)
-            bodies.append(task.scene.frames[name].body)
-    for index, name in enumerate(pairs):
-        slices[name] = (len(bodies) + index, len(bodies) + index + 1)
-    return bodies, slices
-
-
-def contact_pairs(task: CheckedTask) -> dict[str, tuple[str, str]]:
-    """The contact pairs some term reads: name -> (body, other); their forces follow the bodies'."""
-    return {n: task.scene.pairs[n] for n in task.contact_groups_read if n in task.scene.pairs}
-
-
-def frame_table(
-    task: CheckedTask,
-) -> list[tuple[str, str, tuple[float, float, float], tuple[float, float, float, float]]]:
-    """The frames some term reads, as (name, body, offset, quat): the `frame_*` inputs' rows."""
-    return [
-        (name, task.scene.frames[name].body, task.scene.frames[name].offset, task.scene.frames[name].quat)
-        for name in task.frames_read
-    ]
 
 
 def effective_weights(task: CheckedTask) -> list[float]:

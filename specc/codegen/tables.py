@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from specc.bind.scene import quat_from_rpy
+from specc.codegen.layout import contacts_read, torques_read
 from specc.model.urdf import Joint
 from specc.task import CheckedTask
 
@@ -64,6 +66,8 @@ def env_table(task: CheckedTask) -> Table:
                 "nominal_friction": o.friction,
                 "mass_scale": list(o.mass_scale) if o.mass_scale and randomized else None,
                 "friction": list(o.friction_range) if o.friction_range and randomized else None,
+                "size_scale": list(o.size_scale) if o.size_scale and randomized else None,
+                "half_height": o.half_height,
             }
             for o in spec.scene.objects.values()
         ],
@@ -151,9 +155,21 @@ def backend_table(task: CheckedTask) -> Table:
                 "color": list(o.color),
                 "fixed": o.fixed,
                 "position": list(o.position),
+                "half_height": o.half_height,
+                "max_size_scale": o.size_scale[1] if o.size_scale and spec.randomization.enabled else 1.0,
             }
             for name, o in spec.scene.objects.items()
         ],
+        # Further URDFs of the scene (their models come beside the module, as the robot's does).
+        "scene_urdfs": [
+            {"name": name, "position": list(u.position), "quat": list(quat_from_rpy(u.rpy)), "fixed": u.fixed}
+            for name, u in spec.scene.urdfs.items()
+        ],
+        "object_sizes_vary": spec.randomization.enabled
+        and any(o.size_scale is not None for o in spec.scene.objects.values()),
+        # What the kernels read of the contact rows and torques: a backend may leave the rest zero.
+        "contacts_read": list(contacts_read(task)),
+        "torques_read": torques_read(task),
         "max_contacts_per_env": spec.sim.max_contacts_per_env,
         "max_constraints_per_env": spec.sim.max_constraints_per_env,
     }

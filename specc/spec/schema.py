@@ -237,6 +237,11 @@ class SceneObject(Strict):
     )
     mass_scale: ScaleRange | None = Field(None, description="Randomization: scale of the mass (and inertia).")
     friction_range: NonNegativeRange | None = Field(None, description="Randomization: friction coefficient.")
+    size_scale: ScaleRange | None = Field(
+        None,
+        description="Randomization of free objects: every dimension scaled by one draw (mass kept, inertia "
+        "follows); the object is raised so its lowest point stays where the nominal object's is.",
+    )
 
     @model_validator(mode="after")
     def _size_fits_shape(self) -> SceneObject:
@@ -248,6 +253,10 @@ class SceneObject(Strict):
         moving = self.position_range != ((0.0, 0.0),) * 3 or self.yaw_range != (0.0, 0.0)
         if self.fixed and (moving or self.lin_vel_range != ((0.0, 0.0),) * 3):
             raise ValueError("a fixed object has one pose: drop position_range, yaw_range and lin_vel_range")
+        if self.fixed and self.size_scale is not None:
+            raise cross_field(
+                ("size_scale",), "a fixed object has one size: drop size_scale or make the object free"
+            )
         return self
 
     @property
@@ -267,8 +276,34 @@ class ContactPair(Strict):
     other: Name = Field(description="A frame or object name: the body that pushes.")
 
 
+class SceneUrdf(Strict):
+    """A second URDF beside the robot (a table, a cabinet): no actuators, its joints passive; its links
+    are bodies named `<name>/<link>` that frames and contact pairs can name."""
+
+    urdf: str = Field(
+        max_length=512,
+        description="A path relative to the spec, or package://<package>/<path> resolved against installed packages.",
+    )
+    position: Vector3 = Field(
+        (0.0, 0.0, 0.0), description="Position of its root link in the world frame [m]."
+    )
+    rpy: Vector3 = Field(
+        (0.0, 0.0, 0.0), description="Orientation of its root link (roll, pitch, yaw) [rad]."
+    )
+    fixed: Flag = Field(
+        True, description="Root link welded to the world; else free (6-DoF), back at its pose at every reset."
+    )
+
+
 class SceneSection(Strict):
-    objects: dict[Name, SceneObject] = Field(default_factory=dict, description="Primitive bodies by name.")
+    objects: dict[Name, SceneObject] = Field(
+        default_factory=dict, max_length=256, description="Primitive bodies by name (at most 256)."
+    )
+    urdfs: dict[Name, SceneUrdf] = Field(
+        default_factory=dict,
+        max_length=8,
+        description="Further URDFs by name (e.g. a table); each link is a body named <name>/<link>.",
+    )
     contacts: dict[Name, ContactPair] = Field(
         default_factory=dict, description="Contact forces between two named bodies, by name."
     )

@@ -284,6 +284,7 @@ def check_target(task: CheckedTask, positions: PositionMap, sink: DiagnosticSink
     # Flat ground only: terrain tiles, height scans and foot heights need the heightfield.
     unsupported: list[tuple[str, tuple[str | int, ...], bool]] = [
         ("scene objects", ("scene", "objects"), bool(spec.scene.objects)),
+        ("scene URDFs", ("scene", "urdfs"), bool(spec.scene.urdfs)),
         ("named frames read by the kernels", ("frames",), bool(task.frames_read)),
         (
             "terrain tiles (heightfields and their curriculum)",
@@ -410,7 +411,7 @@ def package_name(task: CheckedTask) -> str:
 
 def task_data(task: CheckedTask) -> dict[str, Any]:
     """Everything the emitted task class needs about the task, as plain data (rendered into task_data.py)."""
-    from specc.codegen.render import contact_layout
+    from specc.codegen.layout import contact_layout
     from specc.codegen.tables import env_table, ppo_table, randomization_table
 
     spec = task.spec
@@ -476,7 +477,7 @@ def robot_urdf(task: CheckedTask) -> tuple[str, dict[str, Path]]:
     Collision geometry only; masses and inertias as the URDF writes them, or repaired when the spec
     says `repair_inertia = "diagonal"` (the same repair the MuJoCo import applies).
     """
-    from specc.codegen.render import contact_layout
+    from specc.codegen.layout import contact_layout
 
     urdf = task.robot.urdf
     tracked = set(contact_layout(task)[0])

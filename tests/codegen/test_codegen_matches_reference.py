@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from kernel_support import ROBOTS, random_inputs, render_module, task_from_text
 from reference_eval import derived_signals, evaluate
 
-from specc.codegen.render import contact_layout
+from specc.codegen.layout import contact_layout
 from specc.expr.signals import KERNEL_INPUTS
 from specc.runtime.kernels import INDUCTOR_OPTIONS, inductor_options, load_kernels
 

@@ -403,6 +403,10 @@ BACKEND: Dict[str, object] = {
     ],
     "locked": [],
     "objects": [],
+    "scene_urdfs": [],
+    "object_sizes_vary": False,
+    "contacts_read": [False, True, True, True, True, True, True, True, True, True, True, True, True, True],
+    "torques_read": True,
     "max_contacts_per_env": None,
     "max_constraints_per_env": None,
 }

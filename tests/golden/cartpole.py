@@ -208,6 +208,10 @@ BACKEND: Dict[str, object] = {
     "actuators": [{"joint": "slider", "kind": "torque", "stiffness": 0.0, "damping": 0.0, "effort": 20.0}],
     "locked": [],
     "objects": [],
+    "scene_urdfs": [],
+    "object_sizes_vary": False,
+    "contacts_read": [False],
+    "torques_read": False,
     "max_contacts_per_env": None,
     "max_constraints_per_env": None,
 }

@@ -501,6 +501,10 @@ BACKEND: Dict[str, object] = {
         ["right_wrist_yaw_joint", 0.0],
     ],
     "objects": [],
+    "scene_urdfs": [],
+    "object_sizes_vary": False,
+    "contacts_read": [False, True, True, True, True, True, True, True, True, True, True, True],
+    "torques_read": False,
     "max_contacts_per_env": None,
     "max_constraints_per_env": None,
 }

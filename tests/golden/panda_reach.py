@@ -283,6 +283,10 @@ BACKEND: Dict[str, object] = {
     ],
     "locked": [["panda_finger_joint1", 0.04], ["panda_finger_joint2", 0.04]],
     "objects": [],
+    "scene_urdfs": [],
+    "object_sizes_vary": False,
+    "contacts_read": [False],
+    "torques_read": False,
     "max_contacts_per_env": None,
     "max_constraints_per_env": None,
 }

@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 from layout import ROOT, TESTS
 
-from specc.codegen.render import contact_layout, contact_pairs, render_module
+from specc.codegen.layout import contact_layout, contact_pairs
+from specc.codegen.render import render_module
 from specc.diagnostics import DiagnosticSink
 from specc.expr.signals import KERNEL_INPUTS
 from specc.task import CheckedTask, check_task

@@ -19,7 +19,7 @@ CARTPOLE = TESTS / "specs" / "cartpole.toml"
 
 def assemble_task(task: CheckedTask, **options) -> Assembly:
     """The env, backend, kernels and PPO config of `task` (the options are `assemble`'s)."""
-    return assemble(render_module(task), task.robot.urdf, **options)
+    return assemble(render_module(task), task.robot.urdf, scene_urdfs=task.scene.urdfs, **options)
 
 
 def task_module(task: CheckedTask) -> ModuleType:
@@ -31,7 +31,7 @@ def task_backend_options(
     task: CheckedTask, num_envs: int, device: str, num_threads: int | None = None
 ) -> BackendOptions:
     """What a backend is built with for `task`, as `assemble` builds it."""
-    return backend_options(task_module(task), num_envs, device, num_threads)
+    return backend_options(task_module(task), num_envs, device, num_threads, task.scene.urdfs)
 
 
 def cartpole_runner(seed: int = 0, num_envs: int = 64, overrides: dict | None = None) -> Runner:
