@@ -11,6 +11,12 @@ another simulator).
 
     python bench/time_to_walk.py --out /tmp/ttw --num-envs 4096 --iterations 300 --save-interval 25
 
+Other tasks: `--spec` and the success measure: `--threshold 0.8 --success-key
+terrain.success_rate_from_middle_row` for anymal_rough (success on tiles of at least middle
+difficulty); `--cpu-set KEY=VALUE` overrides the spec for the CPU evaluations (e.g. the full
+terrain instead of the CPU profile's small one). Runs with a terrain also print the mean terrain
+level of the curriculum at each checkpoint.
+
 With --gpus N the run trains on N GPUs of the host (`specc run --gpus N`, --num-envs envs on each,
 NCCL with NVLink multicast off); the evaluations run on one GPU as before.
 """
@@ -29,6 +35,14 @@ SPEC = ROOT / "tasks" / "anymal_walk.toml"
 WALKING = 0.9
 
 
+def success(report: dict, key: str) -> float:
+    """The report's value at a dotted key (`success_rate`, `terrain.success_rate_from_middle_row`)."""
+    value = report
+    for part in key.split("."):
+        value = value[part]
+    return float(value)
+
+
 def specc(*args: str, cwd: Path) -> str:
     """Run the specc command line in a fresh interpreter (outside the source tree, which would shadow it)."""
     command = [sys.executable, "-m", "specc", *args]
@@ -36,13 +50,17 @@ def specc(*args: str, cwd: Path) -> str:
     environ = {**os.environ, "NCCL_NVLS_ENABLE": "0"}
     done = subprocess.run(command, cwd=cwd, env=environ, capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"{' '.join(args[:1])} failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"{' '.join(args[:1])} failed:\n{(done.stdout + done.stderr)[-3000:]}")
     return done.stdout
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="Folder for the run and the results.")
+    parser.add_argument("--spec", type=Path, default=SPEC, help="The task (default: anymal_walk).")
+    parser.add_argument("--threshold", type=float, default=WALKING, help="Success that counts as solved.")
+    parser.add_argument("--success-key", default="success_rate", help="Dotted key of the eval report.")
+    parser.add_argument("--cpu-set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--backend", default="mujoco-warp")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--num-envs", type=int, default=4096, help="Envs (per GPU with --gpus).")
@@ -53,13 +71,21 @@ def main() -> None:
     parser.add_argument(
         "--cpu-threads", type=int, default=None, help="Threads of the sim-to-sim CPU backend."
     )
+    parser.add_argument(
+        "--no-sim-to-sim",
+        action="store_true",
+        help="Skip the randomized and CPU-backend evaluations (run them later with specc eval, e.g. in "
+        "another call of a time-limited GPU host).",
+    )
     args = parser.parse_args()
+    # The commands run inside --out: paths given relative to here must not move with them.
+    args.out, args.spec = args.out.resolve(), args.spec.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     run_dir = args.out / "run"
     place = ["--backend", args.backend, "--device", args.device]
     gpus = ["--gpus", str(args.gpus)] if args.gpus > 1 else []
     specc(
-        "run", str(SPEC), *place, *gpus, "--num-envs", str(args.num_envs), "--max-iterations", str(args.iterations),
+        "run", str(args.spec), *place, *gpus, "--num-envs", str(args.num_envs), "--max-iterations", str(args.iterations),
         "--set", f"ppo.save_interval={args.save_interval}", "--run-dir", str(run_dir), "--no-tensorboard",
         cwd=args.out,
     )  # fmt: skip
@@ -69,7 +95,9 @@ def main() -> None:
     checkpoints = sorted((run_dir / "checkpoints").glob("model_*.pt"))
     flags = [item for c in checkpoints for item in ("--checkpoint", str(c))]
     reports = json.loads(
-        specc("eval", str(SPEC), *place, *flags, "--episodes", str(args.episodes), "--json", cwd=args.out)
+        specc(
+            "eval", str(args.spec), *place, *flags, "--episodes", str(args.episodes), "--json", cwd=args.out
+        )
     )
     reports = reports if isinstance(reports, list) else [reports]
     first = metrics[1]
@@ -82,6 +110,7 @@ def main() -> None:
     )
     print(
         f"{'iteration':>9} {'samples':>12} {'wall s':>8} {'success':>8} {'distance m':>11} {'tracking err':>13}"
+        f" {'terrain level':>13}"
     )
     walked = None
     rows = []
@@ -95,11 +124,15 @@ def main() -> None:
                 **{k: v for k, v in report.items() if k != "per_episode"},
             }
         )
+        level = metrics[iteration].get("Curriculum/terrain_level")
+        rows[-1]["terrain_level"] = level
         print(
-            f"{iteration:>9} {iteration * samples_per_iteration:>12,} {wall:>8.1f} {report['success_rate']:>8.1%} "
+            f"{iteration:>9} {iteration * samples_per_iteration:>12,} {wall:>8.1f} "
+            f"{success(report, args.success_key):>8.1%} "
             f"{report['mean_distance_m']:>11.2f} {report['mean_tracking_error']:>13.3f}"
+            f" {'-' if level is None else f'{level:.2f}':>13}"
         )
-        if walked is None and report["success_rate"] >= WALKING:
+        if walked is None and success(report, args.success_key) >= args.threshold:
             walked = rows[-1]
     if walked:
         print(
@@ -107,8 +140,12 @@ def main() -> None:
             f"{walked['iteration'] * samples_per_iteration:,} samples), {walked['wall_s'] - set_up:.1f} s of training"
         )
     else:
-        print(f"no checkpoint reached {WALKING:.0%} success in {args.iterations} iterations")
-    robustness = sim_to_sim(args, [walked["checkpoint"]] if walked else [], rows[-1]["checkpoint"], place)
+        print(f"no checkpoint reached {args.threshold:.0%} success in {args.iterations} iterations")
+    robustness = (
+        []
+        if args.no_sim_to_sim
+        else sim_to_sim(args, [walked["checkpoint"]] if walked else [], rows[-1]["checkpoint"], place)
+    )
     summary = {"set_up_s": set_up, "checkpoints": rows, "sim_to_sim": robustness}
     (args.out / "time_to_walk.json").write_text(json.dumps(summary, indent=2))
     specc("plot", str(run_dir), "-o", str(args.out / "curves.png"), cwd=args.out)
@@ -118,7 +155,7 @@ def sim_to_sim(args, walking: list[str], last: str, place: list[str]) -> list[di
     """The walking and the last checkpoint, randomized on the training backend, and on the CPU backend."""
     checkpoints = list(dict.fromkeys([*walking, last]))
     flags = [item for c in checkpoints for item in ("--checkpoint", c)]
-    cpu = ["--backend", "mujoco", "--device", "cpu"]
+    cpu = ["--backend", "mujoco", "--device", "cpu", *[a for kv in args.cpu_set for a in ("--set", kv)]]
     if args.cpu_threads:
         cpu += ["--threads", str(args.cpu_threads)]
     settings = [
@@ -133,7 +170,7 @@ def sim_to_sim(args, walking: list[str], last: str, place: list[str]) -> list[di
     for backend, where, randomize in settings:
         text = specc(
             "eval",
-            str(SPEC),
+            str(args.spec),
             *where,
             *flags,
             randomize,
@@ -146,7 +183,8 @@ def sim_to_sim(args, walking: list[str], last: str, place: list[str]) -> list[di
         for report in reports if isinstance(reports, list) else [reports]:
             name = Path(report["checkpoint"]).name
             print(
-                f"{name:>16} {backend:>14} {str(report['randomize']):>10} {report['success_rate']:>8.1%} "
+                f"{name:>16} {backend:>14} {str(report['randomize']):>10} "
+                f"{success(report, args.success_key):>8.1%} "
                 f"{report['mean_distance_m']:>11.2f} {report['terminated_rate']:>10.1%}"
             )
             out.append({"backend": backend, **{k: v for k, v in report.items() if k != "per_episode"}})

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from specc.runtime.terrain import TerrainConfig
+
 
 @dataclass(frozen=True)
 class CategoricalConfig:
@@ -86,6 +88,7 @@ class EnvConfig:
     reset_joint_pos_scale: tuple[float, float] = (1.0, 1.0)
     reset_joint_pos_noise: float = 0.0
     joint_pos_limits: tuple[tuple[float, float] | None, ...] = ()
+    terrain: TerrainConfig = field(default_factory=TerrainConfig)
 
     @property
     def policy_dt(self) -> float:

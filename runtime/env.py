@@ -6,8 +6,9 @@ One policy step: actuator controls from the actions (PD targets around the defau
 or torques, scaled per joint group; per-env control latency is a shift of the
 per-physics-step controls), `decimation` physics steps, bookkeeping signals
 (joint acceleration, feet air time, episode time), the fused kernel on the pre-reset
-state, resets of finished envs (new commands, new randomized parameters), and the
-observations of the post-reset state. No step waits on the host: finished envs are
+state, the terrain curriculum on the finished envs, resets of finished envs (new commands,
+new randomized parameters, the start of their terrain tile), and the observations of the
+post-reset state. No step waits on the host: finished envs are
 masked, not gathered, every state buffer is updated in place, and episode statistics
 accumulate in tensors the runner reads once per iteration, so on a GPU backend the whole
 step is replayed from one CUDA graph (`step_graph.py`).
@@ -26,6 +27,7 @@ from specc.runtime.divergence import EXPLODING, diagnose
 from specc.runtime.kernels import TaskKernels
 from specc.runtime.rotations import quat_from_euler, quat_multiply, quat_rotate, quat_rotate_inverse
 from specc.runtime.step_graph import StepGraph
+from specc.runtime.terrain import HeightSampler, generate
 
 CONTACT_THRESHOLD_N = 1.0
 
@@ -64,6 +66,8 @@ class TaskEnv:
         "last_feet_contact",
         "latency_steps",
         "start_pos",
+        "terrain_level",
+        "terrain_column",
         "episode_sums",
         "obs",
         "step_count",
@@ -77,8 +81,11 @@ class TaskEnv:
         seed: int = 0,
         randomize: bool = True,
         capture_graph: bool = True,
+        curriculum: bool = True,
         judge: bool = False,
     ) -> None:
+        """`curriculum=False` (evaluation) spreads the envs evenly over terrain rows and tile types and
+        keeps them there; otherwise the spec's curriculum moves them."""
         self.config = config
         # Evaluation envs also compute the [eval] criteria each step; training envs never do.
         self.judge = judge
@@ -176,10 +183,70 @@ class TaskEnv:
         self.start_pos = torch.zeros(n, 3, device=dev)
         self.episode_sums = torch.zeros(n, len(self.reward_names), device=dev)
         self.step_count = torch.zeros((), dtype=torch.long, device=dev)
+        self._setup_terrain(curriculum)
         self.stats = EpisodeStats(len(self.reward_names), len(self.termination_names), dev)
         self.obs = torch.zeros(n, self.num_obs, device=dev)
         self.graph = StepGraph(self, enabled=capture_graph)
         self.reset_all()
+
+    # -- terrain -------------------------------------------------------------------------------
+    def _setup_terrain(self, curriculum: bool) -> None:
+        """The heightfield on the device, each env's tile (row = level, column = type), the scan points."""
+        module, n, dev = self.kernels.module, self.num_envs, self.device
+        terrain_config = self.config.terrain
+        self.terrain = generate(terrain_config) if terrain_config.tiles else None
+        self.heights = HeightSampler(self.terrain, dev)
+        self.signals_read = set(module.SIGNALS_READ)
+        self.scan_points = torch.tensor(module.SCAN_POINTS, dtype=torch.float32, device=dev).reshape(-1, 2)
+        self._zeros = torch.zeros(n, device=dev)
+        self._no_scan = torch.zeros(n, len(self.scan_points), device=dev)
+        self.terrain_level = torch.zeros(n, dtype=torch.long, device=dev)
+        self.terrain_column = torch.zeros(n, dtype=torch.long, device=dev)
+        self.curriculum = False
+        if self.terrain is None:
+            return
+        rows, cols = terrain_config.rows, terrain_config.cols
+        self._origins = torch.tensor(self.terrain.origins, dtype=torch.float32, device=dev)
+        env = torch.arange(n, device=dev)
+        if curriculum:
+            self.curriculum = bool(module.CURRICULUM) and terrain_config.curriculum
+            top = min(terrain_config.max_init_level, rows - 1) if self.curriculum else rows - 1
+            self.terrain_level.copy_(torch.randint(0, top + 1, (n,), generator=self.generator, device=dev))
+            self.terrain_column.copy_(torch.div(env * cols, n, rounding_mode="floor"))
+        else:
+            # Every (row, type) cell in turn, each type's columns in turn: a breakdown per type and row.
+            types = list(dict.fromkeys(self.terrain.column_types))
+            columns = [[j for j, t in enumerate(self.terrain.column_types) if t == kind] for kind in types]
+            cells = rows * len(types)
+            cell = env % cells
+            self.terrain_level.copy_(cell % rows)
+            repeat = torch.div(env, cells, rounding_mode="floor")
+            table = torch.tensor(
+                [[c[r % len(c)] for r in range(n // cells + 1)] for c in columns], device=dev
+            )
+            self.terrain_column.copy_(table[torch.div(cell, rows, rounding_mode="floor"), repeat])
+
+    @property
+    def terrain_types(self) -> list[str]:
+        """The tile type of each env's column ('plane' on flat ground)."""
+        if self.terrain is None:
+            return ["plane"] * self.num_envs
+        return [self.terrain.column_types[j] for j in self.terrain_column.tolist()]
+
+    def _start_positions(self) -> torch.Tensor:
+        """Where each env's base starts: its tile's origin (centre, terrain height) plus the init height."""
+        if self.terrain is None:
+            return self._init_root_pos
+        return self._origins[self.terrain_level, self.terrain_column] + self._init_root_pos
+
+    def _move_levels(self, done: torch.Tensor, promote: torch.Tensor, demote: torch.Tensor) -> None:
+        """legged_gym's level update for the finished envs: up on promote, else down on demote; an env
+        promoted past the hardest row gets a random row, so mastered envs keep visiting every level."""
+        rows = self.config.terrain.rows
+        level = self.terrain_level + promote.long() - (demote & ~promote).long()
+        redraw = torch.randint(0, rows, (self.num_envs,), generator=self.generator, device=self.device)
+        level = torch.where(level >= rows, redraw, level.clamp(min=0))
+        masked_write(self.terrain_level, done, level)
 
     # -- sampling ------------------------------------------------------------------------------
     def _uniform(self, low: float, high: float, *shape: int) -> torch.Tensor:
@@ -316,10 +383,9 @@ class TaskEnv:
             else self._uniform_per_joint(self._reset_vel)
         )
         self._randomize(mask)
+        start = self._start_positions()
         pose, velocity = self._objects.sample() if self._objects is not None else (None, None)
-        self.backend.reset(
-            mask, self._init_root_pos, self._init_root_quat, joint_pos, joint_vel, pose, velocity
-        )
+        self.backend.reset(mask, start, self._init_root_quat, joint_pos, joint_vel, pose, velocity)
         rows = mask[:, None]
         for buffer in (self.actions, self.last_actions, self.last_joint_vel, self.feet_air_time):
             buffer.masked_fill_(rows, 0.0)
@@ -331,7 +397,7 @@ class TaskEnv:
         else:
             index, is_position = self._rest_controls
             masked_write(self.last_targets, mask, joint_pos[:, index] * is_position)
-        masked_write(self.start_pos, mask, self._init_root_pos)
+        masked_write(self.start_pos, mask, start)
         if self.config.resample != "interval":
             self._sample_commands(mask)
 
@@ -381,6 +447,9 @@ class TaskEnv:
         commands = self.commands.clone()
         terminal_obs = torch.nan_to_num(terminal_obs, nan=0.0, posinf=0.0, neginf=0.0)
         resample = (self.episode_step % self._resample_every == 0) & ~done
+        if self.curriculum:
+            promote, demote = self.kernels.compute_curriculum(*inputs)
+            self._move_levels(done, promote, demote)
         self._reset(done)
         if self.config.resample != "reset":
             self._sample_commands(resample)
@@ -444,6 +513,19 @@ class TaskEnv:
     ) -> dict[str, torch.Tensor]:
         """The kernels' inputs for the current state; reads the env's buffers, changes nothing."""
         dt = self.config.policy_dt
+        read = self.signals_read
+        terrain_height = self._zeros
+        if self.terrain is not None and "terrain_height" in read:
+            terrain_height = self.heights.sample(state.root_pos[:, 0], state.root_pos[:, 1])
+        height_scan = self._no_scan
+        if "height_scan" in read:
+            height_scan = self.heights.scan(state.root_pos, state.root_quat, self.scan_points)
+        feet_height = self.feet_air_time  # a placeholder of the right shape when no term reads it
+        if "feet_height" in read:
+            if state.body_pos is None:
+                raise RuntimeError("this backend does not report body positions: feet_height is unavailable")
+            feet = state.body_pos[:, self.feet_index]
+            feet_height = feet[..., 2] - self.heights.sample(feet[..., 0], feet[..., 1])
         return {
             "base_pos": state.root_pos,
             "base_quat": state.root_quat,
@@ -461,6 +543,10 @@ class TaskEnv:
             "feet_contact": feet_contact,
             "feet_first_contact": feet_first_contact,
             "episode_time": self.episode_step.float() * dt,
+            "terrain_height": terrain_height,
+            "height_scan": height_scan,
+            "feet_height": feet_height,
+            "terrain_level": self.terrain_level.float(),
             "frame_pos": state.frame_pos,
             "frame_quat": state.frame_quat,
             "frame_lin_vel": state.frame_lin_vel,

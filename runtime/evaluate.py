@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 
@@ -42,6 +43,8 @@ class EvalResult:
     # Per categorical command, per choice: episodes, success_rate, success_ci95, mean_forward_speed_mps
     # (base-frame forward velocity averaged over the episode's steps); None without categorical commands.
     by_command: dict[str, dict[str, dict]] | None = None
+    # On tiles: success by tile type, by difficulty row, by both, and from the middle row up; else None.
+    terrain: dict | None = None
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -88,6 +91,7 @@ def evaluate(env: TaskEnv, policy) -> EvalResult:
         (i, TRACKED_COMMANDS[name]) for i, name in enumerate(env.command_names) if name in TRACKED_COMMANDS
     ]
     obs = env.reset_all()
+    levels, types = env.terrain_level.tolist(), env.terrain_types  # fixed during evaluation
     for _ in range(env.config.max_episode_steps + 1):
         result = env.step(policy(obs))
         # A judging env fills the [eval] criteria and the reward terms of every step.
@@ -124,7 +128,7 @@ def evaluate(env: TaskEnv, policy) -> EvalResult:
             break
     env.check_health()
     success = succeeded & ~failed if not judge_first else succeeded
-    per_episode = [
+    per_episode: list[dict[str, Any]] = [
         {
             "success": bool(s),
             "failed": bool(f),
@@ -143,6 +147,9 @@ def evaluate(env: TaskEnv, policy) -> EvalResult:
         chosen = episode_commands[:, [index for index, _ in categorical]].round().long().tolist()
         for episode, row in zip(per_episode, chosen):
             episode["commands"] = {c.name: _choice_name(c, k) for (_, c), k in zip(categorical, row)}
+    if env.terrain is not None:
+        for episode, level, kind in zip(per_episode, levels, types):
+            episode["terrain_row"], episode["terrain_type"] = level, kind
     tracking = float((error_sum / steps.clamp(min=1)).mean()) if tracked else None
     count = int(success.sum())
     return EvalResult(
@@ -157,6 +164,7 @@ def evaluate(env: TaskEnv, policy) -> EvalResult:
         failed_rate=float(failed.float().mean()),
         per_episode=per_episode,
         by_command=command_breakdown(per_episode, [c for _, c in categorical]) if categorical else None,
+        terrain=terrain_breakdown(per_episode, env.config.terrain.rows) if env.terrain is not None else None,
     )
 
 
@@ -188,3 +196,36 @@ def command_breakdown(per_episode: list[dict], commands) -> dict[str, dict[str, 
                 rows[choice] = success_summary(group)
         out[command.name] = rows
     return out
+
+
+def terrain_breakdown(per_episode: list[dict], rows: int) -> dict:
+    """Success rates of episodes grouped by tile type, by difficulty row, and by both (rows as strings,
+    for JSON); the issue's floor reads the rate from the middle row up."""
+
+    def rate(episodes: list[dict]) -> dict:
+        return {
+            "episodes": len(episodes),
+            "success_rate": sum(e["success"] for e in episodes) / max(1, len(episodes)),
+        }
+
+    kinds = list(dict.fromkeys(e["terrain_type"] for e in per_episode))
+    levels = sorted({e["terrain_row"] for e in per_episode})
+    middle = rows // 2
+    return {
+        "by_type": {k: rate([e for e in per_episode if e["terrain_type"] == k]) for k in kinds},
+        "by_row": {str(r): rate([e for e in per_episode if e["terrain_row"] == r]) for r in levels},
+        "by_type_and_row": {
+            k: {
+                str(r): rate([e for e in per_episode if e["terrain_type"] == k and e["terrain_row"] == r])[
+                    "success_rate"
+                ]
+                for r in levels
+                if any(e["terrain_type"] == k and e["terrain_row"] == r for e in per_episode)
+            }
+            for k in kinds
+        },
+        "middle_row": middle,
+        "success_rate_from_middle_row": rate([e for e in per_episode if e["terrain_row"] >= middle])[
+            "success_rate"
+        ],
+    }

@@ -27,7 +27,13 @@ log = logging.getLogger(__name__)
 KERNEL_KINDS = ("eager", "torchscript", "inductor")
 # Chosen from bench/kernels.py (see bench/README.md): the fastest form per device.
 DEFAULT_KERNELS = {"cpu": "inductor", "cuda": "inductor"}
-KERNEL_FUNCTIONS = ("compute_observations", "compute_step", "compute_success", "compute_commands")
+KERNEL_FUNCTIONS = (
+    "compute_observations",
+    "compute_step",
+    "compute_success",
+    "compute_commands",
+    "compute_curriculum",
+)
 # Inductor options per device type, from bench/kernels.py. On CUDA, torch's default lowering
 # writes each piece of the observation cat and of the reward-term stack into a strided slice of
 # the output, one kernel per piece (partial-sector stores, inputs re-read); forcing the pointwise
@@ -64,6 +70,7 @@ class TaskKernels:
     compute_step: Callable[..., tuple[torch.Tensor, ...]]
     compute_success: Callable[..., tuple[torch.Tensor, torch.Tensor]]  # [eval] criteria: evaluation only
     compute_commands: Callable[..., torch.Tensor]  # commands with the computed ones filled in
+    compute_curriculum: Callable[..., tuple[torch.Tensor, torch.Tensor]]
     path: Path
 
 

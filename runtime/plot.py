@@ -35,6 +35,14 @@ def plot_run(run_dir: Path, output: Path) -> Path:
         ax.set_title(title)
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
+    levels = [
+        (r["iteration"], r["Curriculum/terrain_level"]) for r in rows if "Curriculum/terrain_level" in r
+    ]
+    if levels:  # the terrain curriculum's progress, beside the episode length it drives
+        twin = axes.flat[2].twinx()
+        twin.plot(*zip(*levels), color="tab:red")
+        twin.set_ylabel("mean terrain level", color="tab:red")
+        axes.flat[2].set_title("mean episode length [steps] / terrain level")
     terms = sorted({k for r in rows for k in r if k.startswith("Episode_Reward/")})
     ax = axes.flat[4]
     for key in terms:

@@ -169,6 +169,8 @@ class Runner:
             "Episode/nan_resets": episode["nan_resets"].item(),
             "Physics/diverged_share": episode["nan_resets"].item() / samples,
         }
+        if self.env.terrain is not None:  # the curriculum's progress: legged_gym's terrain_level curve
+            scalars["Curriculum/terrain_level"] = self.env.terrain_level.float().mean().item()
         mean_return = mean_length = None
         if count > 0:
             sums = episode["reward_sums"] / count

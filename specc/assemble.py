@@ -118,6 +118,29 @@ def env_config(task: CheckedTask, num_envs: int | None = None, hold_eval_command
             (j.lower, j.upper) if j.lower is not None and j.upper is not None else None
             for j in task.robot.joints
         ),
+        terrain=terrain_config(task),
+    )
+
+
+def terrain_config(task: CheckedTask):
+    """The [terrain] table as the runtime's plain data."""
+    from specc.runtime.terrain import Difficulty, TerrainConfig
+
+    t = task.spec.terrain
+    return TerrainConfig(
+        kind=t.type,
+        seed=t.seed,
+        tile_length=t.tile_size[0],
+        tile_width=t.tile_size[1],
+        rows=t.rows,
+        cols=t.cols,
+        border=t.border,
+        horizontal_scale=t.horizontal_scale,
+        vertical_scale=t.vertical_scale,
+        proportions=tuple(t.proportions.items()),
+        difficulty=Difficulty(**t.difficulty.model_dump()),
+        curriculum=t.curriculum.enabled and bool(task.curriculum),
+        max_init_level=t.curriculum.max_init_level,
     )
 
 
@@ -182,6 +205,7 @@ def backend_options(
         num_threads=num_threads,
         max_contacts_per_env=spec.sim.max_contacts_per_env,
         max_constraints_per_env=spec.sim.max_constraints_per_env,
+        terrain=terrain_config(task),
     )
 
 
@@ -196,6 +220,7 @@ def assemble(
     randomize: bool = True,
     num_threads: int | None = None,
     capture_graph: bool = True,
+    curriculum: bool = True,
     judge: bool = False,
 ) -> Assembly:
     """Compile (or reuse) the kernels, create the backend and the env for `task`."""
@@ -211,7 +236,14 @@ def assemble(
     options = backend_options(task, config.num_envs, device, num_threads)
     physics = create_backend(backend or spec.sim.backend, task.robot.urdf, task.robot.joint_names, options)
     env = TaskEnv(
-        config, compiled, physics, seed=seed, randomize=randomize, capture_graph=capture_graph, judge=judge
+        config,
+        compiled,
+        physics,
+        seed=seed,
+        randomize=randomize,
+        capture_graph=capture_graph,
+        curriculum=curriculum,
+        judge=judge,
     )
     return Assembly(
         env=env, ppo_config=ppo_config(task), kernels=compiled, backend=physics, module_source=source

@@ -146,6 +146,7 @@ class CheckedTask:
     terminations: list[CheckedTerm]
     spec_hash: str
     warnings: list[str] = field(default_factory=list)
+    curriculum: list[CheckedTerm] = field(default_factory=list)  # [promote, demote], or none
     values: list[CheckedTerm] = field(default_factory=list)  # [values], each after the values it reads
     # Vector commands (targets): name -> (first index in the commands vector, component names).
     command_vectors: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
@@ -172,7 +173,8 @@ class CheckedTask:
 
     @property
     def all_terms(self) -> list[CheckedTerm]:
-        """Every checked expression of the spec: values, computed commands, terms, eval criteria."""
+        """Every checked expression of the spec: values, computed commands, terms, eval criteria, and
+        the terrain curriculum's rule."""
         criteria = [t for t in (self.success, self.failure) if t is not None]
         return [
             *self.values,
@@ -181,6 +183,7 @@ class CheckedTask:
             *self.rewards,
             *self.terminations,
             *criteria,
+            *self.curriculum,
         ]
 
     def _selected(self, signals: tuple[str, ...]) -> set[str]:
@@ -238,7 +241,7 @@ def check_task(
 # Sections the passes after the schema read (robot binding, expressions): a profile entry in one
 # of them is checked by those passes too; one elsewhere (sim, ppo, randomization) is the schema's alone.
 FRONT_END_SECTIONS = frozenset(
-    {"robot", "observations", "rewards", "terminations", "commands", "values", "eval"}
+    {"robot", "observations", "rewards", "terminations", "commands", "values", "eval", "terrain"}
 )
 
 
@@ -275,17 +278,20 @@ def _check_document(
     if scene is None:
         return None
     groups = {name: len(bodies) for name, bodies in robot.body_groups.items() if bodies}
+    scan = spec.terrain.height_scan
     groups.update({name: 1 for name in [*scene.frames, *scene.pairs] if name not in groups})
     base_ctx = Context(
         tuple(robot.joint_names),
         tuple(robot.body_groups["feet"]),
         command_names,
         groups,
+        scan_points=scan.size if scan is not None else 0,
         action_names=tuple(robot.action_names),
         frame_names=tuple(scene.frames),
         value_names=tuple(spec.values),
         command_vectors=command_vectors,
     )
+    _check_terrain(document, spec, sink)
     values = _check_values(document, sink, base_ctx, spec.values)
     base_ctx = dataclasses.replace(base_ctx, value_types={v.name: v.checked.type for v in values})
     computed = _check_computed_commands(document, sink, base_ctx, spec.commands.computed, values)
@@ -318,6 +324,10 @@ def _check_document(
         "terminations",
         {n: (t.expr, {}) for n, t in spec.terminations.terms.items()},
     )
+    curriculum = [
+        _check_term(document, sink, base_ctx, "curriculum", name, source, ("terrain", "curriculum", name))
+        for name, source in curriculum_rule(spec, command_names).items()
+    ]
     criteria = {
         name: _check_term(document, sink, base_ctx, "eval", name, source, ("eval", name))
         for name, source in (("success", spec.eval.success), ("failure", spec.eval.failure))
@@ -339,12 +349,131 @@ def _check_document(
         rewards,
         terminations,
         digest.hexdigest()[:16],
+        curriculum=[c for c in curriculum if c],
         values=values,
         success=criteria.get("success"),
         failure=criteria.get("failure"),
         command_vectors=command_vectors,
         computed_commands=computed,
     )
+
+
+# -- terrain ----------------------------------------------------------------------------------------
+# The heightfield's bounds: MuJoCo keeps it as float32, the CPU backend once per env (one model
+# copy each), MuJoCo Warp and the height sampler once on the device.
+MAX_HEIGHTFIELD_POINTS = 1 << 24  # 64 MiB of heights
+CPU_HEIGHTFIELD_BUDGET_BYTES = 2 << 30  # all per-env copies of the CPU backend together
+MAX_SCAN_POINTS = 4096
+
+
+def heightfield_points(spec: Spec) -> tuple[int, int]:
+    """(nx, ny) of the heightfield of spec's tiles (runtime/terrain.py's grid_shape, without numpy)."""
+    t = spec.terrain
+    tile_x = max(1, round(t.tile_size[0] / t.horizontal_scale))
+    tile_y = max(1, round(t.tile_size[1] / t.horizontal_scale))
+    border = round(t.border / t.horizontal_scale)
+    return t.rows * tile_x + 2 * border, t.cols * tile_y + 2 * border
+
+
+def curriculum_rule(spec: Spec, command_names: tuple[str, ...]) -> dict[str, str]:
+    """The promote and demote expressions: the spec's, or legged_gym's rule written with its numbers.
+
+    legged_gym moves an env up when it walked more than half a tile from its start, and down when it
+    walked less than half the distance its commanded xy speed asks for over a whole episode.
+    """
+    t = spec.terrain
+    if t.type != "tiles" or not t.curriculum.enabled:
+        return {}
+    walked = "norm(base_pos.xy - episode_start_pos.xy)"
+    promote = t.curriculum.promote or f"{walked} > {t.tile_size[0] / 2!r}"
+    speeds = [f"square(commands.{c})" for c in ("lin_vel_x", "lin_vel_y") if c in command_names]
+    default_demote = (
+        f"{walked} < {0.5 * spec.sim.episode_length_s!r} * sqrt({' + '.join(speeds)})" if speeds else "false"
+    )
+    return {"promote": promote, "demote": t.curriculum.demote or default_demote}
+
+
+def _check_terrain(document: SpecDocument, spec: Spec, sink: DiagnosticSink) -> None:
+    """What the schema cannot see alone: the heightfield's size, the scan against a tile, the tile's parts."""
+    t = spec.terrain
+    scan = t.height_scan
+    if scan is not None:
+        count = scan.shape[0] * scan.shape[1]
+        if count > MAX_SCAN_POINTS:
+            document.report(
+                sink,
+                "SPC104",
+                f"the height scan has {count} points, more than {MAX_SCAN_POINTS}",
+                ("terrain", "height_scan", "resolution"),
+                fix="raise terrain.height_scan.resolution or shrink x / y",
+            )
+        if t.type == "tiles":
+            for axis, extent, side, what in (
+                ("x", scan.x, t.tile_size[0], "length"),
+                ("y", scan.y, t.tile_size[1], "width"),
+            ):
+                if extent[1] - extent[0] > side:
+                    document.report(
+                        sink,
+                        "SPC104",
+                        f"the height scan spans {extent[1] - extent[0]:g} m along {axis}, more than the "
+                        f"tile {what} ({side:g} m): it would read the neighbouring tiles",
+                        ("terrain", "height_scan", axis),
+                        fix=f"shrink terrain.height_scan.{axis} or enlarge terrain.tile_size",
+                    )
+    if t.type != "tiles":
+        return
+    nx, ny = heightfield_points(spec)
+    if nx * ny > MAX_HEIGHTFIELD_POINTS:
+        document.report(
+            sink,
+            "SPC104",
+            f"the terrain's heightfield has {nx} x {ny} = {nx * ny} points, more than "
+            f"{MAX_HEIGHTFIELD_POINTS} ({MAX_HEIGHTFIELD_POINTS * 4 >> 20} MiB)",
+            ("terrain", "horizontal_scale"),
+            fix="raise terrain.horizontal_scale, or use fewer rows / cols or a narrower border",
+        )
+    elif spec.sim.backend == "mujoco" and nx * ny * 4 * spec.sim.num_envs > CPU_HEIGHTFIELD_BUDGET_BYTES:
+        total = nx * ny * 4 * spec.sim.num_envs
+        document.report(
+            sink,
+            "SPC104",
+            f"the mujoco backend keeps one model per env: {spec.sim.num_envs} envs x {nx * ny * 4 >> 20} MiB "
+            f"of heightfield = {total / (1 << 30):.1f} GiB, more than {CPU_HEIGHTFIELD_BUDGET_BYTES >> 30} GiB",
+            ("terrain", "rows"),
+            fix="use fewer rows / cols, a narrower border or a coarser horizontal_scale on the CPU "
+            "([profile.cpu]), or fewer envs",
+        )
+    platform = t.difficulty.platform_size
+    if platform > min(t.tile_size):
+        document.report(
+            sink,
+            "SPC104",
+            f"the start platform ({platform:g} m) is larger than a tile ({min(t.tile_size):g} m)",
+            ("terrain", "difficulty", "platform_size"),
+            fix="shrink terrain.difficulty.platform_size",
+        )
+    for name in ("step_height", "obstacle_height", "rough_height", "wave_amplitude"):
+        low, high = getattr(t.difficulty, name)
+        if 0 < max(low, high) < t.vertical_scale:
+            document.report(
+                sink,
+                "SPC104",
+                f"terrain.difficulty.{name} ({max(low, high):g} m) is below terrain.vertical_scale "
+                f"({t.vertical_scale:g} m): its heights would round to zero",
+                ("terrain", "difficulty", name),
+                fix="lower terrain.vertical_scale",
+            )
+    stone = min(t.difficulty.stone_size)
+    if t.proportions.get("stepping_stones", 0) > 0 and stone < 2 * t.horizontal_scale:
+        document.report(
+            sink,
+            "SPC104",
+            f"stepping stones of {stone:g} m are smaller than two heightfield cells "
+            f"({2 * t.horizontal_scale:g} m)",
+            ("terrain", "difficulty", "stone_size"),
+            fix="raise terrain.difficulty.stone_size or lower terrain.horizontal_scale",
+        )
 
 
 def command_layout(spec: Spec) -> tuple[tuple[str, ...], dict[str, tuple[int, tuple[str, ...]]]]:
@@ -403,6 +532,12 @@ def _within_expression_budget(document: SpecDocument, spec: Spec, sink: Diagnost
     ]
     located += [(("rewards", "terms", n, "expr"), t.expr) for n, t in spec.rewards.terms.items()]
     located += [(("terminations", "terms", n, "expr"), t.expr) for n, t in spec.terminations.terms.items()]
+    rule = spec.terrain.curriculum
+    located += [
+        (("terrain", "curriculum", n), e)
+        for n, e in (("promote", rule.promote), ("demote", rule.demote))
+        if e
+    ]
     located += [(("values", n), source) for n, source in spec.values.items()]
     located += [(("commands", "computed", n), source) for n, source in spec.commands.computed.items()]
     located += [(("eval", n), getattr(spec.eval, n)) for n in ("success", "failure") if getattr(spec.eval, n)]
@@ -1027,6 +1162,7 @@ SECTION_RESULTS = {
     "rewards": ("reward", "float", True),
     "terminations": ("termination", "bool", True),
     "observations": ("observation", "float", False),
+    "curriculum": ("curriculum rule", "bool", True),
     "eval": ("eval criterion", "bool", True),
     "commands": ("computed command", "float", True),
 }

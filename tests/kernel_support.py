@@ -50,6 +50,12 @@ def random_inputs(task: CheckedTask, n: int, generator: torch.Generator) -> dict
         "base_quat": q,
         "base_lin_vel_world": r(n, 3, scale=2.0),
         "base_ang_vel_world": r(n, 3, scale=2.0),
+        "terrain_height": r(n, scale=0.5),
+        "height_scan": r(
+            n, len(task.spec.terrain.height_scan.points()) if task.spec.terrain.height_scan else 0
+        ),
+        "feet_height": torch.rand(n, f, generator=generator) * 0.2,
+        "terrain_level": torch.randint(0, 10, (n,), generator=generator).float(),
         "joint_pos": r(n, j),
         "joint_vel": r(n, j, scale=5.0),
         "joint_acc": r(n, j, scale=50.0),
@@ -71,6 +77,8 @@ def random_inputs(task: CheckedTask, n: int, generator: torch.Generator) -> dict
         "episode_start_pos": r(n, 3),
     }
     assert set(values) == set(KERNEL_INPUTS)
+    if task.spec.terrain.type != "tiles":  # a plane: the env feeds zero terrain heights
+        values["terrain_height"].zero_()
     return {name: values[name] for name in KERNEL_INPUTS}
 
 

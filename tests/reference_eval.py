@@ -67,7 +67,7 @@ def derived_signals(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         "base_lin_vel": _rotate_into_base(q, inputs["base_lin_vel_world"]),
         "base_ang_vel": _rotate_into_base(q, inputs["base_ang_vel_world"]),
         "projected_gravity": _rotate_into_base(q, gravity),
-        "base_height": inputs["base_pos"][:, 2],
+        "base_height": inputs["base_pos"][:, 2] - inputs["terrain_height"],
     }
 
 

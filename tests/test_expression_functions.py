@@ -63,6 +63,8 @@ class _Sizes:
     robot = type("R", (), {"body_groups": {"feet": []}, "joints": [None, None]})()
     frames_read: list[str] = []  # no named frames, no contact pairs
     contact_groups_read: list[str] = []
+    # A plane with no height scan.
+    spec = type("S", (), {"terrain": type("T", (), {"type": "plane", "height_scan": None})()})()
 
 
 kernels_task_sizes = _Sizes()

@@ -478,6 +478,17 @@ def test_effort_and_passive_joints_are_refused_at_their_positions(tmp_path):
     )
 
 
+def test_rough_terrain_is_refused_at_its_positions(tmp_path):
+    done = compile_isaacgym(ROOT / "tasks" / "anymal_rough.toml", tmp_path)
+    assert done.returncode == 1
+    for what in ("terrain tiles (heightfields and their curriculum)", "height scans"):
+        assert f"SPC501 [error] the Isaac Gym target does not implement {what} yet" in done.stdout
+    text = (ROOT / "tasks" / "anymal_rough.toml").read_text(encoding="utf-8").splitlines()
+    line = next(line for line in done.stdout.splitlines() if "does not implement terrain tiles" in line)
+    number = int(line.split(":")[1])
+    assert text[number - 1].startswith("type = "), line
+
+
 def test_cartpole_fixed_base_compiles_and_steps(tmp_path, monkeypatch):
     done = compile_isaacgym(pd_cartpole(tmp_path), tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr

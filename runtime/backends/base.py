@@ -19,6 +19,8 @@ from typing import Protocol
 
 import torch
 
+from specc.runtime.terrain import TerrainConfig
+
 
 class PhysicsLost(RuntimeError):
     """The engine silently dropped something (contacts, constraints); the message names the spec setting
@@ -49,6 +51,9 @@ class RobotState:
     frame_quat: torch.Tensor  # (N, K, 4) w first
     frame_lin_vel: torch.Tensor  # (N, K, 3) velocity of the frame's origin [m/s] (zeros unless asked for)
     frame_ang_vel: torch.Tensor  # (N, K, 3) [rad/s] (zeros unless asked for)
+    # (N, B, 3) world position of each contact body, as of the last physics step's start (the feet's
+    # heights above the terrain); None where a backend does not provide it.
+    body_pos: torch.Tensor | None = None
 
 
 @dataclass
@@ -187,3 +192,4 @@ class BackendOptions:
     num_threads: int | None = None
     max_contacts_per_env: int | None = None  # GPU contact buffer per world (None: sized from the model)
     max_constraints_per_env: int | None = None  # GPU constraint rows per world (None: sized from contacts)
+    terrain: TerrainConfig | None = None  # the ground: None or a plane config for flat ground

@@ -293,6 +293,9 @@ class MujocoBackend(CompiledRobot):
             joint_torque=torque.to(f32),
             contact_force=contact.to(f32),
             diverged=torch.from_numpy(self._diverged.copy()),
+            body_pos=sensors[:, torch.from_numpy(lay.position_sensor_addr)[:, None] + torch.arange(3)].to(
+                f32
+            ),
             frame_pos=frames[0].to(f32),
             frame_quat=frames[1].to(f32),
             frame_lin_vel=frames[2].to(f32),

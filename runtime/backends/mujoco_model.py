@@ -24,8 +24,11 @@ import numpy as np
 
 from specc.model.urdf import Geometry, Urdf, repaired_moments
 from specc.runtime.divergence import JointStability
+from specc.runtime.terrain import TerrainConfig, generate
 
 GROUND = "ground"
+TERRAIN_HFIELD = "terrain"
+TERRAIN_BASE_M = 1.0  # depth of the heightfield's solid base below its lowest point
 
 
 @dataclass
@@ -40,6 +43,8 @@ class ModelLayout:
     # Without sensors (build_model(sensors=False)) the next two are empty.
     torque_sensor_addr: np.ndarray  # (A,) sensordata index of each actuator's force
     contact_sensor_addr: list[list[int]]  # per tracked body: sensordata indices (3 each) to sum
+    position_sensor_addr: np.ndarray  # (B,) per tracked body: sensordata index of its world position
+    tracked_body_ids: np.ndarray  # (B,) body id of each tracked body
     base_body: int
     robot_geoms: np.ndarray
     ground_geom: int
@@ -183,9 +188,7 @@ def build_model(
     spec.compiler.degree = False  # URDF angles (joint limits) are radians; MjSpec defaults to degrees
     spec.compiler.inertiafromgeom = mujoco.mjtInertiaFromGeom.mjINERTIAFROMGEOM_FALSE  # <inertial> only
     spec.stat.extent = 2.0
-    ground = spec.worldbody.add_geom(name=GROUND, type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 1])
-    ground.contype, ground.conaffinity = 0, 1
-    ground.friction = [1.0, 0.005, 0.0001]
+    add_ground(spec, getattr(options, "terrain", None))
     spec.worldbody.add_light(pos=[0, 0, 4], dir=[0, 0, -1])
     repairs: list[str] = []
     by_parent: dict[str, list] = {}
@@ -285,6 +288,13 @@ def build_model(
             ]  # force, netforce, 1 slot
             names.append(sensor_name)
         sensor_names.append(names)
+    for index, body in enumerate(tracked_bodies if sensors else []):
+        spec.add_sensor(
+            name=f"position_{index}",
+            type=mujoco.mjtSensor.mjSENS_FRAMEPOS,
+            objtype=mujoco.mjtObj.mjOBJ_XBODY,
+            objname=body,
+        )
     pair_sensors: list[str] = []
     for index in range(len(options.contact_pairs) if sensors else 0):
         # One sensor per pair of bodies whose contacts it sums (welded links count as their group's).
@@ -324,6 +334,15 @@ def build_model(
         contact_sensor_addr=[
             [int(model.sensor_adr[model.sensor(s).id]) for s in names] for names in sensor_names
         ],
+        position_sensor_addr=np.array(
+            [
+                model.sensor_adr[model.sensor(f"position_{i}").id]
+                for i in range(len(tracked_bodies))
+                if sensors
+            ],
+            dtype=np.int64,
+        ),
+        tracked_body_ids=np.array([model.body(name).id for name in tracked_bodies], dtype=np.int64),
         base_body=model.body(urdf.root).id,
         robot_geoms=np.array(
             [g for g in range(model.ngeom) if model.geom_bodyid[g] not in (0, *object_bodies)], dtype=np.int64
@@ -348,6 +367,54 @@ def build_model(
     if options.objects:
         _check_spawn(model, layout, joint_names, options)
     return model, layout
+
+
+def add_ground(spec, terrain: TerrainConfig | None) -> None:
+    """The ground geom: a plane, or the generated terrain as one heightfield (see runtime/terrain.py).
+
+    MuJoCo stores heightfield elevations normalized to [0, 1] times the field's z size, above the
+    geom's position: the geom sits at the lowest height and the z size is the height range. Its
+    columns run along x and its rows along y, so the data is the terrain array transposed.
+    """
+    if terrain is None or not terrain.tiles:
+        ground = spec.worldbody.add_geom(name=GROUND, type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 1])
+    else:
+        field = generate(terrain)
+        heights = field.heights.astype(np.float64)
+        low, high = float(heights.min()), float(heights.max())
+        span = max(high - low, 1e-3)  # MuJoCo needs a positive elevation range, even for flat tiles
+        nx, ny = heights.shape
+        half_x, half_y = field.size_m[0] / 2, field.size_m[1] / 2
+        hfield = spec.add_hfield(
+            name=TERRAIN_HFIELD,
+            nrow=ny,
+            ncol=nx,
+            size=[half_x, half_y, span, TERRAIN_BASE_M],
+            userdata=((heights - low) / span).T.reshape(-1).tolist(),
+        )
+        ground = spec.worldbody.add_geom(
+            name=GROUND,
+            type=mujoco.mjtGeom.mjGEOM_HFIELD,
+            hfieldname=hfield.name,
+            pos=[field.x0 + half_x, field.y0 + half_y, low],
+        )
+        # A checker of 1 m squares and a sun: slopes and steps are visible in `specc play`.
+        spec.add_texture(
+            name="terrain_checker",
+            type=mujoco.mjtTexture.mjTEXTURE_2D,
+            builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
+            rgb1=[0.62, 0.6, 0.55],
+            rgb2=[0.5, 0.48, 0.44],
+            width=64,
+            height=64,
+        )
+        material = spec.add_material(name="terrain_material", texrepeat=[1.0, 1.0], texuniform=True)
+        material.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "terrain_checker"
+        ground.material = "terrain_material"
+        sun = spec.worldbody.add_light(pos=[0, 0, 10], dir=[0.3, 0.2, -1.0], diffuse=[0.6] * 3)
+        sun.type = mujoco.mjtLightType.mjLIGHT_DIRECTIONAL
+    ground.contype, ground.conaffinity = 0, 1
+    ground.friction = [1.0, 0.005, 0.0001]
 
 
 def _add_object(spec, obj) -> None:

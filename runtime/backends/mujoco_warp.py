@@ -65,7 +65,9 @@ class MujocoWarpBackend(CompiledRobot):
         self._wp_device = "cpu" if self.device.type == "cpu" else f"cuda:{self.device.index or 0}"
         super().__init__(urdf, joint_names, options)
         n = self.num_envs
-        self.nconmax = options.max_contacts_per_env or max(16, 2 * len(self.layout.robot_geoms))
+        # A geom touching a heightfield gets up to 4 contacts (MuJoCo Warp's hfield collision), 2 elsewhere.
+        per_geom = 4 if self.model.nhfield else 2
+        self.nconmax = options.max_contacts_per_env or max(16, per_geom * len(self.layout.robot_geoms))
         self.njmax = options.max_constraints_per_env or 4 * self.nconmax + 2 * self.model.nv
         with wp.ScopedDevice(self._wp_device):
             self._m = mjw.put_model(self.model, batch_sizes={name: n for name in RANDOMIZED_FIELDS})
@@ -80,6 +82,7 @@ class MujocoWarpBackend(CompiledRobot):
         self.qpos, self.qvel, self.ctrl = view(d.qpos), view(d.qvel), view(d.ctrl)
         self.time, self.warmstart = view(d.time), view(d.qacc_warmstart)
         self._actuator_force = view(d.actuator_force)
+        self._xpos = view(d.xpos)
         self.overflow = view(d.overflow)
         self.params = {name: view(getattr(m, name)) for name in RANDOMIZED_FIELDS}
         self.nominal = {name: value[0].clone() for name, value in self.params.items()}
@@ -88,6 +91,7 @@ class MujocoWarpBackend(CompiledRobot):
         self._qpos_addr = torch.as_tensor(self.layout.qpos_addr, device=dev)
         self._dof_addr = torch.as_tensor(self.layout.dof_addr, device=dev)
         self._actuator_ids = torch.as_tensor(self.layout.actuator_ids, device=dev)
+        self._tracked_bodies = torch.as_tensor(self.layout.tracked_body_ids, device=dev)
         # Passive joints have no actuator: their torque column stays zero.
         self._driven = (
             torch.as_tensor(self.layout.driven, device=dev)
@@ -298,6 +302,12 @@ class MujocoWarpBackend(CompiledRobot):
                 f"sim.max_constraints_per_env to at least {2 * use['rows_per_env']}"
             )
         flags = int(self.overflow.max().item())
+        if flags & self._mjw._src.types.OverflowType.HFIELD.value:
+            raise BufferOverflow(
+                "MuJoCo Warp's heightfield collision overflowed: a robot geom touched more heightfield "
+                "prisms than one geom pair may have contacts (mujoco_warp's MJ_MAXCONPAIR), so contacts were "
+                "dropped; raise terrain.horizontal_scale (a coarser heightfield)"
+            )
         names = [
             f.name
             for f in self._mjw._src.types.OverflowType
@@ -325,6 +335,7 @@ class MujocoWarpBackend(CompiledRobot):
             joint_torque=self.joint_torque,
             contact_force=self.contact_force,
             diverged=self._diverged,
+            body_pos=self._xpos[:, self._tracked_bodies],
             **dict(
                 zip(
                     ("frame_pos", "frame_quat", "frame_lin_vel", "frame_ang_vel"),

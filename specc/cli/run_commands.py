@@ -547,6 +547,7 @@ def _evaluation_env(spec: Path, device, backend, kernels, sets, threads, episode
         seed=12345,
         randomize=randomize,
         num_threads=threads,
+        curriculum=False,  # every terrain row and tile type evaluated alike, none moved
         judge=True,
     )
     metadata = {"spec_hash": task.spec_hash, "task": task.spec.task.name}
@@ -655,8 +656,26 @@ def _print_evaluation(task, checkpoint: Path, result, randomize: bool, several: 
     click.echo(f"mean distance     {result.mean_distance_m:.2f} m")
     if result.mean_tracking_error is not None:
         click.echo(f"tracking error    {result.mean_tracking_error:.3f} (mean velocity-command error)")
+    if result.terrain is not None:
+        _print_terrain_breakdown(result.terrain)
     if several:
         click.echo("")
+
+
+def _print_terrain_breakdown(terrain: dict) -> None:
+    """Success per tile type (rows of the table) and difficulty row (columns)."""
+    rows = sorted(terrain["by_row"], key=int)
+    click.echo(
+        f"from middle row   {terrain['success_rate_from_middle_row']:.1%}  "
+        f"(rows {terrain['middle_row']}+ of {len(rows)})"
+    )
+    click.echo("success by terrain type and difficulty row:")
+    click.echo(f"  {'type':<20}" + "".join(f"{r:>6}" for r in rows) + f"{'all':>8}")
+    for kind, cells in terrain["by_type_and_row"].items():
+        line = "".join(f"{cells[r]:>6.0%}" if r in cells else f"{'-':>6}" for r in rows)
+        click.echo(f"  {kind:<20}{line}{terrain['by_type'][kind]['success_rate']:>8.0%}")
+    line = "".join(f"{terrain['by_row'][r]['success_rate']:>6.0%}" for r in rows)
+    click.echo(f"  {'all':<20}{line}")
 
 
 @main.command()

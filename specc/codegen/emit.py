@@ -31,9 +31,11 @@ DERIVED_CODE = {
     "base_lin_vel": "quat_rotate_inverse(base_quat, base_lin_vel_world)",
     "base_ang_vel": "quat_rotate_inverse(base_quat, base_ang_vel_world)",
     "projected_gravity": "gravity_in_base_frame(base_quat)",
-    "base_height": "base_pos[:, 2]",
+    "base_height": "base_pos[:, 2] - terrain_height",
 }
 assert set(DERIVED_CODE) == {n for n, s in SIGNALS.items() if not s.primitive}
+# On a plane the ground is at height 0: a flat task's kernels read no terrain (the flat path pays nothing).
+PLANE_DERIVED_CODE = {**DERIVED_CODE, "base_height": "base_pos[:, 2]"}
 
 ELEMENTWISE = {
     "abs": "torch.abs({})",

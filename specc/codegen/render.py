@@ -19,7 +19,7 @@ import jinja2
 
 from specc import __version__
 from specc.codegen import pysource
-from specc.codegen.emit import DERIVED_CODE, KernelEmitter, assignment, literal
+from specc.codegen.emit import DERIVED_CODE, PLANE_DERIVED_CODE, KernelEmitter, assignment, literal
 from specc.expr.signals import KERNEL_INPUTS, SIGNALS
 from specc.task import CheckedTask, CheckedTerm
 
@@ -117,12 +117,14 @@ def weight_code(task: CheckedTask, term: CheckedTerm) -> str:
 def input_shapes(task: CheckedTask) -> dict[str, str]:
     """Each kernel input's shape, the catalog's symbolic sizes resolved for this task: `(N, 12)`."""
     bodies, _ = contact_layout(task)
+    scan = task.spec.terrain.height_scan
     sizes = {
         "J": len(task.robot.joint_names),
         "A": len(task.robot.action_names),
         "C": len(task.command_names),
         "F": len(task.robot.body_groups["feet"]),
         "G": len(bodies),  # the input holds every contact body; a group selects its slice
+        "P": scan.size if scan is not None else 0,
     }
     shapes = {}
     for name in KERNEL_INPUTS:
@@ -139,6 +141,7 @@ def render_module(task: CheckedTask) -> str:
     kernels = [
         _kernel(task, slices, "compute_observations", observations=True),
         _kernel(task, slices, "compute_step", observations=True, rewards=True, terminations=True),
+        _kernel(task, slices, "compute_curriculum", curriculum=True),
         _success_kernel(task, slices),
         _commands_kernel(task, slices),
     ]
@@ -177,11 +180,34 @@ def render_module(task: CheckedTask) -> str:
             only_positive=spec.rewards.only_positive,
             termination_names=[t.name for t in task.terminations],
             kernels=kernels,
-            derived_code=DERIVED_CODE,
+            derived_code=derived_code(task),
+            signals_read=signals_read(task),
+            scan_points=task.spec.terrain.height_scan.points() if task.spec.terrain.height_scan else [],
+            curriculum=bool(task.curriculum),
             eval_judge=spec.eval.judge,
             eval_termination_fails=spec.eval.termination_fails,
         )
     )
+
+
+def derived_code(task: CheckedTask) -> dict[str, str]:
+    """How this task computes each derived signal: on a plane, base_height is the base's z."""
+    return DERIVED_CODE if task.spec.terrain.type == "tiles" else PLANE_DERIVED_CODE
+
+
+def signals_read(task: CheckedTask) -> list[str]:
+    """The primitive signals some term reads (directly or through a derived signal), in INPUTS order.
+
+    The env computes the costly ones (the height scan, the feet heights) only when they are read.
+    """
+    on_plane = task.spec.terrain.type != "tiles"
+    read: set[str] = set()
+    for term in task.all_terms:
+        for name in term.checked.signals_read:
+            read.add(name)
+            derived = SIGNALS[name].derived_from if name in SIGNALS else ()
+            read.update(d for d in derived if not (on_plane and d == "terrain_height"))
+    return [name for name in KERNEL_INPUTS if name in read]
 
 
 def _kernel(
@@ -191,6 +217,7 @@ def _kernel(
     observations: bool = False,
     rewards: bool = False,
     terminations: bool = False,
+    curriculum: bool = False,
 ) -> Kernel:
     emitter = new_emitter(task, slices)
     sections: list[tuple[str, list[CheckedTerm]]] = []
@@ -200,6 +227,8 @@ def _kernel(
         sections.append(("reward", task.rewards))
     if terminations:
         sections.append(("termination", task.terminations))
+    if curriculum:
+        sections.append(("curriculum", task.curriculum))
     kernel = Kernel(name, "", "")
     if rewards:
         # TorchScript reads no module-level floats: the policy step comes in as a defaulted argument.
@@ -210,7 +239,7 @@ def _kernel(
     kernel.blocks.extend(value_blocks(emitter, needed))
     returns: list[str] = []
     for section, terms in sections:
-        prefix = {"observation": "o", "reward": "r", "termination": "d"}[section]
+        prefix = {"observation": "o", "reward": "r", "termination": "d", "curriculum": "p"}[section]
         values: list[str] = []
         for index, term in enumerate(terms):
             code = emitter.term(term.checked)
@@ -231,13 +260,19 @@ def _kernel(
         returns.extend(_section_tail(task, section, values, kernel.tail))
     kernel.derived = [d for d in DERIVED_CODE if d in emitter.derived_used]
     kernel.tail.append("return " + ", ".join(returns))
-    kinds = {"observation": ["Tensor"], "reward": ["Tensor", "Tensor"], "termination": ["Tensor", "Tensor"]}
+    kinds = {
+        "observation": ["Tensor"],
+        "reward": ["Tensor", "Tensor"],
+        "termination": ["Tensor", "Tensor"],
+        "curriculum": ["Tensor", "Tensor"],
+    }
     types = [t for section, _ in sections for t in kinds[section]]
     kernel.returns_type = types[0] if len(types) == 1 else f"Tuple[{', '.join(types)}]"
     docs = {
         "observation": "observations (N, NUM_OBSERVATIONS), scaled and clipped, before noise",
         "reward": "the reward total (N,) and each weighted term (N, len(REWARD_NAMES))",
         "termination": "done flags (N,) and each termination's flag (N, len(TERMINATION_NAMES))",
+        "curriculum": "the terrain curriculum's promote and demote flags (N,), read at an episode's end",
     }
     kernel.doc = "Return " + "; ".join(docs[s] for s, _ in sections) + "."
     return kernel
@@ -372,6 +407,11 @@ def _section_tail(task: CheckedTask, section: str, values: list[str], tail: list
         if task.spec.rewards.only_positive:
             tail.append("reward = torch.clamp(reward, min=0.0)")
         return ["reward", "reward_terms"]
+    if section == "curriculum":
+        if values:
+            return values
+        tail.append("never = torch.zeros_like(episode_time, dtype=torch.bool)")
+        return ["never", "never"]
     if values:
         tail.extend(pysource.lines([pysource.Code(v) for v in values], "", "flags = "))
         tail.append("reasons = torch.stack(flags, dim=-1)")

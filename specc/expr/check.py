@@ -37,6 +37,7 @@ class Context:
     body_groups: Mapping[str, int]  # group name -> number of bodies
     term_types: Mapping[str, Type] = field(default_factory=dict)  # `term.<name>` targets
     term_section: str | None = None  # "rewards" / "terminations": enables term.<name>
+    scan_points: int = 0  # points of [terrain.height_scan]; 0: the spec has no height scan
     action_names: tuple[str, ...] | None = None  # driven joints, in action order (None: every joint)
     frame_names: tuple[str, ...] = ()  # named frames (objects included): frame_pos[<name>]
 
@@ -145,6 +146,13 @@ class Checker:
             self.fail(
                 "SPC210", f"'{name}' needs a body group: {name}[<group>]", node.span, f"groups: {groups}"
             )
+        if "P" in signal.shape and not self.ctx.scan_points:
+            self.fail(
+                "SPC202",
+                f"'{name}' needs a scan pattern",
+                node.span,
+                "add [terrain.height_scan] (x = [-0.8, 0.8], y = [-0.5, 0.5], resolution = 0.1)",
+            )
         self.signals_read.add(name)
         return Type(
             signal.dtype,
@@ -177,6 +185,7 @@ class Checker:
             "F": len(self.ctx.feet_names),
             "C": len(self.ctx.command_names),
             "G": group_size,
+            "P": self.ctx.scan_points,
         }
         return tuple(sizes[d] if isinstance(d, str) else d for d in shape)
 

@@ -7,7 +7,8 @@ primitives inside the generated kernels, once per step, however many terms use i
 
 Shapes are per env, after the batch axis N, with symbolic sizes:
 ``J`` simulated joints (every movable joint except the locked ones; passive joints included),
-``A`` actions (the driven joints, in action order), ``C`` commands, ``F`` feet, ``G`` bodies of a selected group.
+``A`` actions (the driven joints, in action order), ``C`` commands, ``F`` feet, ``G`` bodies of a selected group,
+``P`` points of the height scan (`[terrain.height_scan]`).
 The README's signal table is generated from this one (`specc signals`).
 """
 
@@ -67,8 +68,32 @@ SIGNALS: dict[str, Signal] = {
             derived_from=("base_quat",),
         ),
         Signal(
-            "base_height", "float", (), "Base height above the (flat) ground [m].", derived_from=("base_pos",)
+            "terrain_height",
+            "float",
+            (),
+            "Height of the terrain under the base, world frame [m] (zero on a plane).",
         ),
+        Signal(
+            "base_height",
+            "float",
+            (),
+            "Base height above the terrain under it [m].",
+            derived_from=("base_pos", "terrain_height"),
+        ),
+        Signal(
+            "height_scan",
+            "float",
+            ("P",),
+            "Terrain height at each point of [terrain.height_scan] minus the base height [m]; the points "
+            "are a grid around the base in its yaw frame, x-major (all y of the rearmost x first).",
+        ),
+        Signal(
+            "feet_height",
+            "float",
+            ("F",),
+            "Height of each foot body above the terrain under it [m].",
+        ),
+        Signal("terrain_level", "float", (), "The env's terrain row (difficulty level), 0 = easiest."),
         Signal("joint_pos", "float", ("J",), "Joint positions relative to the default pose [rad]."),
         Signal("joint_vel", "float", ("J",), "Joint velocities [rad/s]."),
         Signal(

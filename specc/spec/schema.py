@@ -14,7 +14,7 @@ flat-ground task, which is also the task of the Isaac Gym chapter.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -489,6 +489,152 @@ class RandomizationSection(Strict):
     push: PushSection | None = Field(None, description="Random pushes of the base.")
 
 
+# -- terrain ----------------------------------------------------------------------------------------
+# The tile types of `type = "tiles"`, in the order their proportions fill the columns.
+TerrainType = Literal[
+    "random_rough",
+    "slope_up",
+    "slope_down",
+    "stairs_up",
+    "stairs_down",
+    "discrete_obstacles",
+    "stepping_stones",
+    "waves",
+]
+TERRAIN_TYPES: tuple[str, ...] = get_args(TerrainType)
+# The tallest feature a tile may have [m]: beyond it a legged robot cannot walk and the heightfield's
+# elevation range (and MuJoCo Warp's per-pair prism budget) is spent on cliffs.
+MAX_FEATURE_HEIGHT_M = 2.0
+Height = Annotated[float, StrictType(), Field(ge=0.0, le=MAX_FEATURE_HEIGHT_M)]
+Slope = Annotated[float, StrictType(), Field(ge=0.0, le=1.5)]  # rise over run
+Length = Annotated[float, StrictType(), Field(gt=0, le=100.0)]
+# [at difficulty 0, at difficulty 1]: a tile of difficulty d uses the linear interpolation.
+HeightScaling = tuple[Height, Height]
+LengthScaling = tuple[Length, Length]
+
+
+class TerrainDifficulty(Strict):
+    """How each tile type grows from the easiest row (difficulty 0) to the hardest (difficulty 1).
+
+    Each pair is [value at difficulty 0, value at difficulty 1]; row i of R has difficulty i / R,
+    as in legged_gym, whose numbers are the defaults.
+    """
+
+    slope: tuple[Slope, Slope] = Field(
+        (0.0, 0.4), description="Slopes: rise over run of the pyramid's faces."
+    )
+    step_height: HeightScaling = Field((0.05, 0.23), description="Stairs: height of one step [m].")
+    step_width: Length = Field(0.31, description="Stairs: depth of one step [m].")
+    obstacle_height: HeightScaling = Field(
+        (0.05, 0.25), description="Discrete obstacles: the tallest block [m]."
+    )
+    rough_height: HeightScaling = Field(
+        (0.02, 0.1), description="Random rough ground: peak-to-peak height of the noise [m]."
+    )
+    stone_size: LengthScaling = Field((1.5, 0.3), description="Stepping stones: side of one stone [m].")
+    stone_gap: LengthScaling = Field((0.05, 0.2), description="Stepping stones: gap between stones [m].")
+    pit_depth: Height = Field(1.0, description="Stepping stones: depth of the ground between stones [m].")
+    wave_amplitude: HeightScaling = Field((0.0, 0.2), description="Waves: amplitude of the sine waves [m].")
+    wave_length: Length = Field(2.0, description="Waves: wavelength [m].")
+    platform_size: Length = Field(
+        3.0, description="Side of the flat platform at each tile's centre, where robots start [m]."
+    )
+
+
+class TerrainCurriculum(Strict):
+    """legged_gym's game-inspired curriculum with the rule written as expressions.
+
+    At the end of each episode both rules are evaluated on the final state: `promote` moves the
+    env one row (difficulty level) up, else `demote` moves it one down; an env promoted past the
+    hardest row is sent to a random row.
+    """
+
+    enabled: Flag = Field(True, description="Move envs between rows; without it envs keep their first row.")
+    promote: str | None = Field(
+        None,
+        max_length=4000,
+        description="Boolean expression at the episode's end; default (legged_gym): walked more than half "
+        "a tile, norm(base_pos.xy - episode_start_pos.xy) > tile_length / 2.",
+    )
+    demote: str | None = Field(
+        None,
+        max_length=4000,
+        description="Boolean expression; default (legged_gym): walked less than half the commanded "
+        "distance, norm(base_pos.xy - episode_start_pos.xy) < 0.5 * episode_length_s * |commanded xy speed|.",
+    )
+    max_init_level: Integer = Field(
+        5, ge=0, le=1000, description="Envs start at a random row up to this one."
+    )
+
+
+Real50 = Annotated[float, StrictType(), Field(ge=-50.0, le=50.0)]
+ScanExtent = Annotated[tuple[Real50, Real50], _ordered()]
+
+
+class HeightScan(Strict):
+    """The points of `height_scan`: a grid in the base's yaw frame (x forward, y left), centred on the base."""
+
+    x: ScanExtent = Field((-0.8, 0.8), description="Extent along the heading [m].")
+    y: ScanExtent = Field((-0.5, 0.5), description="Extent to the left [m].")
+    resolution: Real = Field(0.1, ge=0.01, le=10.0, description="Grid spacing [m].")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Points along x and along y (legged_gym's 17 x 11 = 187 by default)."""
+        return _count(self.x, self.resolution), _count(self.y, self.resolution)
+
+    @property
+    def size(self) -> int:
+        """Points of the scan: the `P` of the `height_scan` signal's shape."""
+        nx, ny = self.shape
+        return nx * ny
+
+    def points(self) -> list[tuple[float, float]]:
+        """The scan points, x-major: every y of the rearmost x first. Check `shape` before: it can be large."""
+        nx, ny = self.shape
+        xs = [round(self.x[0] + i * self.resolution, 9) for i in range(nx)]
+        ys = [round(self.y[0] + i * self.resolution, 9) for i in range(ny)]
+        return [(x, y) for x in xs for y in ys]
+
+
+def _count(extent: tuple[float, float], step: float) -> int:
+    return int(round((extent[1] - extent[0]) / step + 1e-9)) + 1
+
+
+class TerrainSection(Strict):
+    type: Literal["plane", "tiles"] = Field(
+        "plane", description="'plane': flat ground; 'tiles': a generated heightfield of tiles."
+    )
+    seed: Integer = Field(0, ge=0, lt=1 << 32, description="The same seed gives the same heights.")
+    tile_size: tuple[Length, Length] = Field(
+        (8.0, 8.0), description="[length along x (rows), width along y (columns)] of one tile [m]."
+    )
+    rows: Integer = Field(
+        10, ge=1, le=100, description="Difficulty levels, along x: row i has difficulty i / rows."
+    )
+    cols: Integer = Field(20, ge=1, le=200, description="Columns, along y; each holds one tile type.")
+    border: Real = Field(5.0, ge=0, le=100.0, description="Flat ground around the tiles [m].")
+    horizontal_scale: Real = Field(0.1, ge=0.01, le=1.0, description="Heightfield grid spacing [m].")
+    vertical_scale: Real = Field(
+        0.005, gt=0, le=0.1, description="Heights are rounded to multiples of this [m]."
+    )
+    proportions: dict[TerrainType, Real0To1e4] = Field(
+        default_factory=lambda: {kind: 1.0 for kind in get_args(TerrainType)},
+        description="Share of the columns of each tile type (normalized); default: all types alike.",
+    )
+    difficulty: TerrainDifficulty = TerrainDifficulty()
+    curriculum: TerrainCurriculum = TerrainCurriculum()
+    height_scan: HeightScan | None = Field(None, description="The points of the `height_scan` signal.")
+
+    @model_validator(mode="after")
+    def _some_proportion(self) -> TerrainSection:
+        if self.type == "tiles" and not any(v > 0 for v in self.proportions.values()):
+            raise cross_field(
+                ("proportions",), "terrain.proportions gives every tile type zero share", ("type",)
+            )
+        return self
+
+
 class PPOSection(Strict):
     """PPO as rsl_rl runs it; the defaults are rsl_rl's (and legged_gym's ANYmal C task's)."""
 
@@ -597,6 +743,7 @@ class Spec(Strict):
     rewards: RewardsSection
     terminations: TerminationsSection = TerminationsSection()
     randomization: RandomizationSection = RandomizationSection()
+    terrain: TerrainSection = TerrainSection()
     ppo: PPOSection = PPOSection()
     eval: EvalSection = EvalSection()
     profile: dict[Literal["cpu", "cuda"], dict[str, Any]] = Field(

@@ -281,9 +281,17 @@ def check_target(task: CheckedTask, positions: PositionMap, sink: DiagnosticSink
                 severity=Severity.WARNING,
             )
     # Features of this round that the emitted task does not implement yet: refused, never dropped.
+    # Flat ground only: terrain tiles, height scans and foot heights need the heightfield.
     unsupported: list[tuple[str, tuple[str | int, ...], bool]] = [
         ("scene objects", ("scene", "objects"), bool(spec.scene.objects)),
         ("named frames read by the kernels", ("frames",), bool(task.frames_read)),
+        (
+            "terrain tiles (heightfields and their curriculum)",
+            ("terrain", "type"),
+            spec.terrain.type == "tiles",
+        ),
+        ("height scans", ("terrain", "height_scan"), spec.terrain.height_scan is not None),
+        ("the feet_height signal", _first_reader(task, "feet_height"), _reads(task, "feet_height")),
         (
             "effort (torque) actuators",
             ("robot", "torque"),
@@ -598,3 +606,15 @@ def emit_package(task: CheckedTask, folder: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
     return root
+
+
+def _reads(task: CheckedTask, signal: str) -> bool:
+    return any(signal in term.checked.signals_read for term in task.all_terms)
+
+
+def _first_reader(task: CheckedTask, signal: str) -> tuple[str | int, ...]:
+    """The key path of the first term that reads `signal` (the spec's root when none does)."""
+    for term in task.all_terms:
+        if signal in term.checked.signals_read:
+            return (term.section, "terms", term.name)
+    return ()

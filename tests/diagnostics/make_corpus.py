@@ -260,6 +260,36 @@ CASES: dict[str, tuple[str, ...]] = {
         BASE + f"\n[profile.cuda.ppo]\ngamma = {M}2.0\n",
         "'ppo.gamma': 2.0 is out of range",
     ),
+    # terrain
+    "terrain_too_large": (
+        "SPC104",
+        BASE + f'\n[terrain]\ntype = "tiles"\nrows = 100\ncols = 200\nhorizontal_scale = {M}0.01\n',
+    ),
+    "terrain_too_large_for_cpu_copies": (
+        "SPC104",
+        BASE + f'\n[terrain]\ntype = "tiles"\nrows = {M}100\n',
+    ),
+    "terrain_step_too_high": (
+        "SPC104",
+        BASE + f'\n[terrain]\ntype = "tiles"\n\n[terrain.difficulty]\nstep_height = [0.05, {M}3.0]\n',
+    ),
+    "terrain_scan_larger_than_tile": (
+        "SPC104",
+        BASE
+        + f'\n[terrain]\ntype = "tiles"\ntile_size = [4.0, 4.0]\n\n[terrain.height_scan]\nx = {M}[-2.5, 2.5]\n',
+    ),
+    "terrain_unknown_type": (
+        "SPC105",
+        BASE + f'\n[terrain]\ntype = "tiles"\n\n[terrain.proportions]\n{M}stairs = 1.0\n',
+    ),
+    "terrain_scan_without_pattern": (
+        "SPC202",
+        edit(OBS_POS, f'name = "joint_pos"\nexpr = "{M}height_scan"'),
+    ),
+    "terrain_rule_not_boolean": (
+        "SPC211",
+        BASE + f'\n[terrain]\ntype = "tiles"\n\n[terrain.curriculum]\npromote = "{M}norm(base_pos.xy)"\n',
+    ),
 }
 
 

@@ -21,6 +21,10 @@ INPUTS = (
     "base_quat",
     "base_lin_vel_world",
     "base_ang_vel_world",
+    "terrain_height",
+    "height_scan",
+    "feet_height",
+    "terrain_level",
     "joint_pos",
     "joint_vel",
     "joint_acc",
@@ -122,6 +126,12 @@ REWARD_WEIGHTS = [-2.0 * POLICY_DT, 1.0 * POLICY_DT, 1.0 * POLICY_DT, -0.01 * PO
 REWARD_SCALE_BY_DT = True
 REWARD_ONLY_POSITIVE = False
 TERMINATION_NAMES = []
+# The primitive inputs some term reads: the env computes the costly ones only when they are read.
+SIGNALS_READ: List[str] = ["joint_pos", "joint_vel", "actions", "last_actions", "commands", "frame_pos"]
+# Points of `height_scan` in the base's yaw frame [m], x-major.
+SCAN_POINTS: List[Tuple[float, float]] = []
+# Whether compute_curriculum evaluates the spec's terrain curriculum rule (else it never moves an env).
+CURRICULUM = False
 # [eval]: judge success at the episode's "end" or at the "first" step it holds; whether a
 # termination term ending an episode is a failure. compute_success computes the criteria.
 EVAL_JUDGE = "end"
@@ -193,6 +203,10 @@ def compute_observations(
     base_quat: Tensor,  # (N, 4)
     base_lin_vel_world: Tensor,  # (N, 3)
     base_ang_vel_world: Tensor,  # (N, 3)
+    terrain_height: Tensor,  # (N,)
+    height_scan: Tensor,  # (N, 0)
+    feet_height: Tensor,  # (N, 0)
+    terrain_level: Tensor,  # (N,)
     joint_pos: Tensor,  # (N, 7)
     joint_vel: Tensor,  # (N, 7)
     joint_acc: Tensor,  # (N, 7)
@@ -244,6 +258,10 @@ def compute_step(
     base_quat: Tensor,  # (N, 4)
     base_lin_vel_world: Tensor,  # (N, 3)
     base_ang_vel_world: Tensor,  # (N, 3)
+    terrain_height: Tensor,  # (N,)
+    height_scan: Tensor,  # (N, 0)
+    feet_height: Tensor,  # (N, 0)
+    terrain_level: Tensor,  # (N,)
     joint_pos: Tensor,  # (N, 7)
     joint_vel: Tensor,  # (N, 7)
     joint_acc: Tensor,  # (N, 7)
@@ -320,11 +338,50 @@ def compute_step(
     return obs, reward, reward_terms, done, reasons
 
 
+def compute_curriculum(
+    base_pos: Tensor,  # (N, 3)
+    base_quat: Tensor,  # (N, 4)
+    base_lin_vel_world: Tensor,  # (N, 3)
+    base_ang_vel_world: Tensor,  # (N, 3)
+    terrain_height: Tensor,  # (N,)
+    height_scan: Tensor,  # (N, 0)
+    feet_height: Tensor,  # (N, 0)
+    terrain_level: Tensor,  # (N,)
+    joint_pos: Tensor,  # (N, 7)
+    joint_vel: Tensor,  # (N, 7)
+    joint_acc: Tensor,  # (N, 7)
+    torques: Tensor,  # (N, 7)
+    actions: Tensor,  # (N, 7)
+    last_actions: Tensor,  # (N, 7)
+    commands: Tensor,  # (N, 3)
+    contact_force: Tensor,  # (N, 1, 3)
+    frame_pos: Tensor,  # (N, 1, 3)
+    frame_quat: Tensor,  # (N, 1, 4)
+    frame_lin_vel: Tensor,  # (N, 1, 3)
+    frame_ang_vel: Tensor,  # (N, 1, 3)
+    joint_lower: Tensor,  # (N, 7)
+    joint_upper: Tensor,  # (N, 7)
+    feet_air_time: Tensor,  # (N, 0)
+    feet_contact: Tensor,  # (N, 0)
+    feet_first_contact: Tensor,  # (N, 0)
+    episode_time: Tensor,  # (N,)
+    episode_start_pos: Tensor,  # (N, 3)
+) -> Tuple[Tensor, Tensor]:
+    """Return the terrain curriculum's promote and demote flags (N,), read at an episode's end."""
+
+    never = torch.zeros_like(episode_time, dtype=torch.bool)
+    return never, never
+
+
 def compute_success(
     base_pos: Tensor,  # (N, 3)
     base_quat: Tensor,  # (N, 4)
     base_lin_vel_world: Tensor,  # (N, 3)
     base_ang_vel_world: Tensor,  # (N, 3)
+    terrain_height: Tensor,  # (N,)
+    height_scan: Tensor,  # (N, 0)
+    feet_height: Tensor,  # (N, 0)
+    terrain_level: Tensor,  # (N,)
     joint_pos: Tensor,  # (N, 7)
     joint_vel: Tensor,  # (N, 7)
     joint_acc: Tensor,  # (N, 7)
@@ -365,6 +422,10 @@ def compute_commands(
     base_quat: Tensor,  # (N, 4)
     base_lin_vel_world: Tensor,  # (N, 3)
     base_ang_vel_world: Tensor,  # (N, 3)
+    terrain_height: Tensor,  # (N,)
+    height_scan: Tensor,  # (N, 0)
+    feet_height: Tensor,  # (N, 0)
+    terrain_level: Tensor,  # (N,)
     joint_pos: Tensor,  # (N, 7)
     joint_vel: Tensor,  # (N, 7)
     joint_acc: Tensor,  # (N, 7)

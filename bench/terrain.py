@@ -1,0 +1,192 @@
+"""Benchmark: the cost of rough terrain, side by side in one run.
+
+1. Height scan: legged_gym's 187 points (1.6 m x 1.0 m at 0.1 m) for every env on anymal_rough's
+   full terrain (10 x 20 tiles of 8 m, 25 m border: 1300 x 2100 heights), read by
+   - specc's `HeightSampler.scan` (bilinear gathers in torch), eager and under torch.compile,
+     and on CUDA replayed from a CUDA graph (as inside the env's captured step);
+   - MuJoCo Warp's ray casts (`mujoco_warp.rays`, one ray straight down per point, terrain geoms only),
+     where MuJoCo Warp is installed; on a CPU device warp is slow, the GPU is what counts.
+   It prints microseconds per call, the ray/sampler ratio and the largest height difference between
+   the two (MuJoCo's surface is triangles, the sampler bilinear: they agree at grid points).
+2. Env throughput: env steps per second of anymal_rough (tiles, curriculum, height scan) and of
+   anymal_walk (flat) on the same backend, device and env count, and their ratio.
+
+    python bench/terrain.py --device cuda --envs 4096 --backend mujoco-warp      # the GPU host
+    python bench/terrain.py --device cpu --envs 64 --backend mujoco --steps 20   # here
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from kernel_support import TASKS, load_task  # noqa: E402
+
+from specc.assemble import assemble, terrain_config  # noqa: E402
+from specc.runtime.terrain import HeightSampler, generate  # noqa: E402
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device: torch.device, repeats: int, batches: int = 5) -> float:
+    """Microseconds per call of fn after a warm-up: the fastest of `batches` batches of `repeats` calls
+    (on a shared machine the other batches measure the neighbours)."""
+    for _ in range(3):
+        fn()
+    best = float("inf")
+    for _ in range(batches):
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        _sync(device)
+        best = min(best, (time.perf_counter() - start) / repeats * 1e6)
+    return best
+
+
+def _poses(n: int, terrain, device: torch.device, generator: torch.Generator):
+    """Bases at random places on the tiles, 0.5 m above the ground, random headings."""
+    size_x, size_y = terrain.size_m
+    pos = torch.rand(n, 3, generator=generator, device=device)
+    pos[:, 0] = terrain.x0 + 25.0 + pos[:, 0] * (size_x - 50.0)
+    pos[:, 1] = terrain.y0 + 25.0 + pos[:, 1] * (size_y - 50.0)
+    yaw = torch.rand(n, generator=generator, device=device) * 6.283
+    quat = torch.stack([torch.cos(yaw / 2), 0 * yaw, 0 * yaw, torch.sin(yaw / 2)], dim=-1)
+    return pos, quat
+
+
+def scan_costs(task, n: int, device: torch.device, repeats: int) -> None:
+    terrain = generate(terrain_config(task))
+    sampler = HeightSampler(terrain, device)
+    points = torch.tensor(task.spec.terrain.height_scan.points(), device=device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    pos, quat = _poses(n, terrain, device, generator)
+    pos[:, 2] = sampler.sample(pos[:, 0], pos[:, 1]) + 0.5
+
+    def eager():
+        return sampler.scan(pos, quat, points)
+
+    compiled_scan = torch.compile(sampler.scan, dynamic=False)
+
+    def compiled():
+        return compiled_scan(pos, quat, points)
+
+    rows = {
+        "sampler, eager": timed(eager, device, repeats),
+        "sampler, torch.compile": timed(compiled, device, repeats),
+    }
+    if device.type == "cuda":
+        graph = torch.cuda.CUDAGraph()
+        compiled()
+        with torch.cuda.graph(graph):
+            compiled()
+        rows["sampler, torch.compile + CUDA graph"] = timed(graph.replay, device, repeats)
+    best = min(rows.values())
+    ray = ray_costs(task, terrain, pos, quat, points, device, max(3, repeats // 10))
+    print(
+        f"height scan: {n} envs x {len(points)} points, heightfield {terrain.heights.shape[0]} x {terrain.heights.shape[1]}"
+    )
+    for name, us in rows.items():
+        print(f"  {name:<40} {us:>12,.1f} µs")
+    if ray is not None:
+        us, diff = ray
+        print(f"  {'MuJoCo Warp rays':<40} {us:>12,.1f} µs   ({us / best:,.1f}x the fastest sampler)")
+        print(f"  largest |ray - sampler| height: {diff * 1000:.1f} mm (triangles vs bilinear)")
+
+
+def ray_costs(task, terrain, pos, quat, points, device: torch.device, repeats: int):
+    """MuJoCo Warp's ray casts straight down from 2 m above each scan point; None without MuJoCo Warp."""
+    try:
+        import mujoco_warp as mjw
+        import warp as wp
+    except ImportError:
+        print("  (MuJoCo Warp not installed: no ray-cast comparison)")
+        return None
+    from specc.assemble import backend_options
+    from specc.runtime.backends.mujoco_model import build_model
+
+    wp.init()
+    wp_device = f"cuda:{device.index or 0}" if device.type == "cuda" else "cpu"
+    n, p = pos.shape[0], len(points)
+    options = backend_options(task, n, "cpu")
+    model, _ = build_model(task.robot.urdf, task.robot.joint_names, options, list(options.contact_bodies))
+    with wp.ScopedDevice(wp_device):
+        m = mjw.put_model(model)
+        d = mjw.make_data(model, nworld=n)
+        mjw.forward(m, d)
+        sampler = HeightSampler(terrain, device)
+        heights = sampler.scan(pos, quat, points) + pos[:, 2:3]  # world heights, for the comparison
+        start = torch.zeros(n, p, 3, device=device)
+        w, qz = quat[:, 0:1], quat[:, 3:4]
+        c, s = w * w - qz * qz, 2 * w * qz
+        start[..., 0] = pos[:, 0:1] + c * points[:, 0] - s * points[:, 1]
+        start[..., 1] = pos[:, 1:2] + s * points[:, 0] + c * points[:, 1]
+        start[..., 2] = heights.max() + 2.0
+        down = torch.zeros_like(start)
+        down[..., 2] = -1.0
+        pnt = wp.from_torch(start.contiguous(), dtype=wp.vec3)
+        vec = wp.from_torch(down.contiguous(), dtype=wp.vec3)
+        dist = wp.zeros((n, p), dtype=float)
+        geomid = wp.zeros((n, p), dtype=int)
+        normal = wp.zeros((n, p), dtype=wp.vec3)
+        exclude = wp.full(p, -1, dtype=int)
+        terrain_only = mjw._src.types.vec6(1, 0, 0, 0, 0, 0)  # geom group 0: the ground
+
+        def cast():
+            mjw.rays(m, d, pnt, vec, terrain_only, True, exclude, dist, geomid, normal)
+
+        us = timed(cast, device, repeats)
+        hit = start[..., 2] - wp.to_torch(dist)
+        return us, float((hit - heights).abs().max())
+
+
+def throughput(name: str, backend: str, device: torch.device, n: int, steps: int) -> float:
+    overrides = {"sim.backend": backend, "sim.device": str(device), "sim.num_envs": n}
+    if device.type == "cpu" and name == "anymal_rough":
+        overrides.update({"terrain.rows": 4, "terrain.cols": 6, "terrain.border": 2.0})
+    task = load_task(TASKS / f"{name}.toml", overrides)
+    env = assemble(task, backend=backend, device=str(device), num_envs=n).env
+    actions = torch.zeros(n, env.num_actions, device=device)
+    for _ in range(5):  # compile, capture, warm up
+        env.step(actions)
+    return n * 1e6 / timed(lambda: env.step(actions), device, max(1, steps // 5))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--backend", default=None, help="default: mujoco-warp on CUDA, mujoco on the CPU")
+    parser.add_argument("--envs", type=int, default=4096)
+    parser.add_argument("--steps", type=int, default=200, help="env steps per throughput measurement")
+    parser.add_argument("--repeats", type=int, default=100, help="calls per height-scan timing")
+    parser.add_argument("--skip-throughput", action="store_true")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    backend = args.backend or ("mujoco-warp" if device.type == "cuda" else "mujoco")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"{name}, torch {torch.__version__}")
+    rough = load_task(TASKS / "anymal_rough.toml", {"sim.backend": "mujoco-warp", "sim.device": "cuda"})
+    scan_costs(rough, args.envs, device, args.repeats)
+    if args.skip_throughput:
+        return
+    flat = throughput("anymal_walk", backend, device, args.envs, args.steps)
+    rough_steps = throughput("anymal_rough", backend, device, args.envs, args.steps)
+    print(f"env throughput on {backend}, {args.envs} envs, {args.steps} steps:")
+    print(f"  anymal_walk (flat)   {flat:>12,.0f} env steps/s")
+    print(f"  anymal_rough         {rough_steps:>12,.0f} env steps/s   ({rough_steps / flat:.2f}x flat)")
+
+
+if __name__ == "__main__":
+    main()

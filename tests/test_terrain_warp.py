@@ -1,0 +1,61 @@
+"""MuJoCo Warp collides with the generated heightfield as CPU MuJoCo does (on warp's CPU device here,
+slowly; skipped where MuJoCo Warp is not installed, as in CI), and reports a geom too large for it."""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+import pytest
+import torch
+
+from specc.runtime.backends.mujoco_model import add_ground
+from specc.runtime.terrain import HeightSampler, TerrainConfig, generate
+
+mjw = pytest.importorskip("mujoco_warp")
+wp = pytest.importorskip("warp")
+
+STAIRS = TerrainConfig(kind="tiles", rows=2, cols=1, border=1.0, proportions=(("stairs_down", 1.0),))
+
+
+def _model(half_sizes: list[float], points: list[tuple[float, float, float]]) -> mujoco.MjModel:
+    spec = mujoco.MjSpec()
+    add_ground(spec, STAIRS)
+    for half, (x, y, z) in zip(half_sizes, points):
+        body = spec.worldbody.add_body(pos=[x, y, z])
+        body.add_freejoint()
+        geom = body.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[half, half, 0.1])
+        geom.mass = 1.0
+    return spec.compile()
+
+
+def _warp_rest(model: mujoco.MjModel, steps: int) -> tuple[np.ndarray, int]:
+    wp.init()
+    with wp.ScopedDevice("cpu"):
+        m = mjw.put_model(model)
+        d = mjw.make_data(model, nworld=1, nconmax=64, njmax=256)
+        m.opt.warn_overflow = 0  # the flag is what this test reads
+        for _ in range(steps):
+            mjw.step(m, d)
+        return d.qpos.numpy()[0].reshape(-1, 7)[:, :3], int(d.overflow.numpy().max())
+
+
+def test_mujoco_warp_lands_a_box_on_the_platform_and_on_a_step():
+    terrain = generate(STAIRS)
+    origin = terrain.origins[1, 0]
+    sampler = HeightSampler(terrain, "cpu")
+    xy = [(origin[0], origin[1]), (origin[0] + 2.25, origin[1])]
+    claimed = [float(sampler.sample(torch.tensor(x), torch.tensor(y))) for x, y in xy]
+    model = _model([0.1, 0.1], [(x, y, z + 0.15) for (x, y), z in zip(xy, claimed)])
+    rest, overflow = _warp_rest(model, 300)
+    assert overflow == 0
+    for z, landed in zip(claimed, rest):
+        assert landed[2] - 0.1 == pytest.approx(z, abs=0.005)
+
+
+def test_a_geom_wider_than_the_prism_budget_sets_the_hfield_overflow_flag():
+    """A 3 m box sunk into the ground covers ~900 cells of a 0.1 m heightfield: more than MuJoCo Warp's contacts per pair, which
+    the backend reports as 'raise terrain.horizontal_scale' (backends/mujoco_warp.py)."""
+    terrain = generate(STAIRS)
+    origin = terrain.origins[0, 0]
+    _, overflow = _warp_rest(_model([1.5], [(origin[0], origin[1], origin[2] + 0.05)]), 3)
+    assert overflow & int(mjw._src.types.OverflowType.HFIELD)
