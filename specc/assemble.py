@@ -68,8 +68,8 @@ def env_config(task: CheckedTask, num_envs: int | None = None, hold_eval_command
         )
         for name, cat in spec.commands.categorical.items()
     )
-    command_ranges = {
-        name: (float(held[name]), float(held[name])) if name in held else tuple(bounds)
+    command_ranges: dict[str, tuple[float, float]] = {
+        name: (float(held[name]), float(held[name])) if name in held else (bounds[0], bounds[1])
         for name, bounds in spec.commands.ranges.items()
     }
     return EnvConfig(
