@@ -1,16 +1,26 @@
-"""Benchmark on a CUDA GPU: env throughput against raw MuJoCo Warp, PPO training throughput, memory.
+"""Benchmark on a CUDA GPU: env throughput against plain MuJoCo Warp, PPO training throughput, memory.
 
 In one run, for each env count:
-  - raw physics: MuJoCo Warp stepping the same ANYmal C model (decimation x mjw.step, graph-captured
-    by the backend), in physics steps per second;
-  - env: specc's full env step (PD targets, physics, compiled kernels, resets) in physics steps per
-    second, run eagerly (one launch per op) and replayed from one CUDA graph, and the ratio of each
-    to raw physics (the issue's floor: 0.9);
-  - PPO: collection + update, in env samples per second, and peak GPU memory of torch;
-  - buffer sizes: raw physics at several contact/constraint buffer sizes, with the peak use that a
-    rollout of falling robots needed (the sizes bound the solver's work per world).
+  - plain physics: `mujoco_warp.step` on the very MjModel specc builds for anymal_walk (no sensors),
+    with the same nworld and contact/constraint buffers, `decimation` steps graph-captured with
+    `wp.ScopedCapture`, from the env's state; measured before and after the env, the mean reported;
+  - raw: the backend's own step (controls written each substep, the substeps graph-captured, then the
+    read-back kernel: torques, contact forces, divergence flags, peak buffer use);
+  - env: specc's full env step (PD targets, physics, compiled kernels, resets) run eagerly (one launch
+    per op) and replayed from one CUDA graph, which is what `specc run` does on a GPU;
+  all in physics steps per second, with the ratios to plain physics (the issue's floor: graph / plain
+    >= 0.9 at 4,096 and 16,384 envs);
+  - PPO (--ppo-envs): collection + update in env samples per second, and where the time goes: the
+    collection, of it the env steps alone (the same number of steps with random actions), and the
+    update; peak GPU memory of torch. --ppo-mini-batches repeats it with other `ppo.num_mini_batches`
+    (a spec setting: fewer, larger minibatches);
+  - --profile: the GPU kernels of one training iteration at the last --ppo-envs, by total time;
+  - --buffer-sizes: raw physics at several contact/constraint buffer sizes, with their peak use.
 
-    python bench/gpu.py --envs 4096 16384 65536 --ppo-envs 4096 16384 --buffer-sizes 90:396 32:160
+    python bench/gpu.py --envs 4096 16384 --ppo-envs 4096 16384 --ppo-mini-batches 4 2 --profile
+
+`--device cpu` runs the same on warp's CPU device (no CUDA graphs; slow): a check that the script
+works, not a measurement.
 """
 
 from __future__ import annotations
@@ -31,39 +41,85 @@ from specc.assemble import assemble  # noqa: E402
 from specc.runtime.runner import Runner  # noqa: E402
 from specc.runtime.step_graph import WARMUP_STEPS  # noqa: E402
 
+TASK = ROOT / "tasks" / "anymal_walk.toml"
+
+
+DEVICE = "cuda"
+
+
+def synchronize() -> None:
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
 
 def timed(fn, repeats: int) -> float:
     fn()
-    torch.cuda.synchronize()
+    synchronize()
     start = time.perf_counter()
     for _ in range(repeats):
         fn()
-    torch.cuda.synchronize()
+    synchronize()
     return (time.perf_counter() - start) / repeats
 
 
+class PlainPhysics:
+    """`decimation` x `mujoco_warp.step` on the backend's MjModel, nworld and buffer sizes, graph-captured,
+    starting from the backend's current state and controls: the physics limit specc's step is held to."""
+
+    def __init__(self, backend, decimation: int) -> None:
+        import mujoco_warp as mjw
+        import warp as wp
+
+        self._wp = wp
+        n = backend.num_envs
+        with wp.ScopedDevice(backend._wp_device):
+            self.m = mjw.put_model(backend.model)
+            self.d = mjw.make_data(backend.model, nworld=n, nconmax=backend.nconmax, njmax=backend.njmax)
+            for name in ("qpos", "qvel", "ctrl"):
+                wp.to_torch(getattr(self.d, name)).copy_(getattr(backend, name))
+            self._steps = lambda: [mjw.step(self.m, self.d) for _ in range(decimation)]
+            self._steps()  # kernels compiled and loaded before capture
+            self.graph = None
+            if backend.device.type == "cuda":
+                with wp.ScopedCapture() as capture:
+                    self._steps()
+                self.graph = capture.graph
+
+    def step(self) -> None:
+        if self.graph is None:
+            self._steps()  # warp's CPU device: plain launches
+        else:
+            self._wp.capture_launch(self.graph)
+
+
 def env_rates(n: int, kernels: str, repeats: int, overrides: dict | None = None) -> dict:
-    """Raw physics, eager env and graph env steps for n envs, in physics steps per second."""
-    task = load_task(ROOT / "tasks" / "anymal_walk.toml", overrides)
+    """Plain physics, raw backend, eager env and graph env steps for n envs, in physics steps per second."""
+    task = load_task(TASK, overrides)
     decimation = task.spec.sim.decimation
     start = time.perf_counter()
-    parts = assemble(task, backend="mujoco-warp", device="cuda", num_envs=n, kernels=kernels)
+    parts = assemble(task, backend="mujoco-warp", device=DEVICE, num_envs=n, kernels=kernels)
     setup = time.perf_counter() - start
     env, backend = parts.env, parts.backend
-    targets = env.default_joint_pos.repeat(n, decimation, 1)
-    raw = timed(lambda: backend.step(targets), repeats)
     actions = torch.zeros(n, env.num_actions, device=env.device)  # the robots fall and reset
     for _ in range(WARMUP_STEPS + 1):
         env.step(actions)
+    plain = PlainPhysics(backend, decimation)
+    plain_before = timed(plain.step, repeats)
+    targets = env.default_joint_pos.repeat(n, decimation, 1)
+    raw = timed(lambda: backend.step(targets), repeats)
     backend.usage()
     graph = timed(lambda: env.step(actions), repeats)
     eager = timed(lambda: env.step_eagerly(actions), repeats)
     use = backend.usage()
     env.check_health()
-    rates = {
-        "raw": n * decimation / raw,
-        "eager": n * decimation / eager,
-        "graph": n * decimation / graph,
+    plain_after = timed(plain.step, repeats)
+    physics = n * decimation
+    return {
+        "plain": 2 * physics / (plain_before + plain_after),
+        "plain_spread": abs(plain_before - plain_after) / min(plain_before, plain_after),
+        "raw": physics / raw,
+        "eager": physics / eager,
+        "graph": physics / graph,
         "mode": env.graph.mode,
         "setup": setup,
         "contacts_per_env": use["contacts"] / n,
@@ -71,64 +127,147 @@ def env_rates(n: int, kernels: str, repeats: int, overrides: dict | None = None)
         "nconmax": backend.nconmax,
         "njmax": backend.njmax,
     }
-    return rates
+
+
+def ppo_rates(n: int, kernels: str, iterations: int, mini_batches: int | None) -> tuple[dict, Runner]:
+    """PPO's samples per second at n envs and where an iteration's time goes."""
+    overrides = {"ppo.num_mini_batches": mini_batches} if mini_batches else None
+    task = load_task(TASK, overrides)
+    parts = assemble(task, backend="mujoco-warp", device=DEVICE, num_envs=n, kernels=kernels)
+    runner = Runner(parts.env, parts.learner_config, seed=0)
+    runner.train(1)  # warm-up: graph capture, first-call allocations
+    if DEVICE == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    logs = []
+    runner.train(iterations, logs.append)
+    steps = parts.learner_config.num_steps_per_env
+    generator = torch.Generator(device=DEVICE).manual_seed(0)
+    actions = [
+        torch.randn(n, parts.env.num_actions, device=DEVICE, generator=generator) for _ in range(steps)
+    ]
+
+    def rollout_of_env_steps() -> None:
+        for a in actions:
+            parts.env.step(a)
+
+    env_time = timed(rollout_of_env_steps, 3)
+    mean = {
+        key: sum(log.scalars[key] for log in logs) / len(logs)
+        for key in ("Perf/steps_per_second", "Perf/collection_s", "Perf/learning_s")
+    }
+    return {
+        "samples": mean["Perf/steps_per_second"],
+        "collect": mean["Perf/collection_s"],
+        "env": env_time,
+        "learn": mean["Perf/learning_s"],
+        "memory": torch.cuda.max_memory_allocated() / 1e9 if DEVICE == "cuda" else 0.0,
+        "mini_batches": parts.learner_config.num_mini_batches,
+        "minibatch_size": n * steps // parts.learner_config.num_mini_batches,
+    }, runner
+
+
+def profile(runner: Runner, rows: int) -> None:
+    """One training iteration under torch's profiler: GPU kernels by total time."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    gpu = DEVICE == "cuda"
+    activities = [ProfilerActivity.CPU, ProfilerActivity.CUDA] if gpu else [ProfilerActivity.CPU]
+    with torch_profile(activities=activities) as prof:
+        runner.train(1)
+        synchronize()
+    events = prof.key_averages()
+    order = "self_device_time_total" if gpu else "self_cpu_time_total"
+    print(events.table(sort_by=order, row_limit=rows, max_name_column_width=70))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--envs", type=int, nargs="*", default=[4096, 16384, 65536])
+    parser.add_argument("--envs", type=int, nargs="*", default=[4096, 16384])
     parser.add_argument("--ppo-envs", type=int, nargs="*", default=[4096, 16384])
+    parser.add_argument(
+        "--ppo-mini-batches",
+        type=int,
+        nargs="*",
+        default=[],
+        help="Also measure PPO at the last --ppo-envs with these ppo.num_mini_batches (spec default: 4).",
+    )
+    parser.add_argument("--ppo-iterations", type=int, default=5)
+    parser.add_argument(
+        "--profile", action="store_true", help="Profile one iteration at the last --ppo-envs."
+    )
+    parser.add_argument("--profile-rows", type=int, default=25)
     parser.add_argument("--buffer-sizes", nargs="*", default=[], metavar="CONTACTS:ROWS")
     parser.add_argument("--buffer-envs", type=int, default=4096)
     parser.add_argument("--kernels", default="inductor")
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--device", default="cuda", help="cpu: warp's CPU device, to check the script only")
     args = parser.parse_args()
-    print(f"GPU {torch.cuda.get_device_name()}, torch {torch.__version__}, kernels {args.kernels}")
+    global DEVICE
+    DEVICE = args.device
+    where = (
+        f"GPU {torch.cuda.get_device_name()}" if DEVICE == "cuda" else "warp's CPU device (not a measurement)"
+    )
+    print(f"{where}, torch {torch.__version__}, kernels {args.kernels}", flush=True)
     if args.envs:
         print(
-            f"{'envs':>7} {'raw physics/s':>14} {'env eager/s':>13} {'env graph/s':>13} "
-            f"{'eager/raw':>9} {'graph/raw':>9}  env step"
+            f"{'envs':>7} {'plain physics/s':>15} {'raw backend/s':>14} {'env eager/s':>12} {'env graph/s':>12} "
+            f"{'raw/plain':>9} {'eager/plain':>11} {'graph/plain':>11} {'eager/raw':>9} {'graph/raw':>9}  env step"
         )
     for n in args.envs:
         r = env_rates(n, args.kernels, args.repeats)
-        torch.cuda.empty_cache()
+        plain = r["plain"]
         print(
-            f"{n:>7} {r['raw']:>14,.0f} {r['eager']:>13,.0f} {r['graph']:>13,.0f} "
-            f"{r['eager'] / r['raw']:>9.2f} {r['graph'] / r['raw']:>9.2f}  {r['mode']} (set-up {r['setup']:.0f} s)"
+            f"{n:>7} {plain:>15,.0f} {r['raw']:>14,.0f} {r['eager']:>12,.0f} {r['graph']:>12,.0f} "
+            f"{r['raw'] / plain:>9.3f} {r['eager'] / plain:>11.3f} {r['graph'] / plain:>11.3f} "
+            f"{r['eager'] / r['raw']:>9.3f} {r['graph'] / r['raw']:>9.3f}  {r['mode']} (set-up {r['setup']:.0f} s; "
+            f"plain before/after differ {100 * r['plain_spread']:.1f} %; {r['contacts_per_env']:.1f} contacts, "
+            f"{r['rows_per_env']} rows per env at peak)",
+            flush=True,
         )
     if args.buffer_sizes:
         print(f"buffer sizes at {args.buffer_envs} envs (zero actions: robots fall, lie and reset)")
         print(
-            f"{'contacts/env':>12} {'rows/env':>9} {'raw physics/s':>14} {'env graph/s':>13} "
+            f"{'contacts/env':>12} {'rows/env':>9} {'plain physics/s':>15} {'raw backend/s':>14} {'env graph/s':>12} "
             f"{'peak contacts/env':>18} {'peak rows/env':>14}"
         )
     for size in args.buffer_sizes:
         contacts, rows = (int(v) for v in size.split(":"))
         overrides = {"sim.max_contacts_per_env": contacts, "sim.max_constraints_per_env": rows}
         r = env_rates(args.buffer_envs, args.kernels, args.repeats, overrides)
-        torch.cuda.empty_cache()
         print(
-            f"{r['nconmax']:>12} {r['njmax']:>9} {r['raw']:>14,.0f} {r['graph']:>13,.0f} "
-            f"{r['contacts_per_env']:>18.2f} {r['rows_per_env']:>14}"
+            f"{r['nconmax']:>12} {r['njmax']:>9} {r['plain']:>15,.0f} {r['raw']:>14,.0f} {r['graph']:>12,.0f} "
+            f"{r['contacts_per_env']:>18.2f} {r['rows_per_env']:>14}",
+            flush=True,
         )
+    runs = [(n, None) for n in args.ppo_envs]
     if args.ppo_envs:
-        print(f"{'envs':>7} {'samples/s':>12} {'collect s':>10} {'learn s':>9} {'peak torch GB':>14}")
-    task = load_task(ROOT / "tasks" / "anymal_walk.toml")
-    for n in args.ppo_envs:
-        parts = assemble(task, backend="mujoco-warp", device="cuda", num_envs=n, kernels=args.kernels)
-        runner = Runner(parts.env, parts.ppo_config, seed=0)
-        runner.train(1)
-        torch.cuda.reset_peak_memory_stats()
-        logs = []
-        runner.train(5, logs.append)
-        rate = sum(log.steps_per_second for log in logs) / len(logs)
-        collect = sum(log.scalars["Perf/collection_s"] for log in logs) / len(logs)
-        learn = sum(log.scalars["Perf/learning_s"] for log in logs) / len(logs)
+        runs += [(args.ppo_envs[-1], m) for m in args.ppo_mini_batches]
         print(
-            f"{n:>7} {rate:>12,.0f} {collect:>10.3f} {learn:>9.3f} {torch.cuda.max_memory_allocated() / 1e9:>14.2f}"
+            "PPO (collection + update); 'env s' is the rollout's env steps alone, with random actions; "
+            "seconds per iteration"
         )
-        parts = runner = None
-        torch.cuda.empty_cache()
+        print(
+            f"{'envs':>7} {'minibatches':>11} {'minibatch':>9} {'samples/s':>12} {'collect s':>9} {'env s':>7} "
+            f"{'update s':>8} {'peak torch GB':>13}"
+        )
+    runner = None
+    for n, mini_batches in runs:
+        runner = None
+        if DEVICE == "cuda":
+            torch.cuda.empty_cache()
+        r, runner = ppo_rates(n, args.kernels, args.ppo_iterations, mini_batches)
+        print(
+            f"{n:>7} {r['mini_batches']:>11} {r['minibatch_size']:>9,} {r['samples']:>12,.0f} {r['collect']:>9.3f} "
+            f"{r['env']:>7.3f} {r['learn']:>8.3f} {r['memory']:>13.2f}",
+            flush=True,
+        )
+        if args.profile and (n, mini_batches) == (args.ppo_envs[-1], None):
+            print(f"one training iteration at {n} envs, GPU kernels by total time:")
+            try:
+                profile(runner, args.profile_rows)
+            except Exception as err:  # noqa: BLE001 - a profiler failure must not lose the rest of the run
+                print(f"profile failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
 
 
 if __name__ == "__main__":

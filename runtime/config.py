@@ -31,6 +31,8 @@ class ObjectResetConfig:
     nominal_friction: float = 1.0
     mass_scale: tuple[float, float] | None = None
     friction: tuple[float, float] | None = None
+    size_scale: tuple[float, float] | None = None  # every dimension × one draw; free objects only
+    half_height: float = 0.0  # half the vertical extent: a scaled object is raised by (scale - 1) × this
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ class EnvConfig:
 
 @dataclass(frozen=True)
 class PPOConfig:
-    """rsl_rl's PPO hyper-parameters, built from the spec's [ppo] table (specc.assemble.ppo_config):
+    """rsl_rl's PPO hyper-parameters, built from the spec's [ppo] table (specc.assemble.learner_config):
     their defaults, bounds and meaning are the schema's (`specc schema`), written there only."""
 
     num_steps_per_env: int
@@ -129,5 +131,90 @@ class PPOConfig:
     save_interval: int
     clip_actions: float
 
+    name = "ppo"  # the algorithm, as [algorithm] names it (a class attribute, not a field)
+
+    @property
+    def networks(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The hidden sizes of the policy and of the critic (checkpoints are stamped with them)."""
+        return self.actor_hidden_dims, self.critic_hidden_dims
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class SACConfig:
+    """Soft actor-critic for thousands of parallel envs, built from the spec's [sac] table: its
+    defaults, bounds and meaning are the schema's (`specc schema`), written there only."""
+
+    max_iterations: int
+    num_steps_per_env: int
+    updates_per_step: int
+    batch_size: int
+    buffer_size_per_env: int
+    learning_starts: int
+    actor_hidden_dims: tuple[int, ...]
+    critic_hidden_dims: tuple[int, ...]
+    activation: str
+    layer_norm: bool
+    actor_learning_rate: float
+    critic_learning_rate: float
+    alpha_learning_rate: float
+    gamma: float
+    n_step: int
+    tau: float
+    init_alpha: float
+    target_entropy_per_action: float
+    action_bound: float
+    reward_scale: float
+    policy_frequency: int
+    max_grad_norm: float
+    empirical_normalization: bool
+    save_interval: int
+    clip_actions: float
+
+    name = "sac"
+
+    @property
+    def networks(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The hidden sizes of the policy and of the critic (checkpoints are stamped with them)."""
+        return self.actor_hidden_dims, self.critic_hidden_dims
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Teacher-student distillation, built from the spec's [distill] table: its defaults, bounds
+    and meaning are the schema's (`specc schema`), written there only."""
+
+    student_hidden_dims: tuple[int, ...]
+    activation: str
+    max_iterations: int
+    num_steps_per_env: int
+    num_learning_epochs: int
+    num_mini_batches: int
+    learning_rate: float
+    max_grad_norm: float
+    teacher_action_probability: float
+    save_interval: int
+
+    name = "distill"
+
+    @property
+    def empirical_normalization(self) -> bool:
+        """A student always normalizes its observations (as PPO and SAC do by default)."""
+        return True
+
+    @property
+    def networks(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The hidden sizes of the policy and of the critic (checkpoints are stamped with them)."""
+        return self.student_hidden_dims, ()  # a student has no critic
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# What trains a policy: the config's `name` picks the algorithm (runtime/runner.py).
+LearnerConfig = PPOConfig | SACConfig | DistillConfig

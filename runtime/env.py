@@ -16,8 +16,10 @@ step is replayed from one CUDA graph (`step_graph.py`).
 
 from __future__ import annotations
 
+import contextlib
 import math
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import torch
 
@@ -50,6 +52,9 @@ class StepResult:
     reward_terms: torch.Tensor | None = None  # (N, R) each weighted reward term of this step
     success: torch.Tensor | None = None  # (N,) bool: [eval] success on the pre-reset state (judging envs)
     failure: torch.Tensor | None = None  # (N,) bool: [eval] failure on the pre-reset state (judging envs)
+    # Extra observation groups (critic, teacher): after the step, and of the pre-reset state.
+    groups: dict[str, torch.Tensor] = field(default_factory=dict)
+    terminal_groups: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class TaskEnv:
@@ -139,6 +144,14 @@ class TaskEnv:
             device=dev,
         )
         self.noise = torch.tensor(module.OBSERVATION_NOISE, device=dev)
+        # Extra observation groups: name -> size, and the noise of those that have any.
+        tables = getattr(module, "OBSERVATION_GROUPS", {})
+        self.group_sizes = {group: int(table["size"]) for group, table in tables.items()}
+        self._group_noise = {
+            group: torch.tensor(table["noise"], device=dev)
+            for group, table in tables.items()
+            if any(value > 0 for value in table["noise"])
+        }
         self.inputs_order = tuple(module.INPUTS)
         # Everything the step needs from the host is made here: a captured step may not copy from the host.
         self._category_tables = [
@@ -186,6 +199,7 @@ class TaskEnv:
         self._setup_terrain(curriculum)
         self.stats = EpisodeStats(len(self.reward_names), len(self.termination_names), dev)
         self.obs = torch.zeros(n, self.num_obs, device=dev)
+        self.groups = {group: torch.zeros(n, size, device=dev) for group, size in self.group_sizes.items()}
         self.graph = StepGraph(self, enabled=capture_graph)
         self.reset_all()
 
@@ -297,18 +311,21 @@ class TaskEnv:
             fresh[:, start : start + value.shape[-1]] = value
         masked_write(self.commands, mask, fresh)
 
-    def _randomize(self, mask: torch.Tensor) -> None:
+    def _randomize(self, mask: torch.Tensor) -> torch.Tensor | None:
+        """Draw new physical parameters for the masked envs; returns the objects' size scales (N, M), if
+        any are drawn, for the reset to place the scaled objects."""
         r = self.config.randomization
         n = self.num_envs
         if not self.randomize:
             self.backend.set_params(mask, PhysicsParams())
             self.latency_steps.masked_fill_(mask, 0)
-            return
+            return None
 
         def draw(bounds):
             return None if bounds is None else self._uniform(bounds[0], bounds[1], n)
 
         objects = self.config.objects
+        size_scale = self._per_object([o.size_scale for o in objects], [1.0] * len(objects))
         self.backend.set_params(
             mask,
             PhysicsParams(
@@ -321,6 +338,7 @@ class TaskEnv:
                 object_friction=self._per_object(
                     [o.friction for o in objects], [o.nominal_friction for o in objects]
                 ),
+                object_size_scale=size_scale,
             ),
         )
         if r.latency_s is not None:
@@ -328,6 +346,7 @@ class TaskEnv:
             masked_write(self.latency_steps, mask, steps.clamp(0, self.config.decimation))
         else:
             self.latency_steps.masked_fill_(mask, 0)
+        return size_scale
 
     def _per_object(
         self, ranges: list[tuple[float, float] | None], nominal: list[float]
@@ -382,9 +401,9 @@ class TaskEnv:
             if self._reset_vel is None
             else self._uniform_per_joint(self._reset_vel)
         )
-        self._randomize(mask)
+        size_scale = self._randomize(mask)
         start = self._start_positions()
-        pose, velocity = self._objects.sample() if self._objects is not None else (None, None)
+        pose, velocity = self._objects.sample(size_scale) if self._objects is not None else (None, None)
         self.backend.reset(mask, start, self._init_root_quat, joint_pos, joint_vel, pose, velocity)
         rows = mask[:, None]
         for buffer in (self.actions, self.last_actions, self.last_joint_vel, self.feet_air_time):
@@ -429,6 +448,7 @@ class TaskEnv:
         inputs = [signals[name] for name in self.inputs_order]
         terminal_obs, reward, reward_terms, terminated, reasons = self.kernels.compute_step(*inputs)
         success, failure = self.kernels.compute_success(*inputs) if self.judge else (None, None)
+        terminal_groups = self._observe_groups(inputs)
         self.feet_air_time *= ~(feet_contact | self.last_feet_contact)
         self.last_feet_contact.copy_(feet_contact)
         self.last_joint_vel.copy_(state.joint_vel)
@@ -459,7 +479,7 @@ class TaskEnv:
             reward,
             done,
             time_out,
-            self._with_noise(terminal_obs),
+            self._with_noise(terminal_obs, self.noise),
             terminal_base_pos,
             start_base_pos,
             base_lin_vel,
@@ -468,7 +488,29 @@ class TaskEnv:
             reward_terms,
             success,
             failure,
+            self.groups,
+            terminal_groups,
         )
+
+    @contextlib.contextmanager
+    def cores_for_physics(self) -> Iterator[None]:
+        """Run torch on one thread while this env's backend steps physics on a pool of host threads.
+
+        Torch's OpenMP workers spin-wait between ops, on the cores MuJoCo's threads need, and each
+        parallel region waits for its slowest worker: on two busy cores, two torch threads made the
+        PPO update of a CPU run 10-40x slower (wall) than one, and a rollout's env steps 30 % slower
+        (bench/backend.py). The policy's batches of a few hundred rows gain little from a second
+        thread even on idle cores. Training and evaluation loops run inside this context.
+        """
+        if getattr(self.backend, "host_threads", 1) <= 1 or torch.get_num_threads() == 1:
+            yield
+            return
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
 
     def check_health(self) -> None:
         """Raise if the physics lost something since the last check; the runner calls it once per rollout."""
@@ -560,25 +602,36 @@ class TaskEnv:
         state = self.backend.state()
         signals = self._signals(state, *self._feet(state))
         self._compute_commands(signals)
-        obs = self.kernels.compute_observations(*[signals[name] for name in self.inputs_order])
-        return self._with_noise(torch.nan_to_num(obs, nan=0.0, posinf=0.0, neginf=0.0))
+        inputs = [signals[name] for name in self.inputs_order]
+        obs = self.kernels.compute_observations(*inputs)
+        for group, value in self._observe_groups(inputs).items():
+            self.groups[group].copy_(value)
+        return self._with_noise(torch.nan_to_num(obs, nan=0.0, posinf=0.0, neginf=0.0), self.noise)
 
     def _compute_commands(self, signals: dict[str, torch.Tensor]) -> None:
         """Fill in the computed commands on this state, in place, before anything reads `commands`."""
         if self._computes_commands:
             self.commands.copy_(self.kernels.compute_commands(*[signals[name] for name in self.inputs_order]))
 
-    def _with_noise(self, obs: torch.Tensor) -> torch.Tensor:
-        if not (self.randomize and self.config.randomization.observation_noise):
+    def _observe_groups(self, inputs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each extra observation group of the state the inputs describe, with its own noise."""
+        out = {}
+        for group, kernel in self.kernels.groups.items():
+            value = torch.nan_to_num(kernel(*inputs), nan=0.0, posinf=0.0, neginf=0.0)
+            out[group] = self._with_noise(value, self._group_noise.get(group))
+        return out
+
+    def _with_noise(self, obs: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+        """obs + U(-noise, noise) when observation noise is on; `noise` None: a group without any."""
+        if noise is None or not (self.randomize and self.config.randomization.observation_noise):
             return obs
-        return (
-            obs + (2 * torch.rand(obs.shape, generator=self.generator, device=self.device) - 1) * self.noise
-        )
+        return obs + (2 * torch.rand(obs.shape, generator=self.generator, device=self.device) - 1) * noise
 
     # -- persistence ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {
             "buffers": {name: getattr(self, name).clone() for name in self.STATE_BUFFERS},
+            "groups": {group: value.clone() for group, value in self.groups.items()},
             "generator": self.generator.get_state(),
             "backend": self.backend.save_state(),
         }
@@ -586,6 +639,8 @@ class TaskEnv:
     def load_state_dict(self, state: dict) -> None:
         for name, value in state["buffers"].items():
             getattr(self, name).copy_(value)
+        for group, value in state.get("groups", {}).items():
+            self.groups[group].copy_(value)
         self.generator.set_state(state["generator"].cpu())
         self.backend.load_state(state["backend"])
 
@@ -595,6 +650,8 @@ class ObjectSampler:
 
     def __init__(self, config: EnvConfig, generator: torch.Generator, device: torch.device) -> None:
         free = [config.objects[i] for i in config.free_objects]
+        self._free = torch.tensor(config.free_objects, dtype=torch.long, device=device)
+        self._half_height = torch.tensor([o.half_height for o in free], device=device)  # (M,)
         self._generator, self._device = generator, device
         self._n = config.num_envs
         self._position = torch.tensor([o.position for o in free], device=device)
@@ -606,9 +663,16 @@ class ObjectSampler:
         u = torch.rand((self._n, *ranges.shape[:-1]), generator=self._generator, device=self._device)
         return ranges[..., 0] + (ranges[..., 1] - ranges[..., 0]) * u
 
-    def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N, M, 7) poses and (N, M, 6) world velocities (no spin)."""
+    def sample(self, size_scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, M, 7) poses and (N, M, 6) world velocities (no spin).
+
+        size_scale (N, every object) raises each scaled object by (scale - 1) × its half height, so that
+        its lowest point is where the nominal object's is: a box resting on the ground still rests on it.
+        """
         position = self._position + self._draw(self._offset)
+        if size_scale is not None:
+            lift = (size_scale[:, self._free] - 1.0) * self._half_height
+            position = position + torch.nn.functional.pad(lift.unsqueeze(-1), (2, 0))
         half_yaw = self._draw(self._yaw) / 2
         zeros = torch.zeros_like(half_yaw)
         quat = torch.stack([torch.cos(half_yaw), zeros, zeros, torch.sin(half_yaw)], dim=-1)

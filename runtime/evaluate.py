@@ -65,9 +65,14 @@ def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float
     return (max(0.0, center - half), min(1.0, center + half))
 
 
-@torch.no_grad()
 def evaluate(env: TaskEnv, policy) -> EvalResult:
     """Run one episode in every env of `env` (built with judge=True) and judge each."""
+    with env.cores_for_physics():
+        return _evaluate(env, policy)
+
+
+@torch.no_grad()
+def _evaluate(env: TaskEnv, policy) -> EvalResult:
     if not env.judge:
         raise ValueError("evaluate() needs an env built to judge: TaskEnv(..., judge=True)")
     module = env.kernels.module

@@ -17,16 +17,21 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from specc.runtime.actor_critic import ActorCritic
+from specc.runtime.actor_critic import DeployablePolicy
 from specc.runtime.normalizer import EmpiricalNormalizer
+from specc.runtime.sac import ActionBound
 
 ONNX_ACTIVATIONS = {nn.ELU: "Elu", nn.ReLU: "Relu", nn.Tanh: "Tanh"}
 
 
 class DeployedPolicy(nn.Module):
-    """Normalizer + actor mean: observations in, actions out."""
+    """Normalizer + the actor's deterministic action: observations in, actions out.
 
-    def __init__(self, policy: ActorCritic, normalizer: EmpiricalNormalizer | None) -> None:
+    `policy.actor` is a Sequential of Linear layers and activations, possibly ending in a squashing
+    Tanh and an ActionBound (SAC); PPO's actor, SAC's and a distilled student's all export alike.
+    """
+
+    def __init__(self, policy: DeployablePolicy, normalizer: EmpiricalNormalizer | None) -> None:
         super().__init__()
         self.actor = policy.actor
         self.normalizer = normalizer if normalizer is not None else nn.Identity()
@@ -66,6 +71,21 @@ def onnx_model(policy: DeployedPolicy, num_obs: int, metadata: dict[str, object]
             else:
                 nodes.append(helper.make_node(op, [out], [f"{out}.act"]))
             current = f"{out}.act"
+    # What follows the last layer: SAC's squashing tanh and action bound.
+    tail = layers[layers.index(linears[-1]) + 1 :]
+    if tail:
+        nodes[-1].output[0] = "head.out"
+        current = "head.out"
+        for index, module in enumerate(tail):
+            out = "actions" if index == len(tail) - 1 else f"tail{index}.out"
+            if isinstance(module, ActionBound):
+                initializers.append(
+                    numpy_helper.from_array(np.array(module.bound, dtype=np.float32), "bound")
+                )
+                nodes.append(helper.make_node("Mul", [current, "bound"], [out]))
+            else:
+                nodes.append(helper.make_node(ONNX_ACTIVATIONS[type(module)], [current], [out]))
+            current = out
     graph = helper.make_graph(
         nodes,
         "specc_policy",

@@ -13,7 +13,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -72,6 +72,8 @@ class TaskKernels:
     compute_commands: Callable[..., torch.Tensor]  # commands with the computed ones filled in
     compute_curriculum: Callable[..., tuple[torch.Tensor, torch.Tensor]]
     path: Path
+    # Extra observation groups (critic, teacher) -> their kernel, from the module's OBSERVATION_GROUPS.
+    groups: dict[str, Callable[..., torch.Tensor]] = field(default_factory=dict)
 
 
 def write_module(source: str, task_name: str, folder: Path | None = None) -> Path:
@@ -108,7 +110,11 @@ def load_kernels(
     path = write_module(source, task_name, folder)
     module = import_module(path)
     functions = {name: _prepare(getattr(module, name), kind, device) for name in KERNEL_FUNCTIONS}
-    return TaskKernels(module=module, kind=kind, path=path, **functions)
+    groups = {
+        group: _prepare(getattr(module, table["kernel"]), kind, device)
+        for group, table in getattr(module, "OBSERVATION_GROUPS", {}).items()
+    }
+    return TaskKernels(module=module, kind=kind, path=path, groups=groups, **functions)
 
 
 def inductor_options(device: str | torch.device) -> CompileOptions:

@@ -2,6 +2,12 @@
 
 Written from the algorithm (Schulman et al. 2017) with rsl_rl's defaults; the pieces are
 tested against hand-computed numbers in tests/test_ppo.py.
+
+The update never waits for the GPU inside its loop over minibatches: the adaptive learning rate
+is a device tensor (float64, so it follows exactly the steps rsl_rl's Python float takes) that
+the fused Adam reads, and the losses are summed on the device and read once per update. rsl_rl
+reads each minibatch's KL on the host before its optimizer step, which stalls the GPU between
+minibatches.
 """
 
 from __future__ import annotations
@@ -47,13 +53,16 @@ def gaussian_kl(mu_old, sigma_old, mu_new, sigma_new) -> torch.Tensor:
     return kl.sum(-1).mean()
 
 
-def adapt_learning_rate(lr: float, kl: float, desired_kl: float) -> float:
-    """rsl_rl's rule: divide by 1.5 when KL > 2 x desired, multiply by 1.5 when KL < desired / 2."""
-    if kl > 2.0 * desired_kl:
-        return max(MIN_LR, lr / 1.5)
-    if 0.0 < kl < desired_kl / 2.0:
-        return min(MAX_LR, lr * 1.5)
-    return lr
+def adapt_learning_rate(lr: torch.Tensor, kl: torch.Tensor, desired_kl: float) -> torch.Tensor:
+    """rsl_rl's rule: divide by 1.5 when KL > 2 x desired, multiply by 1.5 when KL < desired / 2.
+
+    On tensors, so the update need not read the KL on the host; in float64, as rsl_rl's Python floats."""
+    lr, kl = lr.double(), kl.double()
+    lower = torch.clamp(lr / 1.5, min=MIN_LR)
+    higher = torch.clamp(lr * 1.5, max=MAX_LR)
+    return torch.where(
+        kl > 2.0 * desired_kl, lower, torch.where((kl > 0.0) & (kl < desired_kl / 2.0), higher, lr)
+    )
 
 
 @dataclass
@@ -69,26 +78,44 @@ class PPO:
     def __init__(self, policy: ActorCritic, config: PPOConfig) -> None:
         self.policy = policy
         self.config = config
-        self.learning_rate = config.learning_rate
-        self.optimizer = torch.optim.Adam(policy.parameters(), lr=self.learning_rate)
+        device = next(policy.parameters()).device
+        self._learning_rate = torch.tensor(config.learning_rate, dtype=torch.float64, device=device)
+        self._optimizer_lr = self._learning_rate.float()  # what the optimizer reads, updated in place
+        # Fused: one kernel for all parameters (CUDA and CPU), and it takes its rate as a tensor.
+        self.optimizer = torch.optim.Adam(policy.parameters(), lr=self._optimizer_lr, fused=True)
+        self._fused_at_own_rate()
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self._learning_rate.item())
+
+    def _fused_at_own_rate(self) -> None:
+        """Every group fused and reading `_optimizer_lr`; also after loading a checkpoint (whose groups
+        hold their own copy of the rate, and, when an earlier specc wrote it, a non-fused Adam's state)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = self._optimizer_lr
+            group["fused"], group["foreach"] = True, None
+            for param in group["params"]:
+                state = self.optimizer.state.get(param, {})
+                if "step" in state:
+                    state["step"] = state["step"].to(dtype=torch.float32, device=param.device)
 
     def update(self, batches) -> UpdateStats:
         cfg = self.config
-        totals = {"surrogate": 0.0, "value": 0.0, "entropy": 0.0, "kl": 0.0}
+        totals = torch.zeros(4, dtype=torch.float64, device=self._learning_rate.device)
         count = 0
         batch: Batch
         for batch in batches:
             dist = self.policy.distribution(batch.obs)
             log_probs = dist.log_prob(batch.actions).sum(-1)
             entropy = dist.entropy().sum(-1).mean()
-            values = self.policy.value(batch.obs)
+            values = self.policy.value(batch.critic_obs)
             with torch.no_grad():
                 # Several processes: the mean KL of all ranks, so the adaptive rate stays the same on each.
                 kl = distributed.average(gaussian_kl(batch.means, batch.stds, dist.mean, dist.stddev))
             if cfg.schedule == "adaptive":
-                self.learning_rate = adapt_learning_rate(self.learning_rate, kl.item(), cfg.desired_kl)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = self.learning_rate
+                self._learning_rate.copy_(adapt_learning_rate(self._learning_rate, kl, cfg.desired_kl))
+                self._optimizer_lr.copy_(self._learning_rate)
             surrogate = surrogate_loss(log_probs, batch.log_probs, batch.advantages, cfg.clip_param)
             v_loss = value_loss(
                 values, batch.values, batch.returns, cfg.clip_param if cfg.use_clipped_value_loss else None
@@ -99,20 +126,16 @@ class PPO:
             distributed.average_gradients(self.policy.parameters())  # several processes: the mean gradient
             nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
             self.optimizer.step()
-            totals["surrogate"] += surrogate.item()
-            totals["value"] += v_loss.item()
-            totals["entropy"] += entropy.item()
-            totals["kl"] += kl.item()
+            totals += torch.stack([surrogate, v_loss, entropy, kl]).detach()
             count += 1
-        return UpdateStats(
-            **{k: v / max(count, 1) for k, v in totals.items()}, learning_rate=self.learning_rate
-        )
+        surrogate, value, entropy, kl = (totals / max(count, 1)).tolist()  # the update's one host read
+        return UpdateStats(surrogate, value, entropy, kl, learning_rate=self.learning_rate)
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "learning_rate": self.learning_rate}
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
-        self.learning_rate = float(state["learning_rate"])
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.learning_rate
+        self._learning_rate.fill_(float(state["learning_rate"]))
+        self._optimizer_lr.copy_(self._learning_rate)
+        self._fused_at_own_rate()

@@ -37,6 +37,7 @@ def compute_gae(
 @dataclass
 class Batch:
     obs: torch.Tensor
+    critic_obs: torch.Tensor  # the critic's input: a privileged group, or the policy's observations
     actions: torch.Tensor
     log_probs: torch.Tensor
     values: torch.Tensor
@@ -48,7 +49,13 @@ class Batch:
 
 class RolloutStorage:
     def __init__(
-        self, steps: int, num_envs: int, num_obs: int, num_actions: int, device: torch.device
+        self,
+        steps: int,
+        num_envs: int,
+        num_obs: int,
+        num_actions: int,
+        device: torch.device,
+        num_critic_obs: int | None = None,
     ) -> None:
         self.steps, self.num_envs = steps, num_envs
 
@@ -56,6 +63,8 @@ class RolloutStorage:
             return torch.zeros(steps, num_envs, *shape, device=device)
 
         self.obs = buf(num_obs)
+        self.critic_obs = buf(num_critic_obs) if num_critic_obs else self.obs
+        self.separate_critic_obs = bool(num_critic_obs)
         self.actions = buf(num_actions)
         self.means = buf(num_actions)
         self.stds = buf(num_actions)
@@ -67,8 +76,11 @@ class RolloutStorage:
         self.returns = buf()
         self.step = 0
 
-    def add(self, obs, actions, log_probs, values, rewards, dones, means, stds) -> None:
+    def add(self, obs, actions, log_probs, values, rewards, dones, means, stds, critic_obs=None) -> None:
+        """Store one step; `critic_obs` only when the critic has its own observation group."""
         t = self.step
+        if self.separate_critic_obs:
+            self.critic_obs[t] = critic_obs
         self.obs[t], self.actions[t], self.log_probs[t], self.values[t] = obs, actions, log_probs, values
         self.rewards[t], self.dones[t], self.means[t], self.stds[t] = rewards, dones.float(), means, stds
         self.step += 1
@@ -84,12 +96,22 @@ class RolloutStorage:
         size = total // count
         flat = {
             name: getattr(self, name).flatten(0, 1)
-            for name in ("obs", "actions", "log_probs", "values", "advantages", "returns", "means", "stds")
+            for name in (
+                "obs",
+                "critic_obs",
+                "actions",
+                "log_probs",
+                "values",
+                "advantages",
+                "returns",
+                "means",
+                "stds",
+            )
         }
         advantages = flat["advantages"]
         flat["advantages"] = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         for _ in range(epochs):
-            order = torch.randperm(total, generator=generator, device="cpu").to(advantages.device)
+            order = torch.randperm(total, generator=generator, device=generator.device)
             for i in range(count):
                 index = order[i * size : (i + 1) * size]
                 yield Batch(**{name: value[index] for name, value in flat.items()})

@@ -1,4 +1,4 @@
-"""From a checked spec to the runtime's parts: kernels, backend, env config, PPO config.
+"""From a checked spec to the runtime's parts: kernels, backend, env config, learner config.
 
 This is the one place that reads a `CheckedTask` on behalf of the runtime; the runtime
 itself sees only generated kernels and plain config data.
@@ -9,12 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from specc.codegen.render import contact_layout, contact_pairs, frame_table, render_module
+from specc.codegen.render import (
+    contact_layout,
+    contact_pairs,
+    contacts_read,
+    frame_table,
+    render_module,
+    torques_read,
+)
 from specc.task import CheckedTask
 
 if TYPE_CHECKING:  # the runtime (torch) is imported only when a run is assembled
     from specc.runtime.backends.base import Backend, BackendOptions
-    from specc.runtime.config import EnvConfig, PPOConfig
+    from specc.runtime.config import EnvConfig, LearnerConfig, PPOConfig
     from specc.runtime.env import TaskEnv
     from specc.runtime.kernels import TaskKernels
 
@@ -22,7 +29,7 @@ if TYPE_CHECKING:  # the runtime (torch) is imported only when a run is assemble
 @dataclass
 class Assembly:
     env: TaskEnv
-    ppo_config: PPOConfig
+    learner_config: LearnerConfig  # the spec's [algorithm]: its [ppo] or [sac] table
     kernels: TaskKernels
     backend: Backend
     module_source: str  # the generated module, rendered once: a run folder keeps it as kernels.py
@@ -82,7 +89,7 @@ def env_config(task: CheckedTask, num_envs: int | None = None, hold_eval_command
         action_offset=tuple(robot.action_offset),
         action_joints=tuple(robot.driven),
         action_is_position=tuple(a.kind == "position" for a in robot.actuators),
-        clip_actions=spec.ppo.clip_actions,
+        clip_actions=spec.learner.clip_actions,
         default_joint_pos=tuple(robot.default_joint_pos),
         init_height=spec.robot.init_height,
         fixed_base=spec.robot.fixed_base,
@@ -103,6 +110,8 @@ def env_config(task: CheckedTask, num_envs: int | None = None, hold_eval_command
                 nominal_friction=o.friction,
                 mass_scale=o.mass_scale if o.mass_scale and r.enabled else None,
                 friction=o.friction_range if o.friction_range and r.enabled else None,
+                size_scale=o.size_scale if o.size_scale and r.enabled else None,
+                half_height=o.half_height,
             )
             for o in spec.scene.objects.values()
         ),
@@ -161,20 +170,41 @@ def _ranges_or_none(ranges: list[tuple[float, float]]) -> tuple[tuple[float, flo
     return tuple(ranges) if any(r != (0.0, 0.0) for r in ranges) else ()
 
 
+def learner_config(task: CheckedTask, algorithm: str | None = None) -> LearnerConfig:
+    """An algorithm's table of the spec as the runtime's config (PPOConfig, SACConfig or
+    DistillConfig); by default the table of the algorithm the spec chooses."""
+    from specc.runtime.config import DistillConfig, PPOConfig, SACConfig
+
+    name = algorithm or task.spec.algorithm.name
+    values = getattr(task.spec, name).model_dump()
+    for key, value in values.items():
+        if isinstance(value, list):
+            values[key] = tuple(value)
+    configs: dict[str, type[LearnerConfig]] = {"ppo": PPOConfig, "sac": SACConfig, "distill": DistillConfig}
+    return configs[name](**values)
+
+
 def ppo_config(task: CheckedTask) -> PPOConfig:
+    """The spec's [ppo] table, whichever algorithm the spec trains with (the Isaac Gym target reads it)."""
     from specc.runtime.config import PPOConfig
 
-    values = task.spec.ppo.model_dump()
-    values["actor_hidden_dims"] = tuple(values["actor_hidden_dims"])
-    values["critic_hidden_dims"] = tuple(values["critic_hidden_dims"])
-    return PPOConfig(**values)
+    config = learner_config(task, "ppo")
+    assert isinstance(config, PPOConfig)
+    return config
 
 
 def backend_options(
     task: CheckedTask, num_envs: int, device: str, num_threads: int | None = None
 ) -> BackendOptions:
     """Everything a backend reads from the spec, as plain data."""
-    from specc.runtime.backends.base import ActuatorOptions, BackendOptions, FrameOptions, ObjectOptions
+    from specc.runtime.backends.base import (
+        ActuatorOptions,
+        BackendOptions,
+        FrameOptions,
+        ObjectOptions,
+        SceneUrdfOptions,
+    )
+    from specc.task import quat_from_rpy
 
     spec = task.spec
     bodies, _ = contact_layout(task)
@@ -193,18 +223,37 @@ def backend_options(
         locked=tuple(task.robot.locked.items()),
         default_joint_pos=tuple(task.robot.default_joint_pos),
         objects=tuple(
-            ObjectOptions(name, o.shape, tuple(o.size), o.mass, o.friction, o.color, o.fixed, o.position)
+            ObjectOptions(
+                name,
+                o.shape,
+                tuple(o.size),
+                o.mass,
+                o.friction,
+                o.color,
+                o.fixed,
+                o.position,
+                half_height=o.half_height,
+                max_size_scale=o.size_scale[1] if o.size_scale and spec.randomization.enabled else 1.0,
+            )
             for name, o in spec.scene.objects.items()
+        ),
+        scene_urdfs=tuple(
+            SceneUrdfOptions(name, task.scene.urdfs[name], u.position, quat_from_rpy(u.rpy), u.fixed)
+            for name, u in spec.scene.urdfs.items()
         ),
         contact_pairs=tuple(contact_pairs(task).values()),
         frames=tuple(
             FrameOptions(name, body, offset, quat) for name, body, offset, quat in frame_table(task)
         ),
         frame_velocities=task.frame_velocities_read,
+        object_sizes_vary=spec.randomization.enabled
+        and any(o.size_scale is not None for o in spec.scene.objects.values()),
         device=device,
         num_threads=num_threads,
         max_contacts_per_env=spec.sim.max_contacts_per_env,
         max_constraints_per_env=spec.sim.max_constraints_per_env,
+        contacts_read=contacts_read(task),
+        torques_read=torques_read(task),
         terrain=terrain_config(task),
     )
 
@@ -246,5 +295,5 @@ def assemble(
         judge=judge,
     )
     return Assembly(
-        env=env, ppo_config=ppo_config(task), kernels=compiled, backend=physics, module_source=source
+        env=env, learner_config=learner_config(task), kernels=compiled, backend=physics, module_source=source
     )

@@ -22,11 +22,12 @@ from specc.expr.parse import ParseError, parse_expression
 from specc.expr.signals import FRAME_SIGNALS, TERM_NAMESPACE, VALUE_NAMESPACE, WXYZ, XYZ
 from specc.expr.types import Type
 from specc.model.urdf import Joint, Urdf
+from specc.robot.kinematics import PlacedSolid, overlap_with_primitive, placed_solids
 from specc.robot.resolve import resolve_uri
 from specc.robot.urdf import UrdfError, read_urdf
 from specc.spec.load import OverrideError, SpecDocument, load_spec, profile_note
 from specc.spec.positions import KeyPath
-from specc.spec.schema import SceneObject, Spec
+from specc.spec.schema import OBSERVATION_GROUPS, SceneObject, Spec
 from specc.untrusted_files import escapes_folder
 
 # All expressions of one spec together: parsing costs ~10 us a character, so this bounds lint's time
@@ -127,6 +128,7 @@ class SceneModel:
     objects: dict[str, SceneObject]
     frames: dict[str, FrameModel]
     pairs: dict[str, tuple[str, str]]  # name -> (body, other): model body names
+    urdfs: dict[str, Urdf] = field(default_factory=dict)  # [scene.urdfs], read; links are <name>/<link>
 
     def group_body(self, name: str) -> str | None:
         """The body a `contact_force[<name>]` of an object or a frame reads."""
@@ -147,6 +149,8 @@ class CheckedTask:
     spec_hash: str
     warnings: list[str] = field(default_factory=list)
     curriculum: list[CheckedTerm] = field(default_factory=list)  # [promote, demote], or none
+    # Extra observation groups the spec writes (critic, teacher), in OBSERVATION_GROUPS order.
+    extra_groups: dict[str, list[CheckedTerm]] = field(default_factory=dict)
     values: list[CheckedTerm] = field(default_factory=list)  # [values], each after the values it reads
     # Vector commands (targets): name -> (first index in the commands vector, component names).
     command_vectors: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
@@ -157,15 +161,27 @@ class CheckedTask:
 
     @property
     def observation_layout(self) -> list[ObservationSlot]:
-        slots, offset = [], 0
-        for term in self.observations:
-            slots.append(ObservationSlot(term.name, offset, term.size, term.scale, term.noise))
-            offset += term.size
-        return slots
+        return self.group_layout("policy")
 
     @property
     def num_observations(self) -> int:
         return sum(t.size for t in self.observations)
+
+    @property
+    def observation_groups(self) -> dict[str, list[CheckedTerm]]:
+        """Every observation group of the task, the policy's first."""
+        return {"policy": self.observations, **self.extra_groups}
+
+    def group_size(self, group: str) -> int:
+        """Entries of an observation group; 0 for a group the spec does not write."""
+        return sum(t.size for t in self.observation_groups.get(group, []))
+
+    def group_layout(self, group: str) -> list[ObservationSlot]:
+        slots, offset = [], 0
+        for term in self.observation_groups[group]:
+            slots.append(ObservationSlot(term.name, offset, term.size, term.scale, term.noise))
+            offset += term.size
+        return slots
 
     @property
     def num_actions(self) -> int:
@@ -180,6 +196,7 @@ class CheckedTask:
             *self.values,
             *self.computed_commands,
             *self.observations,
+            *(term for terms in self.extra_groups.values() for term in terms),
             *self.rewards,
             *self.terminations,
             *criteria,
@@ -274,7 +291,7 @@ def _check_document(
     command_names, command_vectors = command_layout(spec)
     if robot is None:
         return None
-    scene = _check_scene(document, spec, robot, sink)
+    scene = _check_scene(document, spec, robot, sink, within)
     if scene is None:
         return None
     groups = {name: len(bodies) for name, bodies in robot.body_groups.items() if bodies}
@@ -295,21 +312,24 @@ def _check_document(
     values = _check_values(document, sink, base_ctx, spec.values)
     base_ctx = dataclasses.replace(base_ctx, value_types={v.name: v.checked.type for v in values})
     computed = _check_computed_commands(document, sink, base_ctx, spec.commands.computed, values)
-    observations = [
-        _check_term(
-            document,
-            sink,
-            base_ctx,
-            "observations",
-            term.name,
-            term.expr,
-            ("observations", i, "expr"),
-            scale=term.scale,
-            clip=term.clip,
-            noise=term.noise,
-        )
-        for i, term in enumerate(spec.observations)
-    ]
+    observed = {
+        group: [
+            _check_term(
+                document,
+                sink,
+                base_ctx,
+                "observations",
+                term.name,
+                term.expr,
+                (key, i, "expr"),
+                scale=term.scale,
+                clip=term.clip,
+                noise=term.noise,
+            )
+            for i, term in enumerate(getattr(spec, key))
+        ]
+        for group, key in OBSERVATION_GROUPS.items()
+    }
     rewards = _check_section(
         document,
         sink,
@@ -336,7 +356,8 @@ def _check_document(
     if _failed(document, sink):
         return None
     digest = hashlib.sha256()
-    for part in (__version__.encode(), document.text.encode(), robot.urdf.digest.encode()):
+    urdf_digests = [robot.urdf.digest, *(u.digest for u in scene.urdfs.values())]
+    for part in (__version__.encode(), document.text.encode(), *(d.encode() for d in urdf_digests)):
         digest.update(part)
         digest.update(b"\0")
     return CheckedTask(
@@ -345,7 +366,7 @@ def _check_document(
         robot,
         command_names,
         scene,
-        [o for o in observations if o],
+        [o for o in observed["policy"] if o],
         rewards,
         terminations,
         digest.hexdigest()[:16],
@@ -355,6 +376,9 @@ def _check_document(
         failure=criteria.get("failure"),
         command_vectors=command_vectors,
         computed_commands=computed,
+        extra_groups={
+            group: [o for o in terms if o] for group, terms in observed.items() if group != "policy" and terms
+        },
     )
 
 
@@ -559,46 +583,10 @@ def _within_expression_budget(document: SpecDocument, spec: Spec, sink: Diagnost
 def _check_robot(
     document: SpecDocument, spec: Spec, sink: DiagnosticSink, within: Path | None = None
 ) -> RobotModel | None:
-    urdf_path = resolve_uri(spec.robot.urdf, document.path.parent)
-    if urdf_path is None:
-        document.report(
-            sink,
-            "SPC301",
-            f"no installed package provides '{spec.robot.urdf}'",
-            ("robot", "urdf"),
-            fix="install the package (e.g. pip install example-robot-data) or set SPECC_PACKAGE_PATH",
-        )
+    urdf = _read_urdf(document, spec, sink, spec.robot.urdf, ("robot", "urdf"), within)
+    if urdf is None:
         return None
-    try:
-        # A URDF named by a plain path may not leave the spec's folder, nor the folder lint was
-        # given (`../robots/x.urdf`), through a symbolic link.
-        folder = None if spec.robot.urdf.startswith("package://") else document.path.parent
-        if folder is not None and within is not None and not escapes_folder(urdf_path, folder):
-            folder = within if escapes_folder(urdf_path, within) else folder
-        urdf = read_urdf(urdf_path, within=folder)
-    except UrdfError as err:
-        where = f" ({urdf_path.name}:{err.line})" if err.code != "SPC301" else ""
-        document.report(
-            sink,
-            err.code,
-            err.message + where,
-            ("robot", "urdf"),
-            fix=err.fix
-            or ("check the path; it is relative to the spec file" if err.code == "SPC301" else None),
-        )
-        return None
-    for issue in urdf.issues:
-        if issue.code == "SPC305" and spec.robot.repair_inertia != "none":
-            continue  # the spec chose an explicit repair; the import reports what it changed
-        severity = Severity.ERROR if issue.severity == "error" else Severity.WARNING
-        document.report(
-            sink,
-            issue.code,
-            f"{issue.message} ({urdf_path.name}:{issue.line})",
-            ("robot", "urdf"),
-            severity=severity,
-            fix=issue.fix,
-        )
+    urdf_path = urdf.path
 
     movable = urdf.movable_joints
     all_names = [j.name for j in movable]
@@ -727,15 +715,81 @@ def _check_robot(
     )
 
 
+def _read_urdf(
+    document: SpecDocument, spec: Spec, sink: DiagnosticSink, uri: str, at: KeyPath, within: Path | None
+) -> Urdf | None:
+    """Resolve and read a URDF the spec names at `at` (the robot's or a scene URDF), reporting its problems
+    there; None when it cannot be read."""
+    urdf_path = resolve_uri(uri, document.path.parent)
+    if urdf_path is None:
+        document.report(
+            sink,
+            "SPC301",
+            f"no installed package provides '{uri}'",
+            at,
+            fix="install the package (e.g. pip install example-robot-data) or set SPECC_PACKAGE_PATH",
+        )
+        return None
+    try:
+        # A URDF named by a plain path may not leave the spec's folder, nor the folder lint was
+        # given (`../robots/x.urdf`), through a symbolic link.
+        folder = None if uri.startswith("package://") else document.path.parent
+        if folder is not None and within is not None and not escapes_folder(urdf_path, folder):
+            folder = within if escapes_folder(urdf_path, within) else folder
+        urdf = read_urdf(urdf_path, within=folder)
+    except UrdfError as err:
+        where = f" ({urdf_path.name}:{err.line})" if err.code != "SPC301" else ""
+        document.report(
+            sink,
+            err.code,
+            err.message + where,
+            at,
+            fix=err.fix
+            or ("check the path; it is relative to the spec file" if err.code == "SPC301" else None),
+        )
+        return None
+    for issue in urdf.issues:
+        if issue.code == "SPC305" and spec.robot.repair_inertia != "none":
+            continue  # the spec chose an explicit repair; the import reports what it changed
+        severity = Severity.ERROR if issue.severity == "error" else Severity.WARNING
+        document.report(
+            sink,
+            issue.code,
+            f"{issue.message} ({urdf_path.name}:{issue.line})",
+            at,
+            severity=severity,
+            fix=issue.fix,
+        )
+    return urdf
+
+
 # -- scene and frames -------------------------------------------------------------------------------
 def _check_scene(
-    document: SpecDocument, spec: Spec, robot: RobotModel, sink: DiagnosticSink
+    document: SpecDocument, spec: Spec, robot: RobotModel, sink: DiagnosticSink, within: Path | None = None
 ) -> SceneModel | None:
-    """Objects (names unique, above the ground), frames (on a link or an object) and contact pairs."""
+    """Objects (names unique, above the ground), scene URDFs (readable; their links are bodies
+    `<name>/<link>`), frames (on a link, a scene URDF's link or an object) and contact pairs."""
     positions = document.positions
     links = list(robot.urdf.links)
     objects = dict(spec.scene.objects)
     frames: dict[str, FrameModel] = {}
+    urdfs: dict[str, Urdf] = {}
+    for name, entry in spec.scene.urdfs.items():
+        if name in objects or name in links or name in spec.frames or name in robot.body_groups:
+            document.report(
+                sink,
+                "SPC404",
+                f"scene URDF '{name}' has the name of an object, a link, a frame or a body group",
+                ("scene", "urdfs", name),
+                key=True,
+                fix="rename it",
+            )
+        urdf = _read_urdf(document, spec, sink, entry.urdf, ("scene", "urdfs", name, "urdf"), within)
+        if urdf is not None:
+            urdfs[name] = urdf
+    scene_links = [f"{name}/{link}" for name, urdf in urdfs.items() for link in urdf.links]
+    joint_pos = {j.name: d for j, d in zip(robot.joints, robot.default_joint_pos)} | robot.locked
+    solids: list[PlacedSolid] | None = None
     for name, obj in objects.items():
         where = ("scene", "objects", name)
         if name in links or name in spec.frames or name in robot.body_groups:
@@ -754,19 +808,27 @@ def _check_scene(
                 positions.value(where + ("position",)),
                 fix=f"raise position z to at least {obj.half_height - obj.position_range[2][0]:g}",
             )
+        if lowest >= -1e-6:
+            if solids is None:  # the robot's collision geometry at its default pose, placed once
+                solids = placed_solids(robot.urdf, joint_pos, spec.robot.init_height)
+            _check_object_clear_of_robot(name, obj, spec, solids, document, sink)
         frames[name] = FrameModel(name, (0.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0))
+    if len(urdfs) < len(spec.scene.urdfs):
+        return None  # frames on the links of a URDF that could not be read would only repeat its error
     for name, frame in spec.frames.items():
-        if frame.body not in links and frame.body not in objects:
-            guess = _closest(frame.body, [*links, *objects])
+        if frame.body not in links and frame.body not in objects and frame.body not in scene_links:
+            guess = _closest(frame.body, [*links, *objects, *scene_links])
             sink.add(
                 "SPC401",
                 f"frame '{name}' is attached to '{frame.body}', which is no link of "
-                f"{robot.urdf.path.name} and no object",
+                f"{robot.urdf.path.name}{', no scene URDF link' if urdfs else ''} and no object",
                 positions.value(("frames", name, "body")),
-                fix=f"did you mean '{guess}'?" if guess else "name a robot link or a [scene.objects] entry",
+                fix=f"did you mean '{guess}'?"
+                if guess
+                else "name a robot link, a scene URDF's link (<name>/<link>) or a [scene.objects] entry",
             )
             continue
-        frames[name] = FrameModel(frame.body, frame.offset, _quat_from_rpy(frame.rpy))
+        frames[name] = FrameModel(frame.body, frame.offset, quat_from_rpy(frame.rpy))
     pairs: dict[str, tuple[str, str]] = {}
     for name, pair in spec.scene.contacts.items():
         if name in frames or name in robot.body_groups:
@@ -795,10 +857,35 @@ def _check_scene(
             pairs[name] = (bodies[0], bodies[1])
     if sink.has_errors:
         return None
-    return SceneModel(objects, frames, pairs)
+    return SceneModel(objects, frames, pairs, urdfs)
 
 
-def _quat_from_rpy(rpy) -> tuple[float, float, float, float]:
+def _check_object_clear_of_robot(
+    name: str,
+    obj: SceneObject,
+    spec: Spec,
+    solids: list[PlacedSolid],
+    document: SpecDocument,
+    sink: DiagnosticSink,
+) -> None:
+    """Report an object whose nominal pose (at its largest size) is inside the robot's default pose."""
+    scale = obj.size_scale[1] if obj.size_scale and spec.randomization.enabled else 1.0
+    x, y, z = obj.position
+    center = (x, y, z + (scale - 1.0) * obj.half_height)  # raised as the reset raises a scaled object
+    overlap = overlap_with_primitive(solids, obj.shape, tuple(v * scale for v in obj.size), center)
+    if overlap is not None:
+        largest = " at its largest size" if scale != 1.0 else ""
+        document.report(
+            sink,
+            "SPC403",
+            f"object '{name}' spawns inside the robot{largest}: link '{overlap.link}' reaches at least "
+            f"{overlap.depth * 1000:.0f} mm into it in the default pose",
+            ("scene", "objects", name, "position"),
+            fix="move the object clear of the robot",
+        )
+
+
+def quat_from_rpy(rpy) -> tuple[float, float, float, float]:
     """Fixed-axis roll-pitch-yaw (R = Rz Ry Rx) as a w-first quaternion."""
     import math
 

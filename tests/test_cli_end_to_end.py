@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -36,6 +38,7 @@ def trained(tmp_path_factory):
         cwd=folder,
     )
     assert done.returncode == 0, done.stderr
+    (folder / "run.stdout").write_text(done.stdout)  # what the run printed at its end
     return folder, folder / "run" / "checkpoints" / "model_000003.pt"
 
 
@@ -52,6 +55,35 @@ def test_run_writes_spec_config_metrics_tensorboard_and_checkpoint(trained):
     assert 0 < wall[0] < wall[1] < wall[2]
     assert list(run.glob("events.out.tfevents.*"))
     assert not list((run / "checkpoints").glob(".*tmp*"))  # atomic writes leave no partial files
+
+
+def test_run_ends_with_the_final_policys_evaluation_and_where_everything_is(trained):
+    """The run's last lines judge the final policy by the spec's [eval] on a few episodes (the numbers
+    `specc eval` gives for those episodes) and name the checkpoint, the curves and commands that work."""
+    folder, checkpoint = trained
+    report = (folder / "run.stdout").read_text()
+    assert (
+        "The final policy on 16 episodes of the spec's [eval] (randomization off; specc eval runs" in report
+    )
+    assert 'criterion         success "abs(joint_pos.hinge) < 0.4" at the episode\'s end' in report
+    rate = re.search(r"success rate +(\S+) \(95% CI", report)
+    time_outs = re.search(r"reached time-out +(\S+) ", report)
+    assert rate and time_outs, report
+    assert "mean distance" not in report  # a fixed-base robot goes nowhere
+    named = dict(line.split(maxsplit=1) for line in report.splitlines() if line.split()[:1] in (
+        ["policy"], ["curves"], ["evaluate"], ["video"]))  # fmt: skip
+    assert named["policy"] == "run/checkpoints/model_000003.pt" == str(checkpoint.relative_to(folder))
+    assert named["curves"] == "tensorboard --logdir run   or   specc plot run"
+    command = shlex.split(named["evaluate"])
+    assert command[:2] == ["specc", "eval"] and "--set=ppo.save_interval=1" in command
+    done = specc(*command[1:], "--episodes", "16", "--kernels", "eager", "--json", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert rate.group(1) == f"{result['success_rate']:.1%}"
+    assert time_outs.group(1) == f"{1 - result['terminated_rate']:.1%}"
+    play = shlex.split(named["video"])
+    assert play[:2] == ["specc", "play"] and play[-2:] == ["--video", "run/cartpole.mp4"]
+    assert play[play.index("--checkpoint") + 1] == named["policy"]
 
 
 def test_resume_continues_the_iteration_count(trained):

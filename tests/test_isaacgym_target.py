@@ -489,6 +489,25 @@ def test_rough_terrain_is_refused_at_its_positions(tmp_path):
     assert text[number - 1].startswith("type = "), line
 
 
+def test_sac_and_a_critic_group_are_refused_at_their_positions(tmp_path):
+    spec = pd_cartpole(tmp_path)
+    text = spec.read_text(encoding="utf-8")
+    text = text.replace(
+        "[rewards]\n", '[[critic_observations]]\nname = "clock"\nexpr = "episode_time"\n\n[rewards]\n'
+    )
+    text = text[: text.index("[ppo]")] + '[algorithm]\nname = "sac"\n\n' + text[text.index("[eval]") :]
+    spec.write_text(text, encoding="utf-8")
+    done = compile_isaacgym(spec, tmp_path / "out")
+    assert done.returncode == 1
+    lines = text.splitlines()
+    for what, key in (
+        ("SAC (its train.py runs rsl_rl's PPO)", 'name = "sac"'),
+        ("a critic observation group", "[[critic_observations]]"),
+    ):
+        line = lines.index(key) + 1
+        assert f":{line}:" in done.stdout.split(f"does not implement {what}")[0].splitlines()[-1], done.stdout
+
+
 def test_cartpole_fixed_base_compiles_and_steps(tmp_path, monkeypatch):
     done = compile_isaacgym(pd_cartpole(tmp_path), tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr

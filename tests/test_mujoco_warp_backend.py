@@ -152,7 +152,7 @@ def test_same_seed_gives_statistically_equal_curves():
     for _ in range(2):
         p = assemble(task, backend="mujoco-warp", device="cuda", num_envs=1024, kernels="eager", seed=0)
         logs = []
-        Runner(p.env, p.ppo_config, seed=0).train(8, logs.append)
+        Runner(p.env, p.learner_config, seed=0).train(8, logs.append)
         curves.append([log.mean_reward for log in logs])
     print("same-seed curves (mean reward per step):", curves)
     first, second = (torch.tensor(c) for c in curves)
@@ -186,15 +186,16 @@ def test_specc_run_reports_an_overflow_as_an_error_on_the_spec(tmp_path):
 
 
 def test_contact_forces_from_constraint_forces_equal_mujoco_warp_contact_sensors():
-    """The backend reads contact forces from the solver instead of sensors; on one MuJoCo Warp Data that has
-    the sensors too, both agree for robots dropped in random poses (feet, shanks, thighs and base touching)."""
+    """The backend reads torques and contact forces back with its own kernel instead of sensors; on one MuJoCo
+    Warp Data that has the sensors too, both agree for robots dropped in random poses (feet, shanks, thighs
+    and base touching)."""
     import mujoco_warp as mjw
     import warp as wp
 
     from specc.assemble import backend_options
     from specc.codegen.render import contact_layout
     from specc.runtime.backends.mujoco_model import build_model
-    from specc.runtime.backends.mujoco_warp_contacts import ContactForces
+    from specc.runtime.backends.mujoco_warp_read_back import ReadBack
 
     task = load_task(TASKS / "anymal_walk.toml")
     bodies, _ = contact_layout(task)
@@ -217,18 +218,35 @@ def test_contact_forces_from_constraint_forces_equal_mujoco_warp_contact_sensors
     qpos[:, joints] += 0.3 * torch.randn(n, len(joints), device="cuda", generator=generator)
     qvel.normal_(0.0, 0.5, generator=generator)
     ctrl.copy_(qpos[:, joints])
-    forces = ContactForces(model, d, layout.contact_members, torch.device("cuda"))
-    computed = torch.zeros(n, len(bodies), 3, device="cuda")
+    out = {
+        "contact_force": torch.zeros(n, len(bodies), 3, device="cuda"),
+        "joint_torque": torch.zeros(n, len(layout.driven), device="cuda"),
+        "diverged": torch.zeros(n, dtype=torch.bool, device="cuda"),
+        "start_time": torch.zeros(n, device="cuda"),
+        "peak_use": torch.zeros(3, dtype=torch.int32, device="cuda"),
+    }
+    read_back = ReadBack(
+        model,
+        d,
+        "cuda:0",
+        layout.contact_members,
+        [],
+        (True,) * len(bodies),
+        layout.actuator_ids,
+        layout.driven,
+        out,
+    )
+    computed = out["contact_force"]
     touching = torch.zeros(len(bodies), dtype=torch.bool, device="cuda")
     for step in range(200):  # one second: every robot lands, some on their backs
         mjw.step(m, d)
         if step % 20 == 19:
-            forces.compute(computed)
+            read_back.compute()
             from_sensors = torch.stack(
                 [-sum(sensordata[:, a : a + 3] for a in addrs) for addrs in layout.contact_sensor_addr], dim=1
             )
             torch.testing.assert_close(computed, from_sensors, rtol=1e-3, atol=1e-2)
-            torque = wp.to_torch(d.actuator_force)[:, torch.as_tensor(layout.actuator_ids, device="cuda")]
+            torque = out["joint_torque"]
             torch.testing.assert_close(torque, sensordata[:, torch.as_tensor(layout.torque_sensor_addr)])
             touching |= (computed.norm(dim=-1) > 1.0).any(dim=0)
     assert bool(touching.all()), [b for b, t in zip(bodies, touching.tolist()) if not t]

@@ -52,11 +52,44 @@ def test_clipped_value_loss_takes_the_pessimistic_error():
 
 
 def test_learning_rate_adapts_to_the_kl_like_rsl_rl():
-    assert adapt_learning_rate(1e-3, 0.05, 0.01) == pytest.approx(1e-3 / 1.5)
-    assert adapt_learning_rate(1e-3, 0.004, 0.01) == pytest.approx(1.5e-3)
-    assert adapt_learning_rate(1e-3, 0.01, 0.01) == 1e-3
-    assert adapt_learning_rate(1e-5, 1.0, 0.01) == 1e-5  # floor
-    assert adapt_learning_rate(1e-2, 1e-6, 0.01) == 1e-2  # ceiling
+    def adapt(lr: float, kl: float) -> float:
+        return adapt_learning_rate(torch.tensor(lr, dtype=torch.float64), torch.tensor(kl), 0.01).item()
+
+    assert adapt(1e-3, 0.05) == 1e-3 / 1.5  # the very float rsl_rl computes
+    assert adapt(1e-3, 0.004) == 1e-3 * 1.5
+    assert adapt(1e-3, 0.01) == 1e-3
+    assert adapt(1e-3, 0.0) == 1e-3  # no KL measured: no change
+    assert adapt(1e-5, 1.0) == 1e-5  # floor
+    assert adapt(1e-2, 1e-6) == 1e-2  # ceiling
+
+
+def test_the_update_reads_the_device_once_and_resumes_at_its_adapted_rate():
+    """The adaptive rate lives on the device and the fused Adam reads it there: no host read per
+    minibatch (a stall between minibatches on a GPU). Its state, saved and loaded, continues alike."""
+    from runtime_support import cartpole_runner
+
+    runner = cartpole_runner(num_envs=16)
+    runner.collect()
+    batches = runner.storage.minibatches(4, 2, runner.generator)
+    reads = []
+    original = torch.Tensor.item
+
+    def counting_item(tensor):
+        reads.append(tensor.shape)
+        return original(tensor)
+
+    torch.Tensor.item = counting_item
+    try:
+        stats = runner.ppo.update(batches)
+    finally:
+        torch.Tensor.item = original
+    assert reads == [torch.Size([])]  # the learning rate, once; the losses come with one tolist()
+    assert stats.learning_rate != runner.config.learning_rate  # it did adapt, on the device
+    assert runner.ppo.optimizer.param_groups[0]["fused"]
+    twin = cartpole_runner(num_envs=16)
+    twin.ppo.load_state_dict(runner.ppo.state_dict())
+    assert twin.ppo.learning_rate == runner.ppo.learning_rate
+    assert twin.ppo.optimizer.param_groups[0]["lr"] is twin.ppo._optimizer_lr
 
 
 def test_gaussian_kl_matches_torch_distributions():

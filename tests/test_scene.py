@@ -224,13 +224,228 @@ def test_bad_scenes_are_positioned_errors(tmp_path, edit, code, message):
     assert edit[1].split("=")[-1].strip().strip('"[]').split(",")[0] in line or code == "SPC404"
 
 
-def test_an_object_spawning_inside_the_robot_is_an_error(tmp_path):
-    from specc.runtime.backends.mujoco_model import ModelError
+def lint(text: str, tmp_path, name: str = "spec.toml") -> tuple[str, DiagnosticSink]:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    sink = DiagnosticSink(str(path))
+    check_task(path, sink)
+    return text, sink
 
-    task = scene(tmp_path)
+
+def test_lint_reports_an_object_spawning_inside_the_robot_at_its_position(tmp_path):
     text = SPEC.format(urdf=ROBOTS / "cartpole.urdf", box_extra="").replace(
         "position = [0.0, 1.0, 0.2]", "position = [0.0, 0.0, 1.3]"
     )
-    task = task_from_text(text, tmp_path, "inside.toml")
-    with pytest.raises(ModelError, match="object 'can' spawns inside the robot"):
+    text, sink = lint(text, tmp_path)
+    (found,) = [d for d in sink.items if d.code == "SPC403"]
+    assert "object 'can' spawns inside the robot: link 'pole' reaches at least 10 mm into it" in found.message
+    assert text.splitlines()[found.position.line - 1] == "position = [0.0, 0.0, 1.3]"
+
+
+def test_an_overlap_lint_cannot_see_is_an_error_when_the_model_is_built(tmp_path):
+    from specc.runtime.backends.mujoco_model import ModelError
+
+    # A thin bar through the pole: no corner of either lies inside the other, so lint passes it.
+    text = SPEC.format(urdf=ROBOTS / "cartpole.urdf", box_extra="").replace(
+        "size = [0.1, 0.2, 0.1]\nmass = 0.5\nposition = [1.0, 0.5, 0.3]",
+        "size = [0.3, 0.004, 0.004]\nmass = 0.5\nposition = [0.1, 0.0, 1.5]",
+    )
+    task = task_from_text(text, tmp_path, "bar.toml")
+    with pytest.raises(ModelError, match="object 'box' spawns inside the robot: it overlaps link 'pole'"):
         assemble(task, num_envs=1, kernels="eager", capture_graph=False)
+
+
+def sized_scene(tmp_path, scale: str):
+    """The scene with the brick's size randomized (it falls onto the fixed table) and the box's (onto the
+    ground)."""
+    text = (
+        SPEC.format(urdf=ROBOTS / "cartpole.urdf", box_extra=f"size_scale = {scale}")
+        .replace("mass = 2.0\n", f"mass = 2.0\nsize_scale = {scale}\n")
+        .replace("enabled = false", "enabled = true")
+    )
+    return task_from_text(text, tmp_path, "sized.toml")
+
+
+def object_sizes(backend, geom: int) -> np.ndarray:
+    """The size parameters of one geom in every env, as the backend simulates them."""
+    if hasattr(backend, "models"):
+        return np.stack([m.geom_size[geom] for m in backend.models])
+    return backend.params["geom_size"][:, geom].numpy()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_box_drawn_larger_rests_higher_on_the_ground_and_on_a_table(tmp_path, backend):
+    task = sized_scene(tmp_path, "[0.5, 2.0]")
+    env = assemble(task, backend=backend, device="cpu", num_envs=3, kernels="eager", capture_graph=False).env
+    physics = env.backend
+    brick, box = (int(physics.layout.object_geoms[k]) for k in (4, 0))
+    scale = object_sizes(physics, brick)[:, 0] / 0.05  # the brick's nominal half extent
+    assert scale.min() >= 0.5 and scale.max() <= 2.0 and np.ptp(scale) > 0.05  # drawn per env
+    box_scale = object_sizes(physics, box)[:, 2] / 0.05
+    assert np.allclose(object_sizes(physics, box) / box_scale[:, None], [0.05, 0.1, 0.05], atol=1e-6)
+    state = settle(env, 1.5)
+    where = positions(task, state)
+    # Collision uses the drawn size: the box rests on the ground at its half height, the brick on the
+    # 0.2 m table at the table's top plus its half height (a stale bounding box would let it sink).
+    assert where["box"][:, 2].tolist() == pytest.approx((0.05 * box_scale).tolist(), abs=3e-3)
+    assert where["brick"][:, 2].tolist() == pytest.approx((0.2 + 0.05 * scale).tolist(), abs=3e-3)
+    # The mass is kept: the table carries the brick's weight, whatever its size.
+    assert state.contact_force[:, -1, 2].tolist() == pytest.approx([2.0 * 9.81] * 3, rel=0.02)
+
+
+def test_without_randomization_every_object_keeps_its_nominal_size(tmp_path):
+    task = sized_scene(tmp_path, "[2.0, 2.0]")
+    env = assemble(task, num_envs=2, kernels="eager", capture_graph=False, randomize=False).env
+    brick = int(env.backend.layout.object_geoms[4])
+    assert object_sizes(env.backend, brick).tolist() == [[0.05, 0.05, 0.05]] * 2
+    assert positions(task, env.backend.state())["brick"][:, 2].tolist() == pytest.approx([0.3, 0.3])
+
+
+def test_an_object_spawning_inside_the_robot_at_its_largest_size_is_an_error(tmp_path):
+    text = (
+        SPEC.format(urdf=ROBOTS / "cartpole.urdf", box_extra="")
+        .replace("position = [0.0, 1.0, 0.2]", "position = [0.0, 0.35, 1.3]\nsize_scale = [1.0, 10.0]")
+        .replace("enabled = false", "enabled = true")
+    )
+    _, sink = lint(text.replace("10.0]", "1.0]"), tmp_path, "fits.toml")
+    assert not sink.items  # clear of the pole at its nominal size
+    _, sink = lint(text, tmp_path, "grown.toml")
+    assert [d.code for d in sink.items] == ["SPC403"]
+    assert "object 'can' spawns inside the robot at its largest size" in sink.items[0].message
+
+
+URDF_SCENE = """
+[task]
+name = "table_test"
+
+[robot]
+urdf = "{robot}"
+base = "rail"
+fixed_base = true
+init_height = 1.0
+passive = ["hinge"]
+
+[robot.torque]
+slider = {{ scale = 10.0 }}
+
+[sim]
+dt = 0.005
+decimation = 4
+
+[scene.urdfs.table]
+urdf = "{table}"
+position = [1.5, 1.0, 0.0]
+
+[scene.objects.box]
+shape = "box"
+size = [0.1, 0.1, 0.1]
+mass = 0.5
+position = [1.4, 1.0, 0.6]
+
+[frames.flap_tip]
+body = "table/flap"
+offset = [0.2, 0.0, 0.0]
+
+[frames.table_top]
+body = "table/top"
+
+[scene.contacts.box_on_table]
+body = "box"
+other = "table_top"
+
+[[observations]]
+name = "where"
+expr = "frame_pos[box] + frame_pos[flap_tip] + frame_pos[table_top]"
+
+[[observations]]
+name = "pair"
+expr = "contact_force[box_on_table].z"
+
+[rewards.terms.alive]
+expr = "1.0"
+weight = 1.0
+
+[randomization]
+enabled = false
+"""
+
+
+def table_scene(tmp_path, edit: tuple[str, str] = ("", "")):
+    text = URDF_SCENE.format(robot=ROBOTS / "cartpole.urdf", table=ROBOTS / "table.urdf")
+    return task_from_text(text.replace(*edit), tmp_path, "table.toml")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_second_urdf_is_simulated_and_its_links_are_frames(tmp_path, backend):
+    task = table_scene(tmp_path)
+    env = assemble(task, backend=backend, device="cpu", num_envs=2, kernels="eager", capture_graph=False).env
+    state = settle(env, 1.5)
+    where = positions(task, state)
+    # The box lands on the table's top (surface at 0.42 m) and the top carries its weight.
+    assert where["box"][:, 2].tolist() == pytest.approx([0.47, 0.47], abs=3e-3)
+    assert state.contact_force[:, -1, 2].tolist() == pytest.approx([0.5 * 9.81] * 2, rel=0.02)
+    # The flap, level at the start, swung down on its passive hinge: its tip hangs 0.2 m below the edge.
+    assert where["flap_tip"].numpy() == pytest.approx(np.array([[1.8, 1.0, 0.2]] * 2), abs=5e-3)
+    assert where["table_top"].numpy() == pytest.approx(np.array([[1.5, 1.0, 0.0]] * 2), abs=1e-6)
+    # The table is no part of the robot: randomization of the robot's links and friction leaves it alone.
+    model, layout = env.backend.model, env.backend.layout
+    table = {model.body(name).id for name in ("table/top", "table/flap")}
+    assert not table & set(layout.limb_bodies.tolist())
+    assert not table & {int(model.geom_bodyid[g]) for g in layout.robot_geoms}
+
+
+@pytest.mark.parametrize(
+    ("edit", "code", "message"),
+    [
+        (('body = "table/flap"', 'body = "table/flpa"'), "SPC401", "did you mean 'table/flap'"),
+        (("table.urdf", "tabel.urdf"), "SPC301", "cannot read URDF"),
+        (("[scene.urdfs.table]", "[scene.urdfs.rail]"), "SPC404", "name of an object, a link"),
+    ],
+)
+def test_bad_scene_urdfs_are_positioned_errors(tmp_path, edit, code, message):
+    text = URDF_SCENE.format(robot=ROBOTS / "cartpole.urdf", table=ROBOTS / "table.urdf")
+    text = text.replace(*edit).replace('"table/', '"rail/' if "rail" in edit[1] else '"table/')
+    path = tmp_path / "spec.toml"
+    path.write_text(text, encoding="utf-8")
+    sink = DiagnosticSink(str(path))
+    assert check_task(path, sink) is None
+    found = [d for d in sink.items if d.code == code and message in d.message + (d.fix or "")]
+    assert found and len(sink.items) == 1, [(d.code, d.message, d.fix) for d in sink.items]
+    line = text.splitlines()[found[0].position.line - 1]
+    assert edit[1].split(".")[-1].strip('"[]') in line or edit[1].split("/")[-1].strip('"') in line
+
+
+def test_a_second_urdf_spawning_inside_the_robot_is_an_error(tmp_path):
+    from specc.runtime.backends.mujoco_model import ModelError
+
+    task = table_scene(tmp_path, ("position = [1.5, 1.0, 0.0]", "position = [0.0, 0.0, 0.55]"))
+    with pytest.raises(ModelError, match="scene URDF 'table' spawns inside the robot"):
+        assemble(task, num_envs=1, kernels="eager", capture_graph=False)
+
+
+def test_the_isaac_gym_target_refuses_a_scene_urdf_at_its_table(tmp_path):
+    import subprocess
+
+    path = tmp_path / "table.toml"
+    path.write_text(URDF_SCENE.format(robot=ROBOTS / "cartpole.urdf", table=ROBOTS / "table.urdf"))
+    done = subprocess.run(
+        ["specc", "compile", str(path), "--target", "isaacgym", "--emit", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    line = URDF_SCENE.splitlines().index("[scene.urdfs.table]") + 1
+    assert f"table.toml:{line}:" in done.stdout
+    assert "the Isaac Gym target does not implement scene URDFs yet" in done.stdout
+
+
+def test_lint_sees_an_object_inside_a_robot_mesh(tmp_path):
+    # The Panda's links are binary STL meshes: a box inside its base link has no mesh vertex inside it,
+    # but its centre is inside the closed mesh.
+    text = (ROBOTS.parent.parent / "tasks" / "panda_push.toml").read_text(encoding="utf-8")
+    text = text.replace("position = [0.5, 0.0, 0.031]", "position = [0.0, 0.0, 0.131]")
+    text, sink = lint(text, tmp_path, "panda_push.toml")
+    assert [d.code for d in sink.items] == ["SPC403"]
+    assert "link 'panda_link0'" in sink.items[0].message
+    assert text.splitlines()[sink.items[0].position.line - 1] == "position = [0.0, 0.0, 0.131]"

@@ -67,6 +67,9 @@ class PhysicsParams:
     joint_damping: torch.Tensor | None = None  # (N,) passive joint damping [N·m·s/rad]
     object_mass_scale: torch.Tensor | None = None  # (N, M) scale of each object's mass and inertia
     object_friction: torch.Tensor | None = None  # (N, M) each object's sliding friction
+    # (N, M) scale of each object's dimensions (its mass is kept; its inertia scales with size²).
+    # Only for backends built with `BackendOptions.object_sizes_vary`.
+    object_size_scale: torch.Tensor | None = None
 
 
 class Backend(Protocol):
@@ -158,6 +161,21 @@ class ObjectOptions:
     color: tuple[float, float, float, float]
     fixed: bool
     position: tuple[float, float, float]
+    half_height: float = (
+        0.0  # half its vertical extent upright: a scaled object is raised by (scale - 1) × this
+    )
+    max_size_scale: float = 1.0  # the largest size scale randomization draws (spawn checks use it)
+
+
+@dataclass(frozen=True)
+class SceneUrdfOptions:
+    """A further URDF of the scene: no actuators, passive joints; bodies and joints named `<name>/<link>`."""
+
+    name: str
+    urdf: object  # specc.model.urdf.Urdf, read and checked by the compiler
+    position: tuple[float, float, float]
+    quat: tuple[float, float, float, float]  # w first
+    fixed: bool  # root welded to the world; else a free body, back at its pose at every reset
 
 
 @dataclass(frozen=True)
@@ -185,11 +203,16 @@ class BackendOptions:
     locked: tuple[tuple[str, float], ...] = ()  # joints welded at this position
     default_joint_pos: tuple[float, ...] = ()  # (J,) the pose objects must not overlap at spawn
     objects: tuple[ObjectOptions, ...] = ()
+    scene_urdfs: tuple[SceneUrdfOptions, ...] = ()
     contact_pairs: tuple[tuple[str, str], ...] = ()  # (body, other): force on body from other
     frames: tuple[FrameOptions, ...] = ()  # the only frames the backend computes
     frame_velocities: bool = False  # also compute the frames' velocities
+    object_sizes_vary: bool = False  # objects' sizes are randomized per env (geometry kept per env)
     device: str = "cpu"
     num_threads: int | None = None
     max_contacts_per_env: int | None = None  # GPU contact buffer per world (None: sized from the model)
     max_constraints_per_env: int | None = None  # GPU constraint rows per world (None: sized from contacts)
+    # What the kernels and the env read; a backend may leave the rest zero (() and True: all of it).
+    contacts_read: tuple[bool, ...] = ()  # per contact body, then per pair: its force is read
+    torques_read: bool = True  # the joint torques are read
     terrain: TerrainConfig | None = None  # the ground: None or a plane config for flat ground

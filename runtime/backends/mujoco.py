@@ -20,7 +20,7 @@ from mujoco import rollout
 from specc.model.urdf import Urdf
 from specc.runtime.backends.base import BackendOptions, PhysicsParams, RobotState
 from specc.runtime.backends.frames import frame_pose, frame_velocity
-from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, CompiledRobot
+from specc.runtime.backends.mujoco_model import CompiledRobot, scale_objects
 from specc.runtime.divergence import EXPLODING
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
 
@@ -57,6 +57,8 @@ class MujocoBackend(CompiledRobot):
         self.device = torch.device("cpu")
         self.models = [copy.deepcopy(self.model) for _ in range(self.num_envs)]
         threads = options.num_threads or min(os.cpu_count() or 1, max(1, self.num_envs))
+        # The env keeps torch on one thread while this pool steps (TaskEnv.cores_for_physics).
+        self.host_threads = threads
         self._datas = [mujoco.MjData(self.model) for _ in range(threads)]
         self._rollout = rollout.Rollout(nthread=threads) if threads > 1 else None
         self._nominal = {
@@ -67,6 +69,11 @@ class MujocoBackend(CompiledRobot):
             "dof_damping": self.model.dof_damping.copy(),
             "geom_friction": self.model.geom_friction.copy(),
         }
+        # Per-env object sizes: each env's model keeps its geometry and collision bounds (the BVH too,
+        # which MuJoCo on the CPU reads in its broadphase).
+        self._geometry = ("geom_size", "geom_rbound", "geom_aabb", "bvh_aabb") if self.sizes_vary else ()
+        self._nominal.update({name: getattr(self.model, name).copy() for name in self._geometry})
+        self._saved_fields = tuple(dict.fromkeys(self.randomized_fields + self._geometry))
         data = mujoco.MjData(self.model)
         mujoco.mj_forward(self.model, data)
         self._template = np.empty(mujoco.mj_stateSize(self.model, FULL))
@@ -174,6 +181,10 @@ class MujocoBackend(CompiledRobot):
                 m.body_inertia[lay.object_bodies] *= values["object_mass_scale"][env][:, None]
             if values["object_friction"] is not None:
                 m.geom_friction[lay.object_geoms, 0] = values["object_friction"][env]
+            for name in self._geometry:
+                getattr(m, name)[:] = nominal[name]
+            if self._geometry and values["object_size_scale"] is not None:
+                scale_objects(m, lay, values["object_size_scale"][env])
 
     def step(self, targets: torch.Tensor) -> None:
         steps = targets.shape[1]
@@ -240,14 +251,14 @@ class MujocoBackend(CompiledRobot):
             "state": torch.from_numpy(self._state.copy()),
             "sensors": torch.from_numpy(self._sensors.copy()),
         }
-        for field in RANDOMIZED_FIELDS:
+        for field in self._saved_fields:
             saved[field] = torch.from_numpy(np.stack([getattr(m, field) for m in self.models]))
         return saved
 
     def load_state(self, saved: dict[str, torch.Tensor]) -> None:
         self._state[:] = saved["state"].numpy()
         self._sensors[:] = saved["sensors"].numpy()
-        for field in RANDOMIZED_FIELDS:
+        for field in self._saved_fields:
             values = saved[field].numpy()
             for m, v in zip(self.models, values):
                 getattr(m, field)[:] = v

@@ -14,6 +14,7 @@ a tracked body's contact force includes the welded links below it that no group 
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ class ModelLayout:
     repairs: list[str]
     object_bodies: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (M,) per object
     object_geoms: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (M,) per object
+    object_bvh: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (M,) BVH root node
     free_qpos_addr: np.ndarray = field(
         default_factory=lambda: np.zeros(0, dtype=np.int64)
     )  # (M_free,) 7 each
@@ -75,6 +77,9 @@ RANDOMIZED_FIELDS = (
     "actuator_biasprm",
     "dof_damping",
 )
+# Geometry that a per-env object size changes: the shape and the bounds collision detection tests
+# first (bounding sphere and box). Backends keep them per env only when a spec randomizes sizes.
+GEOMETRY_FIELDS = ("geom_size", "geom_rbound", "geom_aabb")
 
 
 class CompiledRobot:
@@ -96,6 +101,8 @@ class CompiledRobot:
         self.model, self.layout = build_model(
             urdf, self.joint_names, options, self.contact_bodies, sensors=self.reads_sensors
         )
+        self.sizes_vary = options.object_sizes_vary
+        self.randomized_fields = RANDOMIZED_FIELDS + (GEOMETRY_FIELDS if self.sizes_vary else ())
         self.total_mass = float(self.model.body_subtreemass[1])
         self.repairs = self.layout.repairs
         # PD stiffness of each simulated joint (0 for effort-driven and passive ones).
@@ -191,37 +198,6 @@ def build_model(
     add_ground(spec, getattr(options, "terrain", None))
     spec.worldbody.add_light(pos=[0, 0, 4], dir=[0, 0, -1])
     repairs: list[str] = []
-    by_parent: dict[str, list] = {}
-    for joint in urdf.joints:
-        by_parent.setdefault(joint.parent, []).append(joint)
-
-    locked = dict(options.locked)
-
-    def add_link(parent_body, name: str, pos, quat, joint=None) -> None:
-        if joint is not None and joint.name in locked:
-            pos, quat = _welded_pose(joint, pos, quat, locked[joint.name])
-        body = parent_body.add_body(name=name, pos=list(pos), quat=list(quat))
-        link = urdf.links[name]
-        _set_inertial(body, link, options.repair_inertia, repairs)
-        if joint is not None and joint.movable and joint.name not in locked:
-            kind = mujoco.mjtJoint.mjJNT_SLIDE if joint.kind == "prismatic" else mujoco.mjtJoint.mjJNT_HINGE
-            j = body.add_joint(name=joint.name, type=kind, axis=list(joint.axis))
-            if joint.lower is not None and joint.upper is not None and joint.lower < joint.upper:
-                j.range = [joint.lower, joint.upper]
-                j.limited = mujoco.mjtLimited.mjLIMITED_TRUE
-            j.damping = [joint.damping, 0.0, 0.0]  # MuJoCo 4: linear, quadratic, cubic coefficients
-            j.frictionloss = joint.friction
-        for geom in link.collisions:
-            _add_geom(spec, body, geom, options.self_collision)
-        for child_joint in by_parent.get(name, []):
-            add_link(
-                body,
-                child_joint.child,
-                child_joint.origin_xyz,
-                _quat_from_rpy(child_joint.origin_rpy),
-                child_joint,
-            )
-
     root = spec.worldbody.add_body(
         name="__floating_base__" if not options.fixed_base else "__fixed_base__",
         pos=[0, 0, options.init_height],
@@ -229,16 +205,26 @@ def build_model(
     if not options.fixed_base:
         root.add_freejoint(name="__root__")
     # The URDF root sits at the origin of the base frame.
-    base = root.add_body(name=urdf.root, pos=[0, 0, 0])
-    _fill_root(spec, base, urdf, options, repairs)
-    for child_joint in by_parent.get(urdf.root, []):
-        add_link(
-            base,
-            child_joint.child,
-            child_joint.origin_xyz,
-            _quat_from_rpy(child_joint.origin_rpy),
-            child_joint,
-        )
+    robot = _UrdfTree(spec, urdf, "", options.repair_inertia, repairs, dict(options.locked))
+    robot.add(root, urdf.root, [0, 0, 0], [1, 0, 0, 0], collide_with_itself=options.self_collision)
+    scene_bodies: list[str] = []
+    for extra in getattr(options, "scene_urdfs", ()):
+        tree = _UrdfTree(spec, extra.urdf, f"{extra.name}/", options.repair_inertia, repairs, {})
+        holder = spec.worldbody
+        if not extra.fixed:
+            holder = spec.worldbody.add_body(name=f"{extra.name}/__free_base__", pos=list(extra.position))
+            holder.quat = list(extra.quat)
+            holder.add_freejoint(name=f"{extra.name}/__free__")
+            scene_bodies.append(holder.name)
+        pos, quat = ([0, 0, 0], [1, 0, 0, 0]) if not extra.fixed else (extra.position, extra.quat)
+        tree.add(holder, extra.urdf.root, pos, quat, collide_with_itself=True)
+        scene_bodies.extend(tree.bodies)
+        # Its links collide with each other, but not across a joint (as URDF tools assume): MuJoCo's own
+        # parent-child filter does not apply to a link whose parent is welded to the world.
+        for joint in extra.urdf.joints:
+            spec.add_exclude(
+                bodyname1=f"{extra.name}/{joint.parent}", bodyname2=f"{extra.name}/{joint.child}"
+            )
 
     for act in options.actuators:
         actuator = spec.add_actuator(
@@ -317,6 +303,8 @@ def build_model(
         raise ModelError(str(err).replace("\n", " ")) from None
     base_group = [model.body(name).id for name in urdf.rigid_group(urdf.root, stop=set())]
     object_bodies = [model.body(name).id for name in object_names]
+    # Bodies that are not the robot's: its randomization (link masses, friction) leaves them alone.
+    others = {0, *object_bodies, *(model.body(name).id for name in scene_bodies)}
     free = [obj.name for obj in options.objects if not obj.fixed]
     free_joints = [model.joint(f"{name}__free").id for name in free]
     layout = ModelLayout(
@@ -345,17 +333,18 @@ def build_model(
         tracked_body_ids=np.array([model.body(name).id for name in tracked_bodies], dtype=np.int64),
         base_body=model.body(urdf.root).id,
         robot_geoms=np.array(
-            [g for g in range(model.ngeom) if model.geom_bodyid[g] not in (0, *object_bodies)], dtype=np.int64
+            [g for g in range(model.ngeom) if model.geom_bodyid[g] not in others], dtype=np.int64
         ),
         ground_geom=model.geom(GROUND).id,
         base_group_bodies=np.array(base_group, dtype=np.int64),
         limb_bodies=np.array(
-            [b for b in range(2, model.nbody) if b not in base_group and b not in object_bodies],
+            [b for b in range(2, model.nbody) if b not in base_group and b not in others],
             dtype=np.int64,
         ),
         repairs=repairs,
         object_bodies=np.array(object_bodies, dtype=np.int64),
         object_geoms=np.array([model.body_geomadr[b] for b in object_bodies], dtype=np.int64),
+        object_bvh=np.array([model.body_bvhadr[b] for b in object_bodies], dtype=np.int64),
         free_qpos_addr=np.array([model.jnt_qposadr[j] for j in free_joints], dtype=np.int64),
         free_dof_addr=np.array([model.jnt_dofadr[j] for j in free_joints], dtype=np.int64),
         pair_sensor_addr=[int(model.sensor_adr[model.sensor(n).id]) for n in pair_sensors],
@@ -364,8 +353,8 @@ def build_model(
         ],
         frame_bodies=np.array([model.body(f.body).id for f in options.frames], dtype=np.int64),
     )
-    if options.objects:
-        _check_spawn(model, layout, joint_names, options)
+    if options.objects or scene_bodies:
+        _check_spawn(model, layout, joint_names, options, scene_bodies)
     return model, layout
 
 
@@ -457,22 +446,61 @@ def _add_object(spec, obj) -> None:
     body.inertia = inertia
 
 
-def _check_spawn(model: mujoco.MjModel, layout: ModelLayout, joint_names: list[str], options) -> None:
-    """An object whose nominal pose overlaps the robot in its default pose cannot be simulated sensibly."""
+def scale_objects(model: mujoco.MjModel, layout: ModelLayout, scale: np.ndarray) -> None:
+    """Scale each object's geometry by `scale` (M,) in place: its shape, its collision bounds (bounding
+    sphere, box and BVH node) and its inertia (size², the mass is kept). `model` holds the nominal sizes."""
+    geoms, bodies = layout.object_geoms, layout.object_bodies
+    model.geom_size[geoms] *= scale[:, None]
+    model.geom_rbound[geoms] *= scale
+    model.geom_aabb[geoms] *= scale[:, None]
+    model.bvh_aabb[layout.object_bvh] *= scale[:, None]
+    model.body_inertia[bodies] *= (scale * scale)[:, None]
+
+
+def _check_spawn(
+    model: mujoco.MjModel, layout: ModelLayout, joint_names: list[str], options, scene_bodies: list[str]
+) -> None:
+    """An object or a scene URDF whose nominal pose overlaps the robot in its default pose (or an object
+    inside a scene URDF) cannot be simulated sensibly.
+
+    An object whose size is randomized is checked at its largest, raised as the reset raises it.
+    """
+    largest = np.array([o.max_size_scale for o in options.objects])
+    if (largest != 1.0).any():
+        model = copy.deepcopy(model)
+        scale_objects(model, layout, largest)
     data = mujoco.MjData(model)
     if options.default_joint_pos:
         data.qpos[layout.qpos_addr] = options.default_joint_pos
+    free = [k for k, o in enumerate(options.objects) if not o.fixed]
+    for qpos, k in zip(layout.free_qpos_addr, free):
+        data.qpos[qpos + 2] += (largest[k] - 1.0) * options.objects[k].half_height
     mujoco.mj_forward(model, data)
-    objects = {int(b): name for b, name in zip(layout.object_bodies, [o.name for o in options.objects])}
+    # Who owns each body that is not the robot's: (what it is, the spec table that places it).
+    owners = {
+        int(b): (f"object '{o.name}'", f"[scene.objects.{o.name}]")
+        for b, o in zip(layout.object_bodies, options.objects)
+    }
+    for name in scene_bodies:
+        urdf = name.split("/")[0]
+        owners[model.body(name).id] = (f"scene URDF '{urdf}'", f"[scene.urdfs.{urdf}]")
+    rank = {"object": 0, "scene": 1}  # an object inside a scene URDF is the object's to move
     for contact in data.contact[: data.ncon]:
-        bodies = [int(model.geom_bodyid[g]) for g in contact.geom]
-        hit = [objects[b] for b in bodies if b in objects]
-        others = [b for b in bodies if b not in objects and b != 0]
-        if hit and others and contact.dist < -1e-3:
-            raise ModelError(
-                f"object '{hit[0]}' spawns inside the robot: it overlaps link '{model.body(others[0]).name}' "
-                f"by {-contact.dist * 1000:.0f} mm in the default pose; move [scene.objects.{hit[0]}] position"
-            )
+        bodies = sorted(
+            (int(model.geom_bodyid[g]) for g in contact.geom),
+            key=lambda b: rank.get(owners[b][0].split()[0], 2) if b in owners else 2,
+        )
+        if 0 in bodies or bodies[0] not in owners or contact.dist >= -1e-3:
+            continue
+        what, table = owners[bodies[0]]
+        other = owners.get(bodies[1])
+        if other is not None and (other[0] == what or other[0].startswith("object")):
+            continue  # a scene URDF's own links, or two objects: not checked
+        inside = other[0] if other is not None else "the robot"
+        raise ModelError(
+            f"{what} spawns inside {inside}: it overlaps link '{model.body(bodies[1]).name}' "
+            f"by {-contact.dist * 1000:.0f} mm in the default pose; move {table} position"
+        )
 
 
 def _welded_pose(joint, pos, quat, position: float) -> tuple[list[float], list[float]]:
@@ -491,12 +519,40 @@ def _welded_pose(joint, pos, quat, position: float) -> tuple[list[float], list[f
     return list(pos), out.tolist()
 
 
-def _fill_root(spec, base, urdf: Urdf, options, repairs) -> None:
-    """The URDF root link's own inertia and geometry (its children are added by the caller)."""
-    link = urdf.links[urdf.root]
-    _set_inertial(base, link, options.repair_inertia, repairs)
-    for geom in link.collisions:
-        _add_geom(spec, base, geom, options.self_collision)
+class _UrdfTree:
+    """Adds one URDF's links as MuJoCo bodies (named `prefix + link`, joints `prefix + joint`): inertia and
+    collision geometry as the file writes them, movable joints (locked ones welded at their position)."""
+
+    def __init__(self, spec, urdf: Urdf, prefix: str, repair: str, repairs: list[str], locked: dict) -> None:
+        self.spec, self.urdf, self.prefix = spec, urdf, prefix
+        self.repair, self.repairs, self.locked = repair, repairs, locked
+        self.by_parent: dict[str, list] = {}
+        for joint in urdf.joints:
+            self.by_parent.setdefault(joint.parent, []).append(joint)
+        self.bodies: list[str] = []  # the MuJoCo names of the bodies added
+
+    def add(self, parent_body, name: str, pos, quat, joint=None, *, collide_with_itself: bool) -> None:
+        if joint is not None and joint.name in self.locked:
+            pos, quat = _welded_pose(joint, pos, quat, self.locked[joint.name])
+        body = parent_body.add_body(name=self.prefix + name, pos=list(pos), quat=list(quat))
+        self.bodies.append(self.prefix + name)
+        link = self.urdf.links[name]
+        _set_inertial(body, link, self.repair, self.repairs)
+        if joint is not None and joint.movable and joint.name not in self.locked:
+            kind = mujoco.mjtJoint.mjJNT_SLIDE if joint.kind == "prismatic" else mujoco.mjtJoint.mjJNT_HINGE
+            j = body.add_joint(name=self.prefix + joint.name, type=kind, axis=list(joint.axis))
+            if joint.lower is not None and joint.upper is not None and joint.lower < joint.upper:
+                j.range = [joint.lower, joint.upper]
+                j.limited = mujoco.mjtLimited.mjLIMITED_TRUE
+            j.damping = [joint.damping, 0.0, 0.0]  # MuJoCo 4: linear, quadratic, cubic coefficients
+            j.frictionloss = joint.friction
+        for geom in link.collisions:
+            _add_geom(self.spec, body, geom, collide_with_itself)
+        for child in self.by_parent.get(name, []):
+            origin = _quat_from_rpy(child.origin_rpy)
+            self.add(
+                body, child.child, child.origin_xyz, origin, child, collide_with_itself=collide_with_itself
+            )
 
 
 def _set_inertial(body, link, repair: str, repairs: list[str]) -> None:

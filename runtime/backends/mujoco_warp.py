@@ -2,8 +2,9 @@
 
 The model is the one `mujoco_model.build_model` builds for the CPU backend, so both see
 the same robot, but without MuJoCo sensors: joint torques are the actuator forces, and
-contact forces are read from the solver's constraint forces (`mujoco_warp_contacts`), which
-is much cheaper than MuJoCo Warp's contact sensors. State and controls are warp arrays on
+contact forces are read from the solver's constraint forces, by one warp kernel after the
+substeps that also flags diverged worlds (`mujoco_warp_read_back`); that is much cheaper than
+MuJoCo Warp's sensors, and it computes only the torques and contact forces the spec reads. State and controls are warp arrays on
 the GPU that torch reads and writes in place (`wp.to_torch`, no copies, no host round trips). Randomized
 parameters live in MuJoCo Warp's batched model fields (one row per world). The physics
 substeps of a policy step are captured once in a CUDA graph and replayed, or recorded
@@ -18,13 +19,14 @@ bit-deterministic on a GPU: the same seed gives statistically equal, not identic
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from specc.model.urdf import Urdf
 from specc.runtime.backends.base import BackendOptions, PhysicsLost, PhysicsParams, RobotState, masked_write
 from specc.runtime.backends.frames import frame_pose, frame_velocity
-from specc.runtime.backends.mujoco_model import RANDOMIZED_FIELDS, CompiledRobot
-from specc.runtime.backends.mujoco_warp_contacts import ContactForces
+from specc.runtime.backends.mujoco_model import CompiledRobot
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
 
 # Overflows that mean lost contacts or constraints; iteration limits are the solver's business.
@@ -70,7 +72,7 @@ class MujocoWarpBackend(CompiledRobot):
         self.nconmax = options.max_contacts_per_env or max(16, per_geom * len(self.layout.robot_geoms))
         self.njmax = options.max_constraints_per_env or 4 * self.nconmax + 2 * self.model.nv
         with wp.ScopedDevice(self._wp_device):
-            self._m = mjw.put_model(self.model, batch_sizes={name: n for name in RANDOMIZED_FIELDS})
+            self._m = mjw.put_model(self.model, batch_sizes={name: n for name in self.randomized_fields})
             self._d = mjw.make_data(self.model, nworld=n, nconmax=self.nconmax, njmax=self.njmax)
             overflow_type = mjw._src.types.OverflowType
             self._m.opt.warn_overflow &= ~(overflow_type.ITERATIONS | overflow_type.LS_ITERATIONS)
@@ -81,26 +83,18 @@ class MujocoWarpBackend(CompiledRobot):
         d, m = self._d, self._m
         self.qpos, self.qvel, self.ctrl = view(d.qpos), view(d.qvel), view(d.ctrl)
         self.time, self.warmstart = view(d.time), view(d.qacc_warmstart)
-        self._actuator_force = view(d.actuator_force)
         self._xpos = view(d.xpos)
         self.overflow = view(d.overflow)
-        self.params = {name: view(getattr(m, name)) for name in RANDOMIZED_FIELDS}
+        self.params = {name: view(getattr(m, name)) for name in self.randomized_fields}
         self.nominal = {name: value[0].clone() for name, value in self.params.items()}
+        from specc.runtime.backends.mujoco_warp_params import ParamsWriter
+
+        self._params_writer = ParamsWriter(self, self.params, self.nominal)
         dev = self.device
         self._qpos0 = torch.tensor(self.model.qpos0, dtype=torch.float32, device=dev)
         self._qpos_addr = torch.as_tensor(self.layout.qpos_addr, device=dev)
         self._dof_addr = torch.as_tensor(self.layout.dof_addr, device=dev)
-        self._actuator_ids = torch.as_tensor(self.layout.actuator_ids, device=dev)
         self._tracked_bodies = torch.as_tensor(self.layout.tracked_body_ids, device=dev)
-        # Passive joints have no actuator: their torque column stays zero.
-        self._driven = (
-            torch.as_tensor(self.layout.driven, device=dev)
-            if len(self.layout.driven) != len(self.joint_names)
-            else None
-        )
-        self._contacts = ContactForces(
-            self.model, d, self.layout.contact_members, dev, self.layout.pair_members
-        )
         # What the last physics step's state reports, kept so that checkpoints restore it.
         self.contact_force = torch.zeros(
             n, len(self.contact_bodies) + len(self.layout.pair_members), 3, device=dev
@@ -112,7 +106,7 @@ class MujocoWarpBackend(CompiledRobot):
         self._free_dof = torch.as_tensor(self.layout.free_dof_addr, device=dev)
         self._object_bodies = torch.as_tensor(self.layout.object_bodies, device=dev)
         self._object_geoms = torch.as_tensor(self.layout.object_geoms, device=dev)
-        self.joint_torque = torch.zeros(n, len(self.joint_names), device=dev)
+        self.joint_torque = torch.zeros(n, len(self.joint_names), device=dev)  # passive joints: zero
         self._base_group = torch.as_tensor(self.layout.base_group_bodies, device=dev)
         self._limbs = torch.as_tensor(self.layout.limb_bodies, device=dev)
         self._robot_geoms = torch.as_tensor(self.layout.robot_geoms, device=dev)
@@ -130,8 +124,28 @@ class MujocoWarpBackend(CompiledRobot):
         self._outer_captures: list = []
         self._diverged = torch.zeros(n, dtype=torch.bool, device=dev)
         self._start_time = torch.zeros_like(self.time)
-        self._nacon, self._ncollision, self._nefc = view(d.nacon), view(d.ncollision), view(d.nefc)
-        self._peak_use = torch.zeros(3, dtype=self._nacon.dtype, device=dev)
+        self._peak_use = torch.zeros(3, dtype=torch.int32, device=dev)
+        from specc.runtime.backends.mujoco_warp_read_back import ReadBack
+
+        slots = self.contact_force.shape[1]
+        self._read_back = ReadBack(
+            self.model,
+            d,
+            self._wp_device,
+            self.layout.contact_members,
+            self.layout.pair_members,
+            options.contacts_read or (True,) * slots,
+            self.layout.actuator_ids,
+            self.layout.driven if options.torques_read else None,
+            {
+                "contact_force": self.contact_force,
+                "joint_torque": self.joint_torque,
+                "diverged": self._diverged,
+                "start_time": self._start_time,
+                "peak_use": self._peak_use,
+            },
+        )
+        self._targets_wp: Any = None  # a warp view of _targets
         self.reset(
             torch.ones(n, dtype=torch.bool, device=dev),
             self._qpos0[0:3].repeat(n, 1),
@@ -182,6 +196,11 @@ class MujocoWarpBackend(CompiledRobot):
         masked_write(self.qvel[:, 0:6], env_mask, root_vel)
 
     def set_params(self, env_mask, params: PhysicsParams) -> None:
+        if not self.sizes_vary:
+            self._params_writer.write(env_mask, params)  # one warp launch per batched field
+            return
+        # Object sizes drawn per env: the rare case (no shipped task) keeps the torch path, which also
+        # scales the objects' inertia with their size.
         p, nominal = self.params, self.nominal
         n = self.num_envs
         mass = nominal["body_mass"].repeat(n, 1)
@@ -211,71 +230,82 @@ class MujocoWarpBackend(CompiledRobot):
             inertia[:, self._object_bodies] *= params.object_mass_scale[:, :, None]
         if params.object_friction is not None:
             friction[:, self._object_geoms, 0] = params.object_friction
-        for name, values in (
-            ("body_mass", mass),
-            ("body_inertia", inertia),
-            ("geom_friction", friction),
-            ("actuator_gainprm", gain),
-            ("actuator_biasprm", bias),
-            ("dof_damping", damping),
-        ):
-            masked_write(p[name], env_mask, values)
+        values = {
+            "body_mass": mass,
+            "body_inertia": inertia,
+            "geom_friction": friction,
+            "actuator_gainprm": gain,
+            "actuator_biasprm": bias,
+            "dof_damping": damping,
+        }
+        if self.sizes_vary:
+            values.update(self._object_geometry(params.object_size_scale, inertia))
+        for name, value in values.items():
+            masked_write(p[name], env_mask, value)
+
+    def _object_geometry(self, scale: torch.Tensor | None, inertia: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-world geometry of the objects scaled by `scale` (N, M): shape, bounding sphere and box (which
+        the broadphase tests), and their inertia (size², in place; the mass is kept)."""
+        n, nominal = self.num_envs, self.nominal
+        size = nominal["geom_size"].repeat(n, 1, 1)
+        rbound = nominal["geom_rbound"].repeat(n, 1)
+        aabb = nominal["geom_aabb"].repeat(n, 1, 1, 1)
+        if scale is not None:
+            geoms = self._object_geoms
+            size[:, geoms] *= scale[:, :, None]
+            rbound[:, geoms] *= scale
+            aabb[:, geoms] *= scale[:, :, None, None]
+            inertia[:, self._object_bodies] *= (scale * scale)[:, :, None]
+        return {"geom_size": size, "geom_rbound": rbound, "geom_aabb": aabb}
 
     def step(self, targets: torch.Tensor) -> None:
         if self._targets.shape != targets.shape:
             self._targets = torch.empty_like(targets)
+            self._targets_wp = self._wp.from_torch(self._targets)
             self._graph = None
         self._targets.copy_(targets)
         self._start_time.copy_(self.time)
         count = targets.shape[1]
         if self.device.type == "cpu":
-            self._substeps(count)  # warp's CPU device: plain launches
+            self._physics(count)  # warp's CPU device: plain launches
         elif torch.cuda.is_current_stream_capturing():
-            self._substeps_in_callers_graph(count)  # the env is capturing its whole step around this one
+            self._physics_in_callers_graph(count)  # the env is capturing its whole step around this one
         else:
             if self._graph is None:
                 self._capture(count)
             if self._graph is not None:
                 self._wp.capture_launch(self._graph)
             else:
-                self._substeps(count)
-        self._contacts.compute(self.contact_force)
-        if self._driven is None:
-            self.joint_torque.copy_(self._actuator_force[:, self._actuator_ids])
-        else:
-            self.joint_torque[:, self._driven] = self._actuator_force[:, self._actuator_ids]
+                self._physics(count)
         if self._frames is not None:
             self._frames.compute()
-        state_bad = ~torch.isfinite(self.qvel).all(dim=-1) | ~torch.isfinite(self.qpos).all(dim=-1)
-        torch.logical_or(state_bad, self.time < self._start_time, out=self._diverged)
 
-    def _substeps(self, count: int) -> None:
+    def _physics(self, count: int) -> None:
+        """The substeps, each after its controls, then the read-back: warp launches only."""
         for s in range(count):
-            self.ctrl.copy_(self._targets[:, s])
+            self._read_back.controls(self._targets_wp, s)  # also keeps the peak use of the last substep
             self._mjw.step(self._m, self._d)
-            # Counters run past their buffers when something does not fit: keep their peaks on the device.
-            used = torch.stack([self._nacon[0], self._ncollision[0], self._nefc.max()])
-            torch.maximum(self._peak_use, used, out=self._peak_use)
+        self._read_back.compute()  # torques, contact forces, diverged worlds, peak buffer use
 
     def _capture(self, count: int) -> None:
-        """Record the substeps in a CUDA graph on the shared stream; plain launches if capture fails."""
+        """Record the physics in a CUDA graph on the shared stream; plain launches if capture fails."""
         wp = self._wp
-        self._substeps(count)  # warm-up: kernels compiled and loaded before capture
+        self._physics(count)  # warm-up: kernels compiled and loaded before capture
         try:
             with wp.ScopedCapture(device=self._wp_device) as capture:
-                self._substeps(count)
+                self._physics(count)
             self._graph = capture.graph
             self.graph_mode = "cuda-graph"
         except Exception as err:  # noqa: BLE001 - any capture failure falls back, and says so
             self._graph = None
             self.graph_mode = f"plain launches ({str(err).splitlines()[0][:120]})"
 
-    def _substeps_in_callers_graph(self, count: int) -> None:
-        """Record the substeps into a CUDA graph that torch is capturing on the shared stream."""
+    def _physics_in_callers_graph(self, count: int) -> None:
+        """Record the physics into a CUDA graph that torch is capturing on the shared stream."""
         wp = self._wp
         stream = wp.get_stream(self._wp_device)
         with wp.ScopedCapture(stream=stream, external=True, capture_mode=wp.CaptureMode.GLOBAL) as capture:
-            self._substeps(count)
+            self._physics(count)
         self._outer_captures.append(capture.graph)  # keeps whatever warp allocated for the graph alive
 
     def usage(self) -> dict[str, int]:

@@ -60,6 +60,14 @@ def load_checked_task(spec: Path, overrides: dict[str, Any] | None = None, run_o
     return task
 
 
+def layout_rows(task, group: str = "policy") -> list[dict[str, Any]]:
+    """An observation group's layout as `specc layout --json` and the export metadata write it."""
+    return [
+        {"name": s.name, "offset": s.offset, "size": s.size, "scale": s.scale}
+        for s in task.group_layout(group)
+    ]
+
+
 class SetOverrides(dict):
     """`--set` overrides by dotted key, remembering each one's argument as typed for error messages."""
 

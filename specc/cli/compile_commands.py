@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from specc.cli.app import echo_diagnostics, load_checked_task, main
+from specc.cli.app import echo_diagnostics, layout_rows, load_checked_task, main
 
 
 @main.command()
@@ -83,28 +83,23 @@ def signals(markdown: bool) -> None:
 @click.argument("spec", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="As JSON.")
 def layout(spec: Path, as_json: bool) -> None:
-    """Print the observation layout (offset, size, name) and the action order."""
+    """Print the observation layout of each group (offset, size, name) and the action order."""
     task = load_checked_task(spec)
-    slots = task.observation_layout
+
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "observations": [
-                        {"name": s.name, "offset": s.offset, "size": s.size, "scale": s.scale} for s in slots
-                    ],
-                    "actions": task.robot.action_names,
-                },
-                indent=2,
-            )
-        )
+        report = {"observations": layout_rows(task)}
+        report.update({f"{group}_observations": layout_rows(task, group) for group in task.extra_groups})
+        report["actions"] = task.robot.action_names
+        click.echo(json.dumps(report, indent=2))
         return
-    click.echo(f"{'offset':>6} {'size':>4}  name")
-    for s in slots:
-        click.echo(f"{s.offset:>6} {s.size:>4}  {s.name}")
-    click.echo(
-        f"{task.num_observations:>6}        total\n\nactions ({task.num_actions}): {', '.join(task.robot.action_names)}"
-    )
+    for group in task.observation_groups:
+        title = "policy observations (exported)" if group == "policy" else f"{group} observations"
+        click.echo(f"{title}\n{'offset':>6} {'size':>4}  name")
+        entries = layout_rows(task, group)
+        for s in entries:
+            click.echo(f"{s['offset']:>6} {s['size']:>4}  {s['name']}")
+        click.echo(f"{sum(s['size'] for s in entries):>6}        total\n")
+    click.echo(f"actions ({task.num_actions}): {', '.join(task.robot.action_names)}")
 
 
 @main.command(name="compile")

@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from specc import __version__
-from specc.cli.app import load_checked_task, main, parse_set
+from specc.cli.app import layout_rows, load_checked_task, main, parse_set
 from specc.model.backends import BACKENDS
 from specc.spec.schema import DEVICE_PATTERN, PPOSection, SimSection, upper_bound
 
@@ -204,18 +204,29 @@ def run(
     no_tensorboard,
     gpus,
 ) -> None:
-    """Train a policy for SPEC with PPO.
+    """Train a policy for SPEC with the algorithm of its [algorithm] table (PPO by default).
 
     Ctrl-C or SIGTERM finishes the iteration, saves a checkpoint and exits with 130 (SIGINT) or
     143 (SIGTERM). A run whose physics diverges in most env steps stops with exit 1 and a diagnosis.
     """
+    _run(spec, backend, device, kernels, sets, threads, num_envs, max_iterations, seed, run_dir, resume,
+         allow_spec_change, no_tensorboard, gpus=gpus)  # fmt: skip
+
+
+def _run(spec, backend, device, kernels, sets, threads, num_envs, max_iterations, seed, run_dir, resume,
+         allow_spec_change, no_tensorboard, algorithm=None, make_teacher=None, teacher_check=None,
+         gpus=None) -> None:  # fmt: skip
+    """`run` and `distill`: the run folder, then training with `algorithm` (default: the spec's)."""
     started = time.monotonic()
     extra: dict[str, Any] = {}
     if num_envs is not None:
         extra["sim.num_envs"] = num_envs
-    if max_iterations is not None:
-        extra["ppo.max_iterations"] = max_iterations
     task = _task(spec, device, sets, extra)
+    if max_iterations is not None:  # in the table of the algorithm that trains
+        extra[f"{algorithm or task.spec.algorithm.name}.max_iterations"] = max_iterations
+        task = _task(spec, device, sets, extra)
+    if teacher_check is not None:
+        teacher_check(task)
     _require_physics(task, backend, device)
     rank, place = _join_processes(gpus, device or task.spec.sim.device, started)
     if rank.world_size > 1:  # wall time from the `--gpus` command's start, before torchrun
@@ -225,7 +236,7 @@ def run(
     default_dir = Path("runs") / task.spec.task.name / time.strftime("%Y-%m-%d_%H-%M-%S")
     if not rank.is_main:  # the run folder is rank 0's; the other ranks only take part in its checkpoints
         _train(task, spec, run_dir or default_dir, False, backend, place, kernels, threads, seed, resume,
-               allow_spec_change, no_tensorboard, started, rank)  # fmt: skip
+               allow_spec_change, no_tensorboard, started, rank, algorithm, make_teacher)  # fmt: skip
         return
     try:
         run_dir, continuing = choose_run_folder(run_dir, default_dir, resume)
@@ -241,12 +252,13 @@ def run(
     except OSError as err:
         _fail(f"cannot create the run folder {run_dir}: {err.strerror or err}")
     try:
-        _train(task, spec, run_dir, continuing, backend, place, kernels, threads, seed, resume,
-               allow_spec_change, no_tensorboard, started, rank)  # fmt: skip
+        final = _train(task, spec, run_dir, continuing, backend, place, kernels, threads, seed, resume,
+                       allow_spec_change, no_tensorboard, started, rank, algorithm, make_teacher)  # fmt: skip
     except _SetupFailed as err:
         if created:
             _remove_new_run_folder(run_dir)
         _fail(str(err), err.code)
+    _report_run(spec, run_dir, final, backend, device, place, sets, threads, not no_tensorboard)
 
 
 class _SetupFailed(Exception):
@@ -264,7 +276,8 @@ def _remove_new_run_folder(run_dir: Path) -> None:
 
 
 def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, seed, resume,
-           allow_spec_change, no_tensorboard, started, rank) -> None:  # fmt: skip
+           allow_spec_change, no_tensorboard, started, rank, algorithm=None, make_teacher=None) -> Path:  # fmt: skip
+    """Train; rank 0 returns its final checkpoint (a stop signal exits instead)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -291,8 +304,9 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
 
     console = Console(stderr=True, quiet=not rank.is_main)  # rank 0 speaks for all
     if not rank.is_main:
-        _train_quietly(task, backend, device, kernels, threads, seed, resume, allow_spec_change, run_dir)
-        return
+        _train_quietly(task, backend, device, kernels, threads, seed, resume, allow_spec_change, run_dir,
+                       algorithm, make_teacher)  # fmt: skip
+        return run_dir
     try:
         lock = lock_run_folder(run_dir)
     except RunFolderError as err:
@@ -312,8 +326,15 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
         num_threads=threads,
     )
     env = parts.env
+    from specc.assemble import learner_config
+
+    config = learner_config(task, algorithm)
     runner = Runner(
-        env, parts.ppo_config, seed=seed, metadata={"spec_hash": task.spec_hash, "task": task.spec.task.name}
+        env,
+        config,
+        seed=seed,
+        metadata={"spec_hash": task.spec_hash, "task": task.spec.task.name},
+        teacher=make_teacher(env.device) if make_teacher is not None else None,
     )
     if resume is not None:
         try:
@@ -347,7 +368,8 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
             "device": str(env.device),
             "kernels": parts.kernels.kind,
             "env": env.config.to_dict(),
-            "ppo": parts.ppo_config.to_dict(),
+            "algorithm": config.name,
+            config.name: config.to_dict(),
             "joint_names": task.robot.joint_names,
             "action_names": task.robot.action_names,
             "observation_layout": [vars(s) for s in task.observation_layout],
@@ -360,7 +382,7 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
         raise _SetupFailed(str(err) if isinstance(err, WriteFailed) else f"{run_dir}: {err}") from None
     for repair in resolved["inertia_repairs"]:
         console.print(f"[yellow]inertia repaired[/yellow] {repair}")
-    total = parts.ppo_config.max_iterations
+    total = config.max_iterations
     stop: dict[str, Any] = {"signal": None}
 
     def on_signal(signum, frame):
@@ -445,11 +467,96 @@ def _train(task, spec, run_dir, continuing, backend, device, kernels, threads, s
     distributed.teardown()
     if stop["signal"] is not None:
         sys.exit(EXIT_SIGNAL[stop["signal"]])
+    return final
 
 
-def _train_quietly(task, backend, device, kernels, threads, seed, resume, allow_spec_change, run_dir) -> None:
+# The end-of-run evaluation: enough episodes to see what was learned in seconds, on eager kernels
+# (compiling the evaluation env's kernels would take longer than stepping them); `specc eval` runs
+# the spec's own count.
+REPORT_EPISODES = 16
+
+
+def _report_run(spec, run_dir, checkpoint, backend, device, place, sets, threads, tensorboard) -> None:
+    """Tell the user what the run made: the final policy judged by the spec's [eval] criterion on a
+    few episodes, where its checkpoint and curves are, and the commands that evaluate and film it."""
+    import shlex
+
+    from specc.runtime.backends.base import PhysicsLost
+    from specc.runtime.evaluate import evaluate
+
+    task, parts, runner = _evaluation_env(
+        spec,
+        place,
+        backend,
+        "eager",
+        sets,
+        threads,
+        REPORT_EPISODES,
+        False,
+        _checkpoint_algorithm(checkpoint),
+    )
+    _load_policy(runner, checkpoint)
+    criteria = task.spec.eval
+    held = "".join(f", {name} = {value:g}" for name, value in criteria.commands.items())
+    click.echo(
+        f"\nThe final policy on {REPORT_EPISODES} episodes of the spec's [eval] (randomization off{held}; "
+        f"specc eval runs {criteria.episodes}):"
+    )
+    try:
+        result = evaluate(parts.env, lambda obs: runner.policy.act_deterministic(runner.normalize(obs)))
+    except PhysicsLost as err:
+        click.echo(f"  not evaluated: {err}")
+    else:
+        low, high = result.success_ci95
+        seconds = task.spec.sim.episode_length_s
+        speed = result.mean_distance_m / seconds
+        click.echo(f"  success rate      {result.success_rate:.1%} (95% CI {low:.1%} - {high:.1%})")
+        click.echo(f"  criterion         {criterion_text(criteria)}")
+        if task.spec.terminations.time_out:
+            click.echo(
+                f"  reached time-out  {1 - result.terminated_rate:.1%} (the rest ended by a termination)"
+            )
+        if not task.spec.robot.fixed_base:  # how far the base went, start to end: a walker's speed
+            click.echo(
+                f"  mean distance     {result.mean_distance_m:.2f} m ({speed:.2f} m/s over {seconds:g} s)"
+            )
+    options = [*(["--backend", backend] if backend else []), *(["--device", device] if device else [])]
+    overrides = [f"--set={value}" for value in sets]
+    film = run_dir / f"{task.spec.task.name}.mp4"
+    click.echo(f"policy    {checkpoint}")
+    where = shlex.quote(str(run_dir))
+    curves = (
+        f"tensorboard --logdir {where}   or   specc plot {where}" if tensorboard else f"specc plot {where}"
+    )
+    click.echo(f"curves    {curves}")
+    evaluate_command = ["specc", "eval", str(spec), "--checkpoint", str(checkpoint), *options, *overrides]
+    click.echo(f"evaluate  {shlex.join(evaluate_command)}")
+    # play films on the CPU whatever device trained (no --backend or --device), with the run's networks
+    # where the spec's [profile.cpu] has others
+    on_cpu = _task(spec, "cpu", sets).spec.ppo
+    networks = [
+        f"--set=ppo.{key}={list(getattr(task.spec.ppo, key))}"
+        for key in ("actor_hidden_dims", "critic_hidden_dims")
+        if tuple(getattr(on_cpu, key)) != tuple(getattr(task.spec.ppo, key))
+    ]
+    play_command = [
+        "specc",
+        "play",
+        str(spec),
+        "--checkpoint",
+        str(checkpoint),
+        *overrides,
+        *networks,
+        "--video",
+        str(film),
+    ]
+    click.echo(f"video     {shlex.join(play_command)}")
+
+
+def _train_quietly(task, backend, device, kernels, threads, seed, resume, allow_spec_change, run_dir,
+                   algorithm=None, make_teacher=None) -> None:  # fmt: skip
     """Rank r > 0 of `run --gpus N`: its own envs and learner, no files; rank 0 logs and saves for all."""
-    from specc.assemble import assemble
+    from specc.assemble import assemble, learner_config
     from specc.runtime import distributed
     from specc.runtime.checkpoint import CheckpointError
     from specc.runtime.runner import Runner
@@ -462,11 +569,13 @@ def _train_quietly(task, backend, device, kernels, threads, seed, resume, allow_
         seed=distributed.rank_seed(seed),
         num_threads=threads,
     )
+    config = learner_config(task, algorithm)
     runner = Runner(
         parts.env,
-        parts.ppo_config,
+        config,
         seed=seed,
         metadata={"spec_hash": task.spec_hash, "task": task.spec.task.name},
+        teacher=make_teacher(parts.env.device) if make_teacher is not None else None,
     )
     if resume is not None:
         try:
@@ -483,7 +592,7 @@ def _train_quietly(task, backend, device, kernels, threads, seed, resume, allow_
     for sig in EXIT_SIGNAL:
         signal.signal(sig, on_signal)
     runner.train(
-        parts.ppo_config.max_iterations,
+        config.max_iterations,
         None,
         run_dir / "checkpoints",
         should_stop=lambda: stop["signal"] is not None,
@@ -528,7 +637,105 @@ def _engine_log_note(run_dir: Path) -> str:
     return f" MuJoCo's own messages: {log}" if log.is_file() else ""
 
 
-def _evaluation_env(spec: Path, device, backend, kernels, sets, threads, episodes, randomize):
+def _one_algorithm(algorithms: set) -> str:
+    """The one algorithm of a series of checkpoints (PPO, SAC or distill)."""
+    known = {"ppo", "sac", "distill"}
+    if len(algorithms) != 1 or not algorithms <= known:
+        _fail(
+            f"the checkpoints come from {', '.join(sorted(map(str, algorithms)))}: evaluate one algorithm at a time"
+        )
+    return next(iter(algorithms))
+
+
+def _checkpoint_algorithm(checkpoint: Path) -> str:
+    from specc.runtime.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        return _one_algorithm({load_checkpoint(checkpoint).state.get("algorithm", "ppo")})
+    except CheckpointError as err:
+        _fail(str(err))
+        raise
+
+
+@main.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option(
+    "--teacher",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="A checkpoint of `specc run` (PPO or SAC) to distill.",
+)
+@click.option(
+    "--teacher-spec",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The spec the teacher was trained with (default: SPEC); its [[observations]] must match "
+    "SPEC's [[teacher_observations]] (or SPEC's [[observations]] when it has none).",
+)
+@_common
+@click.option("--num-envs", type=click.IntRange(1, MAX_NUM_ENVS), default=None, help="Parallel envs.")
+@click.option("--max-iterations", type=click.IntRange(1, MAX_ITERATIONS), default=None, help="Iterations.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
+@click.option("--run-dir", type=click.Path(path_type=Path, file_okay=False), default=None, help="Run folder.")
+@click.option("--resume", type=click.Path(path_type=Path), default=None, help="Continue a distillation.")
+@_allow_spec_change
+@click.option("--no-tensorboard", is_flag=True, help="Write metrics.jsonl only.")
+def distill(spec, teacher, teacher_spec, backend, device, kernels, sets, threads, num_envs, max_iterations,
+            seed, run_dir, resume, allow_spec_change, no_tensorboard) -> None:  # fmt: skip
+    """Distill a teacher checkpoint into the smaller student of SPEC's [distill] table (DAgger)."""
+    if not teacher.is_file():
+        _fail(f"checkpoint not found: {teacher}")
+    teacher_task = _task(teacher_spec, device, ()) if teacher_spec is not None else None
+    algorithm = _checkpoint_algorithm(teacher)
+    chosen: dict[str, Any] = {}
+
+    def teacher_check(task) -> None:
+        """Before anything is built: the teacher's observations are a group SPEC computes."""
+        source = teacher_task or task
+        group = "teacher" if "teacher" in task.extra_groups else None
+        wanted = [(s.name, s.size) for s in task.group_layout(group or "policy")]
+        given = [(s.name, s.size) for s in source.observation_layout]
+        if wanted != given:
+            _fail(
+                f"the teacher reads {given} ([[observations]] of {teacher_spec or spec}) but {spec} gives it "
+                f"{wanted}; list the teacher's observations as [[teacher_observations]]"
+            )
+        chosen.update(task=source, group=group)
+
+    def make_teacher(on_device):
+        from specc.assemble import learner_config
+        from specc.runtime.checkpoint import CheckpointError, CheckpointIdentity
+        from specc.runtime.policies import load_teacher
+
+        source = chosen["task"]
+        config = learner_config(source, algorithm)
+        actor, critic = config.networks
+        expected = CheckpointIdentity(
+            source.spec_hash,
+            source.spec.task.name,
+            source.num_observations,
+            source.num_actions,
+            actor,
+            critic,
+        )
+        try:
+            return load_teacher(
+                teacher,
+                config,
+                expected,
+                chosen["group"],
+                on_device,
+                source.group_size("critic") or None,
+                allow_spec_change,
+            )
+        except CheckpointError as err:
+            _fail(f"--teacher: {err}")
+
+    _run(spec, backend, device, kernels, sets, threads, num_envs, max_iterations, seed, run_dir, resume,
+         allow_spec_change, no_tensorboard, "distill", make_teacher, teacher_check)  # fmt: skip
+
+
+def _evaluation_env(spec: Path, device, backend, kernels, sets, threads, episodes, randomize, algorithm=None):
     """The env with the spec's [eval] commands held, and a runner to load policies into."""
     task = _task(spec, device, sets)  # the judging env holds the spec's [eval] commands (assemble)
     from specc.assemble import assemble
@@ -551,7 +758,10 @@ def _evaluation_env(spec: Path, device, backend, kernels, sets, threads, episode
         judge=True,
     )
     metadata = {"spec_hash": task.spec_hash, "task": task.spec.task.name}
-    return task, parts, Runner(parts.env, parts.ppo_config, seed=0, metadata=metadata)
+    from specc.assemble import learner_config
+
+    config = learner_config(task, algorithm)  # the checkpoints' algorithm: PPO, SAC or a distilled student
+    return task, parts, Runner(parts.env, config, seed=0, metadata=metadata)
 
 
 @main.command(name="eval")
@@ -599,12 +809,16 @@ def eval_(
     from specc.runtime.checkpoint import CheckpointError, load_checkpoint
     from specc.runtime.evaluate import evaluate
 
+    algorithms = set()
     for checkpoint in checkpoints:  # before the env is built: a typo in a series should not wait for it
         try:
-            load_checkpoint(checkpoint)
+            algorithms.add(load_checkpoint(checkpoint).state.get("algorithm", "ppo"))
         except CheckpointError as err:
             _fail(str(err))
-    task, parts, runner = _evaluation_env(spec, device, backend, kernels, sets, threads, episodes, randomize)
+    algorithm = _one_algorithm(algorithms)
+    task, parts, runner = _evaluation_env(
+        spec, device, backend, kernels, sets, threads, episodes, randomize, algorithm
+    )
 
     def policy(obs: torch.Tensor) -> torch.Tensor:
         return runner.policy.act_deterministic(runner.normalize(obs))
@@ -701,20 +915,13 @@ def export(spec, checkpoint, output, sets, allow_spec_change) -> None:
     task = _task(spec, "cpu", sets, {"sim.num_envs": 1})
     import torch
 
-    from specc.assemble import ppo_config
-    from specc.runtime.actor_critic import ActorCritic
+    from specc.assemble import learner_config
     from specc.runtime.export import DeployedPolicy, export_policy
     from specc.runtime.normalizer import EmpiricalNormalizer
+    from specc.runtime.policies import build_policy
 
-    config = ppo_config(task)
-    policy = ActorCritic(
-        task.num_observations,
-        task.num_actions,
-        config.actor_hidden_dims,
-        config.critic_hidden_dims,
-        config.activation,
-        config.init_noise_std,
-    )
+    config = learner_config(task, _checkpoint_algorithm(checkpoint))
+    policy = build_policy(config, task.num_observations, task.num_actions, task.group_size("critic") or None)
     normalizer = EmpiricalNormalizer(task.num_observations)
 
     from specc.runtime.checkpoint import CheckpointError, CheckpointIdentity, load_checkpoint
@@ -724,8 +931,8 @@ def export(spec, checkpoint, output, sets, allow_spec_change) -> None:
         task=task.spec.task.name,
         num_obs=task.num_observations,
         num_actions=task.num_actions,
-        actor_hidden_dims=tuple(config.actor_hidden_dims),
-        critic_hidden_dims=tuple(config.critic_hidden_dims),
+        actor_hidden_dims=config.networks[0],
+        critic_hidden_dims=config.networks[1],
     )
     try:
         loaded = load_checkpoint(checkpoint, expected, allow_spec_change=allow_spec_change)
@@ -754,11 +961,11 @@ def export(spec, checkpoint, output, sets, allow_spec_change) -> None:
         "effort": [a.effort for a in robot.actuators],
         "action_scale": robot.action_scale,
         "action_offset": robot.action_offset,
-        "clip_actions": task.spec.ppo.clip_actions,
-        "observation_layout": [
-            {"name": s.name, "offset": s.offset, "size": s.size, "scale": s.scale}
-            for s in task.observation_layout
-        ],
+        "clip_actions": task.spec.learner.clip_actions,
+        "observation_layout": layout_rows(task),
+        # The other groups (critic, teacher) are training-time inputs, never the exported policy's:
+        # listed so a reader knows what the critic or teacher saw.
+        "observation_groups": {group: layout_rows(task, group) for group in task.extra_groups},
         "num_observations": task.num_observations,
         "command_names": list(task.command_names),
         "control_dt": task.spec.sim.policy_dt,
@@ -802,7 +1009,10 @@ def play(spec, checkpoint, video, seconds, sets, allow_spec_change) -> None:
 
     from specc.runtime.video import record
 
-    _, parts, runner = _evaluation_env(spec, "cpu", "mujoco", None, sets, 1, 1, False)
+    # One env for one episode: compiling the kernels would cost more than running them eagerly.
+    _, parts, runner = _evaluation_env(
+        spec, "cpu", "mujoco", "eager", sets, 1, 1, False, _checkpoint_algorithm(checkpoint)
+    )
     _load_policy(runner, checkpoint, allow_spec_change)
     env = parts.env
     state = {"obs": env.reset_all()}

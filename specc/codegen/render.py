@@ -5,7 +5,9 @@ sharing derived signals and subexpressions), `compute_observations` (for resets)
 `compute_success` (the [eval] criteria, called by evaluation envs only) and `compute_commands`
 (the computed commands, called by the env only when a spec has some), plus data tables the
 runtime reads (layout, names, effective weights, noise, eval judge). Each kernel computes the
-[values] its terms read, once, before them. Spec names appear in the module only inside those
+[values] its terms read, once, before them. Each extra observation group (the critic's
+privileged observations, a teacher's) is one more kernel, `compute_<group>_observations`,
+described in the OBSERVATION_GROUPS table. Spec names appear in the module only inside those
 tables, written as validated strings. The source comes out formatted (`ruff format` leaves it
 unchanged): tables through `pysource`, kernel lines through the emitter.
 """
@@ -85,6 +87,29 @@ def contact_layout(task: CheckedTask) -> tuple[list[str], dict[str, tuple[int, i
     return bodies, slices
 
 
+def contacts_read(task: CheckedTask) -> tuple[bool, ...]:
+    """Per row of the `contact_force` input (bodies, then pairs): whether a term reads it. The feet are
+    always read (the env derives their contact and air time); a backend may leave the other rows zero."""
+    read = {
+        name
+        for term in task.all_terms
+        for signal, name in term.checked.selections
+        if signal == "contact_force"
+    }
+    read.add("feet")
+    bodies, slices = contact_layout(task)
+    rows = [False] * (len(bodies) + len(contact_pairs(task)))
+    for name, (start, end) in slices.items():
+        if name in read:
+            rows[start:end] = [True] * (end - start)
+    return tuple(rows)
+
+
+def torques_read(task: CheckedTask) -> bool:
+    """Whether a term reads the `torques` input; a backend may leave it zero when none does."""
+    return any("torques" in term.checked.signals_read for term in task.all_terms)
+
+
 def contact_pairs(task: CheckedTask) -> dict[str, tuple[str, str]]:
     """The contact pairs some term reads: name -> (body, other); their forces follow the bodies'."""
     return {n: task.scene.pairs[n] for n in task.contact_groups_read if n in task.scene.pairs}
@@ -145,9 +170,18 @@ def render_module(task: CheckedTask) -> str:
         _success_kernel(task, slices),
         _commands_kernel(task, slices),
     ]
-    noise: list[float] = []
-    for slot in task.observation_layout:
-        noise.extend([slot.noise] * slot.size)
+    groups: dict[str, pysource.Value] = {}
+    for group, terms in task.extra_groups.items():
+        kernel = _kernel(task, slices, group_kernel_name(group), observations=True, observation_terms=terms)
+        kernel.doc = f"Return the {group!r} observation group (N, {task.group_size(group)}), before noise."
+        kernels.append(kernel)
+        groups[group] = {
+            "kernel": kernel.name,
+            "size": task.group_size(group),
+            "layout": [(s.name, s.offset, s.size, s.scale) for s in task.group_layout(group)],
+            "noise": _noise(task, group),
+        }
+    noise = _noise(task, "policy")
     spec = task.spec
     weights = [pysource.Code(weight_code(task, t).replace("policy_dt", "POLICY_DT")) for t in task.rewards]
     return (
@@ -174,6 +208,7 @@ def render_module(task: CheckedTask) -> str:
             observation_layout=[(s.name, s.offset, s.size, s.scale) for s in task.observation_layout],
             num_observations=task.num_observations,
             observation_noise=noise,
+            observation_groups=groups,
             reward_names=[t.name for t in task.rewards],
             reward_weights=weights,
             scale_by_dt=spec.rewards.scale_by_dt,
@@ -210,6 +245,18 @@ def signals_read(task: CheckedTask) -> list[str]:
     return [name for name in KERNEL_INPUTS if name in read]
 
 
+def group_kernel_name(group: str) -> str:
+    """The generated function computing an extra observation group (group names come from the schema)."""
+    return f"compute_{group}_observations"
+
+
+def _noise(task: CheckedTask, group: str) -> list[float]:
+    noise: list[float] = []
+    for slot in task.group_layout(group):
+        noise.extend([slot.noise] * slot.size)
+    return noise
+
+
 def _kernel(
     task: CheckedTask,
     slices: dict[str, tuple[int, int]],
@@ -218,11 +265,14 @@ def _kernel(
     rewards: bool = False,
     terminations: bool = False,
     curriculum: bool = False,
+    observation_terms: list[CheckedTerm] | None = None,
 ) -> Kernel:
     emitter = new_emitter(task, slices)
     sections: list[tuple[str, list[CheckedTerm]]] = []
     if observations:
-        sections.append(("observation", task.observations))
+        sections.append(
+            ("observation", task.observations if observation_terms is None else observation_terms)
+        )
     if rewards:
         sections.append(("reward", task.rewards))
     if terminations:

@@ -241,6 +241,11 @@ class SceneObject(Strict):
     )
     mass_scale: ScaleRange | None = Field(None, description="Randomization: scale of the mass (and inertia).")
     friction_range: NonNegativeRange | None = Field(None, description="Randomization: friction coefficient.")
+    size_scale: ScaleRange | None = Field(
+        None,
+        description="Randomization of free objects: every dimension scaled by one draw (mass kept, inertia "
+        "follows); the object is raised so its lowest point stays where the nominal object's is.",
+    )
 
     @model_validator(mode="after")
     def _size_fits_shape(self) -> SceneObject:
@@ -252,6 +257,10 @@ class SceneObject(Strict):
         moving = self.position_range != ((0.0, 0.0),) * 3 or self.yaw_range != (0.0, 0.0)
         if self.fixed and (moving or self.lin_vel_range != ((0.0, 0.0),) * 3):
             raise ValueError("a fixed object has one pose: drop position_range, yaw_range and lin_vel_range")
+        if self.fixed and self.size_scale is not None:
+            raise cross_field(
+                ("size_scale",), "a fixed object has one size: drop size_scale or make the object free"
+            )
         return self
 
     @property
@@ -271,8 +280,34 @@ class ContactPair(Strict):
     other: Name = Field(description="A frame or object name: the body that pushes.")
 
 
+class SceneUrdf(Strict):
+    """A second URDF beside the robot (a table, a cabinet): no actuators, its joints passive; its links
+    are bodies named `<name>/<link>` that frames and contact pairs can name."""
+
+    urdf: str = Field(
+        max_length=512,
+        description="A path relative to the spec, or package://<package>/<path> resolved against installed packages.",
+    )
+    position: Vector3 = Field(
+        (0.0, 0.0, 0.0), description="Position of its root link in the world frame [m]."
+    )
+    rpy: Vector3 = Field(
+        (0.0, 0.0, 0.0), description="Orientation of its root link (roll, pitch, yaw) [rad]."
+    )
+    fixed: Flag = Field(
+        True, description="Root link welded to the world; else free (6-DoF), back at its pose at every reset."
+    )
+
+
 class SceneSection(Strict):
-    objects: dict[Name, SceneObject] = Field(default_factory=dict, description="Primitive bodies by name.")
+    objects: dict[Name, SceneObject] = Field(
+        default_factory=dict, max_length=256, description="Primitive bodies by name (at most 256)."
+    )
+    urdfs: dict[Name, SceneUrdf] = Field(
+        default_factory=dict,
+        max_length=8,
+        description="Further URDFs by name (e.g. a table); each link is a body named <name>/<link>.",
+    )
     contacts: dict[Name, ContactPair] = Field(
         default_factory=dict, description="Contact forces between two named bodies, by name."
     )
@@ -635,15 +670,19 @@ class TerrainSection(Strict):
         return self
 
 
+# Hidden layer widths of an MLP.
+HiddenDims = list[Annotated[int, StrictType(), Field(ge=1, le=8192)]]
+
+
 class PPOSection(Strict):
     """PPO as rsl_rl runs it; the defaults are rsl_rl's (and legged_gym's ANYmal C task's)."""
 
     num_steps_per_env: Integer = Field(24, ge=1, le=4096, description="Rollout length per iteration.")
     max_iterations: Integer = Field(1500, ge=1, le=10_000_000, description="Training iterations.")
-    actor_hidden_dims: list[Annotated[int, StrictType(), Field(ge=1, le=8192)]] = Field(
+    actor_hidden_dims: HiddenDims = Field(
         [512, 256, 128], min_length=1, max_length=16, description="Hidden layer sizes of the policy MLP."
     )
-    critic_hidden_dims: list[Annotated[int, StrictType(), Field(ge=1, le=8192)]] = Field(
+    critic_hidden_dims: HiddenDims = Field(
         [512, 256, 128], min_length=1, max_length=16, description="Hidden layer sizes of the value MLP."
     )
     activation: Literal["elu", "relu", "tanh"] = Field("elu", description="Activation of both MLPs.")
@@ -679,6 +718,136 @@ class PPOSection(Strict):
     )
 
 
+class AlgorithmSection(Strict):
+    name: Literal["ppo", "sac"] = Field(
+        "ppo",
+        description="The learning algorithm: 'ppo' (on-policy, the [ppo] table) or 'sac' (off-policy, "
+        "the [sac] table). A spec writes only the table of the algorithm it chooses.",
+    )
+
+
+class SACSection(Strict):
+    """Soft actor-critic for thousands of parallel envs on one device, with the settings of fast
+    massively parallel off-policy work (FastTD3 / FastSAC, Seo et al. 2025): large batches, several
+    updates per env step, n-step returns, layer norm in the critics, fast target critics."""
+
+    max_iterations: Integer = Field(1500, ge=1, le=10_000_000, description="Training iterations.")
+    num_steps_per_env: Integer = Field(
+        1, ge=1, le=4096, description="Env steps per iteration (each env adds one transition per step)."
+    )
+    updates_per_step: Integer = Field(
+        2, ge=1, le=1024, description="Gradient updates per env step of all envs (the replay ratio)."
+    )
+    batch_size: Integer = Field(8192, ge=1, le=1 << 20, description="Transitions per gradient update.")
+    buffer_size_per_env: Integer = Field(
+        1024,
+        ge=1,
+        le=1 << 20,
+        description="Replay capacity in steps of every env, preallocated on the device.",
+    )
+    learning_starts: Integer = Field(
+        10, ge=0, le=1_000_000, description="Env steps with uniformly random actions before updates start."
+    )
+    actor_hidden_dims: HiddenDims = Field(
+        [512, 256, 128], min_length=1, max_length=16, description="Hidden layer sizes of the policy MLP."
+    )
+    critic_hidden_dims: HiddenDims = Field(
+        [768, 384, 192], min_length=1, max_length=16, description="Hidden layer sizes of each Q MLP."
+    )
+    activation: Literal["elu", "relu", "tanh"] = Field("relu", description="Activation of every MLP.")
+    layer_norm: Flag = Field(True, description="Layer norm after each hidden layer of the critics.")
+    actor_learning_rate: Real = Field(3e-4, gt=0, le=1.0, description="Adam learning rate of the policy.")
+    critic_learning_rate: Real = Field(3e-4, gt=0, le=1.0, description="Adam learning rate of the critics.")
+    alpha_learning_rate: Real = Field(
+        3e-4, gt=0, le=1.0, description="Adam learning rate of the log entropy temperature."
+    )
+    gamma: Real = Field(
+        0.99,
+        ge=0,
+        le=1,
+        description="Discount factor; its horizon 1 / (1 - gamma) policy steps must span the task's "
+        "slowest failure (0.97 is 0.66 s at 50 Hz: too short for a cart that drifts off its rail).",
+    )
+    n_step: Integer = Field(
+        3, ge=1, le=64, description="Steps of reward summed in the Q target (stopped at an episode's end)."
+    )
+    tau: Real = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="Polyak rate of the target critics per update; FastTD3's 0.1, not the 0.005 of "
+        "one-env SAC, whose slow targets bootstrap values too slowly for a few thousand updates.",
+    )
+    init_alpha: Real = Field(0.01, gt=0, le=100.0, description="Initial entropy temperature.")
+    target_entropy_per_action: Real = Field(
+        -0.5,
+        ge=-100.0,
+        le=100.0,
+        description="Target entropy per action dimension of the automatic temperature (SAC's is -1).",
+    )
+    action_bound: Real = Field(
+        1.0, gt=0, le=1e3, description="Actions are action_bound × tanh(Gaussian): the squashed range."
+    )
+    reward_scale: Real = Field(
+        1.0,
+        gt=0,
+        le=1e4,
+        description="Multiplies rewards in the Q targets: keeps Q values near 1 when rewards are scaled "
+        "by the policy dt (the temperature is relative to them).",
+    )
+    policy_frequency: Integer = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Actor and temperature updates once every policy_frequency critic updates.",
+    )
+    max_grad_norm: Real = Field(0.0, ge=0, le=1e3, description="Clip gradient norms (0: no clipping).")
+    empirical_normalization: Flag = Field(True, description="Normalize observations by running statistics.")
+    save_interval: Integer = Field(
+        50, ge=1, le=10_000_000, description="Checkpoint every save_interval iterations."
+    )
+    clip_actions: Real = Field(
+        100.0, gt=0, le=1e3, description="Actions are clipped to [-clip_actions, clip_actions]."
+    )
+
+    @model_validator(mode="after")
+    def _n_steps_fit_the_buffer(self) -> SACSection:
+        if self.n_step > self.buffer_size_per_env:
+            raise cross_field(
+                ("n_step",),
+                f"a {self.n_step}-step return needs {self.n_step} steps of every env in the replay buffer, "
+                f"which holds {self.buffer_size_per_env}",
+                ("buffer_size_per_env",),
+            )
+        return self
+
+
+class DistillSection(Strict):
+    """Teacher-student distillation (`specc distill SPEC --teacher CKPT`, DAgger): the student acts,
+    the teacher labels the states it visits, the student regresses the teacher's mean actions."""
+
+    student_hidden_dims: HiddenDims = Field(
+        [128], min_length=1, max_length=16, description="Hidden layer sizes of the student's MLP."
+    )
+    activation: Literal["elu", "relu", "tanh"] = Field("elu", description="Activation of the student's MLP.")
+    max_iterations: Integer = Field(200, ge=1, le=10_000_000, description="Distillation iterations.")
+    num_steps_per_env: Integer = Field(24, ge=1, le=4096, description="Student rollout length per iteration.")
+    num_learning_epochs: Integer = Field(5, ge=1, le=1000, description="Passes over each rollout.")
+    num_mini_batches: Integer = Field(4, ge=1, le=1 << 20, description="Mini-batches per epoch.")
+    learning_rate: Real = Field(1e-3, gt=0, le=1.0, description="Adam learning rate of the student.")
+    max_grad_norm: Real = Field(1.0, gt=0, le=1e3, description="Gradient norm clip.")
+    teacher_action_probability: Real = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Chance an env steps with the teacher's action instead of the student's "
+        "(0: pure DAgger on the student's own states).",
+    )
+    save_interval: Integer = Field(
+        50, ge=1, le=10_000_000, description="Checkpoint every save_interval iterations."
+    )
+
+
 class EvalSection(Strict):
     """How `specc eval` judges an episode: success and failure are boolean expressions per env."""
 
@@ -708,6 +877,15 @@ class EvalSection(Strict):
         'a categorical one at one of its choices (gait = "trot").',
     )
 
+
+# Observation groups: the name the runtime knows a group by -> the spec's array of tables.
+# Every group has the [[observations]] table shape; only the policy group is exported.
+OBSERVATION_GROUPS = {
+    "policy": "observations",
+    "critic": "critic_observations",
+    "teacher": "teacher_observations",
+}
+ALGORITHMS = ("ppo", "sac")
 
 # Keys of earlier specc versions and what replaces them: the unknown-key diagnostic says so.
 REMOVED_KEYS: dict[tuple[str, ...], str] = {
@@ -740,11 +918,23 @@ class Spec(Strict):
         description="Named intermediate values: name = expression; read as value.<name> in any expression.",
     )
     observations: list[ObservationTerm] = Field(min_length=1)
+    critic_observations: list[ObservationTerm] = Field(
+        default_factory=list,
+        description="Privileged observations of the critic (asymmetric actor-critic); "
+        "the policy's when empty. Never exported.",
+    )
+    teacher_observations: list[ObservationTerm] = Field(
+        default_factory=list,
+        description="Observations of the teacher in `specc distill`; the policy's when empty. Never exported.",
+    )
     rewards: RewardsSection
     terminations: TerminationsSection = TerminationsSection()
     randomization: RandomizationSection = RandomizationSection()
     terrain: TerrainSection = TerrainSection()
+    algorithm: AlgorithmSection = AlgorithmSection()
     ppo: PPOSection = PPOSection()
+    sac: SACSection = SACSection()
+    distill: DistillSection = DistillSection()
     eval: EvalSection = EvalSection()
     profile: dict[Literal["cpu", "cuda"], dict[str, Any]] = Field(
         default_factory=dict,
@@ -804,19 +994,35 @@ class Spec(Strict):
 
     @model_validator(mode="after")
     def _observation_names_unique(self) -> Spec:
-        seen: set[str] = set()
-        for index, term in enumerate(self.observations):
-            if term.name in seen:
-                raise cross_field(
-                    ("observations", index, "name"), f"observation '{term.name}' is defined twice"
-                )
-            seen.add(term.name)
+        for group in OBSERVATION_GROUPS.values():
+            seen: set[str] = set()
+            for index, term in enumerate(getattr(self, group)):
+                if term.name in seen:
+                    raise cross_field((group, index, "name"), f"observation '{term.name}' is defined twice")
+                seen.add(term.name)
         return self
+
+    @model_validator(mode="after")
+    def _settings_of_the_chosen_algorithm(self) -> Spec:
+        chosen = self.algorithm.name
+        for other in ALGORITHMS:
+            if other != chosen and other in self.model_fields_set:
+                raise cross_field(
+                    (other,),
+                    f"[{other}] settings on a spec whose algorithm is '{chosen}'; they would be ignored",
+                    ("algorithm", "name"),
+                )
+        return self
+
+    @property
+    def learner(self) -> PPOSection | SACSection:
+        """The settings table of the chosen algorithm."""
+        return getattr(self, self.algorithm.name)
 
     @model_validator(mode="after")
     def _mini_batches_fit_the_rollout(self) -> Spec:
         samples = self.sim.num_envs * self.ppo.num_steps_per_env
-        if self.ppo.num_mini_batches > samples:
+        if self.algorithm.name == "ppo" and self.ppo.num_mini_batches > samples:
             raise cross_field(
                 ("ppo", "num_mini_batches"),
                 f"{self.ppo.num_mini_batches} mini-batches do not fit a rollout of {samples} samples "

@@ -284,6 +284,7 @@ def check_target(task: CheckedTask, positions: PositionMap, sink: DiagnosticSink
     # Flat ground only: terrain tiles, height scans and foot heights need the heightfield.
     unsupported: list[tuple[str, tuple[str | int, ...], bool]] = [
         ("scene objects", ("scene", "objects"), bool(spec.scene.objects)),
+        ("scene URDFs", ("scene", "urdfs"), bool(spec.scene.urdfs)),
         ("named frames read by the kernels", ("frames",), bool(task.frames_read)),
         (
             "terrain tiles (heightfields and their curriculum)",
@@ -301,6 +302,8 @@ def check_target(task: CheckedTask, positions: PositionMap, sink: DiagnosticSink
         ("passive joints", ("robot", "passive"), bool(spec.robot.passive)),
         ("computed commands", ("commands", "computed"), bool(spec.commands.computed)),
         ("target commands", ("commands", "targets"), bool(spec.commands.targets)),
+        ("SAC (its train.py runs rsl_rl's PPO)", ("algorithm", "name"), spec.algorithm.name != "ppo"),
+        ("a critic observation group", ("critic_observations",), bool(spec.critic_observations)),
     ]
     for what, path, in_use in unsupported:
         if in_use:

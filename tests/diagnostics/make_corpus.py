@@ -50,6 +50,11 @@ CASES: dict[str, tuple[str, ...]] = {
     "wrong_type_num_envs": ("SPC103", edit("num_envs = 64", f'num_envs = {M}"many"')),
     "wrong_type_weight": ("SPC103", edit("weight = -0.05", f'weight = {M}"heavy"')),
     "negative_dt": ("SPC104", edit("dt = 0.01", f"dt = {M}-0.01")),
+    "ppo_table_on_sac": (  # its settings would be ignored
+        "SPC104",
+        edit("[ppo]\n", f'[algorithm]\nname = "sac"\n\n[sac]\nbatch_size = 256\n\n[{M}ppo]\n'),
+        "[ppo] settings on a spec whose algorithm is 'sac'",
+    ),
     "reversed_range": (
         "SPC104",
         edit(
@@ -259,6 +264,26 @@ CASES: dict[str, tuple[str, ...]] = {
         "SPC104",
         BASE + f"\n[profile.cuda.ppo]\ngamma = {M}2.0\n",
         "'ppo.gamma': 2.0 is out of range",
+    ),
+    # scenes
+    "object_inside_robot": (
+        "SPC403",
+        BASE + f'\n[scene.objects.ball]\nshape = "sphere"\nsize = [0.05]\nposition = {M}[0.0, 0.0, 1.5]\n',
+        "object 'ball' spawns inside the robot: link 'pole'",
+    ),
+    "fixed_object_size_scale": (
+        "SPC104",
+        BASE
+        + '\n[scene.objects.table]\nshape = "box"\nsize = [0.4, 0.4, 0.2]\nfixed = true\n'
+        + f"position = [0.0, -1.0, 0.1]\nsize_scale = {M}[0.8, 1.2]\n",
+        "a fixed object has one size",
+    ),
+    "scene_urdf_link_unknown": (
+        "SPC401",
+        BASE
+        + '\n[scene.urdfs.table]\nurdf = "../robots/table.urdf"\nposition = [1.5, 1.0, 0.0]\n'
+        + f'\n[frames.flap]\nbody = {M}"table/flpa"\n',
+        "attached to 'table/flpa', which is no link of cartpole.urdf, no scene URDF link",
     ),
     # terrain
     "terrain_too_large": (

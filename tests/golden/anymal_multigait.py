@@ -171,6 +171,8 @@ OBSERVATION_NOISE = [
     0.0,
     0.0,
 ]
+# Extra observation groups (critic, teacher): their kernel, size, layout and noise; never exported.
+OBSERVATION_GROUPS: Dict[str, Dict[str, object]] = {}
 
 REWARD_NAMES = [
     "tracking_lin_vel",

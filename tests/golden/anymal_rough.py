@@ -358,6 +358,8 @@ OBSERVATION_NOISE = [
     0.5,
     0.5,
 ]
+# Extra observation groups (critic, teacher): their kernel, size, layout and noise; never exported.
+OBSERVATION_GROUPS: Dict[str, Dict[str, object]] = {}
 
 REWARD_NAMES = [
     "tracking_lin_vel",

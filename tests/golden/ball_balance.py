@@ -76,6 +76,8 @@ OBSERVATION_LAYOUT = [
 ]
 NUM_OBSERVATIONS = 12
 OBSERVATION_NOISE = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+# Extra observation groups (critic, teacher): their kernel, size, layout and noise; never exported.
+OBSERVATION_GROUPS: Dict[str, Dict[str, object]] = {}
 
 REWARD_NAMES = ["alive", "centred", "still", "action_rate"]
 # Effective weights: the spec's weight × the policy step.

@@ -67,6 +67,8 @@ COMPUTED_COMMANDS: List[str] = []
 OBSERVATION_LAYOUT = [("joint_pos", 0, 2, 1.0), ("joint_vel", 2, 2, 0.2)]
 NUM_OBSERVATIONS = 4
 OBSERVATION_NOISE = [0.0, 0.0, 0.0, 0.0]
+# Extra observation groups (critic, teacher): their kernel, size, layout and noise; never exported.
+OBSERVATION_GROUPS: Dict[str, Dict[str, object]] = {}
 
 REWARD_NAMES = ["alive", "upright", "centered", "cart_vel", "effort"]
 # Effective weights: the spec's weight × the policy step.

@@ -132,6 +132,8 @@ OBSERVATION_NOISE = [
     0.0,
     0.0,
 ]
+# Extra observation groups (critic, teacher): their kernel, size, layout and noise; never exported.
+OBSERVATION_GROUPS: Dict[str, Dict[str, object]] = {}
 
 REWARD_NAMES = ["reach_push_pose", "box_progress", "near_goal", "at_goal", "action_rate", "joint_vel"]
 # Effective weights: the spec's weight × the policy step.

@@ -119,6 +119,8 @@ OBSERVATION_NOISE = [
     0.0,
     0.0,
 ]
+# Extra observation groups (critic, teacher): their kernel, size, layout and noise; never exported.
+OBSERVATION_GROUPS: Dict[str, Dict[str, object]] = {}
 
 REWARD_NAMES = ["distance", "near", "precise", "action_rate", "joint_vel"]
 # Effective weights: the spec's weight × the policy step.

@@ -1,13 +1,10 @@
-"""Net contact force on each tracked body, from MuJoCo Warp's contacts and constraint forces.
+"""The torch implementation of MuJoCo Warp contact forces that the backend used before its fused
+read-back kernel (runtime/backends/mujoco_warp_read_back.py), kept as that kernel's reference.
 
-MuJoCo's contact sensors would report these, but in MuJoCo Warp they cost about a third of the
-physics time of specc's ANYmal model (bench/physics_profile.py: sensors off lifts physics 56 % at
-4,096 worlds, 91 % at 16,384). The solver has already computed every contact's force, so this
-reads it back instead: decode each active contact's force from its constraint rows (pyramidal or
-elliptic cone), rotate it out of the contact frame, add it to the contact's second body and
-subtract it from its first (the contact normal points from geom 0 to geom 1), and sum the bodies
-of each tracked group. Every step of that is a masked torch op on zero-copy views, so it waits for
-nothing and is recorded in the env's CUDA graph with the rest of the step.
+It decodes each active contact's force from its constraint rows with masked torch ops over the whole
+contact buffer, rotates it out of the contact frame, adds it to the contact's second body and
+subtracts it from its first (the contact normal points from geom 0 to geom 1), and sums the bodies
+of each tracked group.
 """
 
 from __future__ import annotations
