@@ -444,7 +444,7 @@ def test_lint_sees_an_object_inside_a_robot_mesh(tmp_path):
     # The Panda's links are binary STL meshes: a box inside its base link has no mesh vertex inside it,
     # but its centre is inside the closed mesh.
     text = (ROBOTS.parent.parent / "tasks" / "panda_push.toml").read_text(encoding="utf-8")
-    text = text.replace("position = [0.5, 0.0, 0.031]", "position = [0.0, 0.0, 0.131]")
+    text = text.replace("position = [0.47, 0.0, 0.041]", "position = [0.0, 0.0, 0.131]")
     text, sink = lint(text, tmp_path, "panda_push.toml")
     assert [d.code for d in sink.items] == ["SPC403"]
     assert "link 'panda_link0'" in sink.items[0].message
