@@ -35,7 +35,9 @@ class Assembly:
     module_source: str  # the generated module, rendered once: a run folder keeps it as kernels.py
 
 
-def env_config(task: CheckedTask, num_envs: int | None = None) -> EnvConfig:
+def env_config(task: CheckedTask, num_envs: int | None = None, hold_eval_commands: bool = False) -> EnvConfig:
+    """The env's plain config; `hold_eval_commands` (an env that judges episodes) holds the commands
+    [eval].commands names: a ranged one at its value, a categorical one at its choice."""
     from specc.runtime.config import (
         CategoricalConfig,
         EnvConfig,
@@ -62,10 +64,21 @@ def env_config(task: CheckedTask, num_envs: int | None = None) -> EnvConfig:
         if r.enabled
         else RandomizationConfig()
     )
+    held = spec.eval.commands if hold_eval_commands else {}
     categorical = tuple(
-        CategoricalConfig(name, {k: tuple(v) for k, v in cat.values.items()}, len(cat.choices))
+        CategoricalConfig(
+            name,
+            {k: tuple(v) for k, v in cat.values.items()},
+            len(cat.choices),
+            tuple(cat.choices),
+            cat.choices.index(str(held[name])) if name in held else None,
+        )
         for name, cat in spec.commands.categorical.items()
     )
+    command_ranges: dict[str, tuple[float, float]] = {
+        name: (float(held[name]), float(held[name])) if name in held else (bounds[0], bounds[1])
+        for name, bounds in spec.commands.ranges.items()
+    }
     return EnvConfig(
         num_envs=num_envs or spec.sim.num_envs,
         physics_dt=spec.sim.dt,
@@ -80,7 +93,7 @@ def env_config(task: CheckedTask, num_envs: int | None = None) -> EnvConfig:
         default_joint_pos=tuple(robot.default_joint_pos),
         init_height=spec.robot.init_height,
         fixed_base=spec.robot.fixed_base,
-        command_ranges=dict(spec.commands.ranges),
+        command_ranges=command_ranges,
         categorical=categorical,
         resample_s=spec.commands.resample_s,
         randomization=randomization,
@@ -266,7 +279,7 @@ def assemble(
 
     spec = task.spec
     device = device or spec.sim.device
-    config = env_config(task, num_envs)
+    config = env_config(task, num_envs, hold_eval_commands=judge)
     source = render_module(task)
     compiled = load_kernels(source, spec.task.name, kernels or default_kind(device), device=device)
     options = backend_options(task, config.num_envs, device, num_threads)

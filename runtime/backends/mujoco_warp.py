@@ -184,6 +184,10 @@ class MujocoWarpBackend(CompiledRobot):
         self.joint_torque.masked_fill_(rows_mask, 0.0)
         self.ctrl.masked_fill_(env_mask[:, None], 0.0)  # each physics step writes its controls first
         self._diverged &= ~env_mask
+        # The first observation of a new episode reads its frames (the box where it was just placed),
+        # not the last step's: recompute them, as the CPU backend's reset does.
+        if self._frames is not None:
+            self._frames.compute()
 
     def set_root_velocity(self, env_mask, lin_vel, ang_vel) -> None:
         if self.fixed_base:

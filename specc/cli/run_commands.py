@@ -737,10 +737,7 @@ def distill(spec, teacher, teacher_spec, backend, device, kernels, sets, threads
 
 def _evaluation_env(spec: Path, device, backend, kernels, sets, threads, episodes, randomize, algorithm=None):
     """The env with the spec's [eval] commands held, and a runner to load policies into."""
-    task = _task(spec, device, sets)
-    if task.spec.eval.commands:  # the success criterion's commands, held fixed
-        fixed = {f"commands.ranges.{name}": [value, value] for name, value in task.spec.eval.commands.items()}
-        task = _task(spec, device, sets, fixed)
+    task = _task(spec, device, sets)  # the judging env holds the spec's [eval] commands (assemble)
     from specc.assemble import assemble
     from specc.runtime.backends.mujoco_model import route_engine_log
     from specc.runtime.runner import Runner
@@ -856,6 +853,13 @@ def _print_evaluation(task, checkpoint: Path, result, randomize: bool, several: 
     click.echo(f"episodes          {result.episodes}  (randomization {'on' if randomize else 'off'})")
     low, high = result.success_ci95
     click.echo(f"success rate      {result.success_rate:.1%}  (95% CI {low:.1%} - {high:.1%}, Wilson)")
+    for command, rows in (result.by_command or {}).items():
+        for choice, row in rows.items():
+            low, high = row["success_ci95"]
+            click.echo(
+                f"  {command} = {choice:<10} {row['success_rate']:6.1%}  (95% CI {low:.1%} - {high:.1%})  "
+                f"{row['episodes']} episodes, forward speed {row['mean_forward_speed_mps']:.2f} m/s"
+            )
     click.echo(f"criterion         {criterion_text(task.spec.eval)}")
     click.echo(f"failed            {result.failed_rate:.1%}")
     click.echo(f"terminated        {result.terminated_rate:.1%}")
