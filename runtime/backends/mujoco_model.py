@@ -116,6 +116,7 @@ class CompiledRobot:
         self.blown_up_joints: Counter[str] = (
             Counter()
         )  # joint name -> envs that blew up there (backends fill)
+        self.counters: dict[str, float] = {}  # what check_health counted for the log (backends fill)
 
     def joint_stability(self) -> list[JointStability]:
         """Each simulated joint's PD stiffness (0 when not PD-driven) against the inertia it moves at the
