@@ -69,15 +69,18 @@ def env_config(
     module: ModuleType, num_envs: int | None = None, hold_eval_commands: bool = False
 ) -> EnvConfig:
     """The env's settings from the module's ENV and RANDOMIZATION tables. `num_envs`: another env count
-    than the spec's; `hold_eval_commands`: the EVAL_COMMANDS held at their values (ranges [v, v]), as
-    evaluation runs."""
+    than the spec's; `hold_eval_commands`: the EVAL_COMMANDS held, a ranged command at its value (a
+    range [v, v]) and a categorical one at its choice, as evaluation runs."""
     table = frozen(module.ENV)
     held = module.EVAL_COMMANDS if hold_eval_commands else {}
     table["command_ranges"] = {
-        name: (held[name], held[name]) if name in held else bounds
+        name: (float(held[name]), float(held[name])) if name in held else bounds
         for name, bounds in table["command_ranges"].items()
     }
-    table["categorical"] = tuple(CategoricalConfig(**c) for c in table["categorical"])
+    table["categorical"] = tuple(
+        CategoricalConfig(**c, held=c["choices"].index(str(held[c["name"]])) if c["name"] in held else None)
+        for c in table["categorical"]
+    )
     table["objects"] = tuple(ObjectResetConfig(**o) for o in table["objects"])
     table["targets"] = tuple(TargetConfig(**t) for t in table["targets"])
     table["randomization"] = RandomizationConfig(**frozen(module.RANDOMIZATION))
@@ -175,14 +178,14 @@ def assemble(
     capture_graph: bool = True,
     curriculum: bool = True,
     judge: bool = False,
-    hold_eval_commands: bool = False,
     algorithm: str | None = None,
     max_iterations: int | None = None,
 ) -> Assembly:
     """Load the kernels of the generated module `source`, create the backend and the env.
 
     `backend`, `device`: default the spec's (the module's BACKEND table). `judge`: the env computes the
-    [eval] criteria each step; `scene_urdfs`: the scene's further URDF models, by name; `hold_eval_commands`: it holds the [eval] commands (both `specc eval`).
+    [eval] criteria each step and holds the [eval] commands (`specc eval`); `scene_urdfs`: the scene's
+    further URDF models, by name.
     `algorithm`: the learner whose settings come with the parts (default: the spec's); `max_iterations`
     replaces its table's (`specc run --max-iterations`)."""
     task_name = _task_name(source)
@@ -190,7 +193,7 @@ def assemble(
     device = device or placement["device"]
     compiled = load_kernels(source, task_name, kernels or default_kind(device), device=device)
     module = compiled.module
-    config = env_config(module, num_envs, hold_eval_commands)
+    config = env_config(module, num_envs, hold_eval_commands=judge)
     options = backend_options(module, config.num_envs, device, num_threads, scene_urdfs)
     physics = create_backend(backend or placement["name"], urdf, list(module.JOINT_NAMES), options)
     env = TaskEnv(

@@ -16,6 +16,8 @@ class CategoricalConfig:
     name: str
     values: dict[str, tuple[float, ...]]  # command name -> value per choice
     num_choices: int
+    choices: tuple[str, ...] = ()  # the choices' names, in index order (evaluation reports by them)
+    held: int | None = None  # evaluation holds this choice in every env; None draws one per env
 
 
 @dataclass(frozen=True)

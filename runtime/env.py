@@ -152,6 +152,7 @@ class TaskEnv:
             (
                 self.command_names.index(cat.name),
                 cat.num_choices,
+                cat.held,
                 [
                     (self.command_names.index(target), torch.tensor(values, device=dev))
                     for target, values in cat.values.items()
@@ -280,8 +281,10 @@ class TaskEnv:
             if name in self.config.command_ranges:
                 low, high = self.config.command_ranges[name]
                 fresh[:, index] = self._uniform(low, high, n)
-        for index, choices, tables in self._category_tables:
+        for index, choices, held, tables in self._category_tables:
             choice = torch.randint(0, choices, (n,), generator=self.generator, device=self.device)
+            if held is not None:  # drawn all the same, so a held choice leaves the other draws unchanged
+                choice = torch.full_like(choice, held)
             fresh[:, index] = choice.float()
             for target, table in tables:
                 fresh[:, target] = table[choice]

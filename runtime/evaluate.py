@@ -7,6 +7,10 @@ termination term ends it (unless the spec says terminations do not fail). It suc
 its success expression holds on its last state (`judge = "end"`) or at some step before any
 failure (`judge = "first"`). Actions are the policy's mean. The success rate comes with a
 95 % Wilson score interval: with 100 episodes a rate is known to about ±5-10 points.
+
+A task with categorical commands (a gait) is also judged per choice: each choice's episodes, success
+rate with its interval, and mean forward speed (`by_command`), since one rate over all gaits would
+hide a gait that never works.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ class EvalResult:
     terminated_rate: float  # episodes ended by a termination term (or lost physics), not a time-out
     failed_rate: float  # episodes judged failed
     per_episode: list[dict]
+    # Per categorical command, per choice: episodes, success_rate, success_ci95, mean_forward_speed_mps
+    # (base-frame forward velocity averaged over the episode's steps); None without categorical commands.
+    by_command: dict[str, dict[str, dict]] | None = None
     # On tiles: success by tile type, by difficulty row, by both, and from the middle row up; else None.
     terrain: dict | None = None
 
@@ -82,6 +89,9 @@ def _evaluate(env: TaskEnv, policy) -> EvalResult:
     terminated = torch.zeros(n, dtype=torch.bool, device=device)
     error_sum = torch.zeros(n, device=device)
     steps = torch.zeros(n, device=device)
+    forward_speed_sum = torch.zeros(n, device=device)
+    categorical = [(env.command_names.index(c.name), c) for c in env.config.categorical]
+    episode_commands = torch.zeros(n, len(env.command_names), device=device)
     tracked = [
         (i, TRACKED_COMMANDS[name]) for i, name in enumerate(env.command_names) if name in TRACKED_COMMANDS
     ]
@@ -95,6 +105,7 @@ def _evaluate(env: TaskEnv, policy) -> EvalResult:
         returns += result.reward * active
         term_returns += result.reward_terms * active.unsqueeze(-1)
         steps += active.float()
+        forward_speed_sum += result.base_lin_vel[:, 0] * active
         if tracked:
             err = torch.zeros(n, device=device)
             for index, (kind, axis) in tracked:
@@ -102,6 +113,7 @@ def _evaluate(env: TaskEnv, policy) -> EvalResult:
                 err += (result.commands[:, index] - measured).square()
             error_sum += err.sqrt() * active
         ending = result.done & active
+        episode_commands = torch.where(ending.unsqueeze(-1), result.commands, episode_commands)
         by_termination = ending & ~result.time_out
         fails_now = result.failure & active
         if termination_fails:
@@ -133,6 +145,13 @@ def _evaluate(env: TaskEnv, policy) -> EvalResult:
             success.tolist(), failed.tolist(), returns.tolist(), distance.tolist(), terminated.tolist()
         )
     ]
+    forward_speed = (forward_speed_sum / steps.clamp(min=1)).tolist()
+    for episode, speed in zip(per_episode, forward_speed):
+        episode["forward_speed_mps"] = float(speed)
+    if categorical:
+        chosen = episode_commands[:, [index for index, _ in categorical]].round().long().tolist()
+        for episode, row in zip(per_episode, chosen):
+            episode["commands"] = {c.name: _choice_name(c, k) for (_, c), k in zip(categorical, row)}
     if env.terrain is not None:
         for episode, level, kind in zip(per_episode, levels, types):
             episode["terrain_row"], episode["terrain_type"] = level, kind
@@ -149,8 +168,39 @@ def _evaluate(env: TaskEnv, policy) -> EvalResult:
         terminated_rate=float(terminated.float().mean()),
         failed_rate=float(failed.float().mean()),
         per_episode=per_episode,
+        by_command=command_breakdown(per_episode, [c for _, c in categorical]) if categorical else None,
         terrain=terrain_breakdown(per_episode, env.config.terrain.rows) if env.terrain is not None else None,
     )
+
+
+def _choice_name(command, index: int) -> str:
+    return command.choices[index] if 0 <= index < len(command.choices) else str(index)
+
+
+def success_summary(episodes: list[dict]) -> dict:
+    """Episodes, success rate with its Wilson interval, and mean forward speed of a group of episodes."""
+    count = len(episodes)
+    wins = sum(e["success"] for e in episodes)
+    return {
+        "episodes": count,
+        "success_rate": wins / count if count else 0.0,
+        "success_ci95": list(wilson_interval(wins, count)),
+        "mean_forward_speed_mps": sum(e["forward_speed_mps"] for e in episodes) / count if count else 0.0,
+    }
+
+
+def command_breakdown(per_episode: list[dict], commands) -> dict[str, dict[str, dict]]:
+    """Per categorical command, the episodes of each of its choices summarized (choices in the spec's
+    order; a choice no episode drew has no row)."""
+    out: dict[str, dict[str, dict]] = {}
+    for command in commands:
+        rows = {}
+        for choice in command.choices or [str(k) for k in range(command.num_choices)]:
+            group = [e for e in per_episode if e["commands"][command.name] == choice]
+            if group:
+                rows[choice] = success_summary(group)
+        out[command.name] = rows
+    return out
 
 
 def terrain_breakdown(per_episode: list[dict], rows: int) -> dict:

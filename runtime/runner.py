@@ -402,6 +402,7 @@ class Runner:
             "Episode/nan_resets": episode["nan_resets"].item(),
             "Physics/diverged_share": episode["nan_resets"].item() / samples,
         }
+        scalars.update(self.env.backend.counters)  # e.g. the share of steps reset for contact overflows
         if self.env.terrain is not None:  # the curriculum's progress: legged_gym's terrain_level curve
             scalars["Curriculum/terrain_level"] = self.env.terrain_level.float().mean().item()
         mean_return = mean_length = None

@@ -91,6 +91,9 @@ class Backend(Protocol):
     """Nominal mass of the robot [kg]."""
     capturable: bool
     """`step` (and the masked writes) can be recorded into the caller's CUDA graph."""
+    counters: dict[str, float]
+    """What the last `check_health` counted that the run's log shows (metric name -> value), e.g. the
+    share of env steps a per-env contact overflow reset; empty where a backend counts nothing."""
 
     def reset(
         self,
@@ -129,7 +132,8 @@ class Backend(Protocol):
 
     def check_health(self) -> None:
         """Raise if the engine silently lost something since the last check (e.g. contacts that did not
-        fit a buffer). Reads the device, so the env calls it between rollouts, not inside a step."""
+        fit a buffer), and update `counters`. Reads the device, so the env calls it between rollouts,
+        not inside a step."""
 
     def save_state(self) -> dict[str, torch.Tensor]:
         """Everything needed to continue bit-identically: physics state and per-env parameters."""

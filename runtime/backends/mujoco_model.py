@@ -116,6 +116,7 @@ class CompiledRobot:
         self.blown_up_joints: Counter[str] = (
             Counter()
         )  # joint name -> envs that blew up there (backends fill)
+        self.counters: dict[str, float] = {}  # what check_health counted for the log (backends fill)
 
     def joint_stability(self) -> list[JointStability]:
         """Each simulated joint's PD stiffness (0 when not PD-driven) against the inertia it moves at the
@@ -434,6 +435,10 @@ def _add_object(spec, obj) -> None:
         inertia = [side, side, m * radius * radius / 2]
     geom.rgba = list(obj.color)
     geom.friction = [obj.friction, 0.005, 0.0001]
+    # The object's friction is the friction of every contact it makes: without a priority MuJoCo
+    # takes the larger of two geoms' coefficients, so any friction below the ground's (1.0) would be
+    # ignored, and so would `friction_range` (a box meant to slide on ice would stick as on rubber).
+    geom.priority = 1
     geom.contype, geom.conaffinity = 1, 1
     body.explicitinertial = True
     body.mass = m

@@ -13,8 +13,13 @@ into the env's graph of its whole step.
 Contact and constraint buffers are sized from the model and the env count. MuJoCo Warp
 drops what does not fit and counts on; the backend keeps the peak counts on the device,
 and `check_health` (once per rollout) turns an overflow into an error that names the
-setting that fixes it. MuJoCo Warp computes in float32 and is not
-bit-deterministic on a GPU: the same seed gives statistically equal, not identical, curves.
+setting that fixes it (`OVERFLOW_ADVICE`). Two overflows are not buffers but limits of one
+collision in one world (`PER_ENV_OVERFLOWS`): a geom over more heightfield prisms than a pair may
+have contacts, and an EPA polytope whose horizon outgrew mujoco_warp's fixed size. They drop that
+world's contacts of that step, typically a fallen robot's base on the terrain: the env's step
+counts as diverged (the env resets, as for a NaN), the share is logged, and only a share above
+`PER_ENV_OVERFLOW_LIMIT` of a rollout's env steps stops the run. MuJoCo Warp computes in float32
+and is not bit-deterministic on a GPU: the same seed gives statistically equal, not identical, curves.
 """
 
 from __future__ import annotations
@@ -29,19 +34,33 @@ from specc.runtime.backends.frames import frame_pose, frame_velocity
 from specc.runtime.backends.mujoco_model import CompiledRobot
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
 
-# Overflows that mean lost contacts or constraints; iteration limits are the solver's business.
-BUFFER_OVERFLOWS = (
-    "NEFC",
-    "NJMAX_NNZ",
-    "BROADPHASE",
-    "NARROWPHASE",
-    "CCD",
-    "HFIELD",
-    "CONTACT_MATCH",
-    "NVMAX",
-    "EPA_HORIZON",
-    "TACTILE",
-)
+# What each of MuJoCo Warp's overflow flags (mujoco_warp OverflowType) means for a spec, and what fixes
+# it. Iteration limits (ITERATIONS, LS_ITERATIONS) are the solver's business and not reported.
+OVERFLOW_ADVICE = {
+    "NEFC": "constraint rows of one env did not fit: raise sim.max_constraints_per_env",
+    "NJMAX_NNZ": "constraint Jacobian entries did not fit: raise sim.max_constraints_per_env",
+    "BROADPHASE": "colliding geom pairs did not fit the contact buffer: raise sim.max_contacts_per_env",
+    "NARROWPHASE": "contacts did not fit the contact buffer: raise sim.max_contacts_per_env",
+    "CCD": "convex (GJK/EPA) collisions did not fit their slots, which the contact buffer sizes: "
+    "raise sim.max_contacts_per_env",
+    "HFIELD": "a robot geom lay over more heightfield prisms than one geom pair may have contacts "
+    "(MuJoCo's mjMAXCONPAIR = 50), so that world dropped contacts: raise terrain.horizontal_scale "
+    "(a coarser heightfield), or give the robot smaller collision geoms",
+    "EPA_HORIZON": "a convex collision's EPA polytope outgrew mujoco_warp's horizon (MJ_MAX_EPAHORIZON "
+    "= 24 edges, a constant of mujoco_warp, not a model option), so that world dropped the contact of "
+    "one heightfield prism or geom pair; it happens in deep, flat-on-flat contacts (a box or a "
+    "cylinder's cap on a prism): fewer box and cylinder geoms touching the terrain, or a coarser "
+    "terrain.horizontal_scale, make it rarer",
+    "NVMAX": "constraint islands did not fit: raise sim.max_constraints_per_env",
+    "CONTACT_MATCH": "contact sensors matched more contacts than fit (specc reads no contact sensors)",
+    "TACTILE": "tactile sensors collided more pairs than fit (specc reads no tactile sensors)",
+}
+# Limits of one collision in one world, not buffers shared by the worlds: a world that hits one lost
+# contacts in that step only, and specc treats its step as diverged (the env resets).
+PER_ENV_OVERFLOWS = ("HFIELD", "EPA_HORIZON")
+# A run stops when more than this share of one rollout's env steps hit a per-env overflow: at that rate
+# the resets distort what the policy sees, and the geometry or terrain needs the fix the advice names.
+PER_ENV_OVERFLOW_LIMIT = 0.01
 
 
 class BufferOverflow(PhysicsLost):
@@ -146,6 +165,14 @@ class MujocoWarpBackend(CompiledRobot):
             },
         )
         self._targets_wp: Any = None  # a warp view of _targets
+        kinds = {f.name: int(f.value) for f in mjw._src.types.OverflowType if f.name in OVERFLOW_ADVICE}
+        self._overflow_kinds = kinds
+        self._per_env_bits = [kinds[name] for name in PER_ENV_OVERFLOWS]
+        self._per_env_mask = sum(self._per_env_bits)
+        self._flag_bits = torch.tensor(list(kinds.values()), dtype=self.overflow.dtype, device=dev)
+        # Env steps that hit each per-env overflow, and policy steps, since the last check_health.
+        self._per_env_counts = torch.zeros(len(PER_ENV_OVERFLOWS), dtype=torch.long, device=dev)
+        self._steps = torch.zeros((), dtype=torch.long, device=dev)
         self.reset(
             torch.ones(n, dtype=torch.bool, device=dev),
             self._qpos0[0:3].repeat(n, 1),
@@ -184,6 +211,10 @@ class MujocoWarpBackend(CompiledRobot):
         self.joint_torque.masked_fill_(rows_mask, 0.0)
         self.ctrl.masked_fill_(env_mask[:, None], 0.0)  # each physics step writes its controls first
         self._diverged &= ~env_mask
+        # The first observation of a new episode reads its frames (the box where it was just placed),
+        # not the last step's: recompute them, as the CPU backend's reset does.
+        if self._frames is not None:
+            self._frames.compute()
 
     def set_root_velocity(self, env_mask, lin_vel, ang_vel) -> None:
         if self.fixed_base:
@@ -275,6 +306,17 @@ class MujocoWarpBackend(CompiledRobot):
                 self._physics(count)
         if self._frames is not None:
             self._frames.compute()
+        self._diverged |= self._take_per_env_overflows()
+
+    def _take_per_env_overflows(self) -> torch.Tensor:
+        """(N,) the worlds whose collisions overflowed a per-env limit in this step; counts them and clears
+        their flags (which MuJoCo Warp keeps until a reset), so the next step's flags are its own."""
+        flags = self.overflow
+        hit = torch.stack([(flags & bit) != 0 for bit in self._per_env_bits])  # (kinds, N)
+        self._per_env_counts += hit.sum(dim=1)
+        self._steps += 1
+        flags &= ~self._per_env_mask
+        return hit.any(dim=0)
 
     def _physics(self, count: int) -> None:
         """The substeps, each after its controls, then the read-back: warp launches only."""
@@ -327,22 +369,30 @@ class MujocoWarpBackend(CompiledRobot):
                 f"env, room for {self.njmax}, so contacts or limits were dropped; raise "
                 f"sim.max_constraints_per_env to at least {2 * use['rows_per_env']}"
             )
-        flags = int(self.overflow.max().item())
-        if flags & self._mjw._src.types.OverflowType.HFIELD.value:
-            raise BufferOverflow(
-                "MuJoCo Warp's heightfield collision overflowed: a robot geom touched more heightfield "
-                "prisms than one geom pair may have contacts (mujoco_warp's MJ_MAXCONPAIR), so contacts were "
-                "dropped; raise terrain.horizontal_scale (a coarser heightfield)"
-            )
-        names = [
-            f.name
-            for f in self._mjw._src.types.OverflowType
-            if f.name in BUFFER_OVERFLOWS and flags & f.value
+        # Flags are bits: a world's max would hide another world's lower bit, so test each bit over all.
+        raised = ((self.overflow[:, None] & self._flag_bits) != 0).any(dim=0).tolist()
+        buffers = [
+            name for name, hit in zip(self._overflow_kinds, raised) if hit and name not in PER_ENV_OVERFLOWS
         ]
-        if names:
+        if buffers:
             raise BufferOverflow(
-                f"MuJoCo Warp buffers overflowed ({', '.join(names)}): contacts would be dropped; raise "
-                f"sim.max_contacts_per_env (now {self.nconmax}) or sim.max_constraints_per_env (now {self.njmax})"
+                "MuJoCo Warp dropped contacts or constraints: "
+                + "; ".join(f"{name}: {OVERFLOW_ADVICE[name]}" for name in buffers)
+                + f" (now sim.max_contacts_per_env = {self.nconmax}, "
+                f"sim.max_constraints_per_env = {self.njmax})"
+            )
+        counts = self._per_env_counts.tolist()
+        env_steps = max(1, int(self._steps.item()) * self.num_envs)
+        self._per_env_counts.zero_()
+        self._steps.zero_()
+        shares = {name: count / env_steps for name, count in zip(PER_ENV_OVERFLOWS, counts)}
+        self.counters = {f"Physics/overflow_share_{name.lower()}": share for name, share in shares.items()}
+        worst = max(shares, key=lambda name: shares[name])
+        if shares[worst] > PER_ENV_OVERFLOW_LIMIT:
+            raise BufferOverflow(
+                f"MuJoCo Warp's {worst} overflow hit {shares[worst]:.1%} of the env steps of a rollout "
+                f"(more than {PER_ENV_OVERFLOW_LIMIT:.0%}; each such step is reset like a diverged one): "
+                f"{OVERFLOW_ADVICE[worst]}"
             )
 
     def state(self) -> RobotState:

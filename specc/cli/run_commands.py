@@ -535,7 +535,6 @@ def _evaluation_env(task, device, backend, kernels, threads, count: int, randomi
         num_threads=threads,
         curriculum=False,  # every terrain row and tile type evaluated alike, none moved
         judge=True,
-        hold_eval_commands=True,
         algorithm=algorithm,  # the checkpoints' algorithm: PPO, SAC or a distilled student
     )
     return parts, Runner(parts.env, parts.learner_config, seed=0, metadata=parts.task_identity)
@@ -639,6 +638,13 @@ def _print_evaluation(task, checkpoint: Path, result, randomize: bool, several: 
         click.echo(f"tracking error    {result.mean_tracking_error:.3f} (mean velocity-command error)")
     if result.terrain is not None:
         _print_terrain_breakdown(result.terrain)
+    for command, rows in (result.by_command or {}).items():
+        for choice, row in rows.items():
+            low, high = row["success_ci95"]
+            click.echo(
+                f"  {command} = {choice:<10} {row['success_rate']:6.1%}  (95% CI {low:.1%} - {high:.1%})  "
+                f"{row['episodes']} episodes, forward speed {row['mean_forward_speed_mps']:.2f} m/s"
+            )
     if several:
         click.echo("")
 

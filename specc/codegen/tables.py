@@ -49,6 +49,7 @@ def env_table(task: CheckedTask) -> Table:
                 "name": name,
                 "values": {target: list(values) for target, values in cat.values.items()},
                 "num_choices": len(cat.choices),
+                "choices": list(cat.choices),
             }
             for name, cat in spec.commands.categorical.items()
         ],
@@ -196,8 +197,9 @@ def terrain_table(task: CheckedTask) -> Table:
     }
 
 
-def eval_commands_table(task: CheckedTask) -> dict[str, float]:
-    """The commands [eval] holds fixed while evaluating: name -> value."""
+def eval_commands_table(task: CheckedTask) -> dict[str, float | str]:
+    """The commands [eval] holds fixed while evaluating: name -> value (a ranged command) or choice
+    (a categorical one)."""
     return dict(task.spec.eval.commands)
 
 

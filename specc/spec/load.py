@@ -437,7 +437,7 @@ def describe(error: Any, data: dict[str, Any]) -> tuple[str, str, str | None, bo
         return (
             "SPC104",
             f"'{_dotted(at)}': {error['msg']}",
-            None,
+            ctx.get("fix"),
             False,
             [at] + [loc + i for i in ctx.get("involves", ())],
         )

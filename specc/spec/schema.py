@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic import Strict as StrictType
 from pydantic_core import PydanticCustomError
 
+from specc.diagnostics import suggest
 from specc.model.backends import BackendName
 
 IDENTIFIER_PATTERN = r"^[a-z_][a-z0-9_]{0,63}$"
@@ -87,11 +88,14 @@ LatencyRange = Annotated[tuple[Real0To1, Real0To1], _ordered(0.0)]
 
 
 def cross_field(
-    at: tuple[str | int, ...], message: str, *involves: tuple[str | int, ...]
+    at: tuple[str | int, ...], message: str, *involves: tuple[str | int, ...], fix: str | None = None
 ) -> PydanticCustomError:
-    """An error of a rule between fields: reported at `at`; `involves` are the other fields it reads."""
+    """An error of a rule between fields: reported at `at`; `involves` are the other fields it reads;
+    `fix` is the diagnostic's fix when the rule knows one (a did-you-mean)."""
     return PydanticCustomError(
-        "cross_field", message.replace("{", "(").replace("}", ")"), {"at": at, "involves": involves}
+        "cross_field",
+        message.replace("{", "(").replace("}", ")"),
+        {"at": at, "involves": involves, "fix": fix},
     )
 
 
@@ -867,8 +871,10 @@ class EvalSection(Strict):
     termination_fails: Flag = Field(
         True, description="A termination term ending the episode is a failure (a time-out never is)."
     )
-    commands: dict[Name, Real1e3] = Field(
-        default_factory=dict, description="Commands held fixed during evaluation, e.g. lin_vel_x = 1.5."
+    commands: dict[Name, Real1e3 | Name] = Field(
+        default_factory=dict,
+        description="Commands held fixed during evaluation: a ranged command at a value (lin_vel_x = 1.5), "
+        'a categorical one at one of its choices (gait = "trot").',
     )
 
 
@@ -938,12 +944,51 @@ class Spec(Strict):
 
     @model_validator(mode="after")
     def _eval_commands_exist(self) -> Spec:
-        for name in self.eval.commands:
-            if name not in self.commands.ranges:
+        """Each held command is a ranged one at a number or a categorical one at one of its choices; a
+        ranged command a held choice sets cannot be held as well (the choice would overwrite it)."""
+        ranges, categorical = self.commands.ranges, self.commands.categorical
+        for name, value in self.eval.commands.items():
+            at = ("eval", "commands", name)
+            if name in categorical:
+                choices = categorical[name].choices
+                listed = ", ".join(choices)
+                if not isinstance(value, str):
+                    raise cross_field(
+                        at,
+                        f"eval.commands.{name} is categorical: hold it at one of its choices ({listed})",
+                        ("commands", "categorical", name, "choices"),
+                        fix=f'write {name} = "{choices[0]}"',
+                    )
+                if value not in choices:
+                    guess = suggest(value, choices)
+                    raise cross_field(
+                        at,
+                        f"'{value}' is not a choice of commands.categorical.{name} ({listed})",
+                        ("commands", "categorical", name, "choices"),
+                        fix=f"did you mean '{guess}'?" if guess else f"one of: {listed}",
+                    )
+                for other in categorical[name].values:
+                    if other in self.eval.commands:
+                        raise cross_field(
+                            ("eval", "commands", other),
+                            f"eval.commands.{other} is set by the held choice eval.commands.{name} = '{value}'",
+                            at,
+                            fix=f"remove eval.commands.{other}",
+                        )
+            elif name in ranges:
+                if isinstance(value, str):
+                    raise cross_field(
+                        at,
+                        f"eval.commands.{name} is a ranged command: hold it at a number, not '{value}'",
+                        ("commands", "ranges", name),
+                    )
+            else:
+                guess = suggest(name, [*ranges, *categorical])
                 raise cross_field(
-                    ("eval", "commands", name),
-                    f"eval.commands.{name} is not a command of [commands.ranges]",
-                    ("commands", "ranges"),
+                    at,
+                    f"eval.commands.{name} is not a command of [commands.ranges] or [commands.categorical]",
+                    ("commands",),
+                    fix=f"did you mean '{guess}'?" if guess else None,
                 )
         return self
 

@@ -127,6 +127,33 @@ def test_eval_prints_the_interval_the_criterion_and_each_terms_return(trained):
     assert "  alive " in done.stdout and "  centered " in done.stdout
 
 
+def test_eval_prints_and_reports_success_per_gait(trained):
+    """The cart-pole with a categorical `mode` command: eval reports each choice, in text and --json."""
+    folder, checkpoint = trained
+    text = CARTPOLE.read_text().replace("../robots", str(CARTPOLE.parent.parent / "robots"))
+    head, _ = text.split("[eval]")
+    gaits = (
+        '[commands.ranges]\nspeed = [0.0, 1.0]\n\n[commands.categorical.mode]\nchoices = ["slow", "fast"]\n'
+    )
+    gaits += "values = { speed = [0.2, 0.8] }\n\n"
+    spec = folder / "modes.toml"
+    spec.write_text(
+        head.replace("[rewards]", gaits + "[rewards]", 1) + '[eval]\nsuccess = "commands.speed > 0.5"\n'
+    )
+    common = ("eval", str(spec), "--checkpoint", str(checkpoint), "--episodes", "8", "--allow-spec-change")
+    common += ("--set", "sim.episode_length_s=0.5")
+    done = specc(*common, "--json", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)["by_command"]["mode"]
+    assert rows["fast"]["success_rate"] == 1.0 and rows["slow"]["success_rate"] == 0.0
+    held = specc(*common, "--set", "eval.commands.mode=fast", cwd=folder)
+    assert held.returncode == 0, held.stderr
+    assert "  mode = fast" in held.stdout and "mode = slow" not in held.stdout
+    assert "8 episodes, forward speed 0.00 m/s" in held.stdout
+    wrong = specc(*common, "--set", "eval.commands.mode=fsat", cwd=folder)
+    assert wrong.returncode != 0 and "did you mean 'fast'?" in wrong.stderr
+
+
 def test_eval_of_a_series_of_checkpoints_reports_each(trained):
     folder, checkpoint = trained
     first = folder / "run" / "checkpoints" / "model_000001.pt"

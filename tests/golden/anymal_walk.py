@@ -227,8 +227,8 @@ CURRICULUM = False
 # termination term ending an episode is a failure. compute_success computes the criteria.
 EVAL_JUDGE = "end"
 EVAL_TERMINATION_FAILS = True
-# [eval] commands held fixed while evaluating.
-EVAL_COMMANDS: Dict[str, float] = {"lin_vel_x": 1.5}
+# [eval] commands held fixed while evaluating: a ranged command's value, a categorical one's choice.
+EVAL_COMMANDS: Dict[str, object] = {"lin_vel_x": 1.5}
 
 # The settings of a run, as plain data: the runtime builds its configs from these tables (their keys
 # are specc.runtime.config's fields), so this module alone holds everything a run knows of its task.

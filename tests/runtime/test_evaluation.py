@@ -13,6 +13,7 @@ from runtime_support import CARTPOLE, assemble_task
 
 from specc.diagnostics import DiagnosticSink
 from specc.runtime.evaluate import evaluate, wilson_interval
+from specc.spec.load import OverrideError
 from specc.task import check_task
 
 
@@ -111,3 +112,93 @@ def test_the_removed_distance_keys_say_what_replaces_them(tmp_path):
     fixes = {d.message: d.fix for d in sink.items if d.code == "SPC101"}
     assert "episode_start_pos" in fixes["unknown key 'eval.min_distance_m'"]
     assert "termination_fails" in fixes["unknown key 'eval.require_no_termination'"]
+
+
+GAITS = """
+[commands.ranges]
+speed = [0.0, 1.0]
+
+[commands.categorical.mode]
+choices = ["slow", "fast"]
+values = { speed = [0.2, 0.8] }
+
+"""
+
+
+def judged_by_mode(tmp_path, eval_table: str, episodes: int = 16, overrides: dict | None = None):
+    """Evaluate a zero policy on the cart-pole with a categorical command `mode` (slow sets speed 0.2,
+    fast 0.8); returns the result and the diagnostics."""
+    text = CARTPOLE.read_text().replace("episode_length_s = 5.0", "episode_length_s = 0.5")
+    head, _ = text.split("[eval]")
+    head = head.replace("[rewards]", GAITS + "[rewards]", 1)
+    path = tmp_path / "spec.toml"
+    path.write_text(
+        head.replace("../robots", str(CARTPOLE.parent.parent / "robots")) + "[eval]\n" + eval_table
+    )
+    sink = DiagnosticSink(str(path))
+    task = check_task(path, sink, overrides)
+    if task is None:
+        return None, sink.items
+    env = assemble_task(task, num_envs=episodes, kernels="eager", randomize=False, judge=True).env
+    return evaluate(env, lambda obs: torch.zeros(obs.shape[0], env.num_actions)).to_dict(), sink.items
+
+
+def test_success_is_reported_per_choice_of_a_categorical_command(tmp_path):
+    result, _ = judged_by_mode(tmp_path, 'success = "commands.speed > 0.5"')
+    rows = result["by_command"]["mode"]
+    assert list(rows) == ["slow", "fast"]  # the spec's order
+    slow, fast = rows["slow"], rows["fast"]
+    assert slow["episodes"] + fast["episodes"] == 16 and min(slow["episodes"], fast["episodes"]) > 0
+    assert slow["success_rate"] == 0.0 and fast["success_rate"] == 1.0
+    assert fast["success_ci95"] == pytest.approx(list(wilson_interval(fast["episodes"], fast["episodes"])))
+    assert slow["success_ci95"] == pytest.approx(list(wilson_interval(0, slow["episodes"])))
+    assert result["success_rate"] == fast["episodes"] / 16
+    assert slow["mean_forward_speed_mps"] == 0.0  # the cart-pole's base is fixed
+    assert {e["commands"]["mode"] for e in result["per_episode"]} == {"slow", "fast"}
+
+
+def test_a_task_without_categorical_commands_has_no_breakdown(tmp_path):
+    assert judged(tmp_path, 'success = "true"')["by_command"] is None
+
+
+def test_eval_commands_hold_a_categorical_command_at_one_choice(tmp_path):
+    result, _ = judged_by_mode(tmp_path, 'success = "commands.speed > 0.5"\ncommands = { mode = "fast" }')
+    assert list(result["by_command"]["mode"]) == ["fast"]
+    assert result["by_command"]["mode"]["fast"]["episodes"] == 16 and result["success_rate"] == 1.0
+    # The command line holds it the same way, over the spec's own choice.
+    result, _ = judged_by_mode(
+        tmp_path, 'success = "commands.speed > 0.5"', overrides={"eval.commands.mode": "slow"}
+    )
+    assert list(result["by_command"]["mode"]) == ["slow"] and result["success_rate"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("held", "message", "fix"),
+    [
+        (
+            {"eval.commands.mode": "fsat"},
+            "'fsat' is not a choice of commands.categorical.mode",
+            "did you mean 'fast'?",
+        ),
+        (
+            {"eval.commands.mode": 0.5},
+            "is categorical: hold it at one of its choices (slow, fast)",
+            'write mode = "slow"',
+        ),
+        ({"eval.commands.speed": "fast"}, "is a ranged command: hold it at a number", None),
+        ({"eval.commands.mdoe": "fast"}, "is not a command of [commands.ranges] or", "did you mean 'mode'?"),
+        (
+            {"eval.commands.mode": "fast", "eval.commands.speed": 0.5},
+            "is set by the held choice",
+            "remove eval.commands.speed",
+        ),
+    ],
+)
+def test_bad_held_commands_are_diagnostics_with_their_fix(tmp_path, held, message, fix):
+    """In the spec they are positioned diagnostics (the corpus case bad_eval_command_choice); from
+    --set they are the command line's usage errors, with the same message and fix."""
+    with pytest.raises(OverrideError) as raised:
+        judged_by_mode(tmp_path, 'success = "true"', overrides=held)
+    problem = raised.value.problems[0]
+    assert problem.code == "SPC104" and message in problem.message, problem.message
+    assert problem.fix == fix

@@ -147,6 +147,25 @@ def test_a_free_box_given_a_push_slides_and_friction_stops_it(tmp_path):
     assert state.frame_lin_vel.shape[1] == len(task.frames_read)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_objects_own_friction_governs_its_slide_on_the_ground(tmp_path, backend):
+    # Friction 0.25 (the ground's is 1.0): sliding at 1 m/s it decelerates at 0.25 g and stops after
+    # 1 / (2 * 0.25 g) = 20 cm, four times as far as at the ground's friction.
+    task = scene(
+        tmp_path,
+        "friction = 0.25\nlin_vel_range = [[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]]\nposition_range = "
+        "[[0.0, 0.0], [0.0, 0.0], [-0.245, -0.245]]",
+    )
+    env = assemble_task(
+        task, backend=backend, device="cpu", num_envs=2, kernels="eager", capture_graph=False
+    ).env
+    start = positions(task, env.backend.state())["box"].clone()
+    # Right after the reset the frame is where the box was placed (not a stale or empty read).
+    assert start[0].tolist() == pytest.approx([1.0, 0.5, 0.055], abs=1e-5)
+    moved = positions(task, settle(env, 1.0))["box"] - start
+    assert moved[:, 0].tolist() == pytest.approx([0.2, 0.2], abs=0.03)
+
+
 def test_a_frame_with_an_offset_is_where_mujoco_puts_it(tmp_path):
     task = scene(tmp_path)
     env = assemble_task(task, num_envs=1, kernels="eager", capture_graph=False).env
@@ -433,7 +452,7 @@ def test_lint_sees_an_object_inside_a_robot_mesh(tmp_path):
     # The Panda's links are binary STL meshes: a box inside its base link has no mesh vertex inside it,
     # but its centre is inside the closed mesh.
     text = (ROBOTS.parent.parent / "tasks" / "panda_push.toml").read_text(encoding="utf-8")
-    text = text.replace("position = [0.5, 0.0, 0.031]", "position = [0.0, 0.0, 0.131]")
+    text = text.replace("position = [0.47, 0.0, 0.041]", "position = [0.0, 0.0, 0.131]")
     text, sink = lint(text, tmp_path, "panda_push.toml")
     assert [d.code for d in sink.items] == ["SPC403"]
     assert "link 'panda_link0'" in sink.items[0].message

@@ -126,6 +126,35 @@ def test_the_robot_starts_on_its_tile_and_stands_at_the_terrain_height():
     assert (feet[..., 2] - under).abs().max() < 0.06  # feet (0.03 m spheres) on the ground
 
 
+def test_on_the_shipped_terrain_robots_start_above_their_tile_and_no_base_contact_fires_at_reset():
+    """anymal_rough's own terrain (10 x 20 tiles at its horizontal_scale), the two easiest rows, every
+    column (so every tile type), randomized as in training: the base starts 0.6 m above the highest point
+    of its footprint (not inside a step or an obstacle), and half a second of holding the default pose
+    ends no episode (a base touching the heightfield at reset would end it as base contact)."""
+    task = load_task(
+        TASKS / "anymal_rough.toml",
+        {
+            "sim.backend": "mujoco",
+            "sim.device": "cpu",
+            "sim.num_envs": 10,
+            "terrain.curriculum.max_init_level": 1,
+        },
+    )
+    n = task.spec.terrain.cols // 2
+    env = assemble_task(task, num_envs=n, kernels="eager", capture_graph=False).env
+    assert set(env.terrain_level.tolist()) <= {0, 1} and len(set(env.terrain_types)) == 5
+    # The base's footprint: its 0.58 m x 0.14 m box (and the legs under it) fit in a 1 m square.
+    offsets = torch.linspace(-0.5, 0.5, 11)
+    dx, dy = torch.meshgrid(offsets, offsets, indexing="ij")
+    start = env.start_pos
+    under = env.heights.sample(start[:, 0, None] + dx.reshape(1, -1), start[:, 1, None] + dy.reshape(1, -1))
+    assert (start[:, 2] - under.max(dim=1).values > 0.59).all()
+    for _ in range(25):
+        result = env.step(torch.zeros(n, env.num_actions))
+        assert not result.done.any(), env.termination_names
+    assert env.stats.termination_counts.sum() == 0
+
+
 def _hand_made(heights: np.ndarray, scale: float = 0.5) -> Terrain:
     return Terrain(
         heights=heights.astype(np.float32),

@@ -59,3 +59,53 @@ def test_a_geom_wider_than_the_prism_budget_sets_the_hfield_overflow_flag():
     origin = terrain.origins[0, 0]
     _, overflow = _warp_rest(_model([1.5], [(origin[0], origin[1], origin[2] + 0.05)]), 3)
     assert overflow & int(mjw._src.types.OverflowType.HFIELD)
+
+
+def _rough_backend(num_envs: int):
+    """The anymal_rough robot in MuJoCo Warp on warp's CPU device, over a 5 cm heightfield (its base box
+    covers ~12 x 3 cells there: more prisms than MuJoCo's 50 contacts per pair once it lies on them)."""
+    from kernel_support import TASKS, load_task
+    from runtime_support import task_backend_options
+
+    from specc.runtime.backends.mujoco_warp import MujocoWarpBackend
+
+    overrides = {
+        "sim.backend": "mujoco-warp",
+        "sim.device": "cpu",
+        "terrain.rows": 1,
+        "terrain.cols": 1,
+        "terrain.border": 1.0,
+        "terrain.horizontal_scale": 0.05,
+    }
+    task = load_task(TASKS / "anymal_rough.toml", overrides)
+    options = task_backend_options(task, num_envs, "cpu")
+    backend = MujocoWarpBackend(task.robot.urdf, task.robot.joint_names, options)
+    return task, backend, generate(options.terrain)
+
+
+def test_a_base_lying_on_a_fine_heightfield_resets_its_env_and_is_counted_not_fatal(monkeypatch):
+    """Env 0's base box sinks 2 cm into the platform (an HFIELD overflow in its world only); env 1 stands.
+    The overflowing env's step counts as diverged, the other is untouched, and check_health reports the
+    share; only a share above PER_ENV_OVERFLOW_LIMIT stops the run, with advice that names the setting."""
+    from specc.runtime.backends import mujoco_warp as backend_module
+
+    task, backend, terrain = _rough_backend(2)
+    top = float(terrain.origins[0, 0, 2])
+    default = torch.tensor(task.robot.default_joint_pos)
+    backend.reset(
+        torch.ones(2, dtype=torch.bool),
+        torch.tensor([[*terrain.origins[0, 0, :2], top + 0.07], [*terrain.origins[0, 0, :2], top + 0.6]]),
+        torch.tensor([[1.0, 0.0, 0.0, 0.0]] * 2),
+        default.repeat(2, 1),
+        torch.zeros(2, len(default)),
+    )
+    backend.step(default.repeat(2, 1, 1))
+    assert backend.state().diverged.tolist() == [True, False]
+    assert int(backend.overflow[0]) & backend._per_env_mask == 0  # cleared: the next step's flags are its own
+    with pytest.raises(backend_module.BufferOverflow, match="HFIELD.*50.0% .*terrain.horizontal_scale"):
+        backend.check_health()  # one env step in two: far above the limit
+    assert backend.counters["Physics/overflow_share_hfield"] == pytest.approx(0.5)
+    backend.step(default.repeat(2, 1, 1))  # env 0 still lies there: counted again
+    monkeypatch.setattr(backend_module, "PER_ENV_OVERFLOW_LIMIT", 0.6)
+    backend.check_health()  # below the (raised) limit: counted, not fatal
+    assert backend.counters["Physics/overflow_share_hfield"] == pytest.approx(0.5)
