@@ -58,7 +58,7 @@ class LabelStorage:
         size = max(1, total // count)
         obs, labels = self.obs.flatten(0, 1), self.teacher_actions.flatten(0, 1)
         for _ in range(epochs):
-            order = torch.randperm(total, generator=generator, device="cpu").to(obs.device)
+            order = torch.randperm(total, generator=generator, device=generator.device).to(obs.device)
             for i in range(min(count, total)):
                 index = order[i * size : (i + 1) * size]
                 yield DistillBatch(obs[index], labels[index])
