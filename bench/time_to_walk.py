@@ -69,7 +69,9 @@ def spec_for(algorithm: str, out: Path, spec: Path) -> Path:
     text = spec.read_text()
     start, end = text.index("[ppo]\n"), text.index("[eval]\n")
     text = text[:start] + SAC_TABLES + "\n" + text[end:]
-    text = text.replace('"ppo.max_iterations"', '"sac.max_iterations"')
+    # [profile.*] entries of the PPO table (iterations, the CPU profile's networks) become SAC's: a
+    # SAC spec with [ppo] settings is an error (SPC104) once a run resolves that profile.
+    text = text.replace('"ppo.', '"sac.')
     text = (
         text.replace('urdf = "', f'urdf = "{spec.parent}/', 1) if 'urdf = "package://' not in text else text
     )

@@ -365,11 +365,12 @@ def _report_run(task, spec, run_dir, checkpoint, backend, device, place, sets, t
     click.echo(f"evaluate  {shlex.join(evaluate_command)}")
     # play films on the CPU whatever device trained (no --backend or --device), with the run's networks
     # where the spec's [profile.cpu] has others
-    on_cpu = _task(spec, "cpu", sets).spec.ppo
+    algorithm = task.spec.algorithm.name  # the table of the algorithm that trained
+    trained, on_cpu = getattr(task.spec, algorithm), getattr(_task(spec, "cpu", sets).spec, algorithm)
     networks = [
-        f"--set=ppo.{key}={list(getattr(task.spec.ppo, key))}"
+        f"--set={algorithm}.{key}={list(getattr(trained, key))}"
         for key in ("actor_hidden_dims", "critic_hidden_dims")
-        if tuple(getattr(on_cpu, key)) != tuple(getattr(task.spec.ppo, key))
+        if tuple(getattr(on_cpu, key)) != tuple(getattr(trained, key))
     ]
     play_command = [
         "specc",

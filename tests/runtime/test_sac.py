@@ -177,7 +177,8 @@ def test_specc_run_with_sac_checkpoints_resumes_evaluates_and_exports(tmp_path):
         return done
 
     quick = ["--no-tensorboard", "--set", "sac.save_interval=30"]
-    specc("run", str(spec), *quick, "--max-iterations", "30", "--run-dir", "run")
+    done = specc("run", str(spec), *quick, "--max-iterations", "30", "--run-dir", "run")
+    assert "specc play" in done.stdout  # the end-of-run report judges and films a SAC policy too
     first = tmp_path / "run" / "checkpoints" / "model_000030.pt"
     done = specc("run", str(spec), *quick, "--max-iterations", "60", "--resume", str(first))
     assert "resumed from" in done.stderr
