@@ -21,7 +21,7 @@ def quat_rotate_inverse(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 
 def quat_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """The Hamilton products a * b of quaternions (N, 4), w first: rotation b, then a."""
+    """The Hamilton products a * b of quaternions (..., 4), w first: rotation b, then a."""
     aw, ax, ay, az = a.unbind(-1)
     bw, bx, by, bz = b.unbind(-1)
     return torch.stack(

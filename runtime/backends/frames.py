@@ -10,22 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from specc.runtime.rotations import quat_rotate
-
-
-def quat_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Hamilton product of w-first quaternions (..., 4)."""
-    aw, ax, ay, az = a.unbind(-1)
-    bw, bx, by, bz = b.unbind(-1)
-    return torch.stack(
-        [
-            aw * bw - ax * bx - ay * by - az * bz,
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-        ],
-        dim=-1,
-    )
+from specc.runtime.rotations import quat_multiply, quat_rotate
 
 
 def frame_pose(
@@ -35,7 +20,7 @@ def frame_pose(
     n, k = xpos.shape[:2]
     q = xquat.reshape(n * k, 4)
     pos = xpos + quat_rotate(q, offset.expand(n, k, 3).reshape(n * k, 3)).view(n, k, 3)
-    return pos, quat_mul(xquat, offset_quat.expand(n, k, 4))
+    return pos, quat_multiply(xquat, offset_quat.expand(n, k, 4))
 
 
 def frame_velocity(

@@ -7,7 +7,8 @@ from specc.expr import ast
 from specc.expr.signals import TERM_NAMESPACE, VALUE_NAMESPACE
 
 
-def term_refs(node: ast.Node) -> list[tuple[str, ast.Span]]:
+def namespace_refs(node: ast.Node, namespace: str) -> list[tuple[str, ast.Span]]:
+    """The `<namespace>.<name>` references of an expression, with the span of each name."""
     refs: list[tuple[str, ast.Span]] = []
     stack = [node]
     while stack:
@@ -15,27 +16,21 @@ def term_refs(node: ast.Node) -> list[tuple[str, ast.Span]]:
         if (
             isinstance(current, ast.Component)
             and isinstance(current.base, ast.Name)
-            and current.base.name == TERM_NAMESPACE
+            and current.base.name == namespace
         ):
             refs.append((current.name, current.name_span))
         stack.extend(ast.children(current))
     return refs
+
+
+def term_refs(node: ast.Node) -> list[tuple[str, ast.Span]]:
+    """The `term.<name>` references of an expression."""
+    return namespace_refs(node, TERM_NAMESPACE)
 
 
 def value_refs(node: ast.Node) -> list[tuple[str, ast.Span]]:
-    """The `value.<name>` references of an expression, with the span of each name."""
-    refs: list[tuple[str, ast.Span]] = []
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if (
-            isinstance(current, ast.Component)
-            and isinstance(current.base, ast.Name)
-            and current.base.name == VALUE_NAMESPACE
-        ):
-            refs.append((current.name, current.name_span))
-        stack.extend(ast.children(current))
-    return refs
+    """The `value.<name>` references of an expression."""
+    return namespace_refs(node, VALUE_NAMESPACE)
 
 
 def dependency_order(
