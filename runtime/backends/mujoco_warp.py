@@ -126,9 +126,6 @@ class MujocoWarpBackend(CompiledRobot):
         self._object_bodies = torch.as_tensor(self.layout.object_bodies, device=dev)
         self._object_geoms = torch.as_tensor(self.layout.object_geoms, device=dev)
         self.joint_torque = torch.zeros(n, len(self.joint_names), device=dev)  # passive joints: zero
-        self._base_group = torch.as_tensor(self.layout.base_group_bodies, device=dev)
-        self._limbs = torch.as_tensor(self.layout.limb_bodies, device=dev)
-        self._robot_geoms = torch.as_tensor(self.layout.robot_geoms, device=dev)
         identity = torch.zeros(n, 4, device=dev)
         identity[:, 0] = 1.0
         self._fixed_root = (
@@ -223,67 +220,30 @@ class MujocoWarpBackend(CompiledRobot):
         masked_write(self.qvel[:, 0:6], env_mask, root_vel)
 
     def set_params(self, env_mask, params: PhysicsParams) -> None:
-        if not self.sizes_vary:
-            self._params_writer.write(env_mask, params)  # one warp launch per batched field
-            return
-        # Object sizes drawn per env: the rare case (no shipped task) keeps the torch path, which also
-        # scales the objects' inertia with their size.
-        p, nominal = self.params, self.nominal
-        n = self.num_envs
-        mass = nominal["body_mass"].repeat(n, 1)
-        inertia = nominal["body_inertia"].repeat(n, 1, 1)
-        if params.link_mass_scale is not None:
-            mass[:, self._limbs] *= params.link_mass_scale[:, None]
-            inertia[:, self._limbs] *= params.link_mass_scale[:, None, None]
-        if params.base_mass_add is not None:
-            group = nominal["body_mass"][self._base_group].sum()
-            scale = (group + params.base_mass_add) / group
-            mass[:, self._base_group] *= scale[:, None]
-            inertia[:, self._base_group] *= scale[:, None, None]
-        friction = nominal["geom_friction"].repeat(n, 1, 1)
-        if params.friction is not None:
-            friction[:, self._robot_geoms, 0] = params.friction[:, None]
-            friction[:, self.layout.ground_geom, 0] = params.friction
-        gain = nominal["actuator_gainprm"].repeat(n, 1, 1)
-        bias = nominal["actuator_biasprm"].repeat(n, 1, 1)
-        if params.motor_strength is not None:
-            gain[:, :, 0] *= params.motor_strength[:, None]
-            bias[:, :, 1:3] *= params.motor_strength[:, None, None]
-        damping = nominal["dof_damping"].repeat(n, 1)
-        if params.joint_damping is not None:
-            damping[:, self._dof_addr] = params.joint_damping[:, None]
-        if params.object_mass_scale is not None:
-            mass[:, self._object_bodies] *= params.object_mass_scale
-            inertia[:, self._object_bodies] *= params.object_mass_scale[:, :, None]
-        if params.object_friction is not None:
-            friction[:, self._object_geoms, 0] = params.object_friction
-        values = {
-            "body_mass": mass,
-            "body_inertia": inertia,
-            "geom_friction": friction,
-            "actuator_gainprm": gain,
-            "actuator_biasprm": bias,
-            "dof_damping": damping,
-        }
+        self._params_writer.write(env_mask, params)  # one warp launch per batched field
         if self.sizes_vary:
-            values.update(self._object_geometry(params.object_size_scale, inertia))
-        for name, value in values.items():
-            masked_write(p[name], env_mask, value)
+            self._write_object_geometry(env_mask, params.object_size_scale)
 
-    def _object_geometry(self, scale: torch.Tensor | None, inertia: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-world geometry of the objects scaled by `scale` (N, M): shape, bounding sphere and box (which
-        the broadphase tests), and their inertia (size², in place; the mass is kept)."""
-        n, nominal = self.num_envs, self.nominal
-        size = nominal["geom_size"].repeat(n, 1, 1)
-        rbound = nominal["geom_rbound"].repeat(n, 1)
-        aabb = nominal["geom_aabb"].repeat(n, 1, 1, 1)
+    def _write_object_geometry(self, env_mask, scale: torch.Tensor | None) -> None:
+        """Per-world geometry of the objects scaled by `scale` (N, M): shape, bounding sphere and box
+        (which the broadphase tests), and their inertia times size² on top of what the parameter
+        writer just wrote (the mass is kept). Only specs that draw object sizes pay for it."""
+        n, nominal, p = self.num_envs, self.nominal, self.params
+        values = {
+            "geom_size": nominal["geom_size"].repeat(n, 1, 1),
+            "geom_rbound": nominal["geom_rbound"].repeat(n, 1),
+            "geom_aabb": nominal["geom_aabb"].repeat(n, 1, 1, 1),
+        }
         if scale is not None:
             geoms = self._object_geoms
-            size[:, geoms] *= scale[:, :, None]
-            rbound[:, geoms] *= scale
-            aabb[:, geoms] *= scale[:, :, None, None]
+            values["geom_size"][:, geoms] *= scale[:, :, None]
+            values["geom_rbound"][:, geoms] *= scale
+            values["geom_aabb"][:, geoms] *= scale[:, :, None, None]
+            inertia = p["body_inertia"].clone()
             inertia[:, self._object_bodies] *= (scale * scale)[:, :, None]
-        return {"geom_size": size, "geom_rbound": rbound, "geom_aabb": aabb}
+            values["body_inertia"] = inertia
+        for name, value in values.items():
+            masked_write(p[name], env_mask, value)
 
     def step(self, targets: torch.Tensor) -> None:
         if self._targets.shape != targets.shape:
