@@ -55,9 +55,10 @@ class Kernel:
     tail: list[str] = field(default_factory=list)
 
 
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
+def template_environment() -> jinja2.Environment:
+    """A fresh jinja2 environment over the package's templates with the settings every emitter uses
+    (strict undefined names, no autoescape: the templates write Python, values go through filters)."""
+    return jinja2.Environment(
         loader=jinja2.FunctionLoader(_load_template),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -65,6 +66,11 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = template_environment()
     env.filters["assign"] = pysource.assign
     return env
 

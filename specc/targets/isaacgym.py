@@ -347,16 +347,9 @@ def check_target(task: CheckedTask, positions: PositionMap, sink: DiagnosticSink
 def _environment() -> jinja2.Environment:
     from xml.sax.saxutils import quoteattr
 
-    from specc.codegen.render import _load_template
+    from specc.codegen.render import template_environment
 
-    env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(_load_template),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
+    env = template_environment()
     env.filters["literal"] = python_literal
     env.filters["xmlattr"] = quoteattr
     env.filters["xmlcomment"] = lambda text: str(text).replace("--", "- -")
