@@ -15,7 +15,10 @@ In one run, for each env count:
     update; peak GPU memory of torch. --ppo-mini-batches repeats it with other `ppo.num_mini_batches`
     (a spec setting: fewer, larger minibatches);
   - --profile: the GPU kernels of one training iteration at the last --ppo-envs, by total time;
-  - --buffer-sizes: raw physics at several contact/constraint buffer sizes, with their peak use.
+  - --buffer-sizes: raw physics at several contact/constraint buffer sizes, with their peak use;
+  - --profile-physics: the GPU kernels of plain physics, the backend's step and the env step, launched
+    one by one under torch's profiler, per step and by kernel, with the kernels where each costs more
+    than the one before it: where the gap to plain physics goes.
 
     python bench/gpu.py --envs 4096 16384 --ppo-envs 4096 16384 --ppo-mini-batches 4 2 --profile
 
@@ -92,7 +95,43 @@ class PlainPhysics:
             self._wp.capture_launch(self.graph)
 
 
-def env_rates(n: int, kernels: str, repeats: int, overrides: dict | None = None) -> dict:
+def kernel_times(fn, repeats: int) -> dict[str, float]:
+    """GPU microseconds per call of fn, by kernel name, under torch's profiler (launched one by one)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    gpu = DEVICE == "cuda"  # on warp's CPU device: CPU time of the ops, to check the script only
+    fn()
+    synchronize()
+    with torch_profile(activities=[ProfilerActivity.CUDA if gpu else ProfilerActivity.CPU]) as prof:
+        for _ in range(repeats):
+            fn()
+        synchronize()
+    times: dict[str, float] = {}
+    for event in prof.key_averages():
+        total = event.self_device_time_total if gpu else event.self_cpu_time_total
+        if total > 0:
+            times[event.key] = times.get(event.key, 0.0) + total / repeats
+    return times
+
+
+def print_physics_profile(n: int, stages: dict[str, dict[str, float]], rows: int) -> None:
+    """Each stage's GPU time per step, then the kernels that cost each stage more than the stage before."""
+    print(f"GPU time per env step at {n} envs, kernels launched one by one (microseconds):")
+    names = list(stages)
+    for name in names:
+        print(f"  {name:<34} {sum(stages[name].values()):>10,.1f}  ({len(stages[name])} kernels)")
+    for before, after in zip(names, names[1:]):
+        a, b = stages[before], stages[after]
+        diff = {k: b.get(k, 0.0) - a.get(k, 0.0) for k in set(a) | set(b)}
+        print(f"  kernels by extra time, {after} against {before}:")
+        for key, extra in sorted(diff.items(), key=lambda kv: -abs(kv[1]))[:rows]:
+            print(f"    {extra:>+10.1f}  {a.get(key, 0.0):>9.1f} -> {b.get(key, 0.0):>9.1f}  {key[:90]}")
+
+
+def env_rates(
+    n: int, kernels: str, repeats: int, overrides: dict | None = None, profile_rows: int = 0
+) -> dict:
     """Plain physics, raw backend, eager env and graph env steps for n envs, in physics steps per second."""
     task = load_task(TASK, overrides)
     decimation = task.spec.sim.decimation
@@ -113,6 +152,13 @@ def env_rates(n: int, kernels: str, repeats: int, overrides: dict | None = None)
     use = backend.usage()
     env.check_health()
     plain_after = timed(plain.step, repeats)
+    if profile_rows:
+        stages = {
+            "plain MuJoCo Warp step": kernel_times(plain._steps, 10),
+            "backend step (no graph)": kernel_times(lambda: backend._physics(decimation), 10),
+            "env step (no graph)": kernel_times(lambda: env.step_eagerly(actions), 10),
+        }
+        print_physics_profile(n, stages, profile_rows)
     physics = n * decimation
     return {
         "plain": 2 * physics / (plain_before + plain_after),
@@ -197,6 +243,11 @@ def main() -> None:
         "--profile", action="store_true", help="Profile one iteration at the last --ppo-envs."
     )
     parser.add_argument("--profile-rows", type=int, default=25)
+    parser.add_argument(
+        "--profile-physics",
+        action="store_true",
+        help="Kernel times of plain physics, the backend's and the env's step at each --envs.",
+    )
     parser.add_argument("--buffer-sizes", nargs="*", default=[], metavar="CONTACTS:ROWS")
     parser.add_argument("--buffer-envs", type=int, default=4096)
     parser.add_argument("--kernels", default="inductor")
@@ -215,7 +266,9 @@ def main() -> None:
             f"{'raw/plain':>9} {'eager/plain':>11} {'graph/plain':>11} {'eager/raw':>9} {'graph/raw':>9}  env step"
         )
     for n in args.envs:
-        r = env_rates(n, args.kernels, args.repeats)
+        r = env_rates(
+            n, args.kernels, args.repeats, profile_rows=args.profile_rows if args.profile_physics else 0
+        )
         plain = r["plain"]
         print(
             f"{n:>7} {plain:>15,.0f} {r['raw']:>14,.0f} {r['eager']:>12,.0f} {r['graph']:>12,.0f} "
