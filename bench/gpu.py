@@ -67,16 +67,27 @@ def timed(fn, repeats: int) -> float:
 
 class PlainPhysics:
     """`decimation` x `mujoco_warp.step` on the backend's MjModel, nworld and buffer sizes, graph-captured,
-    starting from the backend's current state and controls: the physics limit specc's step is held to."""
+    starting from the backend's current state and controls: the physics limit specc's step is held to.
 
-    def __init__(self, backend, decimation: int) -> None:
+    `env_parameters`: the model's randomized fields batched per world and holding the env's drawn
+    values (masses, friction, damping, gains), as the backend's model does; otherwise every world
+    simulates the nominal model."""
+
+    def __init__(self, backend, decimation: int, env_parameters: bool = False) -> None:
         import mujoco_warp as mjw
         import warp as wp
 
         self._wp = wp
         n = backend.num_envs
         with wp.ScopedDevice(backend._wp_device):
-            self.m = mjw.put_model(backend.model)
+            if env_parameters:
+                self.m = mjw.put_model(
+                    backend.model, batch_sizes={name: n for name in backend.randomized_fields}
+                )
+                for name, value in backend.params.items():
+                    wp.to_torch(getattr(self.m, name)).copy_(value)
+            else:
+                self.m = mjw.put_model(backend.model)
             self.d = mjw.make_data(backend.model, nworld=n, nconmax=backend.nconmax, njmax=backend.njmax)
             for name in ("qpos", "qvel", "ctrl"):
                 wp.to_torch(getattr(self.d, name)).copy_(getattr(backend, name))
@@ -93,6 +104,12 @@ class PlainPhysics:
             self._steps()  # warp's CPU device: plain launches
         else:
             self._wp.capture_launch(self.graph)
+
+
+def wp_to_torch(array) -> torch.Tensor:
+    import warp as wp
+
+    return wp.to_torch(array)
 
 
 def kernel_times(fn, repeats: int) -> dict[str, float]:
@@ -144,8 +161,14 @@ def env_rates(
         env.step(actions)
     plain = PlainPhysics(backend, decimation)
     plain_before = timed(plain.step, repeats)
+    same = PlainPhysics(backend, decimation, env_parameters=True)
+    same_time = timed(same.step, repeats)
     targets = env.default_joint_pos.repeat(n, decimation, 1)
     raw = timed(lambda: backend.step(targets), repeats)
+    iterations = {
+        name: float(wp_to_torch(data.solver_niter).float().mean())
+        for name, data in (("plain", plain.d), ("same", same.d), ("raw", backend._d))
+    }
     backend.usage()
     graph = timed(lambda: env.step(actions), repeats)
     eager = timed(lambda: env.step_eagerly(actions), repeats)
@@ -163,6 +186,8 @@ def env_rates(
     return {
         "plain": 2 * physics / (plain_before + plain_after),
         "plain_spread": abs(plain_before - plain_after) / min(plain_before, plain_after),
+        "same": physics / same_time,
+        "iterations": iterations,
         "raw": physics / raw,
         "eager": physics / eager,
         "graph": physics / graph,
@@ -276,6 +301,13 @@ def main() -> None:
             f"{r['eager'] / r['raw']:>9.3f} {r['graph'] / r['raw']:>9.3f}  {r['mode']} (set-up {r['setup']:.0f} s; "
             f"plain before/after differ {100 * r['plain_spread']:.1f} %; {r['contacts_per_env']:.1f} contacts, "
             f"{r['rows_per_env']} rows per env at peak)",
+            flush=True,
+        )
+        its = r["iterations"]
+        print(
+            f"{'':>7} plain physics with the env's drawn parameters (batched per world): {r['same']:,.0f}/s; "
+            f"graph / that {r['graph'] / r['same']:.3f}; mean solver iterations of the last substep: "
+            f"plain {its['plain']:.2f}, with the env's parameters {its['same']:.2f}, backend {its['raw']:.2f}",
             flush=True,
         )
     if args.buffer_sizes:
