@@ -363,15 +363,8 @@ def _report_run(task, spec, run_dir, checkpoint, backend, device, place, sets, t
     click.echo(f"curves    {curves}")
     evaluate_command = ["specc", "eval", str(spec), "--checkpoint", str(checkpoint), *options, *overrides]
     click.echo(f"evaluate  {shlex.join(evaluate_command)}")
-    # play films on the CPU whatever device trained (no --backend or --device), with the run's networks
-    # where the spec's [profile.cpu] has others
-    algorithm = task.spec.algorithm.name  # the table of the algorithm that trained
-    trained, on_cpu = getattr(task.spec, algorithm), getattr(_task(spec, "cpu", sets).spec, algorithm)
-    networks = [
-        f"--set={algorithm}.{key}={list(getattr(trained, key))}"
-        for key in ("actor_hidden_dims", "critic_hidden_dims")
-        if tuple(getattr(on_cpu, key)) != tuple(getattr(trained, key))
-    ]
+    # play films on the CPU whatever device trained (no --backend or --device); it takes the run's
+    # networks from the checkpoint where the spec's [profile.cpu] has others
     play_command = [
         "specc",
         "play",
@@ -379,7 +372,6 @@ def _report_run(task, spec, run_dir, checkpoint, backend, device, place, sets, t
         "--checkpoint",
         str(checkpoint),
         *overrides,
-        *networks,
         "--video",
         str(film),
     ]
@@ -423,6 +415,46 @@ def _one_algorithm(algorithms: set) -> str:
             f"the checkpoints come from {', '.join(sorted(map(str, algorithms)))}: evaluate one algorithm at a time"
         )
     return next(iter(algorithms))
+
+
+# The spec keys of each algorithm's networks, and the checkpoint identity's field each must match.
+NETWORK_KEYS = {
+    "ppo": (("actor_hidden_dims", "actor_hidden_dims"), ("critic_hidden_dims", "critic_hidden_dims")),
+    "sac": (("actor_hidden_dims", "actor_hidden_dims"), ("critic_hidden_dims", "critic_hidden_dims")),
+    "distill": (("student_hidden_dims", "actor_hidden_dims"),),
+}
+
+
+def _task_for_checkpoint(
+    spec: Path, run_on: str | None, sets: tuple[str, ...], checkpoint: Path, algorithm: str
+):
+    """The task resolved for `run_on`, with the networks `checkpoint` was trained with when it was made
+    for this very spec (the same spec hash) under another [profile]: a policy trained on the GPU, whose
+    profile has larger networks than the CPU's, evaluates, exports and plays on a laptop without --set.
+    Networks set with --set are the user's and stay; a checkpoint of another spec is left to the
+    identity check to refuse."""
+    from specc.runtime.checkpoint import CheckpointError, load_checkpoint
+
+    task = _task(spec, run_on, sets)
+    try:
+        identity = load_checkpoint(checkpoint).identity
+    except CheckpointError as err:
+        _fail(str(err))
+    if identity.spec_hash != task.spec_hash:
+        return task
+    table = getattr(task.spec, algorithm, None)
+    given = {value.split("=", 1)[0].strip() for value in sets}
+    adopted = [
+        f"{algorithm}.{key}={list(getattr(identity, field))}"
+        for key, field in NETWORK_KEYS[algorithm]
+        if table is not None
+        and f"{algorithm}.{key}" not in given
+        and tuple(getattr(table, key)) != tuple(getattr(identity, field))
+    ]
+    if not adopted:
+        return task
+    click.echo(f"note: the networks {checkpoint} was trained with: {', '.join(adopted)}", err=True)
+    return _task(spec, run_on, (*sets, *adopted))
 
 
 def _checkpoint_algorithm(checkpoint: Path) -> str:
@@ -592,7 +624,7 @@ def eval_(
         except CheckpointError as err:
             _fail(str(err))
     algorithm = _one_algorithm(algorithms)
-    task = _task(spec, device, sets)
+    task = _task_for_checkpoint(spec, device, sets, checkpoints[0], algorithm)
     backend, device = _require_physics(task, backend, device)
     count = episodes or task.spec.eval.episodes
     parts, runner = _evaluation_env(task, device, backend, kernels, threads, count, randomize, algorithm)
@@ -686,7 +718,8 @@ def export(spec, checkpoint, output, sets, allow_spec_change) -> None:
             "trtexec --onnx=policy.onnx)",
             param_hint="'-o' / '--output'",
         )
-    task = _task(spec, "cpu", sets)
+    algorithm = _checkpoint_algorithm(checkpoint)
+    task = _task_for_checkpoint(spec, "cpu", sets, checkpoint, algorithm)
     import torch
 
     from specc.codegen.render import render_module
@@ -696,9 +729,7 @@ def export(spec, checkpoint, output, sets, allow_spec_change) -> None:
 
     module = load_module(render_module(task))
     try:
-        deployed, normalizer, notes = load_deployed_policy(
-            checkpoint, module, _checkpoint_algorithm(checkpoint), allow_spec_change
-        )
+        deployed, normalizer, notes = load_deployed_policy(checkpoint, module, algorithm, allow_spec_change)
     except CheckpointError as err:
         _fail(str(err))
     for note in notes:
@@ -735,12 +766,11 @@ def play(spec, checkpoint, video, seconds, sets, allow_spec_change) -> None:
     from specc.runtime.video import choose_gl_platform
 
     choose_gl_platform()
-    task = _task(spec, "cpu", sets)
+    algorithm = _checkpoint_algorithm(checkpoint)
+    task = _task_for_checkpoint(spec, "cpu", sets, checkpoint, algorithm)
     from specc.runtime.video import record_policy
 
-    parts, runner = _evaluation_env(
-        task, "cpu", "mujoco", None, 1, 1, False, _checkpoint_algorithm(checkpoint)
-    )
+    parts, runner = _evaluation_env(task, "cpu", "mujoco", None, 1, 1, False, algorithm)
     _load_policy(runner, checkpoint, allow_spec_change)
     length = seconds if seconds is not None else parts.env.config.episode_length_s
     try:

@@ -205,6 +205,35 @@ def test_export_writes_onnx_with_deployment_metadata_matching_torch(trained):
     assert (folder / "policy.pt").is_file()
 
 
+def test_eval_export_and_play_take_the_networks_a_checkpoint_of_this_spec_was_trained_with(tmp_path):
+    """A policy trained on the GPU, whose [profile.cuda] has larger networks than [profile.cpu], must
+    evaluate, export and play on a laptop: same spec (same hash), so its networks are the checkpoint's."""
+    done = specc("run", str(CARTPOLE), "--max-iterations", "1", "--run-dir", "run", "--no-tensorboard",
+                 "--set", "ppo.actor_hidden_dims=[24, 24]", "--set", "ppo.critic_hidden_dims=[16]",
+                 cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    checkpoint = str(tmp_path / "run" / "checkpoints" / "model_000001.pt")
+    exported = specc("export", str(CARTPOLE), "--checkpoint", checkpoint, "-o", "p.onnx", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    assert "ppo.actor_hidden_dims=[24, 24], ppo.critic_hidden_dims=[16]" in exported.stderr
+    evaluated = specc("eval", str(CARTPOLE), "--checkpoint", checkpoint, "--episodes", "2", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    played = specc("play", str(CARTPOLE), "--checkpoint", checkpoint, "--video", "e.mp4", "--seconds", "0.2",
+                   cwd=tmp_path)  # fmt: skip
+    assert played.returncode == 0, played.stderr
+    # A checkpoint of another spec is still refused, whatever its networks.
+    other = tmp_path / "other.toml"
+    urdf = (CARTPOLE.parent / "../robots/cartpole.urdf").resolve()
+    other.write_text(
+        CARTPOLE.read_text()
+        .replace('name = "', 'name = "other_', 1)
+        .replace("../robots/cartpole.urdf", str(urdf))
+    )
+    refused = specc("export", str(other), "--checkpoint", checkpoint, "-o", "q.onnx", cwd=tmp_path)
+    assert refused.returncode != 0
+    assert "was made for another task" in refused.stderr
+
+
 def test_play_renders_a_video(trained):
     folder, checkpoint = trained
     done = specc(
