@@ -23,6 +23,7 @@ import contextlib
 import copy
 import os
 import statistics
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,6 +34,7 @@ import torch
 from mujoco import rollout
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "support"))  # runtime_support: the tests' way to assemble a task
 TASK = ROOT / "tasks" / "anymal_walk.toml"
 
 

@@ -426,22 +426,26 @@ NETWORK_KEYS = {
 
 
 def _task_for_checkpoint(
-    spec: Path, run_on: str | None, sets: tuple[str, ...], checkpoint: Path, algorithm: str
+    spec: Path, run_on: str | None, sets: tuple[str, ...], checkpoint: Path, algorithm: str | None = None
 ):
-    """The task resolved for `run_on`, with the networks `checkpoint` was trained with when it was made
-    for this very spec (the same spec hash) under another [profile]: a policy trained on the GPU, whose
-    profile has larger networks than the CPU's, evaluates, exports and plays on a laptop without --set.
-    Networks set with --set are the user's and stay; a checkpoint of another spec is left to the
-    identity check to refuse."""
+    """The task resolved for `run_on`, and the checkpoint's algorithm (read from it unless given).
+
+    The task has the networks `checkpoint` was trained with when it was made for this very spec (the
+    same spec hash) under another [profile]: a policy trained on the GPU, whose profile has larger
+    networks than the CPU's, evaluates, exports and plays on a laptop without --set. Networks set with
+    --set are the user's and stay; a checkpoint of another spec is left to the identity check to refuse.
+    The spec and --set are checked before the checkpoint is read, so a usage error comes first."""
     from specc.runtime.checkpoint import CheckpointError, load_checkpoint
 
     task = _task(spec, run_on, sets)
+    if algorithm is None:
+        algorithm = _checkpoint_algorithm(checkpoint)
     try:
         identity = load_checkpoint(checkpoint).identity
     except CheckpointError as err:
         _fail(str(err))
     if identity.spec_hash != task.spec_hash:
-        return task
+        return task, algorithm
     table = getattr(task.spec, algorithm, None)
     given = {value.split("=", 1)[0].strip() for value in sets}
     adopted = [
@@ -452,9 +456,9 @@ def _task_for_checkpoint(
         and tuple(getattr(table, key)) != tuple(getattr(identity, field))
     ]
     if not adopted:
-        return task
+        return task, algorithm
     click.echo(f"note: the networks {checkpoint} was trained with: {', '.join(adopted)}", err=True)
-    return _task(spec, run_on, (*sets, *adopted))
+    return _task(spec, run_on, (*sets, *adopted)), algorithm
 
 
 def _checkpoint_algorithm(checkpoint: Path) -> str:
@@ -624,7 +628,7 @@ def eval_(
         except CheckpointError as err:
             _fail(str(err))
     algorithm = _one_algorithm(algorithms)
-    task = _task_for_checkpoint(spec, device, sets, checkpoints[0], algorithm)
+    task, _ = _task_for_checkpoint(spec, device, sets, checkpoints[0], algorithm)
     backend, device = _require_physics(task, backend, device)
     count = episodes or task.spec.eval.episodes
     parts, runner = _evaluation_env(task, device, backend, kernels, threads, count, randomize, algorithm)
@@ -718,8 +722,7 @@ def export(spec, checkpoint, output, sets, allow_spec_change) -> None:
             "trtexec --onnx=policy.onnx)",
             param_hint="'-o' / '--output'",
         )
-    algorithm = _checkpoint_algorithm(checkpoint)
-    task = _task_for_checkpoint(spec, "cpu", sets, checkpoint, algorithm)
+    task, algorithm = _task_for_checkpoint(spec, "cpu", sets, checkpoint)
     import torch
 
     from specc.codegen.render import render_module
@@ -766,8 +769,7 @@ def play(spec, checkpoint, video, seconds, sets, allow_spec_change) -> None:
     from specc.runtime.video import choose_gl_platform
 
     choose_gl_platform()
-    algorithm = _checkpoint_algorithm(checkpoint)
-    task = _task_for_checkpoint(spec, "cpu", sets, checkpoint, algorithm)
+    task, algorithm = _task_for_checkpoint(spec, "cpu", sets, checkpoint)
     from specc.runtime.video import record_policy
 
     parts, runner = _evaluation_env(task, "cpu", "mujoco", None, 1, 1, False, algorithm)
