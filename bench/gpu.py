@@ -106,12 +106,6 @@ class PlainPhysics:
             self._wp.capture_launch(self.graph)
 
 
-def wp_to_torch(array) -> torch.Tensor:
-    import warp as wp
-
-    return wp.to_torch(array)
-
-
 def kernel_times(fn, repeats: int) -> dict[str, float]:
     """GPU microseconds per call of fn, by kernel name, under torch's profiler (launched one by one)."""
     from torch.profiler import ProfilerActivity
@@ -166,7 +160,7 @@ def env_rates(
     targets = env.default_joint_pos.repeat(n, decimation, 1)
     raw = timed(lambda: backend.step(targets), repeats)
     iterations = {
-        name: float(wp_to_torch(data.solver_niter).float().mean())
+        name: float(plain._wp.to_torch(data.solver_niter).float().mean())
         for name, data in (("plain", plain.d), ("same", same.d), ("raw", backend._d))
     }
     backend.usage()

@@ -17,13 +17,16 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from specc.cli.app import load_checked_task, main, parse_set
 from specc.model.backends import BACKENDS
 from specc.spec.schema import DEVICE_PATTERN, PPOSection, SimSection, upper_bound
+
+if TYPE_CHECKING:
+    from specc.runtime.checkpoint import CheckpointIdentity
 
 MAX_SEED = 2**32 - 1  # numpy's and most simulators' seed range; the runner derives seed + 1 and seed + 2
 MAX_NUM_ENVS = int(upper_bound(SimSection, "num_envs"))
@@ -325,7 +328,7 @@ def _report_run(task, spec, run_dir, checkpoint, backend, device, place, sets, t
     from specc.runtime.evaluate import evaluate
 
     parts, runner = _evaluation_env(
-        task, place, backend, "eager", threads, REPORT_EPISODES, False, _checkpoint_algorithm(checkpoint)
+        task, place, backend, "eager", threads, REPORT_EPISODES, False, _read_checkpoint(checkpoint)[0]
     )
     _load_policy(runner, checkpoint)
     criteria = task.spec.eval
@@ -426,24 +429,22 @@ NETWORK_KEYS = {
 
 
 def _task_for_checkpoint(
-    spec: Path, run_on: str | None, sets: tuple[str, ...], checkpoint: Path, algorithm: str | None = None
+    spec: Path,
+    run_on: str | None,
+    sets: tuple[str, ...],
+    checkpoint: Path,
+    read: tuple[str, CheckpointIdentity] | None = None,
 ):
-    """The task resolved for `run_on`, and the checkpoint's algorithm (read from it unless given).
+    """The task resolved for `run_on`, and the checkpoint's algorithm; `read`: the checkpoint's
+    algorithm and identity where the caller has read it already (else it is read here, once).
 
     The task has the networks `checkpoint` was trained with when it was made for this very spec (the
     same spec hash) under another [profile]: a policy trained on the GPU, whose profile has larger
     networks than the CPU's, evaluates, exports and plays on a laptop without --set. Networks set with
     --set are the user's and stay; a checkpoint of another spec is left to the identity check to refuse.
     The spec and --set are checked before the checkpoint is read, so a usage error comes first."""
-    from specc.runtime.checkpoint import CheckpointError, load_checkpoint
-
     task = _task(spec, run_on, sets)
-    if algorithm is None:
-        algorithm = _checkpoint_algorithm(checkpoint)
-    try:
-        identity = load_checkpoint(checkpoint).identity
-    except CheckpointError as err:
-        _fail(str(err))
+    algorithm, identity = read if read is not None else _read_checkpoint(checkpoint)
     if identity.spec_hash != task.spec_hash:
         return task, algorithm
     table = getattr(task.spec, algorithm, None)
@@ -461,14 +462,15 @@ def _task_for_checkpoint(
     return _task(spec, run_on, (*sets, *adopted)), algorithm
 
 
-def _checkpoint_algorithm(checkpoint: Path) -> str:
+def _read_checkpoint(checkpoint: Path) -> tuple[str, CheckpointIdentity]:
+    """The algorithm that trained a checkpoint and what it was made for, from one verified read."""
     from specc.runtime.checkpoint import CheckpointError, load_checkpoint
 
     try:
-        return _one_algorithm({load_checkpoint(checkpoint).state.get("algorithm", "ppo")})
+        loaded = load_checkpoint(checkpoint)
     except CheckpointError as err:
         _fail(str(err))
-        raise
+    return _one_algorithm({loaded.state.get("algorithm", "ppo")}), loaded.identity
 
 
 @main.command()
@@ -500,7 +502,7 @@ def distill(spec, teacher, teacher_spec, backend, device, kernels, sets, threads
     if not teacher.is_file():
         _fail(f"checkpoint not found: {teacher}")
     teacher_task = _task(teacher_spec, device, ()) if teacher_spec is not None else None
-    algorithm = _checkpoint_algorithm(teacher)
+    algorithm, _ = _read_checkpoint(teacher)
     chosen: dict[str, Any] = {}
 
     def teacher_check(task) -> None:
@@ -621,14 +623,16 @@ def eval_(
     from specc.runtime.checkpoint import CheckpointError, load_checkpoint
     from specc.runtime.evaluate import evaluate
 
-    algorithms = set()
+    algorithms, identities = set(), []
     for checkpoint in checkpoints:  # before the env is built: a typo in a series should not wait for it
         try:
-            algorithms.add(load_checkpoint(checkpoint).state.get("algorithm", "ppo"))
+            loaded = load_checkpoint(checkpoint)
         except CheckpointError as err:
             _fail(str(err))
+        algorithms.add(loaded.state.get("algorithm", "ppo"))
+        identities.append(loaded.identity)
     algorithm = _one_algorithm(algorithms)
-    task, _ = _task_for_checkpoint(spec, device, sets, checkpoints[0], algorithm)
+    task, _ = _task_for_checkpoint(spec, device, sets, checkpoints[0], (algorithm, identities[0]))
     backend, device = _require_physics(task, backend, device)
     count = episodes or task.spec.eval.episodes
     parts, runner = _evaluation_env(task, device, backend, kernels, threads, count, randomize, algorithm)
