@@ -9,7 +9,11 @@
    It prints microseconds per call, the ray/sampler ratio and the largest height difference between
    the two (MuJoCo's surface is triangles, the sampler bilinear: they agree at grid points).
 2. Env throughput: env steps per second of anymal_rough (tiles, curriculum, height scan) and of
-   anymal_walk (flat) on the same backend, device and env count, and their ratio.
+   anymal_walk (flat) on the same backend, device and env count, and their ratio. With --buffers
+   C:R ..., anymal_rough again with sim.max_contacts_per_env = C and sim.max_constraints_per_env = R
+   (MuJoCo Warp launches many of its kernels over the buffers' capacity, not over what is used), and
+   for each the fullest the buffers were per env: standing (the timed zero actions), then under 50
+   steps of random actions (robots stumbling and falling: what a training run must have room for).
 
     python bench/terrain.py --device cuda --envs 4096 --backend mujoco-warp      # the GPU host
     python bench/terrain.py --device cpu --envs 64 --backend mujoco --steps 20   # here
@@ -150,8 +154,11 @@ def ray_costs(task, terrain, pos, quat, points, device: torch.device, repeats: i
         return us, float((hit - heights).abs().max())
 
 
-def throughput(name: str, backend: str, device: torch.device, n: int, steps: int) -> float:
-    overrides = {"sim.backend": backend, "sim.device": str(device), "sim.num_envs": n}
+def throughput(
+    name: str, backend: str, device: torch.device, n: int, steps: int, buffers: dict | None = None
+) -> tuple[float, str]:
+    """Env steps per second under zero actions, and (MuJoCo Warp) the buffers' peak use per env."""
+    overrides = {"sim.backend": backend, "sim.device": str(device), "sim.num_envs": n, **(buffers or {})}
     if device.type == "cpu" and name == "anymal_rough":
         overrides.update({"terrain.rows": 4, "terrain.cols": 6, "terrain.border": 2.0})
     task = load_task(TASKS / f"{name}.toml", overrides)
@@ -159,7 +166,23 @@ def throughput(name: str, backend: str, device: torch.device, n: int, steps: int
     actions = torch.zeros(n, env.num_actions, device=device)
     for _ in range(5):  # compile, capture, warm up
         env.step(actions)
-    return n * 1e6 / timed(lambda: env.step(actions), device, max(1, steps // 5))
+    usage = getattr(env.backend, "usage", None)
+    if usage is not None:
+        usage()  # from here on: the timed steps
+    rate = n * 1e6 / timed(lambda: env.step(actions), device, max(1, steps // 5))
+    if usage is None:
+        return rate, ""
+    standing = usage()
+    generator = torch.Generator(device=device).manual_seed(0)
+    for _ in range(50):
+        env.step(torch.randn(n, env.num_actions, device=device, generator=generator))
+    random = usage()
+    capacity = f"capacity {env.backend.nconmax} contacts, {env.backend.njmax} rows per env"
+    return rate, (
+        f"{capacity}; peak contacts per env standing {standing['contacts'] / n:.1f}, random "
+        f"{random['contacts'] / n:.1f}; rows in one env standing {standing['rows_per_env']}, random "
+        f"{random['rows_per_env']}"
+    )
 
 
 def main() -> None:
@@ -172,6 +195,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200, help="env steps per throughput measurement")
     parser.add_argument("--repeats", type=int, default=100, help="calls per height-scan timing")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--buffers",
+        nargs="*",
+        default=[],
+        metavar="C:R",
+        help="anymal_rough again with these contacts:constraint rows per env (MuJoCo Warp)",
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     backend = args.backend or ("mujoco-warp" if device.type == "cuda" else "mujoco")
@@ -181,11 +211,18 @@ def main() -> None:
     scan_costs(rough, args.envs, device, args.repeats)
     if args.skip_throughput:
         return
-    flat = throughput("anymal_walk", backend, device, args.envs, args.steps)
-    rough_steps = throughput("anymal_rough", backend, device, args.envs, args.steps)
+    flat, flat_use = throughput("anymal_walk", backend, device, args.envs, args.steps)
+    rough_steps, rough_use = throughput("anymal_rough", backend, device, args.envs, args.steps)
     print(f"env throughput on {backend}, {args.envs} envs, {args.steps} steps:")
-    print(f"  anymal_walk (flat)   {flat:>12,.0f} env steps/s")
-    print(f"  anymal_rough         {rough_steps:>12,.0f} env steps/s   ({rough_steps / flat:.2f}x flat)")
+    print(f"  anymal_walk (flat)   {flat:>12,.0f} env steps/s   {flat_use}")
+    print(
+        f"  anymal_rough         {rough_steps:>12,.0f} env steps/s   ({rough_steps / flat:.2f}x flat)   {rough_use}"
+    )
+    for variant in args.buffers:
+        contacts, rows = (int(v) for v in variant.split(":"))
+        sizes = {"sim.max_contacts_per_env": contacts, "sim.max_constraints_per_env": rows}
+        rate, use = throughput("anymal_rough", backend, device, args.envs, args.steps, sizes)
+        print(f"  anymal_rough {variant:>7} {rate:>12,.0f} env steps/s   ({rate / flat:.2f}x flat)   {use}")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,12 @@ and on the CPU MuJoCo backend with and without it (sim-to-sim: the GPU-trained p
 another simulator).
 
     python bench/time_to_walk.py --out /tmp/ttw --num-envs 4096 --iterations 300 --save-interval 25
-    python bench/time_to_walk.py --out /tmp/ttw --algorithm ppo sac --iterations 160 --save-interval 40 \\
-        --sac-iterations 600 --sac-save-interval 100 --episodes 50 --no-sim-to-sim
+    python bench/time_to_walk.py --out /tmp/ttw --algorithm ppo sac --iterations 160 --save-interval 20 \\
+        --sac-iterations 1000 --sac-save-interval 50 --episodes 50 --no-sim-to-sim
+
+On a host whose calls are time-limited: `--time-limit S` stops training after S seconds (the run
+saves a checkpoint), `--only train` then `--only evaluate` split training and evaluation over two
+calls, and `--cold-caches` trains with empty kernel caches (a start as on a fresh machine).
 
 Other tasks: `--spec` and the success measure: `--threshold 0.8 --success-key
 terrain.success_rate_from_middle_row` for anymal_rough (success on tiles of at least middle
@@ -31,9 +35,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+from specc.spec.load import tomllib  # tomli on Python 3.10
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "tasks" / "anymal_walk.toml"
@@ -41,8 +49,11 @@ WALKING = 0.9
 # SAC on anymal_walk with the settings of fast massively parallel off-policy work (FastTD3 /
 # FastSAC, Seo et al. 2025) on one GPU: 4,096 envs, an iteration of 8 steps of every env (32,768
 # samples) and 2 updates of 16,384 transitions per step, layer-normed twin critics wider than the
-# actor, n-step returns, fast target critics (the schema's tau 0.1, gamma 0.99); rewards x 50 undo
-# the policy-dt scaling so that the temperature (0.01 at the start) does not outweigh them.
+# actor, n-step returns; rewards x 50 undo the policy-dt scaling so that the temperature (0.01 at
+# the start) does not outweigh them. Four settings differ from the schema's defaults, found by a
+# sweep on the H100 (bench/README.md, "Round of issues 14 and 15"): with the last round's bound 2.0
+# (+-1 rad around the default pose), gamma 0.99, tau 0.1 and an actor update per critic update SAC
+# stood but never walked in 600 iterations; with these it walks in 700.
 SAC_TABLES = """[algorithm]
 name = "sac"
 
@@ -58,17 +69,30 @@ critic_hidden_dims = [768, 384, 192]
 n_step = 3
 reward_scale = 50.0
 init_alpha = 0.01
-action_bound = 2.0
+action_bound = 1.5
+gamma = 0.98
+tau = 0.02
+policy_frequency = 2
 """
 
 
-def spec_for(algorithm: str, out: Path, spec: Path) -> Path:
+def sac_tables(overrides: list[str]) -> str:
+    """SAC_TABLES with KEY=VALUE settings of its [sac] table replaced or added (values in TOML)."""
+    settings = tomllib.loads(SAC_TABLES)["sac"]
+    for item in overrides:
+        key, _, value = item.partition("=")
+        settings[key.strip().removeprefix("sac.")] = tomllib.loads(f"v = {value}")["v"]
+    lines = [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
+    return '[algorithm]\nname = "sac"\n\n[sac]\n' + "\n".join(lines) + "\n"
+
+
+def spec_for(algorithm: str, out: Path, spec: Path, sac_sets: list[str] | None = None) -> Path:
     """The spec an algorithm trains: the spec itself for PPO; for SAC a copy with SAC's tables."""
     if algorithm == "ppo":
         return spec
     text = spec.read_text()
     start, end = text.index("[ppo]\n"), text.index("[eval]\n")
-    text = text[:start] + SAC_TABLES + "\n" + text[end:]
+    text = text[:start] + sac_tables(sac_sets or []) + "\n" + text[end:]
     # [profile.*] entries of the PPO table (iterations, the CPU profile's networks) become SAC's: a
     # SAC spec with [ppo] settings is an error (SPC104) once a run resolves that profile.
     text = text.replace('"ppo.', '"sac.')
@@ -88,15 +112,45 @@ def success(report: dict, key: str) -> float:
     return float(value)
 
 
-def specc(*args: str, cwd: Path) -> str:
-    """Run the specc command line in a fresh interpreter (outside the source tree, which would shadow it)."""
+def specc(*args: str, cwd: Path, time_limit: float | None = None, environ: dict | None = None) -> str:
+    """Run the specc command line in a fresh interpreter (outside the source tree, which would shadow it).
+
+    With `time_limit`, SIGTERM after that many seconds: `specc run` finishes its iteration, saves a
+    checkpoint and exits with 143, which counts as done.
+    """
     command = [sys.executable, "-m", "specc", *args]
     # NVLink multicast off for --gpus N (the launcher sets it too).
-    environ = {**os.environ, "NCCL_NVLS_ENABLE": "0"}
-    done = subprocess.run(command, cwd=cwd, env=environ, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(args[:1])} failed:\n{(done.stdout + done.stderr)[-3000:]}")
-    return done.stdout
+    environ = {**os.environ, "NCCL_NVLS_ENABLE": "0", **(environ or {})}
+    with subprocess.Popen(
+        command, cwd=cwd, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as child:
+        try:
+            stdout, stderr = child.communicate(timeout=time_limit)
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGTERM)
+            stdout, stderr = child.communicate()
+    stopped = time_limit is not None and child.returncode == 143
+    if child.returncode != 0 and not stopped:
+        raise SystemExit(f"{' '.join(args[:1])} failed:\n{(stdout + stderr)[-3000:]}")
+    return stdout
+
+
+def _number(value: float | None, form: str) -> str:
+    """A report's figure, or '-' where the task has none (no distance on a cart-pole)."""
+    return "-" if value is None else format(value, form)
+
+
+def cold_caches(out: Path) -> dict[str, str]:
+    """Empty kernel caches for the run (warp's, inductor's and triton's): a start as on a fresh machine."""
+    folders = {name: out / "caches" / name for name in ("warp", "inductor", "triton")}
+    for folder in folders.values():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    return {
+        "WARP_CACHE_PATH": str(folders["warp"]),
+        "TORCHINDUCTOR_CACHE_DIR": str(folders["inductor"]),
+        "TRITON_CACHE_DIR": str(folders["triton"]),
+    }
 
 
 def main() -> None:
@@ -118,6 +172,13 @@ def main() -> None:
         "--sac-iterations", type=int, default=600, help="SAC's iterations (8 steps of every env)."
     )
     parser.add_argument("--sac-save-interval", type=int, default=100, help="SAC's checkpoint interval.")
+    parser.add_argument(
+        "--sac-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Replace a setting of SAC_TABLES' [sac] table (repeatable), e.g. --sac-set gamma=0.98.",
+    )
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument(
         "--algorithm",
@@ -128,6 +189,25 @@ def main() -> None:
     )
     parser.add_argument(
         "--cpu-threads", type=int, default=None, help="Threads of the sim-to-sim CPU backend."
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="S",
+        help="Stop training after S seconds of wall time (SIGTERM: the run saves a checkpoint and ends).",
+    )
+    parser.add_argument(
+        "--cold-caches",
+        action="store_true",
+        help="Train with empty warp, inductor and triton kernel caches (a cold start as on a fresh machine).",
+    )
+    parser.add_argument(
+        "--only",
+        choices=["train", "evaluate"],
+        default=None,
+        help="Only train, or only evaluate the run already in --out: on a host whose calls are time-limited, "
+        "train in one call and evaluate in the next.",
     )
     parser.add_argument(
         "--no-sim-to-sim",
@@ -145,7 +225,7 @@ def main() -> None:
         results[algorithm] = measure(
             args, algorithm, args.out / algorithm if len(args.algorithm) > 1 else args.out
         )
-    if len(results) > 1:
+    if len(results) > 1 and args.only != "train":
         print(f"{'algorithm':>9} {'time to walk s':>15} {'training s':>11} {'iteration':>9}")
         for algorithm, walked in results.items():
             if walked is None:
@@ -160,7 +240,7 @@ def main() -> None:
 def measure(args, algorithm: str, out: Path) -> dict | None:
     """Train with `algorithm`, evaluate its checkpoints; the first walking checkpoint's row, or None."""
     out.mkdir(parents=True, exist_ok=True)
-    spec = spec_for(algorithm, out, args.spec)
+    spec = spec_for(algorithm, out, args.spec, args.sac_set)
     run_dir = out / "run"
     place = ["--backend", args.backend, "--device", args.device]
     gpus = ["--gpus", str(args.gpus)] if args.gpus > 1 else []
@@ -169,11 +249,15 @@ def measure(args, algorithm: str, out: Path) -> dict | None:
         if algorithm == "sac"
         else (args.iterations, args.save_interval)
     )
-    specc(
-        "run", str(spec), *place, *gpus, "--num-envs", str(args.num_envs), "--max-iterations", str(iterations),
-        "--set", f"{algorithm}.save_interval={interval}", "--run-dir", str(run_dir), "--no-tensorboard",
-        cwd=out,
-    )  # fmt: skip
+    if args.only != "evaluate":
+        shutil.rmtree(run_dir, ignore_errors=True)
+        specc(
+            "run", str(spec), *place, *gpus, "--num-envs", str(args.num_envs), "--max-iterations", str(iterations),
+            "--set", f"{algorithm}.save_interval={interval}", "--run-dir", str(run_dir), "--no-tensorboard",
+            cwd=out, time_limit=args.time_limit, environ=cold_caches(out) if args.cold_caches else None,
+        )  # fmt: skip
+    if args.only == "train":
+        return None
     metrics = {
         m["iteration"]: m for m in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
     }
@@ -212,14 +296,15 @@ def measure(args, algorithm: str, out: Path) -> dict | None:
         print(
             f"{iteration:>9} {iteration * samples_per_iteration:>12,} {wall:>8.1f} "
             f"{success(report, args.success_key):>8.1%} "
-            f"{report['mean_distance_m']:>11.2f} {report['mean_tracking_error']:>13.3f}"
+            f"{_number(report.get('mean_distance_m'), '.2f'):>11} {_number(report.get('mean_tracking_error'), '.3f'):>13}"
             f" {'-' if level is None else f'{level:.2f}':>13}"
         )
         if walked is None and success(report, args.success_key) >= args.threshold:
             walked = rows[-1]
     if walked:
         print(
-            f"time to walk: {walked['wall_s']:.1f} s of wall time from a cold start (iteration {walked['iteration']}, "
+            f"time to walk: {walked['wall_s']:.1f} s of wall time from `specc run`'s start, untrained"
+            f"{', empty kernel caches' if args.cold_caches else ''} (iteration {walked['iteration']}, "
             f"{walked['iteration'] * samples_per_iteration:,} samples), {walked['wall_s'] - set_up:.1f} s of training"
         )
     else:

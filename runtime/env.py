@@ -55,6 +55,9 @@ class StepResult:
     # Extra observation groups (critic, teacher): after the step, and of the pre-reset state.
     groups: dict[str, torch.Tensor] = field(default_factory=dict)
     terminal_groups: dict[str, torch.Tensor] = field(default_factory=dict)
+    # (N,) bool: reset because its physics blew up (non-finite or exploding state): its pre-reset
+    # position and velocities are meaningless, so evaluation leaves them out of its distances.
+    diverged: torch.Tensor | None = None
 
 
 class TaskEnv:
@@ -484,6 +487,7 @@ class TaskEnv:
             failure,
             self.groups,
             terminal_groups,
+            bad,
         )
 
     @contextlib.contextmanager

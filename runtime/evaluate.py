@@ -39,6 +39,7 @@ class EvalResult:
     mean_tracking_error: float | None
     terminated_rate: float  # episodes ended by a termination term (or lost physics), not a time-out
     failed_rate: float  # episodes judged failed
+    diverged: int  # episodes whose physics blew up: failed, and out of the distance and tracking means
     per_episode: list[dict]
     # Per categorical command, per choice: episodes, success_rate, success_ci95, mean_forward_speed_mps
     # (base-frame forward velocity averaged over the episode's steps); None without categorical commands.
@@ -87,6 +88,7 @@ def _evaluate(env: TaskEnv, policy) -> EvalResult:
     term_returns = torch.zeros(n, len(env.reward_names), device=device)
     distance = torch.zeros(n, device=device)
     terminated = torch.zeros(n, dtype=torch.bool, device=device)
+    diverged = torch.zeros(n, dtype=torch.bool, device=device)
     error_sum = torch.zeros(n, device=device)
     steps = torch.zeros(n, device=device)
     forward_speed_sum = torch.zeros(n, device=device)
@@ -127,12 +129,20 @@ def _evaluate(env: TaskEnv, policy) -> EvalResult:
         travelled = (result.terminal_base_pos[:, :2] - result.start_base_pos[:, :2]).norm(dim=-1)
         distance = torch.where(ending, travelled, distance)
         terminated |= by_termination
+        if result.diverged is not None:
+            diverged |= result.diverged & active
         finished |= ending
         obs = result.obs
         if bool(finished.all()):
             break
     env.check_health()
+    # An episode whose physics blew up fails whatever its criteria read from the garbage state, and
+    # its distance, speed and tracking error stay out of the means (one such env moved a mean by
+    # hundreds of metres on rough terrain).
+    failed |= diverged
+    succeeded &= ~diverged
     success = succeeded & ~failed if not judge_first else succeeded
+    kept = ~diverged
     per_episode: list[dict[str, Any]] = [
         {
             "success": bool(s),
@@ -140,14 +150,20 @@ def _evaluate(env: TaskEnv, policy) -> EvalResult:
             "return": float(r),
             "distance_m": float(d),
             "terminated": bool(t),
+            "diverged": bool(x),
         }
-        for s, f, r, d, t in zip(
-            success.tolist(), failed.tolist(), returns.tolist(), distance.tolist(), terminated.tolist()
+        for s, f, r, d, t, x in zip(
+            success.tolist(),
+            failed.tolist(),
+            returns.tolist(),
+            distance.tolist(),
+            terminated.tolist(),
+            diverged.tolist(),
         )
     ]
     forward_speed = (forward_speed_sum / steps.clamp(min=1)).tolist()
     for episode, speed in zip(per_episode, forward_speed):
-        episode["forward_speed_mps"] = float(speed)
+        episode["forward_speed_mps"] = 0.0 if episode["diverged"] else float(speed)
     if categorical:
         chosen = episode_commands[:, [index for index, _ in categorical]].round().long().tolist()
         for episode, row in zip(per_episode, chosen):
@@ -155,7 +171,7 @@ def _evaluate(env: TaskEnv, policy) -> EvalResult:
     if env.terrain is not None:
         for episode, level, kind in zip(per_episode, levels, types):
             episode["terrain_row"], episode["terrain_type"] = level, kind
-    tracking = float((error_sum / steps.clamp(min=1)).mean()) if tracked else None
+    tracking = float(_mean_of((error_sum / steps.clamp(min=1)), kept)) if tracked else None
     count = int(success.sum())
     return EvalResult(
         episodes=n,
@@ -163,14 +179,20 @@ def _evaluate(env: TaskEnv, policy) -> EvalResult:
         success_ci95=wilson_interval(count, n),
         mean_return=float(returns.mean()),
         term_returns={name: float(v) for name, v in zip(env.reward_names, term_returns.mean(0).tolist())},
-        mean_distance_m=float(distance.mean()),
+        mean_distance_m=float(_mean_of(distance, kept)),
         mean_tracking_error=tracking,
         terminated_rate=float(terminated.float().mean()),
         failed_rate=float(failed.float().mean()),
+        diverged=int(diverged.sum()),
         per_episode=per_episode,
         by_command=command_breakdown(per_episode, [c for _, c in categorical]) if categorical else None,
         terrain=terrain_breakdown(per_episode, env.config.terrain.rows) if env.terrain is not None else None,
     )
+
+
+def _mean_of(values: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
+    """The mean of the kept entries (0 when none is kept)."""
+    return torch.where(kept, values, torch.zeros_like(values)).sum() / kept.sum().clamp(min=1)
 
 
 def _choice_name(command, index: int) -> str:
@@ -181,11 +203,12 @@ def success_summary(episodes: list[dict]) -> dict:
     """Episodes, success rate with its Wilson interval, and mean forward speed of a group of episodes."""
     count = len(episodes)
     wins = sum(e["success"] for e in episodes)
+    moving = [e["forward_speed_mps"] for e in episodes if not e.get("diverged")]
     return {
         "episodes": count,
         "success_rate": wins / count if count else 0.0,
         "success_ci95": list(wilson_interval(wins, count)),
-        "mean_forward_speed_mps": sum(e["forward_speed_mps"] for e in episodes) / count if count else 0.0,
+        "mean_forward_speed_mps": sum(moving) / len(moving) if moving else 0.0,
     }
 
 

@@ -347,6 +347,9 @@ class MujocoWarpBackend(CompiledRobot):
         self._steps.zero_()
         shares = {name: count / env_steps for name, count in zip(PER_ENV_OVERFLOWS, counts)}
         self.counters = {f"Physics/overflow_share_{name.lower()}": share for name, share in shares.items()}
+        # What the buffers held at their fullest since the last check: what to size them by.
+        self.counters["Physics/peak_contacts_per_env"] = use["contacts"] / self.num_envs
+        self.counters["Physics/peak_rows_per_env"] = float(use["rows_per_env"])
         worst = max(shares, key=lambda name: shares[name])
         if shares[worst] > PER_ENV_OVERFLOW_LIMIT:
             raise BufferOverflow(

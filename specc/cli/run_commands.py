@@ -670,6 +670,10 @@ def _print_evaluation(task, checkpoint: Path, result, randomize: bool, several: 
     click.echo(f"criterion         {criterion_text(task.spec.eval)}")
     click.echo(f"failed            {result.failed_rate:.1%}")
     click.echo(f"terminated        {result.terminated_rate:.1%}")
+    if result.diverged:
+        click.echo(
+            f"physics blew up   {result.diverged} episodes (failed; left out of distance and tracking error)"
+        )
     click.echo(f"mean return       {result.mean_return:.3f}")
     width = max((len(name) for name in result.term_returns), default=0)
     for name, value in result.term_returns.items():

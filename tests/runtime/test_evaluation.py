@@ -7,6 +7,8 @@ The episodes run in a real MuJoCo env on the test cart-pole; the criteria are ch
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from runtime_support import CARTPOLE, assemble_task
@@ -202,3 +204,27 @@ def test_bad_held_commands_are_diagnostics_with_their_fix(tmp_path, held, messag
     problem = raised.value.problems[0]
     assert problem.code == "SPC104" and message in problem.message, problem.message
     assert problem.fix == fix
+
+
+def test_an_episode_whose_physics_blows_up_fails_and_stays_out_of_the_means(tmp_path):
+    """A NaN action sends env 0's physics to NaN: the env resets it, and the judge fails that episode
+    whatever its criteria read from the garbage state; distance and tracking means skip it."""
+    path = tmp_path / "spec.toml"
+    text = CARTPOLE.read_text().replace("../robots", str(CARTPOLE.parent.parent / "robots"))
+    path.write_text(text.replace("episode_length_s = 5.0", "episode_length_s = 1.0"))
+    sink = DiagnosticSink(str(path))
+    task = check_task(path, sink)
+    assert task is not None, [d.message for d in sink.items]
+    env = assemble_task(task, num_envs=3, kernels="eager", randomize=False, judge=True).env
+
+    def blows_up_env_0(obs: torch.Tensor) -> torch.Tensor:
+        actions = torch.zeros(obs.shape[0], env.num_actions)
+        actions[0] = float("nan")
+        return actions
+
+    result = evaluate(env, blows_up_env_0).to_dict()
+    assert result["diverged"] == 1
+    assert [e["diverged"] for e in result["per_episode"]] == [True, False, False]
+    assert [e["success"] for e in result["per_episode"]] == [False, True, True]
+    assert result["per_episode"][0]["forward_speed_mps"] == 0.0
+    assert math.isfinite(result["mean_distance_m"]) and math.isfinite(result["mean_return"])

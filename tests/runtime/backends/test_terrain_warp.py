@@ -105,6 +105,9 @@ def test_a_base_lying_on_a_fine_heightfield_resets_its_env_and_is_counted_not_fa
     with pytest.raises(backend_module.BufferOverflow, match="HFIELD.*50.0% .*terrain.horizontal_scale"):
         backend.check_health()  # one env step in two: far above the limit
     assert backend.counters["Physics/overflow_share_hfield"] == pytest.approx(0.5)
+    # The fullest the buffers were, per env: what a spec's sim.max_contacts_per_env is sized by.
+    assert 0 < backend.counters["Physics/peak_contacts_per_env"] <= backend.nconmax
+    assert 0 < backend.counters["Physics/peak_rows_per_env"] <= backend.njmax
     backend.step(default.repeat(2, 1, 1))  # env 0 still lies there: counted again
     monkeypatch.setattr(backend_module, "PER_ENV_OVERFLOW_LIMIT", 0.6)
     backend.check_health()  # below the (raised) limit: counted, not fatal
