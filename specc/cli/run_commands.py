@@ -463,14 +463,20 @@ def _task_for_checkpoint(
 
 
 def _read_checkpoint(checkpoint: Path) -> tuple[str, CheckpointIdentity]:
-    """The algorithm that trained a checkpoint and what it was made for, from one verified read."""
+    """The algorithm that trained a checkpoint (one specc knows) and what it was made for."""
+    name, identity = _checkpoint_identity(checkpoint)
+    return _one_algorithm({name}), identity
+
+
+def _checkpoint_identity(checkpoint: Path) -> tuple[str, CheckpointIdentity]:
+    """The algorithm name a checkpoint records and what it was made for, from one verified read."""
     from specc.runtime.checkpoint import CheckpointError, load_checkpoint
 
     try:
         loaded = load_checkpoint(checkpoint)
     except CheckpointError as err:
         _fail(str(err))
-    return _one_algorithm({loaded.state.get("algorithm", "ppo")}), loaded.identity
+    return loaded.state.get("algorithm", "ppo"), loaded.identity
 
 
 @main.command()
@@ -620,19 +626,12 @@ def eval_(
     """Evaluate checkpoints: success rate by the spec's [eval] criterion, return, tracking error."""
 
     from specc.runtime.backends.base import PhysicsLost
-    from specc.runtime.checkpoint import CheckpointError, load_checkpoint
     from specc.runtime.evaluate import evaluate
 
-    algorithms, identities = set(), []
-    for checkpoint in checkpoints:  # before the env is built: a typo in a series should not wait for it
-        try:
-            loaded = load_checkpoint(checkpoint)
-        except CheckpointError as err:
-            _fail(str(err))
-        algorithms.add(loaded.state.get("algorithm", "ppo"))
-        identities.append(loaded.identity)
-    algorithm = _one_algorithm(algorithms)
-    task, _ = _task_for_checkpoint(spec, device, sets, checkpoints[0], (algorithm, identities[0]))
+    # Before the env is built: a typo in a series should not wait for it.
+    read = [_checkpoint_identity(checkpoint) for checkpoint in checkpoints]
+    algorithm = _one_algorithm({name for name, _ in read})
+    task, _ = _task_for_checkpoint(spec, device, sets, checkpoints[0], (algorithm, read[0][1]))
     backend, device = _require_physics(task, backend, device)
     count = episodes or task.spec.eval.episodes
     parts, runner = _evaluation_env(task, device, backend, kernels, threads, count, randomize, algorithm)

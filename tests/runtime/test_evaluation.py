@@ -37,8 +37,8 @@ def test_wilson_interval_matches_hand_computed_bounds(successes, trials, low, hi
     assert got == pytest.approx((low, high), abs=2e-5)
 
 
-def judged(tmp_path, eval_table: str, terminations: str = "", episodes: int = 3) -> dict:
-    """Evaluate a zero policy on the cart-pole (1 s episodes) under the given [eval] table."""
+def judging_env(tmp_path, eval_table: str, terminations: str = "", episodes: int = 3):
+    """A judging env of the cart-pole (1 s episodes) under the given [eval] table."""
     text = CARTPOLE.read_text()
     head, _ = text.split("[eval]")
     head = head.replace("episode_length_s = 5.0", "episode_length_s = 1.0")
@@ -53,9 +53,13 @@ def judged(tmp_path, eval_table: str, terminations: str = "", episodes: int = 3)
     sink = DiagnosticSink(str(path))
     task = check_task(path, sink)
     assert task is not None, [d.message for d in sink.items]
-    env = assemble_task(task, num_envs=episodes, kernels="eager", randomize=False, judge=True).env
-    result = evaluate(env, lambda obs: torch.zeros(obs.shape[0], env.num_actions))
-    return result.to_dict()
+    return assemble_task(task, num_envs=episodes, kernels="eager", randomize=False, judge=True).env
+
+
+def judged(tmp_path, eval_table: str, terminations: str = "", episodes: int = 3) -> dict:
+    """Evaluate a zero policy on the cart-pole (1 s episodes) under the given [eval] table."""
+    env = judging_env(tmp_path, eval_table, terminations, episodes)
+    return evaluate(env, lambda obs: torch.zeros(obs.shape[0], env.num_actions)).to_dict()
 
 
 def test_success_read_at_the_episode_end(tmp_path):
@@ -209,13 +213,7 @@ def test_bad_held_commands_are_diagnostics_with_their_fix(tmp_path, held, messag
 def test_an_episode_whose_physics_blows_up_fails_and_stays_out_of_the_means(tmp_path):
     """A NaN action sends env 0's physics to NaN: the env resets it, and the judge fails that episode
     whatever its criteria read from the garbage state; distance and tracking means skip it."""
-    path = tmp_path / "spec.toml"
-    text = CARTPOLE.read_text().replace("../robots", str(CARTPOLE.parent.parent / "robots"))
-    path.write_text(text.replace("episode_length_s = 5.0", "episode_length_s = 1.0"))
-    sink = DiagnosticSink(str(path))
-    task = check_task(path, sink)
-    assert task is not None, [d.message for d in sink.items]
-    env = assemble_task(task, num_envs=3, kernels="eager", randomize=False, judge=True).env
+    env = judging_env(tmp_path, 'success = "true"')
 
     def blows_up_env_0(obs: torch.Tensor) -> torch.Tensor:
         actions = torch.zeros(obs.shape[0], env.num_actions)
