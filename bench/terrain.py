@@ -14,6 +14,9 @@
    (MuJoCo Warp launches many of its kernels over the buffers' capacity, not over what is used), and
    for each the fullest the buffers were per env: standing (the timed zero actions), then under 50
    steps of random actions (robots stumbling and falling: what a training run must have room for).
+   With --cylinders, anymal_rough again with the URDF's collision cylinders instead of the capsules
+   it ships with (robot.cylinders_as_capsules). With --profile-physics ROWS, the GPU kernels of the
+   tasks' physics, launched one by one, and the ROWS kernels where each costs most over the one before.
 
     python bench/terrain.py --device cuda --envs 4096 --backend mujoco-warp      # the GPU host
     python bench/terrain.py --device cpu --envs 64 --backend mujoco --steps 20   # here
@@ -155,17 +158,25 @@ def ray_costs(task, terrain, pos, quat, points, device: torch.device, repeats: i
 
 
 def throughput(
-    name: str, backend: str, device: torch.device, n: int, steps: int, buffers: dict | None = None
+    name: str, backend: str, device: torch.device, n: int, steps: int, changes: dict | None = None
 ) -> tuple[float, str]:
-    """Env steps per second under zero actions, and (MuJoCo Warp) the buffers' peak use per env."""
-    overrides = {"sim.backend": backend, "sim.device": str(device), "sim.num_envs": n, **(buffers or {})}
+    """Env steps per second under zero actions, and (MuJoCo Warp) the buffers' peak use per env;
+    `changes`: spec settings changed from the shipped task."""
+    overrides = {"sim.backend": backend, "sim.device": str(device), "sim.num_envs": n, **(changes or {})}
     if device.type == "cpu" and name == "anymal_rough":
         overrides.update({"terrain.rows": 4, "terrain.cols": 6, "terrain.border": 2.0})
     task = load_task(TASKS / f"{name}.toml", overrides)
+    start = time.perf_counter()
     env = assemble_task(task, backend=backend, device=str(device), num_envs=n).env
     actions = torch.zeros(n, env.num_actions, device=device)
     for _ in range(5):  # compile, capture, warm up
         env.step(actions)
+    _sync(device)
+    compiled = getattr(env.backend, "compiled", None)
+    physics = (
+        f", of it {compiled.seconds:.1f} s compiling {compiled.modules} physics modules" if compiled else ""
+    )
+    print(f"  {name}: {time.perf_counter() - start:.1f} s from assembly to the 5th step{physics}")
     usage = getattr(env.backend, "usage", None)
     if usage is not None:
         usage()  # from here on: the timed steps
@@ -176,13 +187,28 @@ def throughput(
     generator = torch.Generator(device=device).manual_seed(0)
     for _ in range(50):
         env.step(torch.randn(n, env.num_actions, device=device, generator=generator))
+    backend_ = env.backend
+    per_env = backend_._per_env_counts.sum().item() / max(1, backend_._steps.item() * n)
     random = usage()
     capacity = f"capacity {env.backend.nconmax} contacts, {env.backend.njmax} rows per env"
     return rate, (
         f"{capacity}; peak contacts per env standing {standing['contacts'] / n:.1f}, random "
         f"{random['contacts'] / n:.1f}; rows in one env standing {standing['rows_per_env']}, random "
-        f"{random['rows_per_env']}"
+        f"{random['rows_per_env']}; env steps reset for a per-env overflow (all steps) {per_env:.2%}"
     )
+
+
+def physics_kernels(name: str, n: int, overrides: dict | None = None, repeats: int = 10) -> dict[str, float]:
+    """GPU microseconds per env step of the backend's physics (substeps and read-back), by kernel,
+    launched one by one under torch's profiler, robots standing on their default pose."""
+    import gpu
+
+    task = load_task(TASKS / f"{name}.toml", {"sim.num_envs": n, **(overrides or {})})
+    env = assemble_task(task, backend="mujoco-warp", device="cuda", num_envs=n).env
+    actions = torch.zeros(n, env.num_actions, device="cuda")
+    for _ in range(5):
+        env.step(actions)
+    return gpu.kernel_times(lambda: env.backend._physics(task.spec.sim.decimation), repeats)
 
 
 def main() -> None:
@@ -202,15 +228,30 @@ def main() -> None:
         metavar="C:R",
         help="anymal_rough again with these contacts:constraint rows per env (MuJoCo Warp)",
     )
+    parser.add_argument(
+        "--cylinders",
+        action="store_true",
+        help="anymal_rough again with the URDF's collision cylinders (robot.cylinders_as_capsules = false)",
+    )
+    parser.add_argument(
+        "--profile-physics",
+        type=int,
+        default=0,
+        metavar="ROWS",
+        help="the physics' GPU kernels on flat and rough terrain, and the ROWS kernels where rough costs most",
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     backend = args.backend or ("mujoco-warp" if device.type == "cuda" else "mujoco")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"{name}, torch {torch.__version__}")
+    if not args.skip_throughput:  # first: its set-up times are those of empty kernel caches, if they are
+        env_throughput(args, device, backend)
     rough = load_task(TASKS / "anymal_rough.toml", {"sim.backend": "mujoco-warp", "sim.device": "cuda"})
     scan_costs(rough, args.envs, device, args.repeats)
-    if args.skip_throughput:
-        return
+
+
+def env_throughput(args: argparse.Namespace, device: torch.device, backend: str) -> None:
     flat, flat_use = throughput("anymal_walk", backend, device, args.envs, args.steps)
     rough_steps, rough_use = throughput("anymal_rough", backend, device, args.envs, args.steps)
     print(f"env throughput on {backend}, {args.envs} envs, {args.steps} steps:")
@@ -218,6 +259,18 @@ def main() -> None:
     print(
         f"  anymal_rough         {rough_steps:>12,.0f} env steps/s   ({rough_steps / flat:.2f}x flat)   {rough_use}"
     )
+    cylinders = {"robot.cylinders_as_capsules": False}
+    if args.cylinders:
+        rate, use = throughput("anymal_rough", backend, device, args.envs, args.steps, cylinders)
+        print(f"  anymal_rough, cylinders {rate:>10,.0f} env steps/s   ({rate / flat:.2f}x flat)   {use}")
+    if args.profile_physics:
+        import gpu
+
+        stages = {"anymal_walk physics": physics_kernels("anymal_walk", args.envs)}
+        if args.cylinders:
+            stages["anymal_rough physics, cylinders"] = physics_kernels("anymal_rough", args.envs, cylinders)
+        stages["anymal_rough physics"] = physics_kernels("anymal_rough", args.envs)
+        gpu.print_physics_profile(args.envs, stages, args.profile_physics)
     for variant in args.buffers:
         contacts, rows = (int(v) for v in variant.split(":"))
         sizes = {"sim.max_contacts_per_env": contacts, "sim.max_constraints_per_env": rows}

@@ -127,6 +127,7 @@ def backend_options(
         init_height=env["init_height"],
         fixed_base=env["fixed_base"],
         self_collision=table["self_collision"],
+        cylinders_as_capsules=table["cylinders_as_capsules"],
         repair_inertia=table["repair_inertia"],
         contact_bodies=tuple(module.CONTACT_BODIES),
         actuators=tuple(ActuatorOptions(**a) for a in table["actuators"]),

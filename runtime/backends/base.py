@@ -220,3 +220,4 @@ class BackendOptions:
     contacts_read: tuple[bool, ...] = ()  # per contact body, then per pair: its force is read
     torques_read: bool = True  # the joint torques are read
     terrain: TerrainConfig | None = None  # the ground: None or a plane config for flat ground
+    cylinders_as_capsules: bool = False  # the robot's collision cylinders become capsules

@@ -206,7 +206,9 @@ def build_model(
     if not options.fixed_base:
         root.add_freejoint(name="__root__")
     # The URDF root sits at the origin of the base frame.
-    robot = _UrdfTree(spec, urdf, "", options.repair_inertia, repairs, dict(options.locked))
+    robot = _UrdfTree(
+        spec, urdf, "", options.repair_inertia, repairs, dict(options.locked), options.cylinders_as_capsules
+    )
     robot.add(root, urdf.root, [0, 0, 0], [1, 0, 0, 0], collide_with_itself=options.self_collision)
     scene_bodies: list[str] = []
     for extra in getattr(options, "scene_urdfs", ()):
@@ -524,13 +526,23 @@ class _UrdfTree:
     """Adds one URDF's links as MuJoCo bodies (named `prefix + link`, joints `prefix + joint`): inertia and
     collision geometry as the file writes them, movable joints (locked ones welded at their position)."""
 
-    def __init__(self, spec, urdf: Urdf, prefix: str, repair: str, repairs: list[str], locked: dict) -> None:
+    def __init__(
+        self,
+        spec,
+        urdf: Urdf,
+        prefix: str,
+        repair: str,
+        repairs: list[str],
+        locked: dict,
+        cylinders_as_capsules: bool = False,
+    ) -> None:
         self.spec, self.urdf, self.prefix = spec, urdf, prefix
         self.repair, self.repairs, self.locked = repair, repairs, locked
         self.by_parent: dict[str, list] = {}
         for joint in urdf.joints:
             self.by_parent.setdefault(joint.parent, []).append(joint)
         self.bodies: list[str] = []  # the MuJoCo names of the bodies added
+        self.cylinders_as_capsules = cylinders_as_capsules
 
     def add(self, parent_body, name: str, pos, quat, joint=None, *, collide_with_itself: bool) -> None:
         if joint is not None and joint.name in self.locked:
@@ -548,7 +560,7 @@ class _UrdfTree:
             j.damping = [joint.damping, 0.0, 0.0]  # MuJoCo 4: linear, quadratic, cubic coefficients
             j.frictionloss = joint.friction
         for geom in link.collisions:
-            _add_geom(self.spec, body, geom, collide_with_itself)
+            _add_geom(self.spec, body, geom, collide_with_itself, self.cylinders_as_capsules)
         for child in self.by_parent.get(name, []):
             origin = _quat_from_rpy(child.origin_rpy)
             self.add(
@@ -587,7 +599,7 @@ def _set_inertial(body, link, repair: str, repairs: list[str]) -> None:
     ]
 
 
-def _add_geom(spec, body, geom: Geometry, self_collision: bool) -> None:
+def _add_geom(spec, body, geom: Geometry, self_collision: bool, cylinders_as_capsules: bool = False) -> None:
     g = body.add_geom()
     g.pos = list(geom.origin_xyz)
     g.quat = _quat_from_rpy(geom.origin_rpy)
@@ -598,10 +610,10 @@ def _add_geom(spec, body, geom: Geometry, self_collision: bool) -> None:
     if geom.kind == "box":
         g.type = mujoco.mjtGeom.mjGEOM_BOX
         g.size = [s / 2 for s in geom.size]
-    elif geom.kind == "cylinder":
+    elif geom.kind == "cylinder" and not cylinders_as_capsules:
         g.type = mujoco.mjtGeom.mjGEOM_CYLINDER
         g.size = [geom.size[0], geom.size[1] / 2, 0]
-    elif geom.kind == "capsule":
+    elif geom.kind in ("capsule", "cylinder"):  # a cylinder's capsule: same radius and length, round ends
         g.type = mujoco.mjtGeom.mjGEOM_CAPSULE
         g.size = [geom.size[0], geom.size[1] / 2, 0]
     elif geom.kind == "sphere":

@@ -13,12 +13,12 @@ into the env's graph of its whole step.
 Contact and constraint buffers are sized from the model and the env count. MuJoCo Warp
 drops what does not fit and counts on; the backend keeps the peak counts on the device,
 and `check_health` (once per rollout) turns an overflow into an error that names the
-setting that fixes it (`OVERFLOW_ADVICE`). Two overflows are not buffers but limits of one
-collision in one world (`PER_ENV_OVERFLOWS`): a geom over more heightfield prisms than a pair may
-have contacts, and an EPA polytope whose horizon outgrew mujoco_warp's fixed size. They drop that
-world's contacts of that step, typically a fallen robot's base on the terrain: the env's step
-counts as diverged (the env resets, as for a NaN), the share is logged, and only a share above
-`PER_ENV_OVERFLOW_LIMIT` of a rollout's env steps stops the run. MuJoCo Warp computes in float32
+setting that fixes it (`OVERFLOW_ADVICE`). Some overflows are limits of one world, not shared
+buffers (`PER_ENV_OVERFLOWS`): a geom over more heightfield prisms than a pair may have contacts, an
+EPA polytope whose horizon outgrew mujoco_warp's fixed size, and the world's constraint rows. They
+drop that world's contacts or rows of that step, typically a fallen robot's on the terrain: the
+env's step counts as diverged (the env resets, as for a NaN), the share is logged, and only a share
+above `PER_ENV_OVERFLOW_LIMIT` of a rollout's env steps stops the run. MuJoCo Warp computes in float32
 and is not bit-deterministic on a GPU: the same seed gives statistically equal, not identical, curves.
 """
 
@@ -32,6 +32,7 @@ from specc.model.urdf import Urdf
 from specc.runtime.backends.base import BackendOptions, PhysicsLost, PhysicsParams, RobotState, masked_write
 from specc.runtime.backends.frames import frame_pose, frame_velocity
 from specc.runtime.backends.mujoco_model import CompiledRobot
+from specc.runtime.backends.warp_compile import CompileReport, precompile
 from specc.runtime.rotations import quat_rotate, quat_rotate_inverse
 
 # What each of MuJoCo Warp's overflow flags (mujoco_warp OverflowType) means for a spec, and what fixes
@@ -55,9 +56,11 @@ OVERFLOW_ADVICE = {
     "CONTACT_MATCH": "contact sensors matched more contacts than fit (specc reads no contact sensors)",
     "TACTILE": "tactile sensors collided more pairs than fit (specc reads no tactile sensors)",
 }
-# Limits of one collision in one world, not buffers shared by the worlds: a world that hits one lost
-# contacts in that step only, and specc treats its step as diverged (the env resets).
-PER_ENV_OVERFLOWS = ("HFIELD", "EPA_HORIZON")
+# Limits of one world, not buffers shared by the worlds: a world that hits one lost contacts or
+# constraint rows in that step only, and specc treats its step as diverged (the env resets). The
+# constraint rows are one: a robot lying on a heightfield needs several times the rows of one that
+# walks (550-600 against 60-134 for ANYmal C), and sizing every world for that slows every step.
+PER_ENV_OVERFLOWS = ("HFIELD", "EPA_HORIZON", "NEFC", "NJMAX_NNZ")
 # A run stops when more than this share of one rollout's env steps hit a per-env overflow: at that rate
 # the resets distort what the policy sees, and the geometry or terrain needs the fix the advice names.
 PER_ENV_OVERFLOW_LIMIT = 0.01
@@ -93,8 +96,10 @@ class MujocoWarpBackend(CompiledRobot):
         with wp.ScopedDevice(self._wp_device):
             self._m = mjw.put_model(self.model, batch_sizes={name: n for name in self.randomized_fields})
             self._d = mjw.make_data(self.model, nworld=n, nconmax=self.nconmax, njmax=self.njmax)
-            overflow_type = mjw._src.types.OverflowType
-            self._m.opt.warn_overflow &= ~(overflow_type.ITERATIONS | overflow_type.LS_ITERATIONS)
+            # No overflow prints from the GPU: specc counts every overflow and reports it in the spec's terms
+            # (`check_health`), while MuJoCo Warp's device printf writes into specc's stdout, once per
+            # world and step, and so into the JSON of `specc eval --json`.
+            self._m.opt.warn_overflow = 0
             if self.device.type == "cuda":
                 # torch and warp share one stream, so their work is ordered and the step can be captured.
                 torch.cuda.set_stream(wp.stream_to_torch(wp.get_stream(self._wp_device)))
@@ -170,6 +175,7 @@ class MujocoWarpBackend(CompiledRobot):
         # Env steps that hit each per-env overflow, and policy steps, since the last check_health.
         self._per_env_counts = torch.zeros(len(PER_ENV_OVERFLOWS), dtype=torch.long, device=dev)
         self._steps = torch.zeros((), dtype=torch.long, device=dev)
+        self.compiled = self._compile_kernels()
         self.reset(
             torch.ones(n, dtype=torch.bool, device=dev),
             self._qpos0[0:3].repeat(n, 1),
@@ -177,6 +183,20 @@ class MujocoWarpBackend(CompiledRobot):
             self._qpos0[self._qpos_addr].repeat(n, 1),
             torch.zeros(n, len(self.joint_names), device=dev),
         )
+
+    def _compile_kernels(self) -> CompileReport:
+        """Compile the step's warp kernels on all cores now, instead of one by one at the first step."""
+        wp = self._wp
+        with wp.ScopedDevice(self._wp_device):
+            self._targets_wp = wp.zeros((self.num_envs, 1, self.model.nu), dtype=float)
+            report = precompile(self._first_substep)
+            self._targets_wp = None
+        return report
+
+    def _first_substep(self) -> None:
+        self._physics(1)
+        if self._frames is not None:
+            self._frames.compute()
 
     # -- protocol -----------------------------------------------------------------------------
     def reset(
@@ -323,12 +343,6 @@ class MujocoWarpBackend(CompiledRobot):
                 f"{capacity} ({self.nconmax} per env), so contacts were dropped; "
                 f"raise sim.max_contacts_per_env to at least {2 * needed}"
             )
-        if use["rows_per_env"] > self.njmax:
-            raise BufferOverflow(
-                f"MuJoCo Warp's constraint buffer overflowed: {use['rows_per_env']} constraint rows in one "
-                f"env, room for {self.njmax}, so contacts or limits were dropped; raise "
-                f"sim.max_constraints_per_env to at least {2 * use['rows_per_env']}"
-            )
         # Flags are bits: a world's max would hide another world's lower bit, so test each bit over all.
         raised = ((self.overflow[:, None] & self._flag_bits) != 0).any(dim=0).tolist()
         buffers = [
@@ -352,10 +366,15 @@ class MujocoWarpBackend(CompiledRobot):
         self.counters["Physics/peak_rows_per_env"] = float(use["rows_per_env"])
         worst = max(shares, key=lambda name: shares[name])
         if shares[worst] > PER_ENV_OVERFLOW_LIMIT:
+            rows = (
+                f" to at least {2 * use['rows_per_env']} (now {self.njmax})"
+                if worst in ("NEFC", "NJMAX_NNZ")
+                else ""
+            )
             raise BufferOverflow(
                 f"MuJoCo Warp's {worst} overflow hit {shares[worst]:.1%} of the env steps of a rollout "
                 f"(more than {PER_ENV_OVERFLOW_LIMIT:.0%}; each such step is reset like a diverged one): "
-                f"{OVERFLOW_ADVICE[worst]}"
+                f"{OVERFLOW_ADVICE[worst]}{rows}"
             )
 
     def state(self) -> RobotState:

@@ -134,6 +134,7 @@ def backend_table(task: CheckedTask) -> Table:
         "name": spec.sim.backend,  # the backend and device a run takes unless the command line says
         "device": spec.sim.device,
         "self_collision": spec.robot.self_collision,
+        "cylinders_as_capsules": spec.robot.cylinders_as_capsules,
         "repair_inertia": spec.robot.repair_inertia,
         "actuators": [
             {

@@ -199,6 +199,11 @@ class RobotSection(Strict):
         description="PD target = default + action_scale × action (a [robot.pd] entry's scale wins).",
     )
     self_collision: Flag = Field(False, description="Collide the robot's links with each other.")
+    cylinders_as_capsules: Flag = Field(
+        False,
+        description="Collide the URDF's cylinders as capsules of the same radius and length (legged_gym's "
+        "default): a capsule's contacts are cheaper and smoother, most of all on a heightfield.",
+    )
     fixed_base: Flag = Field(False, description="Weld the base link to the world (arms, cart-poles).")
     repair_inertia: Literal["none", "diagonal"] = Field(
         "none",

@@ -87,6 +87,7 @@ FEATURES: tuple[Feature, ...] = (
         "differs",
     ),
     Feature("robot.fixed_base", "`AssetOptions.fix_base_link`", "same"),
+    Feature("robot.cylinders_as_capsules", "`AssetOptions.replace_cylinder_with_capsule`", "same"),
     Feature(
         "robot.self_collision",
         "the actor's collision filter: 0 (self collisions on) or 1 (off) in `gym.create_actor`",
@@ -439,6 +440,7 @@ def task_data(task: CheckedTask) -> dict[str, Any]:
         "INIT_HEIGHT": spec.robot.init_height,
         "FIXED_BASE": spec.robot.fixed_base,
         "SELF_COLLISION": spec.robot.self_collision,
+        "CYLINDERS_AS_CAPSULES": spec.robot.cylinders_as_capsules,
         "ACTION_SCALE": spec.robot.action_scale,
         "CLIP_ACTIONS": spec.ppo.clip_actions,
         "NUM_ENVS": spec.sim.num_envs,

@@ -393,6 +393,7 @@ BACKEND: Dict[str, object] = {
     "name": "mujoco",
     "device": "cpu",
     "self_collision": False,
+    "cylinders_as_capsules": False,
     "repair_inertia": "diagonal",
     "actuators": [
         {"joint": "LF_HAA", "kind": "position", "stiffness": 80.0, "damping": 2.0, "effort": 80.0},

@@ -225,6 +225,7 @@ BACKEND: Dict[str, object] = {
     "name": "mujoco",
     "device": "cpu",
     "self_collision": False,
+    "cylinders_as_capsules": False,
     "repair_inertia": "none",
     "actuators": [
         {"joint": "pitch", "kind": "position", "stiffness": 40.0, "damping": 2.0, "effort": 20.0},

@@ -204,6 +204,7 @@ BACKEND: Dict[str, object] = {
     "name": "mujoco",
     "device": "cpu",
     "self_collision": False,
+    "cylinders_as_capsules": False,
     "repair_inertia": "none",
     "actuators": [{"joint": "slider", "kind": "torque", "stiffness": 0.0, "damping": 0.0, "effort": 20.0}],
     "locked": [],

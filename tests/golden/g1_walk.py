@@ -400,6 +400,7 @@ BACKEND: Dict[str, object] = {
     "name": "mujoco",
     "device": "cpu",
     "self_collision": False,
+    "cylinders_as_capsules": False,
     "repair_inertia": "none",
     "actuators": [
         {

@@ -312,6 +312,7 @@ BACKEND: Dict[str, object] = {
     "name": "mujoco",
     "device": "cpu",
     "self_collision": False,
+    "cylinders_as_capsules": False,
     "repair_inertia": "none",
     "actuators": [
         {"joint": "panda_joint1", "kind": "position", "stiffness": 80.0, "damping": 10.0, "effort": 87.0},

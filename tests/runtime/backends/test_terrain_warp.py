@@ -76,6 +76,9 @@ def _rough_backend(num_envs: int):
         "terrain.cols": 1,
         "terrain.border": 1.0,
         "terrain.horizontal_scale": 0.05,
+        # Buffers for a lying robot in two envs: the HFIELD limit is the one hit.
+        "sim.max_contacts_per_env": 180,
+        "sim.max_constraints_per_env": 800,
     }
     task = load_task(TASKS / "anymal_rough.toml", overrides)
     options = task_backend_options(task, num_envs, "cpu")
@@ -107,7 +110,8 @@ def test_a_base_lying_on_a_fine_heightfield_resets_its_env_and_is_counted_not_fa
     assert backend.counters["Physics/overflow_share_hfield"] == pytest.approx(0.5)
     # The fullest the buffers were, per env: what a spec's sim.max_contacts_per_env is sized by.
     assert 0 < backend.counters["Physics/peak_contacts_per_env"] <= backend.nconmax
-    assert 0 < backend.counters["Physics/peak_rows_per_env"] <= backend.njmax
+    # Rows are counted past the buffer (anymal_rough's 200; a lying base takes more): what to size it by.
+    assert backend.counters["Physics/peak_rows_per_env"] > 0
     backend.step(default.repeat(2, 1, 1))  # env 0 still lies there: counted again
     monkeypatch.setattr(backend_module, "PER_ENV_OVERFLOW_LIMIT", 0.6)
     backend.check_health()  # below the (raised) limit: counted, not fatal
