@@ -157,11 +157,9 @@ def ray_costs(task, terrain, pos, quat, points, device: torch.device, repeats: i
         return us, float((hit - heights).abs().max())
 
 
-def throughput(
-    name: str, backend: str, device: torch.device, n: int, steps: int, changes: dict | None = None
-) -> tuple[float, str]:
-    """Env steps per second under zero actions, and (MuJoCo Warp) the buffers' peak use per env;
-    `changes`: spec settings changed from the shipped task."""
+def standing_env(name: str, backend: str, device: torch.device, n: int, changes: dict | None = None):
+    """Task `name` (spec settings `changes` changed) assembled and stepped 5 times under zero actions
+    (compiled, captured, warmed up), saying how long that took; the task and its env."""
     overrides = {"sim.backend": backend, "sim.device": str(device), "sim.num_envs": n, **(changes or {})}
     if device.type == "cpu" and name == "anymal_rough":
         overrides.update({"terrain.rows": 4, "terrain.cols": 6, "terrain.border": 2.0})
@@ -169,15 +167,26 @@ def throughput(
     start = time.perf_counter()
     env = assemble_task(task, backend=backend, device=str(device), num_envs=n).env
     actions = torch.zeros(n, env.num_actions, device=device)
-    for _ in range(5):  # compile, capture, warm up
+    for _ in range(5):
         env.step(actions)
     _sync(device)
     compiled = getattr(env.backend, "compiled", None)
-    physics = (
+    compiling = (
         f", of it {compiled.seconds:.1f} s compiling {compiled.modules} physics modules" if compiled else ""
     )
-    print(f"  {name}: {time.perf_counter() - start:.1f} s from assembly to the 5th step{physics}")
-    usage = getattr(env.backend, "usage", None)
+    print(f"  {name}: {time.perf_counter() - start:.1f} s from assembly to the 5th step{compiling}")
+    return task, env
+
+
+def throughput(
+    name: str, backend: str, device: torch.device, n: int, steps: int, changes: dict | None = None
+) -> tuple[float, str]:
+    """Env steps per second under zero actions, and (MuJoCo Warp) the buffers' peak use per env;
+    `changes`: spec settings changed from the shipped task."""
+    _, env = standing_env(name, backend, device, n, changes)
+    physics = env.backend
+    actions = torch.zeros(n, env.num_actions, device=device)
+    usage = getattr(physics, "usage", None)
     if usage is not None:
         usage()  # from here on: the timed steps
     rate = n * 1e6 / timed(lambda: env.step(actions), device, max(1, steps // 5))
@@ -187,10 +196,9 @@ def throughput(
     generator = torch.Generator(device=device).manual_seed(0)
     for _ in range(50):
         env.step(torch.randn(n, env.num_actions, device=device, generator=generator))
-    backend_ = env.backend
-    per_env = backend_._per_env_counts.sum().item() / max(1, backend_._steps.item() * n)
+    per_env = physics._per_env_counts.sum().item() / max(1, physics._steps.item() * n)
     random = usage()
-    capacity = f"capacity {env.backend.nconmax} contacts, {env.backend.njmax} rows per env"
+    capacity = f"capacity {physics.nconmax} contacts, {physics.njmax} rows per env"
     return rate, (
         f"{capacity}; peak contacts per env standing {standing['contacts'] / n:.1f}, random "
         f"{random['contacts'] / n:.1f}; rows in one env standing {standing['rows_per_env']}, random "
@@ -203,11 +211,7 @@ def physics_kernels(name: str, n: int, overrides: dict | None = None, repeats: i
     launched one by one under torch's profiler, robots standing on their default pose."""
     import gpu
 
-    task = load_task(TASKS / f"{name}.toml", {"sim.num_envs": n, **(overrides or {})})
-    env = assemble_task(task, backend="mujoco-warp", device="cuda", num_envs=n).env
-    actions = torch.zeros(n, env.num_actions, device="cuda")
-    for _ in range(5):
-        env.step(actions)
+    task, env = standing_env(name, "mujoco-warp", torch.device("cuda"), n, overrides)
     return gpu.kernel_times(lambda: env.backend._physics(task.spec.sim.decimation), repeats)
 
 
