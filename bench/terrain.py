@@ -14,9 +14,10 @@
    (MuJoCo Warp launches many of its kernels over the buffers' capacity, not over what is used), and
    for each the fullest the buffers were per env: standing (the timed zero actions), then under 50
    steps of random actions (robots stumbling and falling: what a training run must have room for).
-   With --cylinders, anymal_rough again with the URDF's collision cylinders instead of the capsules
-   it ships with (robot.cylinders_as_capsules). With --profile-physics ROWS, the GPU kernels of the
-   tasks' physics, launched one by one, and the ROWS kernels where each costs most over the one before.
+   With --variant KEY=VALUE ... (repeatable), anymal_rough again with those spec settings changed
+   (TOML values, as specc's --set: `terrain.horizontal_scale=0.1`, `robot.cylinders_as_capsules=true`).
+   With --profile-physics ROWS, the GPU kernels of the tasks' physics (each variant's too), launched
+   one by one, and the ROWS kernels where each costs most over the one before.
 
     python bench/terrain.py --device cuda --envs 4096 --backend mujoco-warp      # the GPU host
     python bench/terrain.py --device cpu --envs 64 --backend mujoco --steps 20   # here
@@ -29,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+import click
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +39,7 @@ sys.path.insert(0, str(ROOT / "tests" / "support"))
 from kernel_support import TASKS, load_task  # noqa: E402
 from runtime_support import assemble_task, task_backend_options, task_module  # noqa: E402
 
+from specc.cli.app import parse_set  # noqa: E402
 from specc.runtime.assemble import terrain_config  # noqa: E402
 from specc.runtime.terrain import HeightSampler, generate  # noqa: E402
 
@@ -215,6 +218,18 @@ def physics_kernels(name: str, n: int, overrides: dict | None = None, repeats: i
     return gpu.kernel_times(lambda: env.backend._physics(task.spec.sim.decimation), repeats)
 
 
+def spec_changes(settings: list[str]) -> dict:
+    """One --variant's `KEY=VALUE` settings as the spec changes they make (specc's `--set` parser)."""
+    try:
+        return dict(parse_set(tuple(settings)))
+    except click.BadParameter as error:
+        raise SystemExit(f"--variant: {error.message}") from None
+
+
+def _named(changes: dict) -> str:
+    return ", ".join(f"{key} = {value}" for key, value in changes.items())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -233,9 +248,12 @@ def main() -> None:
         help="anymal_rough again with these contacts:constraint rows per env (MuJoCo Warp)",
     )
     parser.add_argument(
-        "--cylinders",
-        action="store_true",
-        help="anymal_rough again with the URDF's collision cylinders (robot.cylinders_as_capsules = false)",
+        "--variant",
+        action="append",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="anymal_rough again with these spec settings (TOML values, as specc's --set); repeatable",
     )
     parser.add_argument(
         "--profile-physics",
@@ -245,6 +263,7 @@ def main() -> None:
         help="the physics' GPU kernels on flat and rough terrain, and the ROWS kernels where rough costs most",
     )
     args = parser.parse_args()
+    args.variant = [spec_changes(settings) for settings in args.variant]
     device = torch.device(args.device)
     backend = args.backend or ("mujoco-warp" if device.type == "cuda" else "mujoco")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
@@ -263,16 +282,19 @@ def env_throughput(args: argparse.Namespace, device: torch.device, backend: str)
     print(
         f"  anymal_rough         {rough_steps:>12,.0f} env steps/s   ({rough_steps / flat:.2f}x flat)   {rough_use}"
     )
-    cylinders = {"robot.cylinders_as_capsules": False}
-    if args.cylinders:
-        rate, use = throughput("anymal_rough", backend, device, args.envs, args.steps, cylinders)
-        print(f"  anymal_rough, cylinders {rate:>10,.0f} env steps/s   ({rate / flat:.2f}x flat)   {use}")
+    for changes in args.variant:
+        rate, use = throughput("anymal_rough", backend, device, args.envs, args.steps, changes)
+        print(
+            f"  anymal_rough, {_named(changes)}  {rate:>12,.0f} env steps/s   ({rate / flat:.2f}x flat)   {use}"
+        )
     if args.profile_physics:
         import gpu
 
         stages = {"anymal_walk physics": physics_kernels("anymal_walk", args.envs)}
-        if args.cylinders:
-            stages["anymal_rough physics, cylinders"] = physics_kernels("anymal_rough", args.envs, cylinders)
+        for changes in args.variant:
+            stages[f"anymal_rough physics, {_named(changes)}"] = physics_kernels(
+                "anymal_rough", args.envs, changes
+            )
         stages["anymal_rough physics"] = physics_kernels("anymal_rough", args.envs)
         gpu.print_physics_profile(args.envs, stages, args.profile_physics)
     for variant in args.buffers:

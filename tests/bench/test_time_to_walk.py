@@ -3,11 +3,10 @@ settings, and a time limit ends `specc run` with its checkpoint instead of an er
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
-from layout import ROOT
+from layout import ROOT, bench_script
 
 from specc.diagnostics import DiagnosticSink
 from specc.task import check_task
@@ -16,11 +15,7 @@ TASKS = ROOT / "tasks"
 
 
 def _bench_module():
-    spec = importlib.util.spec_from_file_location("time_to_walk", ROOT / "bench" / "time_to_walk.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_script("time_to_walk", "time_to_walk")
 
 
 def test_the_sac_spec_is_the_task_with_sac_tables_and_the_sweeps_settings(tmp_path):

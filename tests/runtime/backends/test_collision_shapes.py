@@ -1,6 +1,6 @@
 """`[robot] cylinders_as_capsules`: the URDF's collision cylinders collide as capsules of the same radius and
 half-length (legged_gym's default; off unless a spec sets it: on MuJoCo Warp's heightfield it saved
-nothing, `bench/terrain.py --cylinders`). The flag travels from the spec through the
+nothing, `bench/terrain.py --variant robot.cylinders_as_capsules=true`). The flag travels from the spec through the
 generated module's BACKEND table and `BackendOptions` to `build_model`, which both MuJoCo backends share;
 the Isaac Gym target hands it to `AssetOptions.replace_cylinder_with_capsule`. Only the collision shape
 changes: the bodies keep the masses and inertias the URDF writes, as the geoms give them none.
