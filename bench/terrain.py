@@ -226,6 +226,14 @@ def spec_changes(settings: list[str]) -> dict:
         raise SystemExit(f"--variant: {error.message}") from None
 
 
+def buffer_sizes(text: str) -> tuple[str, dict]:
+    """--buffers' `C:R` as its label and the spec changes it makes (contacts, constraint rows per env)."""
+    contacts, sep, rows = text.partition(":")
+    if not (sep and contacts.isdigit() and rows.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not C:R (contacts:constraint rows per env)")
+    return text, {"sim.max_contacts_per_env": int(contacts), "sim.max_constraints_per_env": int(rows)}
+
+
 def _named(changes: dict) -> str:
     return ", ".join(f"{key} = {value}" for key, value in changes.items())
 
@@ -244,6 +252,7 @@ def main() -> None:
         "--buffers",
         nargs="*",
         default=[],
+        type=buffer_sizes,
         metavar="C:R",
         help="anymal_rough again with these contacts:constraint rows per env (MuJoCo Warp)",
     )
@@ -282,11 +291,9 @@ def env_throughput(args: argparse.Namespace, device: torch.device, backend: str)
     print(
         f"  anymal_rough         {rough_steps:>12,.0f} env steps/s   ({rough_steps / flat:.2f}x flat)   {rough_use}"
     )
-    for changes in args.variant:
+    for label, changes in [(_named(changes), changes) for changes in args.variant] + args.buffers:
         rate, use = throughput("anymal_rough", backend, device, args.envs, args.steps, changes)
-        print(
-            f"  anymal_rough, {_named(changes)}  {rate:>12,.0f} env steps/s   ({rate / flat:.2f}x flat)   {use}"
-        )
+        print(f"  anymal_rough, {label}  {rate:>12,.0f} env steps/s   ({rate / flat:.2f}x flat)   {use}")
     if args.profile_physics:
         import gpu
 
@@ -297,11 +304,6 @@ def env_throughput(args: argparse.Namespace, device: torch.device, backend: str)
             )
         stages["anymal_rough physics"] = physics_kernels("anymal_rough", args.envs)
         gpu.print_physics_profile(args.envs, stages, args.profile_physics)
-    for variant in args.buffers:
-        contacts, rows = (int(v) for v in variant.split(":"))
-        sizes = {"sim.max_contacts_per_env": contacts, "sim.max_constraints_per_env": rows}
-        rate, use = throughput("anymal_rough", backend, device, args.envs, args.steps, sizes)
-        print(f"  anymal_rough {variant:>7} {rate:>12,.0f} env steps/s   ({rate / flat:.2f}x flat)   {use}")
 
 
 if __name__ == "__main__":

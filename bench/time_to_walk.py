@@ -41,6 +41,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
+
+from specc.cli.app import parse_set
 from specc.spec.load import tomllib  # tomli on Python 3.10
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,9 +82,12 @@ policy_frequency = 2
 def sac_tables(overrides: list[str]) -> str:
     """SAC_TABLES with KEY=VALUE settings of its [sac] table replaced or added (values in TOML)."""
     settings = tomllib.loads(SAC_TABLES)["sac"]
-    for item in overrides:
-        key, _, value = item.partition("=")
-        settings[key.strip().removeprefix("sac.")] = tomllib.loads(f"v = {value}")["v"]
+    try:
+        changes = parse_set(tuple(overrides))
+    except click.BadParameter as error:
+        raise SystemExit(f"--sac-set: {error.message}") from None
+    for key, value in changes.items():
+        settings[key.removeprefix("sac.")] = value
     lines = [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
     return '[algorithm]\nname = "sac"\n\n[sac]\n' + "\n".join(lines) + "\n"
 

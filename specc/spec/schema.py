@@ -202,7 +202,7 @@ class RobotSection(Strict):
     cylinders_as_capsules: Flag = Field(
         False,
         description="Collide the URDF's cylinders as capsules of the same radius and length (legged_gym's "
-        "default): a capsule's contacts are cheaper and smoother, most of all on a heightfield.",
+        "default; on MuJoCo Warp's heightfield it measured no faster, bench/README.md).",
     )
     fixed_base: Flag = Field(False, description="Weld the base link to the world (arms, cart-poles).")
     repair_inertia: Literal["none", "diagonal"] = Field(

@@ -1,4 +1,4 @@
-"""bench/terrain.py's `--variant`: each one is a list of specc `--set` settings, read as the spec
+"""bench/terrain.py's `--variant` and `--buffers`: each variant is a list of specc `--set` settings, read as the spec
 changes anymal_rough is measured with beside the shipped task; a malformed one stops the bench
 before anything is built."""
 
@@ -37,3 +37,20 @@ def test_a_malformed_variant_stops_the_bench_with_the_setting_named(setting, mon
     with pytest.raises(SystemExit) as stopped:
         bench.main()
     assert str(stopped.value).startswith("--variant: ") and setting in str(stopped.value)
+
+
+def test_buffer_sizes_are_a_variant_of_the_two_buffer_settings():
+    bench = _bench_module()
+    assert bench.buffer_sizes("48:200") == (
+        "48:200",
+        {"sim.max_contacts_per_env": 48, "sim.max_constraints_per_env": 200},
+    )
+
+
+@pytest.mark.parametrize("sizes", ["48", "48:", "x:200", "48:200:1", "48:2e2"])
+def test_malformed_buffer_sizes_stop_the_bench_before_anything_is_built(sizes, monkeypatch, capsys):
+    bench = _bench_module()
+    monkeypatch.setattr(sys, "argv", ["terrain.py", "--skip-throughput", "--buffers", sizes])
+    with pytest.raises(SystemExit) as stopped:
+        bench.main()
+    assert stopped.value.code == 2 and "is not C:R" in capsys.readouterr().err
