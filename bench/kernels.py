@@ -201,7 +201,7 @@ def main() -> None:
     steps = {f"generated {kind}": kernels.compute_step for kind, kernels in forms.items()}
     if "inductor" in forms:
         # Side by side: the same module compiled with the other choice of specc's inductor options
-        # (runtime/kernels.py INDUCTOR_OPTIONS), which is how that choice was made per device.
+        # (specc/runtime/kernels.py INDUCTOR_OPTIONS), which is how that choice was made per device.
         other = {} if inductor_options(device) else INDUCTOR_OPTIONS["cuda"]
         label = "generated inductor, " + (", ".join(other) if other else "torch defaults")
         steps[label] = torch.compile(forms["inductor"].module.compute_step, dynamic=False, options=other)

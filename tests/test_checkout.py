@@ -9,13 +9,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Import name -> the repository folder it must come from (the design card keeps runtime/ and templates/
-# at the top level; pyproject maps them under the specc import name).
+# Import name -> the repository folder it must come from: folder paths are import paths.
 PACKAGES = {
     "specc": ROOT / "specc",
-    "specc.runtime": ROOT / "runtime",
-    "specc.runtime.backends": ROOT / "runtime" / "backends",
-    "specc.templates": ROOT / "templates",
+    "specc.runtime": ROOT / "specc" / "runtime",
+    "specc.runtime.backends": ROOT / "specc" / "runtime" / "backends",
+    "specc.templates": ROOT / "specc" / "templates",
 }
 
 
@@ -41,4 +40,4 @@ def test_the_specc_command_runs_the_checkout(tmp_path: Path) -> None:
     where = subprocess.run(
         [str(python), "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=True
     )
-    assert Path(where.stdout.strip()).resolve() == ROOT / "runtime" / "runner.py"
+    assert Path(where.stdout.strip()).resolve() == ROOT / "specc" / "runtime" / "runner.py"

@@ -1,6 +1,6 @@
 """The generated module is the seam: the runtime imports nothing of the compiler but leaf packages.
 
-The runtime (runtime/**/*.py, installed as specc.runtime) may import `specc.runtime.*`, the
+The runtime (specc/runtime/**/*.py) may import `specc.runtime.*`, the
 package's `__version__`, and the leaf modules below, which themselves import no other part of specc.
 Anything else it needs about a task travels in the generated module. Checked on the source with
 `ast`, lazy imports inside functions included, so a violation fails here before it ships.
@@ -12,6 +12,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+RUNTIME = ROOT / "specc" / "runtime"
 # Leaf modules both sides may import: plain data and bounded file reading, no compiler passes.
 LEAVES = ("specc.model", "specc.untrusted_files")
 
@@ -58,8 +59,8 @@ def _package_of(path: Path, root: Path, name: str) -> str:
 
 def test_the_runtime_imports_only_leaf_packages_of_the_compiler() -> None:
     offending = []
-    for path in sorted((ROOT / "runtime").rglob("*.py")):
-        package = _package_of(path, ROOT / "runtime", "specc.runtime")
+    for path in sorted(RUNTIME.rglob("*.py")):
+        package = _package_of(path, RUNTIME, "specc.runtime")
         for line, module in _specc_imports(path, package):
             if not _allowed(module):
                 offending.append(f"{path.relative_to(ROOT)}:{line}: imports {module}")
@@ -94,17 +95,14 @@ def test_the_import_walk_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
 
 
 def _module_name(path: Path) -> str:
-    """The import name of a file of the checkout (runtime/ is specc.runtime)."""
-    if path.is_relative_to(ROOT / "runtime"):
-        parts = ("specc", "runtime", *path.relative_to(ROOT / "runtime").with_suffix("").parts)
-    else:
-        parts = path.relative_to(ROOT).with_suffix("").parts
+    """The import name of a file of the checkout: its path (specc/runtime/env.py is specc.runtime.env)."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def test_no_module_of_specc_imports_itself_through_others() -> None:
     """No import cycle among specc's modules (the compiler's and the runtime's), lazy imports included."""
-    files = sorted((ROOT / "specc").rglob("*.py")) + sorted((ROOT / "runtime").rglob("*.py"))
+    files = sorted((ROOT / "specc").rglob("*.py"))
     names = {_module_name(path): path for path in files}
     graph: dict[str, set[str]] = {}
     for name, path in names.items():
@@ -147,7 +145,7 @@ def test_only_the_cli_imports_the_runtime() -> None:
     offending = []
     for path in sorted((ROOT / "specc").rglob("*.py")):
         relative = path.relative_to(ROOT).as_posix()
-        if relative.startswith(RUNTIME_CALLERS):
+        if relative.startswith(RUNTIME_CALLERS) or path.is_relative_to(RUNTIME):
             continue
         for line, module in _specc_imports(path, _module_name(path).rpartition(".")[0]):
             if module.startswith("specc.runtime"):

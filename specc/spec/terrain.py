@@ -20,7 +20,7 @@ MAX_SCAN_POINTS = 4096
 
 
 def heightfield_points(spec: Spec) -> tuple[int, int]:
-    """(nx, ny) of the heightfield of spec's tiles (runtime/terrain.py's grid_shape, without numpy)."""
+    """(nx, ny) of the heightfield of spec's tiles (specc/runtime/terrain.py's grid_shape, without numpy)."""
     t = spec.terrain
     tile_x = max(1, round(t.tile_size[0] / t.horizontal_scale))
     tile_y = max(1, round(t.tile_size[1] / t.horizontal_scale))

@@ -1,7 +1,7 @@
 """The runtime learns about a task from its generated module alone: its tables become the configs.
 
 `specc run` keeps the module as the run folder's kernels.py, so these tables are the run's record;
-they are read here the way `runtime/assemble.py` reads them, without an env or a simulator.
+they are read here the way `specc/runtime/assemble.py` reads them, without an env or a simulator.
 """
 
 from __future__ import annotations

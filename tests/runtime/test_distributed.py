@@ -1,4 +1,4 @@
-"""Several processes (runtime/distributed.py) on the CPU with gloo, as `specc run --gpus N` runs them on GPUs.
+"""Several processes (specc/runtime/distributed.py) on the CPU with gloo, as `specc run --gpus N` runs them on GPUs.
 
 Two ranks of the test cart-pole must end with bit-identical learners while stepping different envs,
 a checkpoint of two ranks must resume both exactly, and one process must give the numbers it gave
@@ -68,7 +68,7 @@ def test_a_two_rank_checkpoint_resumes_both_ranks_exactly(ranks):
 
 
 def test_one_process_gives_the_numbers_it_gave_before_the_distributed_code():
-    # Recorded from the single-process path (seed 5, 8 envs); first recorded before runtime/distributed.py
+    # Recorded from the single-process path (seed 5, 8 envs); first recorded before specc/runtime/distributed.py
     # existed, re-recorded when the test cart-pole became effort-driven (its dynamics changed, not this path).
     runner = cartpole_runner(seed=5, num_envs=8)
     logs = []

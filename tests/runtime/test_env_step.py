@@ -1,7 +1,7 @@
 """The env step is capturable: no host synchronisation, state updated in place, finished envs masked.
 
 These properties are what lets a GPU backend replay the whole step from one CUDA graph
-(runtime/step_graph.py); they are checked here on the CPU, where CI runs, on the real
+(specc/runtime/step_graph.py); they are checked here on the CPU, where CI runs, on the real
 ANYmal task with its randomization, pushes, command resampling and resets all active.
 """
 

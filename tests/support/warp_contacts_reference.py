@@ -1,5 +1,5 @@
 """The torch implementation of MuJoCo Warp contact forces that the backend used before its fused
-read-back kernel (runtime/backends/mujoco_warp_read_back.py), kept as that kernel's reference.
+read-back kernel (specc/runtime/backends/mujoco_warp_read_back.py), kept as that kernel's reference.
 
 It decodes each active contact's force from its constraint rows with masked torch ops over the whole
 contact buffer, rotates it out of the contact frame, adds it to the contact's second body and

@@ -1,7 +1,7 @@
 """The MuJoCo Warp backend's fused read-back kernel, on warp's CPU device (no GPU needed, so CI runs it).
 
 After the substeps one warp kernel writes joint torques, net contact forces, divergence flags and peak
-buffer use (runtime/backends/mujoco_warp_read_back.py). These tests hold it to the torch implementation
+buffer use (specc/runtime/backends/mujoco_warp_read_back.py). These tests hold it to the torch implementation
 it replaced (tests/support/warp_contacts_reference.py) on the same MuJoCo Warp Data, with robots dropped in
 random poses so that feet, shanks, thighs and the base all touch the ground, and check that it
 computes only what the spec reads.

@@ -1,4 +1,4 @@
-"""`precompile` (runtime/backends/warp_compile.py) on warp's CPU device: it runs a warp program once with
+"""`precompile` (specc/runtime/backends/warp_compile.py) on warp's CPU device: it runs a warp program once with
 every kernel launch skipped, listing the module variants the program would load, and loads those on a
 thread pool, so that the program's first real run compiles nothing. What it must never do: run a kernel
 (the program's arrays are live state: the backend's model and data), hang in a graph conditional whose

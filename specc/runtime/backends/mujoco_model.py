@@ -362,7 +362,7 @@ def build_model(
 
 
 def add_ground(spec, terrain: TerrainConfig | None) -> None:
-    """The ground geom: a plane, or the generated terrain as one heightfield (see runtime/terrain.py).
+    """The ground geom: a plane, or the generated terrain as one heightfield (see specc/runtime/terrain.py).
 
     MuJoCo stores heightfield elevations normalized to [0, 1] times the field's z size, above the
     geom's position: the geom sits at the lowest height and the z size is the height range. Its

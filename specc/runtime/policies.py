@@ -37,7 +37,7 @@ def build_policy(
 ) -> Policy: ...
 def build_policy(config: LearnerConfig, num_obs: int, num_actions: int, num_critic_obs: int | None = None) -> Policy:  # fmt: skip
     """The policy network of `config`'s algorithm. PPO's carries its critic (of `num_critic_obs`
-    inputs when the task has a critic group); SAC's critics live in the learner (runtime/sac.py)."""
+    inputs when the task has a critic group); SAC's critics live in the learner (specc/runtime/sac.py)."""
     if isinstance(config, DistillConfig):
         return StudentPolicy(num_obs, num_actions, config.student_hidden_dims, config.activation)
     if isinstance(config, SACConfig):

@@ -12,13 +12,13 @@ the env's full state, so a resumed PPO run continues exactly where the checkpoin
 (tests/runtime/test_runner.py). SAC's replay buffer is not saved (it is up to gigabytes): a resumed
 SAC run refills it before it updates again.
 
-Checkpoints are stamped with the runner's `identity()` and verified on load (`runtime/checkpoint.py`).
+Checkpoints are stamped with the runner's `identity()` and verified on load (`specc/runtime/checkpoint.py`).
 
 Every iteration counts the env steps whose physics diverged (the env resets those envs); a run
 in which most steps diverge for several iterations in a row learns nothing, so it stops with
 `PhysicsDiverged` and the env's diagnosis instead of training on resets.
 
-Across several processes (runtime/distributed.py) every rank runs this loop on its own envs;
+Across several processes (specc/runtime/distributed.py) every rank runs this loop on its own envs;
 the hooks here keep the ranks in step: rank 0's initial parameters, per-rank generator seeds,
 episode statistics and samples/s summed over the ranks for rank 0's log, a stop request that stops
 all ranks at the same iteration, and checkpoints that rank 0 writes with every rank's env state.

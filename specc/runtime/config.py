@@ -213,5 +213,5 @@ class DistillConfig:
         return asdict(self)
 
 
-# What trains a policy: the config's `name` picks the algorithm (runtime/runner.py).
+# What trains a policy: the config's `name` picks the algorithm (specc/runtime/runner.py).
 LearnerConfig = PPOConfig | SACConfig | DistillConfig
