@@ -9,15 +9,15 @@ is stepped on the CPU against `tests/isaacgym_standin`, which enforces the stubs
 from __future__ import annotations
 
 import ast
-import importlib
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from isaacgym_support import STANDIN, compile_isaacgym, forget_modules, import_task, make_task
 from kernel_support import load_task, random_inputs
-from layout import ROOT, TESTS
+from layout import ROOT
 
 from specc.codegen.render import render_module
 from specc.diagnostics import DiagnosticSink
@@ -26,18 +26,8 @@ from specc.targets.isaacgym import FEATURES, feature_table_markdown
 from specc.task import check_task
 
 TASKS = ROOT / "tasks"
-STANDIN = TESTS / "isaacgym_standin"
 sys.path.insert(0, str(STANDIN))
 from stubs import write_stub_tree  # noqa: E402  (tests/isaacgym_standin/stubs.py)
-
-
-def compile_isaacgym(spec: Path, folder: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["specc", "compile", str(spec), "--target", "isaacgym", "--emit", str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +77,13 @@ def test_compile_writes_a_package_per_shipped_task(emitted):
         ]
 
 
-def test_every_emitted_python_file_parses_with_the_python_3_8_grammar(emitted):
+def test_every_emitted_python_file_parses_with_the_python_3_7_and_3_8_grammars(emitted):
+    """Isaac Gym's rlgpu environment has Python 3.7; legged_gym recommends 3.8."""
     files = list(emitted.rglob("*.py"))
     assert len(files) == 10
     for path in files:
-        ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 8))
+        for version in ((3, 7), (3, 8)):
+            ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=version)
 
 
 def test_emitted_package_imports_only_torch_isaacgym_and_the_standard_library(emitted):
@@ -164,13 +156,13 @@ def test_emitted_package_type_checks_against_the_isaacgym_stubs_for_python_3_8(e
 MISUSES = [
     ("self.gym.simulate(self.sim)", "self.gym.simulate()", 'Missing positional argument "arg0"'),
     (
-        "options.default_dof_drive_mode = int(gymapi.DOF_MODE_POS)",
-        "options.default_dof_drive_mode = gymapi.DOF_MODE_POS",
+        "options.default_dof_drive_mode = int(gymapi.DOF_MODE_EFFORT)",
+        "options.default_dof_drive_mode = gymapi.DOF_MODE_EFFORT",
         "Incompatible types in assignment",
     ),
     (
-        "options.fix_base_link = data.FIXED_BASE",
-        "options.fix_base = data.FIXED_BASE",
+        "options.fix_base_link = fixed",
+        "options.fix_base = fixed",
         '"AssetOptions" has no attribute "fix_base"',
     ),
     (
@@ -202,32 +194,10 @@ def test_type_check_catches_gym_api_misuse(emitted, tmp_path):
 
 
 # -- the task class against the stand-in ------------------------------------------------------------
-def import_task(emitted: Path, package: str, monkeypatch):
-    """`<package>.task` imported fresh against the stand-in, with the stand-in's call record cleared."""
-    monkeypatch.syspath_prepend(str(STANDIN))
-    monkeypatch.syspath_prepend(str(emitted))
-    forget_modules(package)
-    module = importlib.import_module(f"{package}.task")
-    gymapi = importlib.import_module("isaacgym.gymapi")
-    assert gymapi.__file__.startswith(str(STANDIN))
-    gymapi.CALLS.clear()
-    return module
-
-
-def forget_modules(package: str) -> None:
-    for name in list(sys.modules):
-        if name.startswith((package, "isaacgym")):
-            del sys.modules[name]
-
-
 @pytest.fixture
 def task_module(emitted, monkeypatch):
     yield import_task(emitted, "anymal_walk_isaacgym", monkeypatch)
     forget_modules("anymal_walk_isaacgym")
-
-
-def make_task(module, randomize: bool = False, num_envs: int = 4):
-    return module.SpeccTask(num_envs=num_envs, sim_device="cpu", randomize=randomize, seed=1)
 
 
 def calls_since(gymapi, start: int) -> list[str]:
@@ -264,7 +234,7 @@ def test_vec_env_interface_and_tensor_shapes(task_module):
     assert obs is task.obs_buf and rew is task.rew_buf and dones is task.reset_buf
 
 
-def test_creation_uses_the_spec_s_asset_options_and_gains(task_module):
+def test_creation_uses_specc_s_physics_as_asset_options_and_dof_properties(task_module):
     from isaacgym import gymapi
 
     task = make_task(task_module)
@@ -272,20 +242,28 @@ def test_creation_uses_the_spec_s_asset_options_and_gains(task_module):
     sim = task.sim
     options = sim.asset.options
     assert options.fix_base_link is False and options.collapse_fixed_joints is True
-    assert options.default_dof_drive_mode == int(gymapi.DOF_MODE_POS)
+    assert options.default_dof_drive_mode == int(gymapi.DOF_MODE_EFFORT)
+    assert (options.density, options.angular_damping, options.linear_damping) == (0.001, 0.0, 0.0)
+    assert options.max_angular_velocity == options.max_linear_velocity == 1e4
     assert set(data.CONTACT_BODIES) <= set(sim.asset.body_names)  # dont_collapse kept them apart
     assert "base_inertia" not in sim.asset.body_names  # merged into the base
     for env in sim.envs:
         props = env.dof_props[task.dof_index]
-        assert props["driveMode"].tolist() == [int(gymapi.DOF_MODE_POS)] * 12
-        assert props["stiffness"].tolist() == data.STIFFNESS
-        assert props["damping"].tolist() == data.DAMPING
-        assert props["effort"].tolist() == data.EFFORT
+        assert props["driveMode"].tolist() == [int(gymapi.DOF_MODE_EFFORT)] * 12
+        assert (
+            props["stiffness"].tolist()
+            == props["damping"].tolist()
+            == props["friction"].tolist()
+            == [0.0] * 12
+        )
+        assert props["hasLimits"].tolist() == [True] * 12
+        assert props["lower"].tolist() == pytest.approx([lim[0] for lim in data.JOINT_LIMITS])
         assert env.filter == (0 if data.SELF_COLLISION else 1)
+    assert task.kp.tolist() == [data.STIFFNESS] * 4 and task.kd.tolist() == [data.DAMPING] * 4
     assert sim.asset.dof_names != data.JOINT_NAMES  # the stand-in orders DOFs by name: mapped by name
 
 
-def test_randomized_parameters_go_through_shape_body_and_dof_properties(task_module):
+def test_randomized_parameters_go_through_shape_and_body_properties_and_the_gains(task_module):
     task = make_task(task_module, randomize=True, num_envs=8)
     r = task_module.data.RANDOMIZATION
     frictions = [env.shape_props[0].friction for env in task.sim.envs]
@@ -293,9 +271,16 @@ def test_randomized_parameters_go_through_shape_body_and_dof_properties(task_mod
     assert ground == r["friction"][0]
     effective = [(f + ground) / 2 for f in frictions]  # PhysX averages the two frictions
     assert all(r["friction"][0] <= f <= r["friction"][1] for f in effective) and len(set(frictions)) == 8
-    stiffness = [float(env.dof_props["stiffness"][0]) for env in task.sim.envs]
+    stiffness = task.kp[:, 0].tolist()
     low, high = r["motor_strength"]
     assert all(80 * low - 1e-3 <= k <= 80 * high + 1e-3 for k in stiffness) and len(set(stiffness)) == 8
+    assert torch.allclose(
+        task.kd[:, 0] / task.kp[:, 0], torch.full((8,), 2.0 / 80.0)
+    )  # one strength scales both
+    damping = task.passive_damping[:, 0].tolist()
+    assert (
+        all(r["joint_damping"][0] <= d <= r["joint_damping"][1] for d in damping) and len(set(damping)) == 8
+    )
     base = task.sim.asset.body_names.index("base")
     nominal = task.sim.asset.mass["base"]
     masses = [env.body_props[base].mass for env in task.sim.envs]
@@ -311,7 +296,7 @@ def test_a_step_refreshes_then_computes_then_resets_with_indexed_setters(task_mo
     task.sim.root[2, 2] = 0.1  # env 2's base is below the base_too_low threshold after this step
     start = len(gymapi.CALLS)
     task.step(torch.zeros(4, 12))
-    physics = ["set_dof_position_target_tensor", "simulate", "fetch_results", "refresh_dof_state_tensor"]
+    physics = ["set_dof_actuation_force_tensor", "simulate", "fetch_results", "refresh_dof_state_tensor"]
     refresh = [
         "refresh_actor_root_state_tensor",
         "refresh_net_contact_force_tensor",
@@ -347,13 +332,18 @@ def test_resets_touch_only_done_envs_with_int32_actor_indices(task_module):
 
 
 def test_pd_targets_are_default_plus_scale_times_action(task_module):
+    """A joint standing still at default + scale x action gets no torque: that is its PD target."""
     task = make_task(task_module)
     data = task_module.data
     actions = torch.linspace(-1, 1, 12).repeat(4, 1)
+    targets = torch.tensor(data.DEFAULT_JOINT_POS) + torch.tensor(data.ACTION_SCALE) * actions
+    dofs = task.sim.dof.view(4, -1, 2)
+    dofs[:, task.dof_index, 0] = targets
+    dofs[:, task.dof_index, 1] = 0.0
+    task.gym.refresh_dof_state_tensor(task.sim)
+    task.sim.applied_log.clear()
     task.step(actions)
-    targets = task.sim.targets.view(4, -1)[:, task.dof_index]  # Isaac Gym's DOF order -> the spec's
-    want = torch.tensor(data.DEFAULT_JOINT_POS) + data.ACTION_SCALE * actions
-    assert torch.allclose(targets, want.expand(4, 12))
+    assert task.sim.applied_log[0].abs().max() < 1e-4
 
 
 def test_latency_holds_the_previous_targets_for_the_first_physics_steps(task_module):
@@ -361,15 +351,19 @@ def test_latency_holds_the_previous_targets_for_the_first_physics_steps(task_mod
     data = task_module.data
     task.latency_steps[:] = torch.tensor([0, 1, 2, 4])
     previous = task.last_targets.clone()
-    task.sim.target_log.clear()
+    task.sim.applied_log.clear()
+    task.sim.state_log.clear()
     task.step(torch.ones(4, 12))
-    new = torch.tensor(data.DEFAULT_JOINT_POS) + data.ACTION_SCALE
-    sent = [t.view(4, -1)[:, task.dof_index] for t in task.sim.target_log]
-    assert len(sent) == data.DECIMATION == 4
-    for env, latency in enumerate([0, 1, 2, 4]):
-        for s, targets in enumerate(sent):
-            want = previous[env] if s < latency else new
-            assert torch.allclose(targets[env], want), (env, s)
+    new = torch.tensor(data.DEFAULT_JOINT_POS) + torch.tensor(data.ACTION_SCALE)
+    kp, kd, effort = torch.tensor(data.STIFFNESS), torch.tensor(data.DAMPING), torch.tensor(data.EFFORT)
+    assert len(task.sim.applied_log) == data.DECIMATION == 4
+    for s, (state, applied) in enumerate(zip(task.sim.state_log, task.sim.applied_log)):
+        q = state.view(4, -1, 2)[:, task.dof_index, 0]
+        dq = state.view(4, -1, 2)[:, task.dof_index, 1]
+        for env, latency in enumerate([0, 1, 2, 4]):
+            target = previous[env] if s < latency else new
+            want = torch.clamp(kp * (target - q[env]) - kd * dq[env], -effort, effort)
+            assert torch.allclose(applied.view(4, -1)[env, task.dof_index], want, atol=1e-4), (env, s)
 
 
 def test_pushes_happen_on_their_interval_through_the_indexed_root_setter(task_module):
@@ -473,13 +467,25 @@ def pd_cartpole(folder: Path) -> Path:
     return path
 
 
-def test_effort_and_passive_joints_are_refused_at_their_positions(tmp_path):
-    done = compile_isaacgym(ROOT / "tests" / "specs" / "cartpole.toml", tmp_path)
-    assert done.returncode == 1
-    assert "SPC501 [error] the Isaac Gym target does not implement passive joints yet" in done.stdout
-    assert (
-        "SPC501 [error] the Isaac Gym target does not implement effort (torque) actuators yet" in done.stdout
+def test_joint_friction_is_refused_at_the_urdf(tmp_path):
+    urdf = (ROOT / "tests" / "robots" / "cartpole.urdf").read_text()
+    assert urdf.count('friction="0.0"') == 1
+    urdf = urdf.replace('friction="0.0"', 'friction="0.3"')
+    (tmp_path / "cartpole.urdf").write_text(urdf)
+    spec = (
+        (ROOT / "tasks" / "cartpole.toml")
+        .read_text()
+        .replace('urdf = "robots/cartpole.urdf"', 'urdf = "cartpole.urdf"')
     )
+    (tmp_path / "cartpole.toml").write_text(spec)
+    done = compile_isaacgym(tmp_path / "cartpole.toml", tmp_path / "out")
+    assert done.returncode == 1, done.stdout
+    line = next(i for i, text in enumerate(spec.splitlines(), 1) if text.startswith("urdf ="))
+    assert (
+        f"cartpole.toml:{line}:8: SPC501 [error] URDF joint friction (hinge) cannot be expressed"
+        in done.stdout
+    )
+    assert not (tmp_path / "out").exists()
 
 
 def test_rough_terrain_is_refused_at_its_positions(tmp_path):
@@ -546,12 +552,20 @@ def test_anymal_walk_gets_a_positioned_warning_for_each_difference_it_uses():
     def line_of(prefix: str) -> int:
         return next(i for i, text in enumerate(lines, 1) if text.startswith(prefix))
 
-    found = {(d.position.line, d.message.split(" ")[0]) for d in sink.items}
+    found = {(d.position.line, d.message.split(" differs")[0]) for d in sink.items}
     assert all(d.code == "SPC501" and d.severity is Severity.WARNING for d in sink.items)
     assert found == {
-        (line_of("urdf ="), "URDF"),  # the URDF's joint velocity limits
-        (line_of("base_mass_add"), "Isaac"),  # physical parameters sampled at creation
-        (line_of("[ppo]"), "rsl_rl"),  # no empirical normalization in rsl_rl 1.0.2
+        (line_of("urdf ="), "on Isaac Gym the mass of base"),  # density on the massless base link
+        (
+            line_of("urdf ="),
+            "on Isaac Gym the collision shape of base collision 1, base collision 2, base collision 3, ...",
+        ),
+        (
+            line_of("base_mass_add"),
+            "on Isaac Gym the randomization of randomization.base_mass_add, "
+            "randomization.link_mass_scale, randomization.friction, ...",
+        ),  # physical parameters sampled at creation
+        (line_of("[ppo]"), "on Isaac Gym the observation normalization of ppo.empirical_normalization"),
     }
 
 
@@ -563,7 +577,7 @@ def test_reset_pose_follows_the_spec_s_distribution_inside_the_joint_limits(task
     low, high = data.RESET_JOINT_POS_SCALE
     bounds = torch.stack([default * low, default * high])
     assert bool((pose >= bounds.min(0).values - 1e-6).all() and (pose <= bounds.max(0).values + 1e-6).all())
-    limits = torch.tensor(data.JOINT_POS_LIMITS)
+    limits = torch.tensor(data.RESET_CLAMP)
     assert bool((pose >= limits[:, 0]).all() and (pose <= limits[:, 1]).all())
     moving = default != 0
     assert bool((pose[:, moving] != default[moving]).all())  # drawn, not the default itself
