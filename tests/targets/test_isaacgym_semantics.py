@@ -9,8 +9,6 @@ is implicit), and an env that still resets after rsl_rl's `torch.inference_mode(
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 import torch
 from isaacgym_support import TASKS, compile_isaacgym, forget_modules, import_task, make_task, spec_module
@@ -126,5 +124,54 @@ def test_an_env_resets_after_inference_mode_rollouts(anymal):
     assert obs.shape == (2, 48)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(pytest.main([__file__]))
+def test_no_buffer_of_the_task_is_an_inference_tensor_after_a_rollout(anymal):
+    """Any buffer made under inference mode would break the next in-place update outside it."""
+    task = make_task(anymal, num_envs=2, randomize=True)
+    with torch.inference_mode():
+        for _ in range(3):
+            task.step(torch.ones(2, 12))
+    held = {name: value for name, value in vars(task).items() if isinstance(value, torch.Tensor)}
+    assert len(held) > 30
+    assert [name for name, value in held.items() if value.is_inference()] == []
+
+
+def test_the_contact_buffer_is_never_below_legged_gym_s(tmp_path, monkeypatch):
+    """anymal_rough's MuJoCo Warp buffer of 48 contacts per env would give PhysX 196,608 pairs at 4,096 envs."""
+    spec = tmp_path / "anymal_walk.toml"
+    spec.write_text(
+        (TASKS / "anymal_walk.toml").read_text().replace("[sim]\n", "[sim]\nmax_contacts_per_env = 48\n"),
+        encoding="utf-8",
+    )
+    done = compile_isaacgym(spec, tmp_path / "out")
+    assert done.returncode == 0, done.stdout
+    module = import_task(tmp_path / "out", "anymal_walk_isaacgym", monkeypatch)
+    try:
+        assert module.data.MAX_CONTACTS_PER_ENV == 48
+        assert make_task(module, num_envs=4).sim.params.physx.max_gpu_contact_pairs == 2**23
+        large = module.SpeccTask.__new__(module.SpeccTask)  # only its sim: 200,000 envs need more than 2^23
+        large.gym, large.num_envs, large.use_gpu_pipeline, large.randomize = task_gym(), 200_000, False, False
+        assert large._create_sim("cpu", -1).params.physx.max_gpu_contact_pairs == 48 * 200_000
+    finally:
+        forget_modules("anymal_walk_isaacgym")
+
+
+def task_gym():
+    from isaacgym import gymapi
+
+    return gymapi.acquire_gym()
+
+
+def test_train_refuses_a_torch_without_inference_mode_in_one_line(emitted, monkeypatch, capsys):
+    """rsl_rl 1.0.2 needs torch >= 1.9; Isaac Gym's rlgpu environment has 1.8.1."""
+    import_task(emitted, "anymal_walk_isaacgym", monkeypatch)
+    import importlib
+
+    train = importlib.import_module("anymal_walk_isaacgym.train")
+    monkeypatch.setattr(train.torch, "__version__", "1.8.1+cu111")
+    assert train.main(["--sim-device", "cpu", "--num-envs", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        "error: rsl_rl 1.0.2 needs torch >= 1.9 (torch.inference_mode)"
+    )
+    assert "1.8.1+cu111" in err[0]
+    assert train.torch_version("1.10.0+cu113") == [1, 10] and train.torch_version("2.1.0a0") == [2, 1]
