@@ -100,6 +100,10 @@ def write_package(parent: Path, name: str, files: dict[str, bytes]) -> Path:
         parent.mkdir(parents=True, exist_ok=True)
         folder = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as err:
+        if os.path.islink(parent):  # O_NOFOLLOW refused it (ELOOP, or ENOTDIR with O_DIRECTORY)
+            raise PackageWriteError(
+                f"{parent} is a symbolic link; the package is not written through it"
+            ) from None
         raise _failed(parent, err) from None
     temporary = f".{name}.tmp{os.getpid()}"
     previous = f".{name}.old{os.getpid()}"
@@ -229,7 +233,5 @@ def _alive(pid: int) -> bool:
 
 
 def _failed(path: Path, err: OSError) -> PackageWriteError:
-    if err.errno == errno.ELOOP:
-        return PackageWriteError(f"{path} is a symbolic link; the package is not written through it")
     reason = "no space left on the device" if err.errno == errno.ENOSPC else (err.strerror or str(err))
     return PackageWriteError(f"cannot write {path}: {reason}")
