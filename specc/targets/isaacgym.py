@@ -639,21 +639,23 @@ def _frame(target: TargetTask, name: str, body: str, offset, quat) -> dict[str, 
 
 
 def _objects(task: CheckedTask) -> list[dict[str, Any]]:
-    randomized = task.spec.randomization.enabled
+    """Each scene object as the env resets it and the backend builds it (the runtime's tables), plus its URDF."""
+    from specc.codegen.tables import backend_table, env_table
+
     return [
         {
-            "name": name,
+            "name": built["name"],
             "urdf": f"objects/{k}.urdf",
-            "fixed": obj.fixed,
-            "position": list(obj.position),
-            "position_range": [list(r) for r in obj.position_range],
-            "yaw_range": list(obj.yaw_range),
-            "lin_vel_range": [list(r) for r in obj.lin_vel_range],
-            "friction": obj.friction,
-            "friction_range": list(obj.friction_range) if obj.friction_range and randomized else None,
-            "mass_scale": list(obj.mass_scale) if obj.mass_scale and randomized else None,
+            "fixed": built["fixed"],
+            "position": reset["position"],
+            "position_range": reset["position_range"],
+            "yaw_range": reset["yaw_range"],
+            "lin_vel_range": reset["lin_vel_range"],
+            "friction": reset["nominal_friction"],
+            "friction_range": reset["friction"],
+            "mass_scale": reset["mass_scale"],
         }
-        for k, (name, obj) in enumerate(task.spec.scene.objects.items())
+        for k, (built, reset) in enumerate(zip(backend_table(task)["objects"], env_table(task)["objects"]))
     ]
 
 
@@ -800,13 +802,25 @@ def emit_package(task: CheckedTask, folder: Path) -> Path:
     fresh temporary folder that replaces the previous package only when complete (`package_files`).
     Raises OSError (PackageWriteError) with a message naming the path and the reason.
     """
-    from specc.targets.package_files import mesh_roots, read_mesh, write_package
+    from specc.targets.package_files import (
+        MAX_MESHES_BYTES,
+        PackageWriteError,
+        mesh_roots,
+        read_mesh,
+        write_package,
+    )
 
     files, meshes = render_package(task)
     contents = {path: text.encode("utf-8") for path, text in files.items()}
     roots = mesh_roots(task)
+    total = 0
     for path, source in meshes.items():
         contents[path] = read_mesh(source, roots)
+        total += len(contents[path])
+        if total > MAX_MESHES_BYTES:
+            raise PackageWriteError(
+                f"the robot's meshes are larger than {MAX_MESHES_BYTES >> 20} MiB together"
+            )
     return write_package(folder, package_name(task), contents)
 
 

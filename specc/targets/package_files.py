@@ -11,7 +11,8 @@ accepted are ever written.
 `write_package` writes a whole folder or nothing: every file goes into a fresh temporary folder
 beside the target (created exclusively, files opened with O_EXCL | O_NOFOLLOW relative to folder
 descriptors, so no planted link is followed), fsynced, then renamed into place; a package already
-there is replaced only once the new one is complete. A symbolic link where the output folder or the
+there is replaced only once the new one is complete. Writers of one output folder take turns (an
+flock on it), so the temporaries a killed writer left are removed by the next one. A symbolic link where the output folder or the
 package should be is refused. On any error (a full disk included) the temporary folder is removed
 and the previous package, if any, is left as it was.
 """
@@ -19,8 +20,10 @@ and the previous package, if any, is left as it was.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
+import time
 from pathlib import Path
 
 from specc.robot.resolve import package_search_dirs
@@ -29,6 +32,7 @@ from specc.untrusted_files import FileRefused, is_inside, read_limited
 
 MAX_MESH_BYTES = 64 << 20  # one collision mesh
 MAX_MESHES_BYTES = 512 << 20  # all of a robot's meshes together
+LOCK_ATTEMPTS, LOCK_WAIT_S = 100, 0.1  # another writer of the same folder: wait up to 10 s
 
 
 class PackageWriteError(OSError):
@@ -108,6 +112,7 @@ def write_package(parent: Path, name: str, files: dict[str, bytes]) -> Path:
     temporary = f".{name}.tmp{os.getpid()}"
     previous = f".{name}.old{os.getpid()}"
     try:
+        _lock(folder, parent)
         existing = _lstat(name, folder)
         if existing is not None and not stat.S_ISDIR(existing.st_mode):
             what = "a symbolic link" if stat.S_ISLNK(existing.st_mode) else "not a folder"
@@ -187,14 +192,24 @@ def _lstat(name: str, folder: int) -> os.stat_result | None:
 
 
 def _remove_stale(name: str, folder: int) -> None:
-    """Remove the temporaries of writers of this package that died mid-write (kill -9, power loss)."""
+    """Remove what writers of this package killed mid-write left (kill -9, power loss): with the folder's
+    lock held, no other writer is at work, so every temporary of this package is stale."""
     for entry in os.listdir(folder):
-        for marker in (f".{name}.tmp", f".{name}.old"):
-            pid = entry[len(marker) :] if entry.startswith(marker) else ""
-            if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
-                info = _lstat(entry, folder)
-                if info is not None and stat.S_ISDIR(info.st_mode):
-                    _remove_tree(entry, folder)
+        if entry.startswith((f".{name}.tmp", f".{name}.old")):
+            info = _lstat(entry, folder)
+            if info is not None and stat.S_ISDIR(info.st_mode):
+                _remove_tree(entry, folder)
+
+
+def _lock(folder: int, path: Path) -> None:
+    """Take the output folder's write lock (an flock on its descriptor), waiting a little for another writer."""
+    for _ in range(LOCK_ATTEMPTS):
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            time.sleep(LOCK_WAIT_S)
+    raise PackageWriteError(f"another writer holds {path}; try again when it is done")
 
 
 def _remove_tree(name: str, parent: int) -> None:
@@ -220,16 +235,6 @@ def _remove_tree(name: str, parent: int) -> None:
         os.rmdir(name, dir_fd=parent)
     except OSError:
         pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
 
 
 def _failed(path: Path, err: OSError) -> PackageWriteError:
