@@ -112,9 +112,14 @@ FEATURES: tuple[Feature, ...] = (
         "same",
     ),
     Feature(
-        "URDF joint velocity and effort limits",
+        "URDF joint velocity limits",
         "ignored as specc ignores them: DOF `velocity` is a 1e4 rad/s (m/s) cap, where both runtimes end "
         "the episode as diverged",
+        "same",
+    ),
+    Feature(
+        "URDF joint effort limits",
+        "an actuator's effort limit where the spec gives none, as in specc; the task clips its torque to it",
         "same",
     ),
     Feature(
