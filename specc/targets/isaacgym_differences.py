@@ -49,8 +49,8 @@ class Difference:
     at: KeyPath | None = None  # the spec key it comes from (a positioned warning); None: the engine's own
 
 
-def _number(value: float, unit: str) -> str:
-    return f"{value:+.4g} {unit}"
+def _number(value: float, unit: str = "") -> str:
+    return f"{value:+.4g} {unit}" if unit else f"{value:+.4g}"
 
 
 def differences(task: CheckedTask, robot: IsaacGymRobot, ground_friction: float) -> list[Difference]:
@@ -242,7 +242,7 @@ def _friction(task: CheckedTask, ground: float) -> list[Difference]:
                 "robot-robot contacts",
                 "f (the robot's friction)",
                 "2 f - g (g: the ground's, the lowest)",
-                f"{_number(gap, '')} at the nominal friction (f - g)",
+                f"{_number(gap)} at the nominal friction (f - g)",
                 gap,
                 ("randomization", "friction") if robot_varies else ("robot", "self_collision"),
             )
@@ -258,7 +258,7 @@ def _friction(task: CheckedTask, ground: float) -> list[Difference]:
                     f"object {name} against the robot",
                     "o (the object's friction)",
                     "f + o - g (f: the robot's, g: the ground's)",
-                    f"{_number(gap, '')} at nominal frictions (f - g)",
+                    f"{_number(gap)} at nominal frictions (f - g)",
                     gap,
                     ("scene", "objects", name),
                 )
@@ -278,7 +278,7 @@ def _friction(task: CheckedTask, ground: float) -> list[Difference]:
                         f"objects {a} and {b}",
                         "the larger of the two",
                         "o1 + o2 - g",
-                        f"{_number(gap, '')} at nominal frictions",
+                        f"{_number(gap)} at nominal frictions",
                         gap,
                         ("scene", "objects", b),
                     )

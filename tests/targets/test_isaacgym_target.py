@@ -594,3 +594,37 @@ def test_reset_pose_follows_the_spec_s_distribution_inside_the_joint_limits(task
     assert bool((pose >= limits[:, 0]).all() and (pose <= limits[:, 1]).all())
     moving = default != 0
     assert bool((pose[:, moving] != default[moving]).all())  # drawn, not the default itself
+
+
+def test_stand_in_imports_urdfs_as_isaac_gym_documents_it(tmp_path, task_module):
+    """Density for a link without <inertial>, a welded link merged into its parent (parallel axes),
+    a cylinder as a 20-sided prism: numbers worked out by hand."""
+    from isaacgym import gymapi
+
+    (tmp_path / "two.urdf").write_text(
+        """<robot name="two">
+  <link name="a"><collision><geometry><box size="1 2 3"/></geometry></collision></link>
+  <joint name="weld" type="fixed"><parent link="a"/><child link="b"/><origin xyz="0 0 1"/></joint>
+  <link name="b"><inertial><mass value="6000"/><inertia ixx="1" ixy="0" ixz="0" iyy="1" iyz="0" izz="1"/></inertial>
+    <collision><geometry><cylinder radius="1" length="1"/></geometry></collision></link>
+</robot>"""
+    )
+    gym = gymapi.acquire_gym()
+    sim = gym.create_sim(0, -1, gymapi.SIM_PHYSX, gymapi.SimParams())
+    options = gymapi.AssetOptions()
+    with pytest.raises(AttributeError, match="no documented default"):
+        gym.load_asset(sim, str(tmp_path), "two.urdf", options)
+    options.collapse_fixed_joints, options.replace_cylinder_with_capsule = True, False
+    options.default_dof_drive_mode = int(gymapi.DOF_MODE_EFFORT)
+    asset = gym.load_asset(sim, str(tmp_path), "two.urdf", options)
+    assert asset.body_names == ["a"]
+    body = asset.imported.body_mass["a"]
+    assert body.mass == pytest.approx(6000.0 + 6000.0)  # 1000 kg/m^3 x 6 m^3, and b's own
+    assert body.com.tolist() == pytest.approx([0.0, 0.0, 0.5])  # halfway between the two
+    # a's box about its centre: m/12 (2^2 + 3^2) = 6500 about x; b: 1 + parallel axes 2 x 6000 x 0.5^2.
+    assert body.inertia[0, 0] == pytest.approx(6500 + 1 + 2 * 6000 * 0.25)
+    prism = [s for s in asset.imported.body_shapes["a"] if s.link == "b"][0]
+    assert (prism.kind, prism.slices) == ("prism", 20)
+    options.density = 0.001
+    light = gym.load_asset(sim, str(tmp_path), "two.urdf", options)
+    assert light.imported.body_mass["a"].mass == pytest.approx(6000.006)
