@@ -9,15 +9,15 @@ is stepped on the CPU against `tests/isaacgym_standin`, which enforces the stubs
 from __future__ import annotations
 
 import ast
-import importlib
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from isaacgym_support import STANDIN, compile_isaacgym, forget_modules, import_task, make_task
 from kernel_support import load_task, random_inputs
-from layout import ROOT, TESTS
+from layout import ROOT
 
 from specc.codegen.render import render_module
 from specc.diagnostics import DiagnosticSink
@@ -26,24 +26,17 @@ from specc.targets.isaacgym import FEATURES, feature_table_markdown
 from specc.task import check_task
 
 TASKS = ROOT / "tasks"
-STANDIN = TESTS / "isaacgym_standin"
+# Shipped tasks the target compiles: two legged robots, an effort-actuated cart-pole, a scene object with
+# frames, a manipulator with locked joints and target commands.
+PACKAGES = ("anymal_walk", "anymal_multigait", "cartpole", "ball_balance", "panda_reach")
 sys.path.insert(0, str(STANDIN))
 from stubs import write_stub_tree  # noqa: E402  (tests/isaacgym_standin/stubs.py)
-
-
-def compile_isaacgym(spec: Path, folder: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["specc", "compile", str(spec), "--target", "isaacgym", "--emit", str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")
 def emitted(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("isaacgym")
-    for task in ("anymal_walk", "anymal_multigait"):
+    for task in PACKAGES:
         done = compile_isaacgym(TASKS / f"{task}.toml", folder)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "Traceback" not in done.stderr
@@ -57,6 +50,9 @@ def mypy(folder: Path, stubs: Path, *packages: str) -> subprocess.CompletedProce
         "[mypy-torch.*]\nfollow_imports = skip\nignore_missing_imports = True\n"
         "[mypy-isaacgym.*]\nignore_errors = True\n"  # the stubs' own flaws are not the package's
         "[mypy-rsl_rl.*]\nignore_missing_imports = True\n"  # train.py's runner: not under test
+        # specc's generated module writes a task without terminations as `TERMINATION_NAMES = []`
+        # (panda_reach): an unannotated empty list, which is all mypy finds there.
+        "[mypy-*.kernels]\ndisable_error_code = var-annotated\n"
     )
     args = [sys.executable, "-m", "mypy", "--config-file", str(config), "--no-incremental"]
     for package in packages:
@@ -73,25 +69,34 @@ def mypy(folder: Path, stubs: Path, *packages: str) -> subprocess.CompletedProce
 
 # -- the compile command ----------------------------------------------------------------------------
 def test_compile_writes_a_package_per_shipped_task(emitted):
-    for task in ("anymal_walk", "anymal_multigait"):
+    for task in PACKAGES:
         package = emitted / f"{task}_isaacgym"
         names = sorted(str(p.relative_to(package)) for p in package.rglob("*") if p.is_file())
-        assert names == [
-            "README.md",
-            "__init__.py",
-            "assets/robot.urdf",
-            "kernels.py",
-            "task.py",
-            "task_data.py",
-            "train.py",
-        ]
+        objects = ["assets/objects/0.urdf"] if task == "ball_balance" else []
+        meshes = sorted(n for n in names if n.startswith("assets/meshes/"))
+        assert names == sorted(
+            [
+                "README.md",
+                "__init__.py",
+                "assets/robot.urdf",
+                "kernels.py",
+                "task.py",
+                "task_data.py",
+                "train.py",
+            ]
+            + objects
+            + meshes
+        )
+        assert bool(meshes) == (task == "panda_reach")  # the Panda's STL collision meshes
 
 
-def test_every_emitted_python_file_parses_with_the_python_3_8_grammar(emitted):
+def test_every_emitted_python_file_parses_with_the_python_3_7_and_3_8_grammars(emitted):
+    """Isaac Gym's rlgpu environment has Python 3.7; legged_gym recommends 3.8."""
     files = list(emitted.rglob("*.py"))
-    assert len(files) == 10
+    assert len(files) == 5 * len(PACKAGES)
     for path in files:
-        ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 8))
+        for version in ((3, 7), (3, 8)):
+            ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=version)
 
 
 def test_emitted_package_imports_only_torch_isaacgym_and_the_standard_library(emitted):
@@ -155,7 +160,7 @@ def test_emitted_kernels_equal_specc_s_own_in_torchscript(emitted, tmp_path):
 
 def test_emitted_package_type_checks_against_the_isaacgym_stubs_for_python_3_8(emitted, tmp_path):
     stubs = write_stub_tree(tmp_path / "stubs")
-    done = mypy(emitted, stubs, "anymal_walk_isaacgym", "anymal_multigait_isaacgym")
+    done = mypy(emitted, stubs, *(f"{task}_isaacgym" for task in PACKAGES))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Success" in done.stdout
 
@@ -164,13 +169,13 @@ def test_emitted_package_type_checks_against_the_isaacgym_stubs_for_python_3_8(e
 MISUSES = [
     ("self.gym.simulate(self.sim)", "self.gym.simulate()", 'Missing positional argument "arg0"'),
     (
-        "options.default_dof_drive_mode = int(gymapi.DOF_MODE_POS)",
-        "options.default_dof_drive_mode = gymapi.DOF_MODE_POS",
+        "options.default_dof_drive_mode = int(gymapi.DOF_MODE_EFFORT)",
+        "options.default_dof_drive_mode = gymapi.DOF_MODE_EFFORT",
         "Incompatible types in assignment",
     ),
     (
-        "options.fix_base_link = data.FIXED_BASE",
-        "options.fix_base = data.FIXED_BASE",
+        "options.fix_base_link = fixed",
+        "options.fix_base = fixed",
         '"AssetOptions" has no attribute "fix_base"',
     ),
     (
@@ -202,32 +207,10 @@ def test_type_check_catches_gym_api_misuse(emitted, tmp_path):
 
 
 # -- the task class against the stand-in ------------------------------------------------------------
-def import_task(emitted: Path, package: str, monkeypatch):
-    """`<package>.task` imported fresh against the stand-in, with the stand-in's call record cleared."""
-    monkeypatch.syspath_prepend(str(STANDIN))
-    monkeypatch.syspath_prepend(str(emitted))
-    forget_modules(package)
-    module = importlib.import_module(f"{package}.task")
-    gymapi = importlib.import_module("isaacgym.gymapi")
-    assert gymapi.__file__.startswith(str(STANDIN))
-    gymapi.CALLS.clear()
-    return module
-
-
-def forget_modules(package: str) -> None:
-    for name in list(sys.modules):
-        if name.startswith((package, "isaacgym")):
-            del sys.modules[name]
-
-
 @pytest.fixture
 def task_module(emitted, monkeypatch):
     yield import_task(emitted, "anymal_walk_isaacgym", monkeypatch)
     forget_modules("anymal_walk_isaacgym")
-
-
-def make_task(module, randomize: bool = False, num_envs: int = 4):
-    return module.SpeccTask(num_envs=num_envs, sim_device="cpu", randomize=randomize, seed=1)
 
 
 def calls_since(gymapi, start: int) -> list[str]:
@@ -264,7 +247,7 @@ def test_vec_env_interface_and_tensor_shapes(task_module):
     assert obs is task.obs_buf and rew is task.rew_buf and dones is task.reset_buf
 
 
-def test_creation_uses_the_spec_s_asset_options_and_gains(task_module):
+def test_creation_uses_specc_s_physics_as_asset_options_and_dof_properties(task_module):
     from isaacgym import gymapi
 
     task = make_task(task_module)
@@ -272,20 +255,28 @@ def test_creation_uses_the_spec_s_asset_options_and_gains(task_module):
     sim = task.sim
     options = sim.asset.options
     assert options.fix_base_link is False and options.collapse_fixed_joints is True
-    assert options.default_dof_drive_mode == int(gymapi.DOF_MODE_POS)
+    assert options.default_dof_drive_mode == int(gymapi.DOF_MODE_EFFORT)
+    assert (options.density, options.angular_damping, options.linear_damping) == (0.001, 0.0, 0.0)
+    assert options.max_angular_velocity == options.max_linear_velocity == 1e4
     assert set(data.CONTACT_BODIES) <= set(sim.asset.body_names)  # dont_collapse kept them apart
     assert "base_inertia" not in sim.asset.body_names  # merged into the base
     for env in sim.envs:
         props = env.dof_props[task.dof_index]
-        assert props["driveMode"].tolist() == [int(gymapi.DOF_MODE_POS)] * 12
-        assert props["stiffness"].tolist() == data.STIFFNESS
-        assert props["damping"].tolist() == data.DAMPING
-        assert props["effort"].tolist() == data.EFFORT
+        assert props["driveMode"].tolist() == [int(gymapi.DOF_MODE_EFFORT)] * 12
+        assert (
+            props["stiffness"].tolist()
+            == props["damping"].tolist()
+            == props["friction"].tolist()
+            == [0.0] * 12
+        )
+        assert props["hasLimits"].tolist() == [True] * 12
+        assert props["lower"].tolist() == pytest.approx([lim[0] for lim in data.JOINT_LIMITS])
         assert env.filter == (0 if data.SELF_COLLISION else 1)
+    assert task.kp.tolist() == [data.STIFFNESS] * 4 and task.kd.tolist() == [data.DAMPING] * 4
     assert sim.asset.dof_names != data.JOINT_NAMES  # the stand-in orders DOFs by name: mapped by name
 
 
-def test_randomized_parameters_go_through_shape_body_and_dof_properties(task_module):
+def test_randomized_parameters_go_through_shape_and_body_properties_and_the_gains(task_module):
     task = make_task(task_module, randomize=True, num_envs=8)
     r = task_module.data.RANDOMIZATION
     frictions = [env.shape_props[0].friction for env in task.sim.envs]
@@ -293,9 +284,16 @@ def test_randomized_parameters_go_through_shape_body_and_dof_properties(task_mod
     assert ground == r["friction"][0]
     effective = [(f + ground) / 2 for f in frictions]  # PhysX averages the two frictions
     assert all(r["friction"][0] <= f <= r["friction"][1] for f in effective) and len(set(frictions)) == 8
-    stiffness = [float(env.dof_props["stiffness"][0]) for env in task.sim.envs]
+    stiffness = task.kp[:, 0].tolist()
     low, high = r["motor_strength"]
     assert all(80 * low - 1e-3 <= k <= 80 * high + 1e-3 for k in stiffness) and len(set(stiffness)) == 8
+    assert torch.allclose(
+        task.kd[:, 0] / task.kp[:, 0], torch.full((8,), 2.0 / 80.0)
+    )  # one strength scales both
+    damping = task.passive_damping[:, 0].tolist()
+    assert (
+        all(r["joint_damping"][0] <= d <= r["joint_damping"][1] for d in damping) and len(set(damping)) == 8
+    )
     base = task.sim.asset.body_names.index("base")
     nominal = task.sim.asset.mass["base"]
     masses = [env.body_props[base].mass for env in task.sim.envs]
@@ -311,7 +309,7 @@ def test_a_step_refreshes_then_computes_then_resets_with_indexed_setters(task_mo
     task.sim.root[2, 2] = 0.1  # env 2's base is below the base_too_low threshold after this step
     start = len(gymapi.CALLS)
     task.step(torch.zeros(4, 12))
-    physics = ["set_dof_position_target_tensor", "simulate", "fetch_results", "refresh_dof_state_tensor"]
+    physics = ["set_dof_actuation_force_tensor", "simulate", "fetch_results", "refresh_dof_state_tensor"]
     refresh = [
         "refresh_actor_root_state_tensor",
         "refresh_net_contact_force_tensor",
@@ -347,13 +345,18 @@ def test_resets_touch_only_done_envs_with_int32_actor_indices(task_module):
 
 
 def test_pd_targets_are_default_plus_scale_times_action(task_module):
+    """A joint standing still at default + scale x action gets no torque: that is its PD target."""
     task = make_task(task_module)
     data = task_module.data
     actions = torch.linspace(-1, 1, 12).repeat(4, 1)
+    targets = torch.tensor(data.DEFAULT_JOINT_POS) + torch.tensor(data.ACTION_SCALE) * actions
+    dofs = task.sim.dof.view(4, -1, 2)
+    dofs[:, task.dof_index, 0] = targets
+    dofs[:, task.dof_index, 1] = 0.0
+    task.gym.refresh_dof_state_tensor(task.sim)
+    task.sim.applied_log.clear()
     task.step(actions)
-    targets = task.sim.targets.view(4, -1)[:, task.dof_index]  # Isaac Gym's DOF order -> the spec's
-    want = torch.tensor(data.DEFAULT_JOINT_POS) + data.ACTION_SCALE * actions
-    assert torch.allclose(targets, want.expand(4, 12))
+    assert task.sim.applied_log[0].abs().max() < 1e-4
 
 
 def test_latency_holds_the_previous_targets_for_the_first_physics_steps(task_module):
@@ -361,15 +364,19 @@ def test_latency_holds_the_previous_targets_for_the_first_physics_steps(task_mod
     data = task_module.data
     task.latency_steps[:] = torch.tensor([0, 1, 2, 4])
     previous = task.last_targets.clone()
-    task.sim.target_log.clear()
+    task.sim.applied_log.clear()
+    task.sim.state_log.clear()
     task.step(torch.ones(4, 12))
-    new = torch.tensor(data.DEFAULT_JOINT_POS) + data.ACTION_SCALE
-    sent = [t.view(4, -1)[:, task.dof_index] for t in task.sim.target_log]
-    assert len(sent) == data.DECIMATION == 4
-    for env, latency in enumerate([0, 1, 2, 4]):
-        for s, targets in enumerate(sent):
-            want = previous[env] if s < latency else new
-            assert torch.allclose(targets[env], want), (env, s)
+    new = torch.tensor(data.DEFAULT_JOINT_POS) + torch.tensor(data.ACTION_SCALE)
+    kp, kd, effort = torch.tensor(data.STIFFNESS), torch.tensor(data.DAMPING), torch.tensor(data.EFFORT)
+    assert len(task.sim.applied_log) == data.DECIMATION == 4
+    for s, (state, applied) in enumerate(zip(task.sim.state_log, task.sim.applied_log)):
+        q = state.view(4, -1, 2)[:, task.dof_index, 0]
+        dq = state.view(4, -1, 2)[:, task.dof_index, 1]
+        for env, latency in enumerate([0, 1, 2, 4]):
+            target = previous[env] if s < latency else new
+            want = torch.clamp(kp * (target - q[env]) - kd * dq[env], -effort, effort)
+            assert torch.allclose(applied.view(4, -1)[env, task.dof_index], want, atol=1e-4), (env, s)
 
 
 def test_pushes_happen_on_their_interval_through_the_indexed_root_setter(task_module):
@@ -473,13 +480,25 @@ def pd_cartpole(folder: Path) -> Path:
     return path
 
 
-def test_effort_and_passive_joints_are_refused_at_their_positions(tmp_path):
-    done = compile_isaacgym(ROOT / "tests" / "specs" / "cartpole.toml", tmp_path)
-    assert done.returncode == 1
-    assert "SPC501 [error] the Isaac Gym target does not implement passive joints yet" in done.stdout
-    assert (
-        "SPC501 [error] the Isaac Gym target does not implement effort (torque) actuators yet" in done.stdout
+def test_joint_friction_is_refused_at_the_urdf(tmp_path):
+    urdf = (ROOT / "tests" / "robots" / "cartpole.urdf").read_text()
+    assert urdf.count('friction="0.0"') == 1
+    urdf = urdf.replace('friction="0.0"', 'friction="0.3"')
+    (tmp_path / "cartpole.urdf").write_text(urdf)
+    spec = (
+        (ROOT / "tasks" / "cartpole.toml")
+        .read_text()
+        .replace('urdf = "robots/cartpole.urdf"', 'urdf = "cartpole.urdf"')
     )
+    (tmp_path / "cartpole.toml").write_text(spec)
+    done = compile_isaacgym(tmp_path / "cartpole.toml", tmp_path / "out")
+    assert done.returncode == 1, done.stdout
+    line = next(i for i, text in enumerate(spec.splitlines(), 1) if text.startswith("urdf ="))
+    assert (
+        f"cartpole.toml:{line}:8: SPC501 [error] URDF joint friction (hinge) cannot be expressed"
+        in done.stdout
+    )
+    assert not (tmp_path / "out").exists()
 
 
 def test_rough_terrain_is_refused_at_its_positions(tmp_path):
@@ -546,12 +565,20 @@ def test_anymal_walk_gets_a_positioned_warning_for_each_difference_it_uses():
     def line_of(prefix: str) -> int:
         return next(i for i, text in enumerate(lines, 1) if text.startswith(prefix))
 
-    found = {(d.position.line, d.message.split(" ")[0]) for d in sink.items}
+    found = {(d.position.line, d.message.split(" differs")[0]) for d in sink.items}
     assert all(d.code == "SPC501" and d.severity is Severity.WARNING for d in sink.items)
     assert found == {
-        (line_of("urdf ="), "URDF"),  # the URDF's joint velocity limits
-        (line_of("base_mass_add"), "Isaac"),  # physical parameters sampled at creation
-        (line_of("[ppo]"), "rsl_rl"),  # no empirical normalization in rsl_rl 1.0.2
+        (line_of("urdf ="), "on Isaac Gym the mass of base"),  # density on the massless base link
+        (
+            line_of("urdf ="),
+            "on Isaac Gym the collision shape of base collision 1, base collision 2, base collision 3, ...",
+        ),
+        (
+            line_of("base_mass_add"),
+            "on Isaac Gym the randomization of randomization.base_mass_add, "
+            "randomization.link_mass_scale, randomization.friction, ...",
+        ),  # physical parameters sampled at creation
+        (line_of("[ppo]"), "on Isaac Gym the observation normalization of ppo.empirical_normalization"),
     }
 
 
@@ -563,7 +590,41 @@ def test_reset_pose_follows_the_spec_s_distribution_inside_the_joint_limits(task
     low, high = data.RESET_JOINT_POS_SCALE
     bounds = torch.stack([default * low, default * high])
     assert bool((pose >= bounds.min(0).values - 1e-6).all() and (pose <= bounds.max(0).values + 1e-6).all())
-    limits = torch.tensor(data.JOINT_POS_LIMITS)
+    limits = torch.tensor(data.RESET_CLAMP)
     assert bool((pose >= limits[:, 0]).all() and (pose <= limits[:, 1]).all())
     moving = default != 0
     assert bool((pose[:, moving] != default[moving]).all())  # drawn, not the default itself
+
+
+def test_stand_in_imports_urdfs_as_isaac_gym_documents_it(tmp_path, task_module):
+    """Density for a link without <inertial>, a welded link merged into its parent (parallel axes),
+    a cylinder as a 20-sided prism: numbers worked out by hand."""
+    from isaacgym import gymapi
+
+    (tmp_path / "two.urdf").write_text(
+        """<robot name="two">
+  <link name="a"><collision><geometry><box size="1 2 3"/></geometry></collision></link>
+  <joint name="weld" type="fixed"><parent link="a"/><child link="b"/><origin xyz="0 0 1"/></joint>
+  <link name="b"><inertial><mass value="6000"/><inertia ixx="1" ixy="0" ixz="0" iyy="1" iyz="0" izz="1"/></inertial>
+    <collision><geometry><cylinder radius="1" length="1"/></geometry></collision></link>
+</robot>"""
+    )
+    gym = gymapi.acquire_gym()
+    sim = gym.create_sim(0, -1, gymapi.SIM_PHYSX, gymapi.SimParams())
+    options = gymapi.AssetOptions()
+    with pytest.raises(AttributeError, match="no documented default"):
+        gym.load_asset(sim, str(tmp_path), "two.urdf", options)
+    options.collapse_fixed_joints, options.replace_cylinder_with_capsule = True, False
+    options.default_dof_drive_mode = int(gymapi.DOF_MODE_EFFORT)
+    asset = gym.load_asset(sim, str(tmp_path), "two.urdf", options)
+    assert asset.body_names == ["a"]
+    body = asset.imported.body_mass["a"]
+    assert body.mass == pytest.approx(6000.0 + 6000.0)  # 1000 kg/m^3 x 6 m^3, and b's own
+    assert body.com.tolist() == pytest.approx([0.0, 0.0, 0.5])  # halfway between the two
+    # a's box about its centre: m/12 (2^2 + 3^2) = 6500 about x; b: 1 + parallel axes 2 x 6000 x 0.5^2.
+    assert body.inertia[0, 0] == pytest.approx(6500 + 1 + 2 * 6000 * 0.25)
+    prism = [s for s in asset.imported.body_shapes["a"] if s.link == "b"][0]
+    assert (prism.kind, prism.slices) == ("prism", 20)
+    options.density = 0.001
+    light = gym.load_asset(sim, str(tmp_path), "two.urdf", options)
+    assert light.imported.body_mass["a"].mass == pytest.approx(6000.006)
